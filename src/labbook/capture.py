@@ -1,0 +1,333 @@
+"""What a run needs to be reproduced: code state, environment, interpreter, machine.
+
+Slow probes are cached: the package list per interpreter (keyed on its site-packages
+directories' modification times, so an install or upgrade invalidates it) and the GPU
+list per boot. Nothing here raises on a missing tool; it records why something is absent.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+#: Environment variables worth recording. Globs; extend with LABBOOK_ENV_ALLOW="A,B_*".
+ENV_ALLOW = (
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_DEVICE_ORDER",
+    "CUBLAS_WORKSPACE_CONFIG",
+    "NVIDIA_VISIBLE_DEVICES",
+    "PYTHONHASHSEED",
+    "PYTHONPATH",
+    "PYTHONOPTIMIZE",
+    "VIRTUAL_ENV",
+    "CONDA_DEFAULT_ENV",
+    "CONDA_PREFIX",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "TORCH_*",
+    "PYTORCH_*",
+    "NCCL_*",
+    "XLA_*",
+    "JAX_*",
+    "TF_*",
+    "HF_HOME",
+    "HF_DATASETS_*",
+    "TRANSFORMERS_*",
+    "TOKENIZERS_PARALLELISM",
+    "WORLD_SIZE",
+    "RANK",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "SLURM_JOB_ID",
+    "SLURM_ARRAY_*",
+    "SLURM_JOB_NAME",
+    "SLURM_NODELIST",
+    "SLURM_JOB_PARTITION",
+    "SLURM_PROCID",
+    "SLURM_NTASKS",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+)
+#: Never recorded, whatever the allow-list says.
+ENV_DENY = (
+    "*TOKEN*",
+    "*KEY*",
+    "*SECRET*",
+    "*PASSWORD*",
+    "*PASSWD*",
+    "*CREDENTIAL*",
+    "*PRIVATE*",
+    "*AUTH*",
+    "*COOKIE*",
+    "*SESSION*",
+)
+
+MAX_PATCH_BYTES = 5_000_000
+MAX_UNTRACKED = 1000
+
+
+def env_vars(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The allow-listed environment, secrets removed."""
+    environ = dict(os.environ if environ is None else environ)
+    allow = list(ENV_ALLOW) + [
+        p.strip() for p in environ.get("LABBOOK_ENV_ALLOW", "").split(",") if p.strip()
+    ]
+    out = {}
+    for name, value in environ.items():
+        upper = name.upper()
+        if any(fnmatch.fnmatchcase(upper, d) for d in ENV_DENY):
+            continue
+        if any(fnmatch.fnmatchcase(name, a) for a in allow):
+            out[name] = value
+    return dict(sorted(out.items()))
+
+
+def _git(cwd: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=60)
+
+
+def _strip_credentials(url: str) -> str:
+    return re.sub(r"//[^/@]+@", "//", url)
+
+
+def git_state(cwd: str) -> dict[str, Any]:
+    """Commit, branch, dirty patch and untracked files of the repository around ``cwd``."""
+    if shutil.which("git") is None:
+        return {"repo": None, "reason": "git is not installed"}
+    status = _git(cwd, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all")
+    if status.returncode != 0:
+        return {"repo": None, "reason": "not a git repository"}
+    commit = branch = None
+    untracked: list[str] = []
+    dirty = False
+    for entry in status.stdout.decode("utf-8", "replace").split("\0"):
+        if entry.startswith("# branch.oid "):
+            oid = entry.split()[-1]
+            commit = None if oid == "(initial)" else oid
+        elif entry.startswith("# branch.head "):
+            head = entry.split(" ", 2)[-1]
+            branch = None if head == "(detached)" else head
+        elif entry.startswith("? "):
+            untracked.append(entry[2:])
+        elif entry and not entry.startswith("#"):
+            dirty = True
+    patch = ""
+    if dirty:
+        diff = _git(cwd, "diff", "HEAD", "--binary") if commit else _git(cwd, "diff", "--cached", "--binary")
+        patch = diff.stdout.decode("utf-8", "replace")
+    top = _git(cwd, "rev-parse", "--show-toplevel").stdout.decode().strip()
+    remote = _git(cwd, "remote", "get-url", "origin")
+    out: dict[str, Any] = {
+        "repo": top,
+        "commit": commit,
+        "branch": branch,
+        "dirty": dirty,
+        "untracked": untracked[:MAX_UNTRACKED],
+        "untracked_count": len(untracked),
+        "remote": _strip_credentials(remote.stdout.decode().strip()) if remote.returncode == 0 else None,
+        "patch_bytes": len(patch.encode("utf-8")),
+    }
+    if commit is None:
+        out["reason"] = "the repository has no commit yet"
+    if out["patch_bytes"] > MAX_PATCH_BYTES:
+        out["patch_truncated"] = True
+        patch = patch.encode("utf-8")[:MAX_PATCH_BYTES].decode("utf-8", "ignore")
+    out["patch"] = patch
+    return out
+
+
+# -- interpreter and packages ----------------------------------------------------
+
+_FREEZE = r"""
+import importlib.metadata as md, json, sys
+rows = {}
+for d in md.distributions():
+    name = d.metadata["Name"]
+    if not name or name.lower() in rows:
+        continue
+    line = f"{name}=={d.version}"
+    raw = d.read_text("direct_url.json")
+    if raw:
+        info = json.loads(raw)
+        if info.get("dir_info", {}).get("editable"):
+            line = f"-e {info['url']}"
+        elif "vcs_info" in info or "archive_info" in info:
+            line = f"{name} @ {info['url']}"
+    rows[name.lower()] = line
+print(json.dumps({"version": sys.version.split()[0], "implementation": sys.implementation.name,
+                  "executable": sys.executable, "freeze": "\n".join(rows[k] for k in sorted(rows))}))
+"""
+
+
+def _site_dirs(executable: str) -> list[Path]:
+    prefix = Path(executable).parent.parent
+    dirs = sorted(prefix.glob("lib/python*/site-packages")) + sorted(prefix.glob("Lib/site-packages"))
+    if Path(executable).absolute() == Path(sys.executable).absolute():
+        dirs += [Path(p) for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+    return sorted(set(dirs))
+
+
+def _cache_key(executable: str) -> str:
+    parts = [os.path.abspath(executable)]
+    for d in _site_dirs(executable):
+        try:
+            parts.append(f"{d}:{d.stat().st_mtime_ns}")
+        except OSError:
+            pass
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
+
+
+def python_info(executable: str | None = None, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Version and ``pip freeze``-style package list of an interpreter (cached)."""
+    executable = executable or sys.executable
+    cache = cache_dir / f"python-{_cache_key(executable)}.json" if cache_dir else None
+    if cache and cache.is_file():
+        try:
+            return json.loads(cache.read_text())
+        except (OSError, ValueError):
+            pass
+    if os.path.abspath(executable) == os.path.abspath(sys.executable):
+        import contextlib
+        import io
+
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            exec(_FREEZE, {"__name__": "labbook_freeze"})
+        info = json.loads(buf.getvalue())
+    else:
+        try:
+            proc = subprocess.run([executable, "-c", _FREEZE], capture_output=True, timeout=120)
+            info = json.loads(proc.stdout)
+        except (OSError, ValueError, subprocess.TimeoutExpired) as err:
+            return {"executable": executable, "reason": f"could not query this interpreter: {err}"}
+    if cache:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(info))
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+    return info
+
+
+def command_python(argv: list[str]) -> str | None:
+    """The interpreter a command will run, when it is a Python command."""
+    if not argv:
+        return None
+    exe = shutil.which(argv[0])
+    if exe is None:
+        return None
+    if re.fullmatch(r"python[\d.]*", Path(exe).name):
+        return exe
+    try:
+        with open(exe, "rb") as fh:
+            first = fh.readline(256)
+    except OSError:
+        return None
+    if first.startswith(b"#!"):
+        tokens = first[2:].decode("utf-8", "replace").split()
+        if tokens and Path(tokens[0]).name == "env" and len(tokens) > 1:
+            tokens = tokens[1:]
+        if tokens and re.fullmatch(r"python[\d.]*", Path(tokens[0]).name):
+            return shutil.which(tokens[0]) or tokens[0]
+    return None
+
+
+# -- machine ---------------------------------------------------------------------
+
+
+def gpus(cache_dir: Path | None = None, boot: str = "") -> list[dict[str, Any]]:
+    """GPUs seen by ``nvidia-smi`` (empty when there is none); cached per boot."""
+    cache = cache_dir / f"gpus-{boot or 'unknown'}.json" if cache_dir else None
+    if cache and cache.is_file():
+        try:
+            return json.loads(cache.read_text())
+        except (OSError, ValueError):
+            pass
+    out: list[dict[str, Any]] = []
+    if shutil.which("nvidia-smi"):
+        try:
+            proc = subprocess.run(
+                [
+                    "nvidia-smi",
+                    "--query-gpu=index,name,memory.total,driver_version",
+                    "--format=csv,noheader,nounits",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=20,
+            )
+            for line in proc.stdout.strip().splitlines():
+                idx, name, mem, driver = (x.strip() for x in line.split(","))
+                out.append({"index": int(idx), "name": name, "memory_mb": float(mem), "driver": driver})
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            out = []
+    if cache:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps(out))
+        except OSError:
+            pass
+    return out
+
+
+def system_info(cache_dir: Path | None = None) -> dict[str, Any]:
+    from .liveness import boot_id, hostname
+
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        ram = None
+    return {
+        "hostname": hostname(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "ram_bytes": ram,
+        "gpus": gpus(cache_dir, boot_id()),
+    }
+
+
+def capture_all(
+    argv: list[str],
+    cwd: str,
+    environ: dict[str, str] | None = None,
+    python: str | None = None,
+    cache_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Everything recorded about a run at its start."""
+    git = git_state(cwd)
+    patch = git.pop("patch", "")
+    py = python_info(python, cache_dir)
+    packages = py.pop("freeze", None)
+    from . import __version__
+
+    out: dict[str, Any] = {
+        "argv": argv,
+        "cwd": cwd,
+        "git": git,
+        "env": env_vars(environ),
+        "python": py,
+        "system": system_info(cache_dir),
+        "labbook": __version__,
+    }
+    if patch:
+        out["patch"] = patch
+    if packages is not None:
+        out["packages"] = packages
+    return out

@@ -1,0 +1,100 @@
+"""The ``lab`` command: a thin adapter that parses, calls the notebook service, and prints.
+
+Subcommands live in modules of this package and are imported only when used, so
+``lab --help`` costs little more than starting Python and importing click. Errors are
+rendered at one place, ``LabGroup.invoke``: a ``LabbookError`` becomes one line on
+stderr and its exit code; anything unexpected becomes one line and exit 1 (set
+``LABBOOK_DEBUG=1`` for the traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+
+#: name → (module, function, one-line help). The help is here so --help imports nothing.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("notebook", "init_cmd", "Create a notebook (.labbook/) in a project."),
+    "run": ("runs", "run_cmd", "Run a command as a recorded, reproducible run."),
+    "ls": ("runs", "ls_cmd", "List runs, filtered and sorted."),
+    "show": ("runs", "show_cmd", "Show everything recorded about a run."),
+    "logs": ("runs", "logs_cmd", "Print a run's saved output."),
+    "metrics": ("runs", "metrics_cmd", "Print one metric series of a run."),
+    "backup": ("notebook", "backup_cmd", "Write a consistent copy of the notebook."),
+    "demo": ("demo", "demo_cmd", "Run a small real experiment in a throwaway notebook."),
+}
+
+
+class LabGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        spec = COMMANDS.get(name)
+        if spec is None:
+            return None
+        module = importlib.import_module(f".{spec[0]}", __name__)
+        return getattr(module, spec[1])
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, spec[2]) for name, spec in COMMANDS.items()])
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from ..errors import LabbookError
+
+        try:
+            return super().invoke(ctx)
+        except LabbookError as err:
+            _debug_traceback()
+            click.echo(f"error: {err}", err=True)
+            ctx.exit(err.exit_code)
+        except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except BrokenPipeError:
+            # `lab ls | head`: the reader left; that is not an error.
+            sys.stderr.close()
+            ctx.exit(0)
+        except Exception as err:
+            _debug_traceback()
+            click.echo(
+                f"internal error: {type(err).__name__}: {err} (set LABBOOK_DEBUG=1 for the traceback)",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+def _debug_traceback() -> None:
+    if os.environ.get("LABBOOK_DEBUG"):
+        import traceback
+
+        traceback.print_exc()
+
+
+@click.group(cls=LabGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--dir",
+    "dir_",
+    envvar="LABBOOK_DIR",
+    metavar="PATH",
+    help="Notebook to use (a project containing .labbook/, or the notebook itself). "
+    "Default: the nearest .labbook/ at or above the current directory.",
+)
+@click.version_option(__version__, "--version", prog_name="labbook")
+@click.pass_context
+def cli(ctx: click.Context, dir_: str | None) -> None:
+    """labbook: run experiments, predict before you look, and keep an honest record."""
+    ctx.obj = {"dir": dir_}
+
+
+def main() -> None:
+    cli(prog_name="lab")

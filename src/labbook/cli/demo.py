@@ -1,0 +1,43 @@
+"""``lab demo``: the main loop on a real small experiment, in a throwaway notebook."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import click
+
+from .runs import ls_cmd, show_cmd
+
+
+@click.command("demo")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="Project directory to use (default: a new temporary one).",
+)
+@click.option("--seeds", type=click.IntRange(1, 20), default=3, show_default=True, help="Seeds per variant.")
+@click.pass_context
+def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
+    """Run logistic regression with and without feature scaling, several seeds each,
+    through lab run in a throwaway notebook, then list and show what was recorded."""
+    from ..demo import run_demo
+
+    def announce(argv: list[str], name: str) -> None:
+        shown = " ".join(["python", *map(shlex.quote, argv[1:])])
+        click.secho(f"\n$ lab run -n {name} --tag demo -- {shown}", bold=True)
+
+    notebook, ids = run_demo(Path(directory) if directory else None, seeds, announce)
+    project = notebook.root.parent
+    notebook.close()
+    ctx.obj = {"dir": str(project)}
+    click.secho("\n$ lab ls", bold=True)
+    ctx.invoke(ls_cmd, where=None, sort=None, columns=None, limit=50, as_json=False)
+    click.secho(f"\n$ lab show {ids[-1]}", bold=True)
+    ctx.invoke(show_cmd, run=str(ids[-1]), as_json=False, patch=False, packages=False)
+    click.echo(
+        f"\nThe notebook is in {project}/.labbook. Explore it:\n"
+        f"  cd {shlex.quote(str(project))} && lab ls --where \"'scaled' in tags\" --sort -val_acc.max\n"
+        f"  lab metrics {ids[-1]} val_acc    lab logs {ids[0]}"
+    )

@@ -1,0 +1,140 @@
+"""Formatting shared by the commands: tables, times, numbers and exact JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from datetime import datetime
+from typing import Any
+
+import click
+
+from ..model import RunRecord
+
+STATUS_STYLE = {
+    "running": "blue",
+    "finished": "green",
+    "failed": "red",
+    "killed": "yellow",
+    "crashed": "magenta",
+}
+
+
+def console() -> Any:
+    """A rich console; when output is not a terminal, wide and without colour."""
+    from rich.console import Console
+
+    if sys.stdout.isatty():
+        return Console()
+    width = int(os.environ.get("COLUMNS", "200") or 200)
+    return Console(width=max(width, 80), no_color=True, highlight=False, soft_wrap=False)
+
+
+def show(*renderables: Any) -> None:
+    """Print rich renderables; off a terminal, without the trailing spaces of padded cells."""
+    out = console()
+    if out.is_terminal:
+        out.print(*renderables)
+        return
+    with out.capture() as cap:
+        out.print(*renderables)
+    click.echo("\n".join(line.rstrip() for line in cap.get().splitlines()))
+
+
+def jsonable(value: Any) -> Any:
+    """Values for strict JSON: NaN and ±Inf become the strings "NaN", "Infinity", "-Infinity"."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(jsonable(value), indent=2, ensure_ascii=False))
+
+
+def when(ts: float | None) -> str:
+    return "" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def short_when(ts: float | None) -> str:
+    return "" if ts is None else datetime.fromtimestamp(ts).strftime("%m-%d %H:%M")
+
+
+def exact(value: float) -> str:
+    """A float that reads back to the same bits (``nan``, ``inf`` and ``-inf`` by name)."""
+    return repr(value) if math.isfinite(value) else number(value)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, sec = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def number(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+            return f"{value:.4g}"
+        return f"{value:.4f}".rstrip("0").rstrip(".") if not value.is_integer() else f"{value:.1f}"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def run_dict(run: RunRecord, full: bool = False) -> dict[str, Any]:
+    """The JSON shape of a run (``full`` adds the capture)."""
+    out: dict[str, Any] = {
+        "id": run.id,
+        "uid": run.uid,
+        "name": run.name,
+        "status": run.status,
+        "exit_code": run.exit_code,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "duration": run.duration,
+        "command": run.command,
+        "cwd": run.cwd,
+        "host": run.host,
+        "source": run.source,
+        "note": run.note,
+        "tags": list(run.tags),
+        "params": run.params,
+        "metrics": {k: m.as_dict() for k, m in run.metrics.items()},
+        "summary": run.summary,
+    }
+    if full:
+        out["capture"] = run.capture
+    return out
+
+
+def status_text(status: str) -> Any:
+    from rich.text import Text
+
+    return Text(status, style=STATUS_STYLE.get(status, ""))

@@ -1,0 +1,378 @@
+"""Commands about runs: ``run``, ``ls``, ``show``, ``logs``, ``metrics``."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ..errors import BadInput
+from ..model import RunRecord
+from ..notebook import Notebook
+from . import render
+
+
+def open_notebook(ctx: click.Context) -> Notebook:
+    return Notebook.open((ctx.obj or {}).get("dir"))
+
+
+# -- lab run ---------------------------------------------------------------------
+
+
+@click.command(
+    "run",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.option("-n", "--name", help="A name for the run (need not be unique).")
+@click.option("-t", "--tag", "tags", multiple=True, help="A tag; repeat for several.")
+@click.option("--note", help="Why you are running this, in a sentence.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing of labbook's own.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run_cmd(
+    ctx: click.Context,
+    name: str | None,
+    tags: tuple[str, ...],
+    note: str | None,
+    quiet: bool,
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND and record everything needed to reproduce it.
+
+    \b
+    lab run -n baseline --tag resnet -- python train.py --lr 3e-4
+
+    The command's output streams through unchanged and is saved (lab logs RUN). Its
+    stdout lines that are JSON objects of numbers become metrics. The SDK
+    (labbook.init) inside the command attaches to this run. lab run exits with the
+    command's exit code.
+    """
+    from ..launch.local import execute, resolve_command
+
+    argv = list(command)
+    resolve_command(argv)  # fail before opening anything
+    notebook = open_notebook(ctx)
+
+    def started(run_id: int) -> None:
+        if not quiet:
+            click.echo(f"lab: run {run_id} started: {' '.join(argv)}", err=True)
+
+    run_id, code = execute(notebook, argv, name=name, tags=tags, note=note, on_start=started)
+    if not quiet:
+        run = notebook.get_run(run_id)
+        click.echo(
+            f"lab: run {run.id} {run.status} in {render.duration(run.duration)}"
+            f" (exit {code}); lab show {run.id}",
+            err=True,
+        )
+    notebook.close()
+    ctx.exit(code)
+
+
+# -- lab ls ----------------------------------------------------------------------
+
+RUN_COLUMNS: dict[str, Callable[[RunRecord], Any]] = {
+    "id": lambda r: r.id,
+    "uid": lambda r: r.uid[:8],
+    "name": lambda r: r.name or "",
+    "status": lambda r: r.status,
+    "created": lambda r: render.short_when(r.created_at),
+    "started": lambda r: render.short_when(r.started_at),
+    "ended": lambda r: render.short_when(r.ended_at),
+    "duration": lambda r: render.duration(r.duration),
+    "exit_code": lambda r: r.exit_code,
+    "host": lambda r: r.host or "",
+    "tags": lambda r: ",".join(r.tags),
+    "command": lambda r: " ".join(r.command or []),
+    "note": lambda r: r.note or "",
+    "source": lambda r: r.source,
+}
+DEFAULT_COLUMNS = ["id", "name", "status", "started", "duration", "tags"]
+AGGS = ("last", "min", "max", "mean", "count", "nan_count", "last_step")
+
+
+def _column(name: str, runs: list[RunRecord]) -> Callable[[RunRecord], Any]:
+    if name in RUN_COLUMNS:
+        return RUN_COLUMNS[name]
+    key, _, agg = name.rpartition(".")
+    if key and agg in AGGS and any(key in r.metrics for r in runs):
+        return lambda r: getattr(r.metrics[key], agg) if key in r.metrics else None
+    for prefix, attr in (("params.", "params"), ("summary.", "summary"), ("", "params"), ("", "summary")):
+        if name.startswith(prefix) and any(name[len(prefix) :] in getattr(r, attr) for r in runs):
+            field = name[len(prefix) :]
+            return lambda r, a=attr, f=field: getattr(r, a).get(f)
+    if not runs:
+        return lambda r: None
+    raise BadInput(
+        f"unknown column {name!r}; use a run field ({', '.join(RUN_COLUMNS)}), "
+        "a parameter, a summary value, or METRIC.last/min/max/mean/count"
+    )
+
+
+def _default_columns(runs: list[RunRecord]) -> list[str]:
+    cols = list(DEFAULT_COLUMNS)
+    params = sorted({k for r in runs for k in r.params})
+    varying = [k for k in params if len({repr(r.params.get(k)) for r in runs}) > 1]
+    cols += (varying or params)[:4]
+    counts = Counter(k for r in runs for k in r.metrics if not k.startswith("sys/"))
+    cols += [f"{k}.last" for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4]]
+    return cols
+
+
+@click.command("ls")
+@click.option("-w", "--where", help="Filter, e.g. \"status == 'finished' and acc.max > 0.9\".")
+@click.option("-s", "--sort", help="Sort keys, comma-separated; '-' for descending, e.g. -acc.max.")
+@click.option("-c", "--columns", help="Columns to show, comma-separated (default: a useful set).")
+@click.option(
+    "-l", "--limit", type=int, default=50, show_default=True, help="At most this many runs; 0 for all."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+@click.pass_context
+def ls_cmd(
+    ctx: click.Context, where: str | None, sort: str | None, columns: str | None, limit: int, as_json: bool
+) -> None:
+    """List runs, newest first.
+
+    \b
+    lab ls --where "status == 'finished' and acc.max > 0.9" --sort -acc.max
+    lab ls --where "'baseline' in tags and lr < 1e-3" --columns id,name,lr,acc.max
+    """
+    with open_notebook(ctx) as nb:
+        runs, total = nb.list_runs(where=where, sort=sort, limit=limit)
+    if as_json:
+        render.echo_json([render.run_dict(r) for r in runs])
+        return
+    names = [c.strip() for c in columns.split(",") if c.strip()] if columns else _default_columns(runs)
+    getters = [_column(n, runs) for n in names]
+    if not runs:
+        click.echo("no runs match" if where else "no runs yet; start one with: lab run -- COMMAND")
+        return
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    numeric = {n for n, g in zip(names, getters, strict=True) if _is_numeric(g, runs)}
+    for n in names:
+        table.add_column(
+            n, justify="right" if n in numeric else "left", no_wrap=True, overflow="ellipsis", max_width=40
+        )
+    for r in runs:
+        cells = []
+        for n, g in zip(names, getters, strict=True):
+            value = g(r)
+            cells.append(render.status_text(value) if n == "status" else render.number(value))
+        table.add_row(*cells)
+    render.show(table)
+    if total > len(runs):
+        click.echo(f"{len(runs)} of {total} runs shown; --limit 0 shows all")
+
+
+def _is_numeric(getter: Callable[[RunRecord], Any], runs: list[RunRecord]) -> bool:
+    values = [getter(r) for r in runs]
+    present = [v for v in values if v is not None and v != ""]
+    return bool(present) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
+
+
+# -- lab show --------------------------------------------------------------------
+
+
+@click.command("show")
+@click.argument("run")
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+@click.option("--patch", is_flag=True, help="Print the uncommitted diff captured at launch.")
+@click.option("--packages", is_flag=True, help="Print the package list (pip freeze format).")
+@click.pass_context
+def show_cmd(ctx: click.Context, run: str, as_json: bool, patch: bool, packages: bool) -> None:
+    """Show everything recorded about RUN (a short id, a name, or a uid prefix)."""
+    with open_notebook(ctx) as nb:
+        record = nb.get_run(run)
+        patch_text = nb.blob(record.capture.get("patch")) or ""
+        packages_text = nb.blob(record.capture.get("packages")) or ""
+        files = _files(nb, record)
+    if patch:
+        click.echo(patch_text, nl=False) if patch_text else click.echo("no uncommitted changes were captured")
+        return
+    if packages:
+        click.echo(packages_text or "no package list was captured")
+        return
+    if as_json:
+        out = render.run_dict(record, full=True)
+        out["capture"] = dict(record.capture, patch=patch_text, packages=packages_text.splitlines())
+        out["files"] = files
+        render.echo_json(out)
+        return
+    _show_text(record, patch_text, packages_text, files)
+
+
+def _files(nb: Notebook, run: RunRecord) -> dict[str, int]:
+    base = nb.run_dir(run)
+    if not base.is_dir():
+        return {}
+    return {str(p.relative_to(base)): p.stat().st_size for p in sorted(base.rglob("*")) if p.is_file()}
+
+
+def _show_text(r: RunRecord, patch: str, packages: str, files: dict[str, int]) -> None:
+    from rich import box
+    from rich.table import Table
+
+    cap = r.capture
+    rows: list[tuple[str, Any]] = []
+    title = f"run {r.id}" + (f"  {r.name}" if r.name else "") + f"  (uid {r.uid})"
+    exit_part = f" (exit {r.exit_code})" if r.exit_code is not None else ""
+    rows.append(("status", render.status_text(r.status) + exit_part if r.status else r.status))
+    if r.command:
+        rows.append(("command", " ".join(r.command)))
+    elif cap.get("argv"):
+        rows.append(("script", " ".join(cap["argv"])))
+    rows.append(("cwd", r.cwd or ""))
+    times = f"started {render.when(r.started_at)}"
+    if r.ended_at:
+        times += f", ended {render.when(r.ended_at)}"
+    rows.append(("time", f"{times}, {render.duration(r.duration)}"))
+    system = cap.get("system") or {}
+    if system:
+        ram = system.get("ram_bytes")
+        gpus = system.get("gpus") or []
+        gpu_text = ", ".join(g["name"] for g in gpus) if gpus else "no GPU"
+        ram_text = f"{ram / 2**30:.1f} GiB RAM" if ram else "RAM unknown"
+        rows.append(
+            ("host", f"{system.get('hostname')} ({system.get('cpu_count')} CPUs, {ram_text}, {gpu_text})")
+        )
+    elif r.host:
+        rows.append(("host", r.host))
+    py = cap.get("python") or {}
+    if py:
+        n_pkgs = len(packages.splitlines()) if packages else 0
+        rows.append(("python", f"{py.get('version', '?')} ({py.get('executable', '?')}), {n_pkgs} packages"))
+    git = cap.get("git")
+    if git is not None:
+        rows.append(("git", _git_text(git, patch)))
+    elif r.status == "running":
+        rows.append(("capture", "in progress"))
+    env = cap.get("env") or {}
+    if env:
+        rows.append(("env", "  ".join(f"{k}={v}" for k, v in env.items())))
+    if r.tags:
+        rows.append(("tags", ", ".join(r.tags)))
+    if r.note:
+        rows.append(("note", r.note))
+    if r.params:
+        rows.append(("params", "  ".join(f"{k}={render.number(v)}" for k, v in r.params.items())))
+    if r.summary:
+        rows.append(("summary", "  ".join(f"{k}={render.number(v)}" for k, v in r.summary.items())))
+    if files:
+        rows.append(("files", "  ".join(f"{k} ({_size(v)})" for k, v in files.items())))
+
+    from rich.text import Text
+
+    parts: list[Any] = [Text(title, style="bold")]
+    head = Table(box=None, show_header=False, pad_edge=False)
+    head.add_column(style="bold", no_wrap=True)
+    head.add_column(overflow="fold")
+    for key, value in rows:
+        head.add_row(key, value)
+    parts.append(head)
+    if r.metrics:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        for col in ("metric", "last", "min", "max", "mean", "count", "last step"):
+            table.add_column(col, justify="left" if col == "metric" else "right", no_wrap=True)
+        for key, m in r.metrics.items():
+            count = f"{m.count}" + (f" ({m.nan_count} NaN)" if m.nan_count else "")
+            table.add_row(
+                key,
+                *(render.number(v) for v in (m.last, m.min, m.max, m.mean)),
+                count,
+                render.number(m.last_step),
+            )
+        parts += ["", table]
+    else:
+        parts.append("no metrics logged")
+    render.show(*parts)
+
+
+def _git_text(git: dict[str, Any], patch: str) -> str:
+    if git.get("repo") is None:
+        return f"none ({git.get('reason', 'not a git repository')})"
+    commit = (git.get("commit") or "no commit")[:10]
+    text = f"{git.get('branch') or 'detached'} @ {commit}"
+    extras = []
+    if git.get("dirty"):
+        lines = patch.count("\n")
+        extras.append(f"uncommitted changes: {lines}-line patch (lab show --patch)")
+        if git.get("patch_truncated"):
+            extras.append("patch truncated")
+    n_untracked = git.get("untracked_count", 0)
+    if n_untracked:
+        extras.append(f"{n_untracked} untracked file{'s' if n_untracked != 1 else ''}")
+    if git.get("remote"):
+        extras.append(git["remote"])
+    return text + ("; " + "; ".join(extras) if extras else "; clean")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+# -- lab logs / lab metrics ----------------------------------------------------------
+
+
+@click.command("logs")
+@click.argument("run")
+@click.option("--stderr", "stream", flag_value="stderr", help="Only what the command wrote to stderr.")
+@click.pass_context
+def logs_cmd(ctx: click.Context, run: str, stream: str | None) -> None:
+    """Print RUN's saved output (stdout and stderr, in the order they arrived)."""
+    with open_notebook(ctx) as nb:
+        record = nb.get_run(run)
+        path = nb.output_path(record, stream or "output")
+    if not path.exists():
+        click.echo(f"run {record.id} saved no output (it was not started with lab run)", err=True)
+        return
+    out = click.get_binary_stream("stdout")
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 16):
+            out.write(chunk)
+    out.flush()
+
+
+@click.command("metrics")
+@click.argument("run")
+@click.argument("key", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the series as JSON arrays.")
+@click.pass_context
+def metrics_cmd(ctx: click.Context, run: str, key: str | None, as_json: bool) -> None:
+    """Print the series of metric KEY of RUN (without KEY: list its metrics)."""
+    with open_notebook(ctx) as nb:
+        record = nb.get_run(run)
+        if key is None:
+            keys = nb.metric_keys(record)
+            if as_json:
+                render.echo_json(keys)
+            else:
+                click.echo("\n".join(keys) if keys else f"run {record.id} has no metrics")
+            return
+        s = nb.series(record, key)
+    if as_json:
+        render.echo_json(
+            {
+                "run": record.id,
+                "key": key,
+                "steps": s.steps.tolist(),
+                "values": s.values.tolist(),
+                "times": s.times.tolist(),
+            }
+        )
+        return
+    lines = ["step\tvalue\ttime"]
+    lines += [
+        f"{st}\t{render.exact(v)}\t{t:.3f}"
+        for st, v, t in zip(s.steps.tolist(), s.values.tolist(), s.times.tolist(), strict=True)
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")

@@ -1,0 +1,260 @@
+"""The notebook service: every operation on a notebook, for every adapter.
+
+A notebook is a directory (``.labbook/`` in a project) holding ``labbook.db`` (the
+store) and a files area: ``runs/<uid>/`` with each run's metric series and saved
+output, and ``cache/`` for slow probes. The CLI, the SDK and (later) the web UI and
+server call this class; none of them touches the store or the files directly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from . import liveness
+from .errors import BadInput, NotebookNotFound, QueryError, RunNotFound
+from .model import RunRecord
+from .store.base import NewRun, Owner
+from .store.sqlite import SQLiteStore
+
+DIRNAME = ".labbook"
+DB_NAME = "labbook.db"
+ENV_DIR = "LABBOOK_DIR"
+
+
+def _as_notebook_dir(path: Path) -> Path | None:
+    """``path`` itself if it is a notebook directory, or its ``.labbook`` child."""
+    if (path / DB_NAME).is_file():
+        return path
+    if (path / DIRNAME / DB_NAME).is_file():
+        return path / DIRNAME
+    return None
+
+
+def locate(explicit: str | os.PathLike[str] | None = None, start: Path | None = None) -> Path:
+    """Find the notebook: ``explicit`` (or $LABBOOK_DIR), else walk up from ``start``."""
+    given = explicit if explicit is not None else os.environ.get(ENV_DIR) or None
+    if given is not None:
+        found = _as_notebook_dir(Path(given).expanduser().resolve())
+        if found is None:
+            raise NotebookNotFound(f"no notebook at {given}; run `lab init {given}` to create one")
+        return found
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        found = _as_notebook_dir(directory)
+        if found is not None:
+            return found
+    raise NotebookNotFound("no notebook here or above; run `lab init` to create one")
+
+
+def _ignore_in_git(project: Path) -> bool:
+    """Add ``.labbook/`` to the project's .gitignore when the project is in a git work tree."""
+    if shutil.which("git") is None:
+        return False
+    probe = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"], cwd=project, capture_output=True, text=True
+    )
+    if probe.returncode != 0 or probe.stdout.strip() != "true":
+        return False
+    gitignore = project / ".gitignore"
+    lines = gitignore.read_text().splitlines() if gitignore.exists() else []
+    if any(line.strip() in (DIRNAME, DIRNAME + "/", "/" + DIRNAME, "/" + DIRNAME + "/") for line in lines):
+        return False
+    prefix = "" if not lines or gitignore.read_text().endswith("\n") else "\n"
+    with gitignore.open("a") as fh:
+        fh.write(f"{prefix}{DIRNAME}/\n")
+    return True
+
+
+class Notebook:
+    """One notebook: the store plus its files area."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.store = SQLiteStore(root / DB_NAME)
+
+    # -- opening -------------------------------------------------------------
+    @classmethod
+    def open(cls, explicit: str | os.PathLike[str] | None = None) -> Notebook:
+        return cls(locate(explicit))
+
+    @classmethod
+    def init(cls, project: Path) -> tuple[Notebook, bool, bool]:
+        """Create ``project/.labbook``; returns (notebook, created, added_to_gitignore)."""
+        project = project.expanduser().resolve()
+        if project.exists() and not project.is_dir():
+            raise BadInput(f"{project} is a file; give a directory to hold the notebook")
+        root = project / DIRNAME
+        created = not (root / DB_NAME).exists()
+        (root / "runs").mkdir(parents=True, exist_ok=True)
+        notebook = cls(root)
+        ignored = _ignore_in_git(project) if created else False
+        return notebook, created, ignored
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Notebook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- paths ---------------------------------------------------------------
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    def run_dir(self, run: RunRecord | str) -> Path:
+        uid = run if isinstance(run, str) else run.uid
+        return self.root / "runs" / uid
+
+    # -- writing runs ----------------------------------------------------------
+    def start_run(
+        self,
+        *,
+        name: str | None = None,
+        tags: tuple[str, ...] = (),
+        note: str | None = None,
+        command: list[str] | None = None,
+        cwd: str | None = None,
+        params: dict[str, Any] | None = None,
+        source: str = "sdk",
+        owner: Owner | None = None,
+    ) -> RunRecord:
+        """Record a new running run owned by ``owner`` (default: this process)."""
+        uid = uuid.uuid4().hex
+        self.run_dir(uid).mkdir(parents=True, exist_ok=True)
+        run_id = self.store.create_run(
+            NewRun(
+                uid=uid,
+                name=name,
+                created_at=time.time(),
+                note=note,
+                command=command,
+                cwd=cwd or os.getcwd(),
+                source=source,
+                owner=owner or liveness.current_owner(),
+                tags=tuple(dict.fromkeys(tags)),
+            )
+        )
+        if params:
+            self.store.set_params(run_id, params)
+        return self._get(run_id)
+
+    def record_capture(self, run_id: int, capture: dict[str, Any]) -> None:
+        self.store.set_capture(run_id, capture)
+
+    def set_params(self, run_id: int, params: dict[str, Any]) -> None:
+        self.store.set_params(run_id, params)
+
+    def set_summary(self, run_id: int, values: dict[str, Any]) -> None:
+        self.store.set_summary(run_id, values)
+
+    def add_tags(self, run_id: int, tags: tuple[str, ...]) -> None:
+        self.store.add_tags(run_id, tags)
+
+    def end_run(self, run_id: int, status: str, exit_code: int | None = None) -> bool:
+        return self.store.end_run(run_id, status, time.time(), exit_code)
+
+    # -- reading runs ----------------------------------------------------------
+    def reap(self) -> list[int]:
+        """Mark runs whose owner vanished as crashed, so every reader agrees."""
+        now = time.time()
+        dead = [row.id for row in self.store.live_runs() if liveness.is_dead(row, now)]
+        if dead:
+            try:
+                self.store.mark_crashed(dead, now)
+            except Exception:
+                pass  # a read-only copy: the next writable reader will do it
+        return dead
+
+    def _get(self, run_id: int) -> RunRecord:
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise RunNotFound(f"no run {run_id} in this notebook; `lab ls` lists runs")
+        return run
+
+    def resolve(self, ref: str | int) -> int:
+        """A run id from a short id, a name, or a prefix of the unique id."""
+        text = str(ref).strip()
+        ids = self.store.find_run_ids(text) if text else []
+        if not ids:
+            raise RunNotFound(f"no run {text!r} in this notebook; `lab ls` lists runs")
+        if len(ids) > 1:
+            shown = ", ".join(str(i) for i in ids[:8])
+            raise BadInput(f"{text!r} matches {len(ids)} runs ({shown}); use the short id")
+        return ids[0]
+
+    def get_run(self, ref: str | int) -> RunRecord:
+        self.reap()
+        return self._get(self.resolve(ref))
+
+    def list_runs(
+        self, where: str | None = None, sort: str | None = None, limit: int | None = 50
+    ) -> tuple[list[RunRecord], int]:
+        """Runs matching ``where``, ordered by ``sort`` (default newest first), and the total."""
+        from .query import compile_sort, compile_where
+
+        self.reap()
+        fields = self.store.fields() if (where or sort) else None
+        compiled = compile_where(where, fields) if where and fields else None
+        order = compile_sort(sort, fields) if sort and fields else []
+        if limit is not None and limit < 0:
+            raise QueryError("--limit must be 0 (all) or a positive number")
+        return self.store.query_runs(
+            (compiled.sql, compiled.params) if compiled else None, order, limit or None
+        )
+
+    def blob(self, ref: Any) -> str | None:
+        if isinstance(ref, dict) and "blob" in ref:
+            return self.store.blob(ref["blob"])
+        return ref if isinstance(ref, str) else None
+
+    # -- series and output -------------------------------------------------------
+    def metric_keys(self, run: RunRecord) -> list[str]:
+        return sorted(run.metrics)
+
+    def series(self, run: RunRecord, key: str) -> Any:
+        from .series import read_series
+
+        s = read_series(self.run_dir(run) / "metrics", key)
+        if s is None:
+            known = ", ".join(sorted(run.metrics)) or "none yet"
+            raise BadInput(f"run {run.id} has no metric {key!r} (its metrics: {known})")
+        return s
+
+    def output_path(self, run: RunRecord, stream: str = "output") -> Path:
+        return self.run_dir(run) / f"{stream}.log"
+
+    # -- maintenance -------------------------------------------------------------
+    def backup(self, target: Path) -> Path:
+        """Write a consistent copy of the notebook to the new directory ``target``."""
+        target = target.expanduser().resolve()
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise BadInput(f"{target} already exists; give a new directory for the backup")
+        if target == self.root or self.root in target.parents:
+            raise BadInput("the backup cannot go inside the notebook itself; choose another directory")
+        staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
+        if staging.exists():
+            shutil.rmtree(staging)
+        try:
+            staging.mkdir(parents=True)
+            # The database first, then the files: series are append-only, so every point
+            # the copied summaries count is in the copied files (and perhaps a few more).
+            self.store.backup(staging / DB_NAME)
+            runs = self.root / "runs"
+            if runs.is_dir():
+                shutil.copytree(runs, staging / "runs", ignore=shutil.ignore_patterns("*.compacting"))
+            if target.exists():
+                target.rmdir()
+            os.replace(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return target

@@ -1,0 +1,325 @@
+"""The ``--where`` / ``--sort`` language, compiled to parameterised SQL.
+
+    status == 'finished' and acc.max > 0.9
+    'baseline' in tags or lr <= 1e-3
+    not (status in ('failed', 'crashed')) and name ~ 'resnet'
+    created >= '2026-11-01' and duration < 600
+
+A name resolves, in order, to: a run field (``id uid name status created started ended
+duration exit_code host note source command``), ``tags``, a metric summary written
+``METRIC.AGG`` (AGG one of last min max mean count nan_count last_step), a parameter, or a
+user summary value. ``params.X``, ``metrics.X.AGG`` and ``summary.X`` force the kind.
+Values never enter the SQL text: every literal becomes a ``?`` parameter, and every name
+is checked against what the notebook holds before it is used as a bound key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .errors import QueryError
+from .store.base import Fields
+
+RUN_FIELDS = {
+    "id": "r.id",
+    "uid": "r.uid",
+    "name": "r.name",
+    "status": "r.status",
+    "created": "r.created_at",
+    "started": "r.started_at",
+    "ended": "r.ended_at",
+    "duration": "(coalesce(r.ended_at, r.heartbeat_at) - r.started_at)",
+    "exit_code": "r.exit_code",
+    "host": "r.host",
+    "note": "r.note",
+    "source": "r.source",
+    "command": "r.command",
+}
+TIME_FIELDS = {"created", "started", "ended"}
+AGGS = {
+    "last": "m.last",
+    "min": "m.min",
+    "max": "m.max",
+    "mean": "m.sum / NULLIF(m.count - m.nan_count, 0)",
+    "count": "m.count",
+    "nan_count": "m.nan_count",
+    "last_step": "m.last_step",
+}
+COMPARE = {"==": "=", "=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<num>[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))(?![\w.])
+      | (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+      | (?P<op>==|!=|<=|>=|<|>|=|~|\(|\)|\[|\]|,)
+      | (?P<name>[A-Za-z_][\w\-/]*(?:\.[\w\-/]+)*)
+    )""",
+    re.VERBOSE,
+)
+_KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
+
+
+@dataclass(frozen=True)
+class Tok:
+    kind: str
+    value: Any
+    pos: int
+
+
+def tokenize(text: str) -> list[Tok]:
+    out: list[Tok] = []
+    pos = 0
+    text = text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise QueryError(f"cannot read {text[pos:].strip()[:20]!r} at position {pos + 1} of the query")
+        kind = m.lastgroup or ""
+        raw = m.group(kind)
+        if kind == "num":
+            value: Any = float(raw) if any(c in raw for c in ".eE") else int(raw)
+        elif kind == "str":
+            value = re.sub(r"\\(.)", r"\1", raw[1:-1])
+        elif kind == "name" and raw.lower() in _KEYWORDS:
+            kind, value = "kw", raw.lower()
+        else:
+            value = raw
+        out.append(Tok(kind, value, m.start(kind)))
+        pos = m.end()
+    return out
+
+
+@dataclass
+class Compiled:
+    sql: str
+    params: list[Any]
+
+
+class _Parser:
+    def __init__(self, text: str, fields: Fields) -> None:
+        self.text = text
+        self.toks = tokenize(text)
+        self.i = 0
+        self.fields = fields
+
+    # -- token helpers -------------------------------------------------------
+    def peek(self) -> Tok | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self) -> Tok:
+        tok = self.peek()
+        if tok is None:
+            raise QueryError(f"the query {self.text!r} ends too early")
+        self.i += 1
+        return tok
+
+    def accept(self, kind: str, value: Any = None) -> bool:
+        tok = self.peek()
+        if tok and tok.kind == kind and (value is None or tok.value == value):
+            self.i += 1
+            return True
+        return False
+
+    def expect(self, kind: str, value: Any) -> None:
+        if not self.accept(kind, value):
+            tok = self.peek()
+            got = repr(tok.value) if tok else "the end"
+            raise QueryError(f"expected {value!r} but found {got} in the query {self.text!r}")
+
+    # -- grammar -------------------------------------------------------------
+    def parse(self) -> Compiled:
+        if not self.toks:
+            raise QueryError("the --where expression is empty")
+        out = self.disjunction()
+        if self.peek() is not None:
+            raise QueryError(f"unexpected {self.peek().value!r} in the query {self.text!r}")  # type: ignore[union-attr]
+        return out
+
+    def disjunction(self) -> Compiled:
+        left = self.conjunction()
+        while self.accept("kw", "or"):
+            right = self.conjunction()
+            left = Compiled(f"({left.sql} OR {right.sql})", left.params + right.params)
+        return left
+
+    def conjunction(self) -> Compiled:
+        left = self.negation()
+        while self.accept("kw", "and"):
+            right = self.negation()
+            left = Compiled(f"({left.sql} AND {right.sql})", left.params + right.params)
+        return left
+
+    def negation(self) -> Compiled:
+        if self.accept("kw", "not"):
+            inner = self.negation()
+            return Compiled(f"(NOT coalesce({inner.sql}, 0))", inner.params)
+        if self.accept("op", "("):
+            inner = self.disjunction()
+            self.expect("op", ")")
+            return inner
+        return self.comparison()
+
+    def literal(self) -> Any:
+        tok = self.take()
+        if tok.kind in ("num", "str"):
+            return tok.value
+        if tok.kind == "kw" and tok.value in ("true", "false"):
+            return tok.value == "true"
+        if tok.kind == "kw" and tok.value == "null":
+            return None
+        raise QueryError(f"expected a value but found {tok.value!r} in the query {self.text!r}")
+
+    def literal_list(self) -> list[Any]:
+        if not (self.accept("op", "(") or self.accept("op", "[")):
+            return [self.literal()]
+        items = [self.literal()]
+        while self.accept("op", ","):
+            items.append(self.literal())
+        if not (self.accept("op", ")") or self.accept("op", "]")):
+            raise QueryError(f"a list in the query {self.text!r} is not closed")
+        return items
+
+    def comparison(self) -> Compiled:
+        tok = self.peek()
+        if tok is not None and tok.kind in ("num", "str"):
+            # 'value' in tags / 'value' in FIELD
+            value = self.literal()
+            negate = self.accept("kw", "not")
+            self.expect("kw", "in")
+            name = self.take()
+            if name.kind != "name":
+                raise QueryError(f"expected a field after 'in' in the query {self.text!r}")
+            return self.membership(name.value, [value], negate, reverse=True)
+        name = self.take()
+        if name.kind != "name":
+            raise QueryError(f"expected a field name but found {name.value!r} in the query {self.text!r}")
+        if self.accept("kw", "not"):
+            self.expect("kw", "in")
+            return self.membership(name.value, self.literal_list(), True)
+        if self.accept("kw", "in"):
+            return self.membership(name.value, self.literal_list(), False)
+        op = self.take()
+        if op.kind != "op" or (op.value not in COMPARE and op.value != "~"):
+            raise QueryError(f"expected a comparison after {name.value!r} in the query {self.text!r}")
+        value = self.literal()
+        if name.value in TIME_FIELDS:
+            value = _as_time(value)
+        if name.value in ("tags", "tag"):
+            if op.value not in ("==", "=", "!="):
+                raise QueryError("tags can only be tested with == , != or 'x' in tags")
+            return self.membership("tags", [value], op.value == "!=")
+        expr, expr_params = self.resolve(name.value, value)
+        if op.value == "~":
+            return Compiled(f"(instr(lower({expr}), lower(?)) > 0)", [*expr_params, str(value)])
+        if value is None:
+            null = "IS NULL" if COMPARE[op.value] == "=" else "IS NOT NULL"
+            return Compiled(f"({expr} {null})", expr_params)
+        return Compiled(f"({expr} {COMPARE[op.value]} ?)", [*expr_params, value])
+
+    def membership(self, name: str, values: list[Any], negate: bool, reverse: bool = False) -> Compiled:
+        marks = ", ".join("?" for _ in values)
+        if name in ("tags", "tag"):
+            sql = f"EXISTS (SELECT 1 FROM tags t WHERE t.run_id = r.id AND t.tag IN ({marks}))"
+            params = [str(v) for v in values]
+        elif reverse:
+            raise QueryError(f"'value in {name}' works only for tags; write {name} == 'value'")
+        else:
+            expr, expr_params = self.resolve(name, values[0] if values else None)
+            sql, params = f"{expr} IN ({marks})", [*expr_params, *values]
+        return Compiled(f"(NOT coalesce({sql}, 0))" if negate else f"({sql})", params)
+
+    # -- names ---------------------------------------------------------------
+    def resolve(self, name: str, example: Any) -> tuple[str, list[Any]]:
+        try:
+            return resolve_field(name, self.fields, example)
+        except QueryError as err:
+            raise QueryError(f"{err} (in the query {self.text!r})") from None
+
+
+def _as_time(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            raise QueryError(
+                f"{value!r} is not a date; write it like '2026-11-01' or '2026-11-01T14:30'"
+            ) from None
+    return value
+
+
+def resolve_field(name: str, fields: Fields, example: Any = 0.0) -> tuple[str, list[Any]]:
+    """SQL expression (over alias ``r``) and its parameters for a field name."""
+    kind, _, rest = name.partition(".")
+    if name in RUN_FIELDS:
+        return RUN_FIELDS[name], []
+    view = "text" if isinstance(example, str) else "num"
+    if kind == "params" and rest:
+        return _keyed("params", rest, fields.params, view, "parameter")
+    if kind == "summary" and rest:
+        return _keyed("summary", rest, fields.summary, view, "summary value")
+    if kind == "metrics" and rest:
+        return _metric(rest, fields, strict=True)
+    metric = _metric(name, fields, strict=False)
+    if metric is not None:
+        return metric
+    if name in fields.params:
+        return _keyed("params", name, fields.params, view, "parameter")
+    if name in fields.summary:
+        return _keyed("summary", name, fields.summary, view, "summary value")
+    raise QueryError(_unknown(name, fields))
+
+
+def _keyed(table: str, key: str, known: frozenset[str], view: str, what: str) -> tuple[str, list[Any]]:
+    if key not in known:
+        raise QueryError(f"no {what} named {key!r} in this notebook")
+    return f"(SELECT x.{view} FROM {table} x WHERE x.run_id = r.id AND x.key = ?)", [key]
+
+
+def _metric(name: str, fields: Fields, strict: bool) -> tuple[str, list[Any]] | None:
+    key, _, agg = name.rpartition(".")
+    if not key or agg not in AGGS:
+        if strict:
+            raise QueryError(f"write a metric as METRIC.AGG with AGG one of {', '.join(AGGS)}")
+        return None
+    if key not in fields.metrics:
+        if strict:
+            raise QueryError(f"no metric named {key!r} in this notebook")
+        return None
+    return f"(SELECT {AGGS[agg]} FROM metrics m WHERE m.run_id = r.id AND m.key = ?)", [key]
+
+
+def _unknown(name: str, fields: Fields) -> str:
+    candidates = [*RUN_FIELDS, "tags", *fields.params, *fields.summary]
+    candidates += [f"{m}.{a}" for m in fields.metrics for a in ("last", "min", "max")]
+    close = difflib.get_close_matches(name, candidates, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return (
+        f"unknown field {name!r}{hint} "
+        "(fields: run fields like status/name/duration, tags, params, METRIC.last/min/max)"
+    )
+
+
+def compile_where(text: str, fields: Fields) -> Compiled:
+    """Compile a --where expression; raises QueryError with a one-line reason."""
+    return _Parser(text, fields).parse()
+
+
+def compile_sort(spec: str, fields: Fields) -> list[tuple[str, list[Any], bool]]:
+    """``-acc.max,name`` → ORDER BY parts (expression, parameters, descending)."""
+    out = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        desc = part.startswith("-")
+        name = part.lstrip("-+")
+        if name in ("tags", "tag"):
+            raise QueryError("cannot sort by tags; sort by a field, parameter or METRIC.AGG")
+        expr, params = resolve_field(name, fields)
+        out.append((expr, params, desc))
+    if not out:
+        raise QueryError("--sort needs a field name, e.g. --sort -acc.max")
+    return out

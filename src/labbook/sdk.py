@@ -1,0 +1,257 @@
+"""The logging SDK: ``labbook.init`` returns a ``Run``; ``labbook.log`` logs to the current one.
+
+Inside ``lab run`` the environment names the run (``LABBOOK_RUN_ID``, ``LABBOOK_DIR``)
+and ``init`` attaches to it: the supervisor owns the status, this process only adds
+metrics, parameters, tags and summaries. Outside, ``init`` starts a run owned by this
+process, captures the code state in a background thread (so ``init`` returns at once),
+and marks the run finished at exit, or failed if the program dies of an exception.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextvars
+import os
+import sys
+import threading
+from collections.abc import Iterator, Mapping, MutableMapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .errors import BadInput
+from .model import FAILED, FINISHED, KILLED
+from .notebook import ENV_DIR, Notebook
+from .recorder import Recorder, writer_name
+
+ENV_RUN = "LABBOOK_RUN_ID"
+
+_current: contextvars.ContextVar[Run | None] = contextvars.ContextVar("labbook_run", default=None)
+_active: list[Run] = []  # unfinished runs of this process, for threads that lack the context
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"depth": 4}}`` → ``{"model.depth": 4}``; lists stay values."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+class Summary(MutableMapping[str, Any]):
+    """Per-metric summaries (last/min/max/mean/count) plus values you set yourself.
+
+    ``run.summary["best_acc"] = 0.93`` is stored at once and can be filtered on with
+    ``lab ls --where 'best_acc > 0.9'``; metric entries are read from the notebook.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    def _load(self) -> dict[str, Any]:
+        self._run._recorder.flush()
+        record = self._run._notebook.store.get_run(self._run.id)
+        assert record is not None
+        out: dict[str, Any] = {k: m.as_dict() for k, m in record.metrics.items()}
+        out.update(record.summary)
+        return out
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str) or not key:
+            raise BadInput("summary keys must be non-empty strings")
+        self._run._notebook.set_summary(self._run.id, {key: value})
+
+    def __delitem__(self, key: str) -> None:
+        raise BadInput("summary values are kept; overwrite one instead of deleting it")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __repr__(self) -> str:
+        return f"Summary({self._load()!r})"
+
+
+class Run:
+    """One run as seen from the process that logs to it."""
+
+    def __init__(self, notebook: Notebook, record: Any, *, owner: bool) -> None:
+        self._notebook = notebook
+        self.id: int = record.id
+        self.uid: str = record.uid
+        self.name: str | None = record.name
+        self.owner = owner
+        self.dir: Path = notebook.run_dir(record)
+        self.config: dict[str, Any] = {}
+        self._capture: threading.Thread | None = None
+        self._finished = False
+        self._token: contextvars.Token[Run | None] | None = None
+        sampler = None
+        if owner:
+            from .sysmon import sampler_for
+
+            sampler = sampler_for([os.getpid()])
+        from .liveness import HEARTBEAT_S
+        from .sysmon import sample_interval
+
+        self._recorder = Recorder(
+            notebook.store,
+            self.id,
+            self.dir / "metrics",
+            writer_name(),
+            heartbeat_s=HEARTBEAT_S if owner else None,
+            sampler=sampler,
+            sample_s=sample_interval(),
+        )
+        self.summary = Summary(self)
+
+    def __repr__(self) -> str:
+        return f"<labbook.Run {self.id} {self.name or ''}>".replace(" >", ">")
+
+    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+        """Record numbers (NaN and ±Inf included) at ``step`` (default: one past the last)."""
+        self._recorder.log(data, step)
+
+    def finish(self, status: str | None = None, exit_code: int | None = None) -> None:
+        """Flush everything; if this process owns the run, mark it finished (or ``status``)."""
+        if self._finished:
+            return
+        self._finished = True
+        self._recorder.close()
+        if self._capture is not None:
+            self._capture.join()
+        if self.owner:
+            self._notebook.end_run(self.id, status or FINISHED, exit_code)
+        if self in _active:
+            _active.remove(self)
+        if self._token is not None:
+            try:
+                _current.reset(self._token)
+            except ValueError:  # finished from another context
+                _current.set(None)
+            self._token = None
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is None or (issubclass(kind, SystemExit) and exc is not None and exc.code in (0, None)):
+            self.finish()
+        elif issubclass(kind, KeyboardInterrupt):
+            self.finish(KILLED)
+        else:
+            self.finish(FAILED)
+
+
+def _capture_in_background(run: Run, argv: list[str]) -> threading.Thread:
+    from .capture import capture_all
+
+    nb = run._notebook
+
+    def work() -> None:
+        try:
+            nb.record_capture(run.id, capture_all(argv, os.getcwd(), cache_dir=nb.cache_dir))
+        except Exception as err:
+            print(f"labbook: could not capture the environment of run {run.id}: {err}", file=sys.stderr)
+
+    thread = threading.Thread(target=work, name="labbook-capture", daemon=True)
+    thread.start()
+    return thread
+
+
+def init(
+    config: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    tags: list[str] | tuple[str, ...] | None = None,
+    note: str | None = None,
+    dir: str | os.PathLike[str] | None = None,
+) -> Run:
+    """Start a run (or attach to the one ``lab run`` started) and make it current."""
+    if config is not None and not isinstance(config, Mapping):
+        raise BadInput("config must be a mapping such as a dict")
+    params = flatten(config or {})
+    tags = tuple(tags or ())
+    attached_uid = os.environ.get(ENV_RUN)
+    notebook = Notebook.open(dir if dir is not None else os.environ.get(ENV_DIR))
+    try:
+        if attached_uid:
+            record = notebook.get_run(attached_uid)
+            run = Run(notebook, record, owner=False)
+            if params:
+                notebook.set_params(run.id, params)
+            if tags:
+                notebook.add_tags(run.id, tags)
+            _install_exit_hooks()
+        else:
+            record = notebook.start_run(name=name, tags=tags, note=note, params=params, source="sdk")
+            run = Run(notebook, record, owner=True)
+            run._capture = _capture_in_background(run, list(sys.argv))
+            _install_exit_hooks()
+    except BaseException:
+        notebook.close()
+        raise
+    run.config = dict(config or {})
+    run._token = _current.set(run)
+    _active.append(run)
+    return run
+
+
+def current() -> Run | None:
+    """The run ``labbook.log`` writes to: this context's, else this process's latest."""
+    run = _current.get()
+    if run is None and _active:
+        run = _active[-1]
+    return run
+
+
+def log(data: Mapping[str, Any], step: int | None = None) -> None:
+    """Log to the current run (see ``current``)."""
+    run = current()
+    if run is None:
+        raise BadInput("no active run: call labbook.init() first")
+    run.log(data, step)
+
+
+def finish() -> None:
+    run = current()
+    if run is not None:
+        run.finish()
+
+
+_hooks_installed = False
+_died_of_exception = False
+
+
+def _install_exit_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        global _died_of_exception
+        _died_of_exception = True
+        status = KILLED if issubclass(kind, KeyboardInterrupt) else FAILED
+        for run in list(_active):
+            run.finish(status)
+        previous(kind, exc, tb)
+
+    sys.excepthook = hook
+    atexit.register(_finish_all)
+
+
+def _finish_all() -> None:
+    for run in list(_active):
+        run.finish(FAILED if _died_of_exception else FINISHED)

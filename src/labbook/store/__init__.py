@@ -1,0 +1,9 @@
+"""Stores: where the notebook keeps runs, tags, parameters and metric summaries.
+
+``base`` defines the interface, ``sqlite`` the embedded implementation, ``migrations``
+the versioned schema.
+"""
+
+from .base import BatchSummary, Fields, NewRun, Owner, Store
+
+__all__ = ["BatchSummary", "Fields", "NewRun", "Owner", "Store"]

@@ -1,0 +1,91 @@
+"""The store interface: what the notebook service needs from a database.
+
+SQLite is the embedded default (``store.sqlite``); a PostgreSQL implementation for
+``lab server`` will satisfy the same protocol and the same contract tests. Only the
+service (``labbook.notebook``) talks to a store; adapters never do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..model import RunRecord
+
+
+@dataclass(frozen=True)
+class NewRun:
+    uid: str
+    name: str | None
+    created_at: float
+    note: str | None
+    command: list[str] | None
+    cwd: str | None
+    source: str
+    owner: Owner
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process responsible for a run's status; used to tell running from crashed."""
+
+    host: str
+    pid: int
+    pid_started: float
+    boot_id: str
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """Summary of one flushed batch of one metric, merged into the stored summary."""
+
+    key: str
+    count: int
+    nan_count: int
+    last: float
+    last_step: int
+    min: float | None
+    max: float | None
+    sum: float
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Names a --where expression may refer to, for resolution and error messages."""
+
+    params: frozenset[str]
+    metrics: frozenset[str]
+    summary: frozenset[str]
+
+
+@dataclass(frozen=True)
+class LiveRow:
+    id: int
+    owner: Owner | None
+    heartbeat_at: float | None
+
+
+class Store(Protocol):
+    def create_run(self, run: NewRun) -> int: ...
+    def set_capture(self, run_id: int, capture: dict[str, Any]) -> None: ...
+    def set_params(self, run_id: int, params: dict[str, Any]) -> None: ...
+    def add_tags(self, run_id: int, tags: tuple[str, ...]) -> None: ...
+    def set_summary(self, run_id: int, values: dict[str, Any]) -> None: ...
+    def merge_metrics(self, run_id: int, batches: list[BatchSummary]) -> None: ...
+    def heartbeat(self, run_id: int, now: float) -> None: ...
+    def end_run(self, run_id: int, status: str, ended_at: float, exit_code: int | None) -> bool: ...
+    def get_run(self, run_id: int) -> RunRecord | None: ...
+    def find_run_ids(self, ref: str) -> list[int]: ...
+    def query_runs(
+        self,
+        where: tuple[str, list[Any]] | None,
+        order: list[tuple[str, list[Any], bool]],
+        limit: int | None,
+    ) -> tuple[list[RunRecord], int]: ...
+    def live_runs(self) -> list[LiveRow]: ...
+    def mark_crashed(self, ids: list[int], now: float) -> None: ...
+    def fields(self) -> Fields: ...
+    def backup(self, path: Path) -> None: ...
+    def close(self) -> None: ...

@@ -1,0 +1,162 @@
+"""Versioned schema migrations for the SQLite store.
+
+The schema version is ``PRAGMA user_version``. Each migration moves the schema up by one
+and runs inside the same transaction as the version bump, so a notebook is always at a
+whole version. Never edit a migration that has shipped: append a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable
+
+from ..errors import SchemaTooNew
+
+V1 = """
+CREATE TABLE runs (
+    id            INTEGER PRIMARY KEY,
+    uid           TEXT NOT NULL UNIQUE,
+    name          TEXT,
+    status        TEXT NOT NULL,
+    created_at    REAL NOT NULL,
+    started_at    REAL,
+    ended_at      REAL,
+    exit_code     INTEGER,
+    note          TEXT,
+    command       TEXT,
+    cwd           TEXT,
+    host          TEXT,
+    pid           INTEGER,
+    pid_started   REAL,
+    boot_id       TEXT,
+    heartbeat_at  REAL,
+    source        TEXT NOT NULL,
+    capture       TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX runs_status ON runs(status);
+CREATE INDEX runs_name ON runs(name);
+
+CREATE TABLE tags (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    tag    TEXT NOT NULL,
+    PRIMARY KEY (run_id, tag)
+) WITHOUT ROWID;
+CREATE INDEX tags_tag ON tags(tag);
+
+CREATE TABLE params (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key    TEXT NOT NULL,
+    value  TEXT,      -- JSON of the value as given
+    num    REAL,      -- numeric view (bools as 0/1) for comparisons
+    text   TEXT,      -- string view for comparisons
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE INDEX params_key ON params(key);
+
+CREATE TABLE metrics (
+    run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key        TEXT NOT NULL,
+    count      INTEGER NOT NULL,
+    nan_count  INTEGER NOT NULL,
+    last       REAL,             -- NULL with last_nan = 1 when the last point was NaN
+    last_nan   INTEGER NOT NULL DEFAULT 0,
+    last_step  INTEGER,
+    min        REAL,             -- NaN ignored, NULL when every point was NaN
+    max        REAL,
+    sum        REAL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE INDEX metrics_key ON metrics(key);
+"""
+
+V2 = """
+CREATE TABLE summary (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key    TEXT NOT NULL,
+    value  TEXT,
+    num    REAL,
+    text   TEXT,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE INDEX summary_key ON summary(key);
+
+CREATE TABLE blobs (
+    hash TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+) WITHOUT ROWID;
+"""
+
+#: Capture fields that are large and repeat across runs: kept once in ``blobs``.
+BLOB_FIELDS = ("packages", "patch")
+
+
+def put_blob(conn: sqlite3.Connection, data: str) -> str:
+    digest = "sha256:" + hashlib.sha256(data.encode("utf-8")).hexdigest()
+    conn.execute("INSERT OR IGNORE INTO blobs(hash, data) VALUES (?, ?)", (digest, data))
+    return digest
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    """Add user summaries and move the bulky capture fields into content-addressed blobs."""
+    _sql(V2)(conn)
+    rows = conn.execute("SELECT id, capture FROM runs").fetchall()
+    for run_id, raw in rows:
+        capture = json.loads(raw or "{}")
+        changed = False
+        for name in BLOB_FIELDS:
+            value = capture.get(name)
+            if isinstance(value, str):
+                capture[name] = {"blob": put_blob(conn, value)}
+                changed = True
+        if changed:
+            conn.execute("UPDATE runs SET capture = ? WHERE id = ?", (json.dumps(capture), run_id))
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _sql(script: str) -> Callable[[sqlite3.Connection], None]:
+    def apply(conn: sqlite3.Connection) -> None:
+        for statement in _statements(script):
+            conn.execute(statement)
+
+    return apply
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_sql(V1), _v2]
+LATEST = len(MIGRATIONS)
+
+
+def version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, target: int = LATEST) -> int:
+    """Bring the schema to ``target``; returns the version it started from.
+
+    The connection must be in autocommit mode; each step runs in its own
+    ``BEGIN IMMEDIATE`` so two processes opening a new notebook cannot both migrate.
+    """
+    start = version(conn)
+    if start > LATEST:
+        raise SchemaTooNew(
+            f"this notebook has schema v{start} but this labbook knows only v{LATEST}; "
+            "upgrade labbook (pip install -U labbook)"
+        )
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = version(conn)
+            if current >= target:
+                conn.execute("COMMIT")
+                return start
+            MIGRATIONS[current](conn)
+            conn.execute(f"PRAGMA user_version = {current + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
