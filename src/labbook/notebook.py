@@ -92,6 +92,8 @@ class Notebook:
         root = project / DIRNAME
         created = not (root / DB_NAME).exists()
         (root / "runs").mkdir(parents=True, exist_ok=True)
+        # Git ignores the notebook even in a repository created after it.
+        (root / ".gitignore").write_text("# created by labbook: the notebook is not source\n*\n")
         notebook = cls(root)
         ignored = _ignore_in_git(project) if created else False
         return notebook, created, ignored

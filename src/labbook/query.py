@@ -79,7 +79,7 @@ def tokenize(text: str) -> list[Tok]:
         if not m or m.end() == pos:
             raise QueryError(f"cannot read {text[pos:].strip()[:20]!r} at position {pos + 1} of the query")
         kind = m.lastgroup or ""
-        raw = m.group(kind)
+        raw, start = m.group(kind), m.start(kind)
         if kind == "num":
             value: Any = float(raw) if any(c in raw for c in ".eE") else int(raw)
         elif kind == "str":
@@ -88,7 +88,7 @@ def tokenize(text: str) -> list[Tok]:
             kind, value = "kw", raw.lower()
         else:
             value = raw
-        out.append(Tok(kind, value, m.start(kind)))
+        out.append(Tok(kind, value, start))
         pos = m.end()
     return out
 

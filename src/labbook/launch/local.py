@@ -17,12 +17,14 @@ records how the command ended:
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -32,7 +34,16 @@ from ..model import CRASHED, FAILED, FINISHED, KILLED
 from ..notebook import ENV_DIR, Notebook
 from ..recorder import Recorder
 
-GRACE_S = 10.0
+GRACE_S = 10.0  # after Ctrl-C, how long the command may take to stop before SIGKILL
+
+
+def grace_s() -> float:
+    try:
+        return float(os.environ.get("LABBOOK_KILL_GRACE", GRACE_S))
+    except ValueError:
+        return GRACE_S
+
+
 _FORWARD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -217,16 +228,22 @@ def execute(
 
 
 def _wait(proc: subprocess.Popen[bytes], interrupted: threading.Event) -> int:
-    """Wait for the command; once interrupted, escalate to SIGKILL after the grace period."""
+    """Wait for the command; once interrupted, SIGKILL it if it outlives the grace period."""
+    deadline: float | None = None
     while True:
         try:
-            timeout = GRACE_S if interrupted.is_set() else None
-            return proc.wait(timeout=timeout)
+            return proc.wait(timeout=0.2)
         except subprocess.TimeoutExpired:
-            _signal_child(proc, signal.SIGKILL, tree=True)
+            pass
         except KeyboardInterrupt:  # no handler could be installed (not the main thread)
             interrupted.set()
             _signal_child(proc, signal.SIGINT)
+        if interrupted.is_set():
+            if deadline is None:
+                deadline = time.monotonic() + grace_s()
+            elif time.monotonic() >= deadline:
+                _signal_child(proc, signal.SIGKILL, tree=True)
+                deadline = math.inf
 
 
 def _signal_child(proc: subprocess.Popen[bytes], sig: int, tree: bool = False) -> None:

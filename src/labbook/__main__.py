@@ -1,0 +1,5 @@
+"""``python -m labbook`` is ``lab``."""
+
+from .cli import main
+
+main()

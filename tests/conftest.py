@@ -1,0 +1,63 @@
+"""Shared fixtures: real notebooks in temporary directories, the CLI in-process and as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from labbook.cli import cli
+from labbook.notebook import Notebook
+
+LAB = [sys.executable, "-m", "labbook"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never inherit a notebook or a run from the environment they were started in."""
+    for name in ("LABBOOK_DIR", "LABBOOK_RUN_ID", "LABBOOK_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LABBOOK_SYSTEM_INTERVAL", "0")
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project directory holding a fresh notebook, as the current directory."""
+    nb, _, _ = Notebook.init(tmp_path)
+    nb.close()
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def notebook(project: Path) -> Iterator[Notebook]:
+    nb = Notebook.open(project)
+    yield nb
+    nb.close()
+
+
+def lab(*args: str, input: str | None = None) -> Result:
+    """Invoke the CLI in-process, the way click documents for testing."""
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def lab_proc(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``lab`` as a real subprocess (for signals, exit codes and streaming)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [*LAB, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def write_script(directory: Path, name: str, body: str) -> Path:
+    path = directory / name
+    path.write_text(body)
+    return path

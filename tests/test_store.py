@@ -1,0 +1,89 @@
+"""The SQLite store: migrations, summaries merged across writers, schema guards."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from labbook.errors import SchemaTooNew
+from labbook.liveness import current_owner
+from labbook.notebook import Notebook
+from labbook.store import migrations
+from labbook.store.base import BatchSummary
+from labbook.store.sqlite import SQLiteStore, connect
+
+
+def test_upgrades_a_v1_notebook_keeping_its_runs(tmp_path: Path) -> None:
+    db = tmp_path / "labbook.db"
+    conn = connect(db)
+    migrations.migrate(conn, target=1)
+    freeze = "numpy==2.0.0\nclick==8.1.7"
+    conn.execute(
+        "INSERT INTO runs (uid, name, status, created_at, source, capture) VALUES (?, ?, ?, ?, ?, ?)",
+        ("u1", "old", "finished", 1.0, "cli", json.dumps({"packages": freeze, "cwd": "/x"})),
+    )
+    conn.close()
+
+    store = SQLiteStore(db)  # opening migrates
+    assert migrations.version(store._conn) == migrations.LATEST
+    run = store.get_run(1)
+    assert run is not None and run.name == "old"
+    assert run.capture["cwd"] == "/x"
+    assert store.blob(run.capture["packages"]["blob"]) == freeze
+    store.set_summary(1, {"best": 0.5})  # the v2 table exists and works
+    assert store.get_run(1).summary == {"best": 0.5}
+
+
+def test_refuses_a_notebook_from_a_newer_labbook(tmp_path: Path) -> None:
+    db = tmp_path / "labbook.db"
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {migrations.LATEST + 1}")
+    conn.close()
+    with pytest.raises(SchemaTooNew, match="upgrade labbook"):
+        SQLiteStore(db)
+
+
+def test_database_is_in_wal_mode(notebook: Notebook) -> None:
+    mode = sqlite3.connect(notebook.root / "labbook.db").execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_metric_summaries_merge_across_batches_and_writers(notebook: Notebook) -> None:
+    run = notebook.start_run(name="m")
+    s = notebook.store
+    s.merge_metrics(run.id, [BatchSummary("loss", 3, 1, 0.5, 2, 0.5, 2.0, 3.5)])
+    s.merge_metrics(run.id, [BatchSummary("loss", 2, 0, 0.25, 4, 0.25, 1.0, 1.25)])
+    s.merge_metrics(run.id, [BatchSummary("loss", 1, 1, math.nan, 5, None, None, 0.0)])
+    m = s.get_run(run.id).metrics["loss"]
+    assert (m.count, m.nan_count, m.min, m.max, m.last_step) == (6, 2, 0.25, 2.0, 5)
+    assert math.isnan(m.last)  # the last point was NaN, and it says so
+    assert m.mean == pytest.approx((3.5 + 1.25) / 4)
+
+
+def test_infinities_survive_the_database(notebook: Notebook) -> None:
+    run = notebook.start_run()
+    notebook.store.merge_metrics(
+        run.id, [BatchSummary("x", 2, 0, math.inf, 1, -math.inf, math.inf, math.nan)]
+    )
+    m = notebook.store.get_run(run.id).metrics["x"]
+    assert (m.last, m.min, m.max) == (math.inf, -math.inf, math.inf)
+
+
+def test_short_ids_are_sequential_and_uids_unique(notebook: Notebook) -> None:
+    runs = [notebook.start_run(owner=current_owner()) for _ in range(5)]
+    assert [r.id for r in runs] == [1, 2, 3, 4, 5]
+    assert len({r.uid for r in runs}) == 5 and all(len(r.uid) == 32 for r in runs)
+
+
+def test_bulky_capture_is_stored_once(notebook: Notebook) -> None:
+    freeze = "\n".join(f"pkg{i}==1.0" for i in range(500))
+    for _ in range(3):
+        run = notebook.start_run()
+        notebook.record_capture(run.id, {"packages": freeze, "git": {"repo": None}})
+    n = sqlite3.connect(notebook.root / "labbook.db").execute("SELECT count(*) FROM blobs").fetchone()[0]
+    assert n == 1
+    assert notebook.blob(notebook.get_run(3).capture["packages"]) == freeze
