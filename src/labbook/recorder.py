@@ -18,15 +18,17 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import MetricValueError
-from .series import SeriesWriter, encode_block
+from .series import SeriesWriter, encode_block, to_ms
 from .store.base import BatchSummary, Store
 
 FLUSH_S = 0.5
+_now = time.time
+_BIG = 2**1000  # ints beyond this are checked for fitting a float64
 MAX_KEY_LEN = 256
 
 Columns = tuple[list[int], list[float], list[float]]
@@ -67,18 +69,41 @@ def _check_step(step: Any) -> int:
     return step
 
 
-def summarize(key: str, steps: list[int], values: list[float]) -> BatchSummary:
-    finite = [v for v in values if v == v]
+def summarize(key: str, steps: Sequence[int], values: Sequence[float]) -> BatchSummary:
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(values, np.ndarray):
+        finite = values[~np.isnan(values)]
+        lo, hi, total = (
+            (float(finite.min()), float(finite.max()), float(finite.sum()))
+            if finite.size
+            else (None, None, 0.0)
+        )
+        return BatchSummary(
+            key, len(values), len(values) - len(finite), float(values[-1]), int(steps[-1]), lo, hi, total
+        )
+    kept = [v for v in values if v == v]
     return BatchSummary(
         key=key,
         count=len(values),
-        nan_count=len(values) - len(finite),
+        nan_count=len(values) - len(kept),
         last=values[-1],
         last_step=steps[-1],
-        min=min(finite) if finite else None,
-        max=max(finite) if finite else None,
-        sum=sum(finite),
+        min=min(kept) if kept else None,
+        max=max(kept) if kept else None,
+        sum=sum(kept),
     )
+
+
+def _prepare(steps: list[int], times: list[float], values: list[float]) -> tuple[Any, Any, Any]:
+    """Columns as numpy arrays when numpy is already loaded (faster), else as lists."""
+    np = sys.modules.get("numpy")
+    if np is not None and len(values) > 64:
+        return (
+            np.asarray(steps, dtype="<i8"),
+            to_ms(np.asarray(times, dtype="<f8")),
+            np.asarray(values, dtype="<f8"),
+        )
+    return steps, to_ms(times), values
 
 
 class Recorder:
@@ -119,16 +144,17 @@ class Recorder:
     def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
         if self.closed:
             raise MetricValueError("this run has finished; start a new one with labbook.init()")
-        t = time.time()
+        t = _now()
         with self._lock:
             if step is None:
                 step = self._next_step
-            elif type(step) is not int:
+            elif step.__class__ is not int:
                 step = _check_step(step)
             self._next_step = step + 1
             buf = self._buf
             for key, value in data.items():
-                if type(value) is not float and type(value) is not int:
+                cls = value.__class__
+                if cls is not float and (cls is not int or not -_BIG < value < _BIG):
                     value = _coerce(key, value)
                 cols = buf.get(key)
                 if cols is None:
@@ -155,16 +181,15 @@ class Recorder:
             with self._lock:
                 buf, self._buf = self._buf, {}
             if buf:
-                chunks = []
-                for key, (steps, times, values) in buf.items():
-                    chunks.append(encode_block(key, steps, [int(x * 1000) for x in times], values))
+                prepared = {key: _prepare(*cols) for key, cols in buf.items()}
+                chunks = [encode_block(key, *cols) for key, cols in prepared.items()]
                 try:
                     self._series.append(chunks)
                 except OSError as err:
                     self._requeue(buf)
                     self._warn(f"could not write metrics ({err}); keeping them in memory and retrying")
                     return
-                self._pending += [summarize(k, cols[0], cols[2]) for k, cols in buf.items()]
+                self._pending += [summarize(key, cols[0], cols[2]) for key, cols in prepared.items()]
             if self._pending:
                 try:
                     self._store.merge_metrics(self._run_id, self._pending)

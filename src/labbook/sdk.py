@@ -113,6 +113,7 @@ class Run:
             sample_s=sample_interval(),
         )
         self.summary = Summary(self)
+        self.log = self._recorder.log  # type: ignore[method-assign]  # one call less per log()
 
     def __repr__(self) -> str:
         return f"<labbook.Run {self.id} {self.name or ''}>".replace(" >", ">")

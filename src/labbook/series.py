@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 import zlib
 from array import array
 from collections.abc import Iterator, Sequence
+from operator import sub
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,6 +41,7 @@ HEADER = struct.Struct("<4sIHHIIII")
 COMPRESSED = 1
 SUFFIX = ".lbm"
 _MIN_COMPRESS = 16  # below this many points, zlib's own overhead outweighs the gain
+_NUMPY_WORTH_IT = 1_000_000  # points in one batch that repay importing numpy
 
 
 class Block(NamedTuple):
@@ -51,9 +54,8 @@ class Block(NamedTuple):
 
 
 def _delta(xs: Sequence[int]) -> array:
-    out = array("q", xs)
-    for i in range(len(out) - 1, 0, -1):
-        out[i] -= out[i - 1]
+    out = array("q", xs[:1])
+    out.extend(map(sub, xs[1:], xs[:-1]))
     return out
 
 
@@ -62,13 +64,40 @@ def _shuffle(raw: bytes, width: int = 8) -> bytes:
     return b"".join(view[i::width].tobytes() for i in range(width))
 
 
+def _columns_py(steps: Sequence[int], times_ms: Sequence[int], values: Sequence[float]) -> tuple[bytes, ...]:
+    return _delta(steps).tobytes(), _delta(times_ms).tobytes(), _shuffle(array("d", values).tobytes())
+
+
+def _columns_np(np: Any, steps: Any, times_ms: Any, values: Any) -> tuple[bytes, ...]:
+    zero = np.zeros(1, dtype="<i8")
+    s = np.diff(np.asarray(steps, dtype="<i8"), prepend=zero)
+    t = np.diff(np.asarray(times_ms, dtype="<i8"), prepend=zero)
+    v = np.asarray(values, dtype="<f8")
+    return s.tobytes(), t.tobytes(), v.view(np.uint8).reshape(len(v), 8).T.tobytes()
+
+
+def to_ms(times: Any) -> Any:
+    """Seconds since the epoch → integer milliseconds (an array in, an array out)."""
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(times, np.ndarray):
+        return (times * 1000.0).astype("<i8")
+    return list(map(int, map((1000.0).__mul__, times)))
+
+
 def encode_block(key: str, steps: Sequence[int], times_ms: Sequence[int], values: Sequence[float]) -> bytes:
-    """Encode one metric's points as a block ready to append."""
+    """Encode one metric's points as a block ready to append.
+
+    Uses numpy when the process has already imported it (or the batch is large enough
+    to repay the import); otherwise the standard library, so small runs start fast.
+    """
     n = len(values)
     kb = key.encode("utf-8")
-    s = _delta(steps).tobytes()
-    t = _delta(times_ms).tobytes()
-    v = _shuffle(array("d", values).tobytes())
+    np = sys.modules.get("numpy")
+    if np is None and n >= _NUMPY_WORTH_IT:
+        import numpy as np
+    s, t, v = (
+        _columns_np(np, steps, times_ms, values) if np is not None else _columns_py(steps, times_ms, values)
+    )
     flags = 0
     if n >= _MIN_COMPRESS:
         s, t, v = zlib.compress(s, 1), zlib.compress(t, 1), zlib.compress(v, 1)
@@ -130,11 +159,12 @@ def _unshuffle(chunks: list[bytes], lengths: list[int]) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def decode(blocks: Sequence[Block]) -> Series:
-    """Turn the blocks of one metric (in order) into arrays."""
+def decode(blocks: Sequence[Block], ms: bool = False) -> Series:
+    """Turn the blocks of one metric (in order) into arrays (times in ms if ``ms``)."""
     lengths = [b.n for b in blocks]
     steps = _undelta([_column(b.steps, b.flags) for b in blocks], lengths)
-    times = _undelta([_column(b.times, b.flags) for b in blocks], lengths) / 1000.0
+    times = _undelta([_column(b.times, b.flags) for b in blocks], lengths)
+    times = times if ms else times / 1000.0
     values = _unshuffle([_column(b.values, b.flags) for b in blocks], lengths)
     return Series(steps, times, values)
 
@@ -208,9 +238,8 @@ def compact_file(path: Path) -> None:
         return
     chunks = []
     for key, blocks in grouped.items():
-        s = decode(blocks)
-        times_ms = (s.times * 1000.0).round().astype("int64")
-        chunks.append(encode_block(key, s.steps.tolist(), times_ms.tolist(), s.values.tolist()))
+        s = decode(blocks, ms=True)
+        chunks.append(encode_block(key, s.steps, s.times, s.values))
     tmp = path.with_suffix(".compacting")
     with open(tmp, "wb") as fh:
         fh.write(b"".join(chunks))
