@@ -97,9 +97,9 @@ def number(value: Any) -> str:
             return "nan"
         if math.isinf(value):
             return "inf" if value > 0 else "-inf"
-        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
-            return f"{value:.4g}"
-        return f"{value:.4f}".rstrip("0").rstrip(".") if not value.is_integer() else f"{value:.1f}"
+        if 1e4 <= abs(value) < 1e9:
+            return f"{value:.0f}"
+        return f"{value:.4g}"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, list | dict):
