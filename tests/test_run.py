@@ -255,3 +255,32 @@ def test_a_live_local_run_stays_running(notebook: Notebook) -> None:
     run = notebook.start_run(owner=current_owner())
     notebook.store.heartbeat(run.id, time.time() - 10_000)  # silent, but its process is alive
     assert notebook.get_run(run.id).status == "running"
+
+
+FAKE_SMI = """#!/bin/sh
+case "$*" in
+  *name,memory.total*) echo "0, NVIDIA A100-SXM4-80GB, 81920, 550.54"; echo "1, NVIDIA A100-SXM4-80GB, 81920, 550.54" ;;
+  *utilization.gpu*) echo "0, 87, 40000"; echo "1, 3, 1200" ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+def test_system_metrics_and_gpus_are_recorded(project: Path, tmp_path_factory) -> None:
+    """GPUs through an `nvidia-smi` on PATH (a stand-in here: this machine has no GPU)."""
+    bin_dir = tmp_path_factory.mktemp("bin")
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text(FAKE_SMI)
+    smi.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "LABBOOK_SYSTEM_INTERVAL": "0.2"}
+    body = "import time\nend = time.time() + 2.5\nwhile time.time() < end:\n    sum(range(10000))\n"
+    proc = lab_proc("run", "--", PY, "-c", body, cwd=project, env=env)
+    assert proc.returncode == 0, proc.stderr
+    r = run_record(project)
+    gpus = r.capture["system"]["gpus"]
+    assert [g["name"] for g in gpus] == ["NVIDIA A100-SXM4-80GB"] * 2 and gpus[0]["memory_mb"] == 81920
+    m = r.metrics
+    assert m["sys/cpu_percent"].count >= 2 and m["sys/cpu_percent"].max > 20  # the busy loop shows
+    assert m["sys/rss_mb"].min > 1 and 0 < m["sys/ram_used_percent"].last < 100
+    assert m["sys/gpu0_util_percent"].last == 87 and m["sys/gpu1_mem_mb"].last == 1200
+    assert "NVIDIA A100-SXM4-80GB" in lab_proc("show", "1", cwd=project, env=env).stdout

@@ -167,3 +167,16 @@ def test_a_script_that_dies_of_an_exception_is_failed(project: Path) -> None:
     assert proc.returncode == 1 and "RuntimeError: boom" in proc.stderr
     rec = read(project, 1)
     assert rec.status == "failed" and rec.metrics["x"].count == 1
+
+
+def test_standalone_runs_sample_system_metrics(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABBOOK_SYSTEM_INTERVAL", "0.2")
+    import time
+
+    with labbook.init() as run:
+        end = time.time() + 1.5
+        while time.time() < end:
+            run.log({"x": 1.0})
+    m = read(project, run.id).metrics
+    assert m["sys/cpu_percent"].count >= 1 and m["sys/rss_mb"].min > 10
+    assert m["x"].count > 100  # the user's own step counter is untouched by the samples

@@ -96,8 +96,13 @@ def env_vars(environ: dict[str, str] | None = None) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def _git(cwd: str, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=60)
+def _git(cwd: str, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(["git", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+def _out(proc: subprocess.Popen[bytes]) -> tuple[int, bytes]:
+    out, _ = proc.communicate(timeout=60)
+    return proc.returncode, out
 
 
 def _strip_credentials(url: str) -> str:
@@ -108,13 +113,19 @@ def git_state(cwd: str) -> dict[str, Any]:
     """Commit, branch, dirty patch and untracked files of the repository around ``cwd``."""
     if shutil.which("git") is None:
         return {"repo": None, "reason": "git is not installed"}
+    # Independent queries run at once: capture is on the path of labbook.init().
     status = _git(cwd, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all")
-    if status.returncode != 0:
+    top = _git(cwd, "rev-parse", "--show-toplevel")
+    remote = _git(cwd, "remote", "get-url", "origin")
+    code, raw = _out(status)
+    top_code, top_out = _out(top)
+    remote_code, remote_out = _out(remote)
+    if code != 0:
         return {"repo": None, "reason": "not a git repository"}
     commit = branch = None
     untracked: list[str] = []
     dirty = False
-    for entry in status.stdout.decode("utf-8", "replace").split("\0"):
+    for entry in raw.decode("utf-8", "replace").split("\0"):
         if entry.startswith("# branch.oid "):
             oid = entry.split()[-1]
             commit = None if oid == "(initial)" else oid
@@ -127,18 +138,16 @@ def git_state(cwd: str) -> dict[str, Any]:
             dirty = True
     patch = ""
     if dirty:
-        diff = _git(cwd, "diff", "HEAD", "--binary") if commit else _git(cwd, "diff", "--cached", "--binary")
-        patch = diff.stdout.decode("utf-8", "replace")
-    top = _git(cwd, "rev-parse", "--show-toplevel").stdout.decode().strip()
-    remote = _git(cwd, "remote", "get-url", "origin")
+        args = ("diff", "HEAD", "--binary") if commit else ("diff", "--cached", "--binary")
+        patch = _out(_git(cwd, *args))[1].decode("utf-8", "replace")
     out: dict[str, Any] = {
-        "repo": top,
+        "repo": top_out.decode().strip() if top_code == 0 else None,
         "commit": commit,
         "branch": branch,
         "dirty": dirty,
         "untracked": untracked[:MAX_UNTRACKED],
         "untracked_count": len(untracked),
-        "remote": _strip_credentials(remote.stdout.decode().strip()) if remote.returncode == 0 else None,
+        "remote": _strip_credentials(remote_out.decode().strip()) if remote_code == 0 else None,
         "patch_bytes": len(patch.encode("utf-8")),
     }
     if commit is None:

@@ -166,6 +166,8 @@ class Recorder:
 
     def log_system(self, data: Mapping[str, float]) -> None:
         """System samples carry their own step counter, apart from the user's."""
+        if not data:
+            return
         t = time.time()
         with self._lock:
             for key, value in data.items():

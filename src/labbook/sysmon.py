@@ -81,12 +81,16 @@ def sampler_for(root_pids: list[int]) -> Callable[[], dict[str, float]] | None:
             except psutil.Error:
                 continue
         cpu = rss = 0.0
+        measured = 0
         for p in alive.values():
             try:
                 cpu += p.cpu_percent(None)
                 rss += p.memory_info().rss
-            except psutil.Error:
+                measured += 1
+            except psutil.Error:  # exited (or a zombie) since we listed it
                 pass
+        if not measured:
+            return {}  # the run's processes have exited: nothing to say about them
         procs.clear()
         procs.update(alive)
         mem = psutil.virtual_memory()
