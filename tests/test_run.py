@@ -259,7 +259,9 @@ def test_a_live_local_run_stays_running(notebook: Notebook) -> None:
 
 FAKE_SMI = """#!/bin/sh
 case "$*" in
-  *name,memory.total*) echo "0, NVIDIA A100-SXM4-80GB, 81920, 550.54"; echo "1, NVIDIA A100-SXM4-80GB, 81920, 550.54" ;;
+  *name,memory.total*)
+    echo "0, NVIDIA A100-SXM4-80GB, 81920, 550.54"
+    echo "1, NVIDIA A100-SXM4-80GB, 81920, 550.54" ;;
   *utilization.gpu*) echo "0, 87, 40000"; echo "1, 3, 1200" ;;
   *) exit 1 ;;
 esac
