@@ -286,3 +286,32 @@ def test_system_metrics_and_gpus_are_recorded(project: Path, tmp_path_factory) -
     assert m["sys/rss_mb"].min > 1 and 0 < m["sys/ram_used_percent"].last < 100
     assert m["sys/gpu0_util_percent"].last == 87 and m["sys/gpu1_mem_mb"].last == 1200
     assert "NVIDIA A100-SXM4-80GB" in lab_proc("show", "1", cwd=project, env=env).stdout
+
+
+def test_ctrl_c_typed_at_a_real_terminal(project: Path) -> None:
+    """Under a pty, Ctrl-C reaches lab and the command together; the run reads killed."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: lab run in the pty's foreground process group
+        os.chdir(project)
+        os.execv(LAB[0], [*LAB, "run", "--", PY, "-c", LOOP])
+    try:
+        _wait_running(project)
+        time.sleep(0.3)
+        os.write(fd, b"\x03")
+        deadline = time.time() + 30
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            assert time.time() < deadline, "lab run did not stop after Ctrl-C"
+            try:
+                os.read(fd, 65536)  # keep the pty drained
+            except OSError:
+                pass
+            time.sleep(0.05)
+    finally:
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 130
+    assert run_record(project).status == "killed"

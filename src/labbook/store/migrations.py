@@ -147,6 +147,8 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST) -> int:
             f"this notebook has schema v{start} but this labbook knows only v{LATEST}; "
             "upgrade labbook (pip install -U labbook)"
         )
+    if start >= target:
+        return start  # the common case: no write lock taken just to open
     while True:
         conn.execute("BEGIN IMMEDIATE")
         try:
