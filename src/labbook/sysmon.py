@@ -84,8 +84,11 @@ def sampler_for(root_pids: list[int]) -> Callable[[], dict[str, float]] | None:
         measured = 0
         for p in alive.values():
             try:
+                used = p.memory_info().rss
+                if used == 0:
+                    continue  # exiting: its memory is already released
                 cpu += p.cpu_percent(None)
-                rss += p.memory_info().rss
+                rss += used
                 measured += 1
             except psutil.Error:  # exited (or a zombie) since we listed it
                 pass

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shlex
+import shutil
+import sys
 from pathlib import Path
 
 import click
@@ -36,8 +38,9 @@ def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
     ctx.invoke(ls_cmd, where=None, sort=None, columns=None, limit=50, as_json=False)
     click.secho(f"\n$ lab show {ids[-1]}", bold=True)
     ctx.invoke(show_cmd, run=str(ids[-1]), as_json=False, patch=False, packages=False)
+    lab = "lab" if shutil.which("lab") else shlex.quote(sys.argv[0])
     click.echo(
         f"\nThe notebook is in {project}/.labbook. Explore it:\n"
-        f"  cd {shlex.quote(str(project))} && lab ls --where \"'scaled' in tags\" --sort -val_acc.max\n"
-        f"  lab metrics {ids[-1]} val_acc    lab logs {ids[0]}"
+        f"  cd {shlex.quote(str(project))} && {lab} ls --where \"'scaled' in tags\" --sort -val_acc.max\n"
+        f"  {lab} metrics {ids[-1]} val_acc    {lab} logs {ids[0]}"
     )

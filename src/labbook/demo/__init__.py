@@ -20,25 +20,29 @@ SCRIPT = Path(__file__).with_name("experiment.py")
 VARIANTS = (("plain", []), ("scaled", ["--scale"]))
 
 
-def _git_commit(directory: Path) -> None:
-    if shutil.which("git") is None:
-        return
+def _git(directory: Path, *args: str) -> None:
     ident = ["-c", "user.name=labbook demo", "-c", "user.email=demo@labbook.invalid"]
-    for cmd in (["init", "-q"], ["add", "experiment.py"], [*ident, "commit", "-q", "-m", "demo experiment"]):
-        subprocess.run(["git", *cmd], cwd=directory, capture_output=True, check=False)
+    subprocess.run(["git", *ident, *args], cwd=directory, capture_output=True, check=False)
 
 
-def prepare(directory: Path | None) -> Path:
-    """A project directory holding the experiment, committed to git when git exists."""
+def prepare(directory: Path | None) -> tuple[Path, Notebook]:
+    """A project holding the experiment and a notebook, committed to git when git exists."""
     if directory is None:
         directory = Path(tempfile.mkdtemp(prefix="labbook-demo-"))
     directory = directory.expanduser().resolve()
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "experiment.py"
-    if not target.exists():
+    fresh = not target.exists()
+    if fresh:
         shutil.copyfile(SCRIPT, target)
-        _git_commit(directory)
-    return directory
+    use_git = fresh and shutil.which("git") is not None
+    if use_git:
+        _git(directory, "init", "-q")
+    notebook, _, _ = Notebook.init(directory)  # adds .labbook/ to .gitignore in a repository
+    if use_git:
+        _git(directory, "add", "experiment.py", ".gitignore")
+        _git(directory, "commit", "-q", "-m", "demo experiment")
+    return directory, notebook
 
 
 def run_demo(
@@ -47,8 +51,7 @@ def run_demo(
     announce: Callable[[list[str], str], None] | None = None,
 ) -> tuple[Notebook, list[int]]:
     """Run every variant × seed with ``lab run``; returns the notebook and run ids."""
-    project = prepare(directory)
-    notebook, _, _ = Notebook.init(project)
+    project, notebook = prepare(directory)
     ids = []
     for variant, flags in VARIANTS:
         for seed in range(seeds):

@@ -1,0 +1,263 @@
+"""Helpers shared by the benchmarks: timing, tables, temporary notebooks, finding peer tools.
+
+Every benchmark imports this module first: ``quiet_environment()`` makes sure no benchmark
+attaches to a run of the shell it was started from (``lab run -- python benchmarks/...``)
+and that peer tools stay offline and do not print progress into the tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+NOT_INSTALLED = "not installed"
+#: Where the README tells you to install the peer tools; used when this interpreter lacks them.
+PEER_VENV = Path(os.environ.get("LABBOOK_BENCH_PEER_VENV", "/work/benchvenv"))
+
+_QUIET_ENV = {
+    "WANDB_MODE": "offline",
+    "WANDB_SILENT": "true",
+    "WANDB_DISABLE_CODE": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_LOGGING_LEVEL": "ERROR",
+    "DO_NOT_TRACK": "true",
+    "AIM_UI_TELEMETRY_ENABLED": "0",
+    "GIT_PYTHON_REFRESH": "quiet",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+}
+
+
+def quiet_environment() -> None:
+    """Detach from any enclosing labbook run and keep peer tools offline and silent."""
+    for name in ("LABBOOK_RUN_ID", "LABBOOK_DIR", "LABBOOK_DEBUG"):
+        os.environ.pop(name, None)
+    for name, value in _QUIET_ENV.items():
+        os.environ.setdefault(name, value)
+    for name in ("mlflow", "alembic", "wandb", "aim", "tensorboardX", "tensorboard", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a benchmark's subprocess: quiet, detached, plus ``extra``."""
+    quiet_environment()
+    env = dict(os.environ)
+    env.update(extra)
+    return env
+
+
+# -- timing ----------------------------------------------------------------------
+
+
+def now() -> float:
+    return time.perf_counter()
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """(seconds, result) of one call."""
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def median(xs: Sequence[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+# -- workloads -------------------------------------------------------------------
+
+
+def loss_values(n: int, seed: int = 0) -> list[float]:
+    """A decaying, noisy loss curve: realistic float64s that do not compress to nothing."""
+    rng = random.Random(seed)
+    return [1.0 / (1.0 + i / 1000.0) + 0.01 * rng.random() for i in range(n)]
+
+
+# -- files and notebooks ---------------------------------------------------------
+
+
+@contextlib.contextmanager
+def temp_dir(label: str) -> Iterator[Path]:
+    """A temporary directory removed afterwards, even when a peer left files open in it."""
+    with tempfile.TemporaryDirectory(prefix=f"labbook-bench-{label}-", ignore_cleanup_errors=True) as tmp:
+        yield Path(tmp)
+
+
+def new_notebook(project: Path) -> Path:
+    """Create ``project/.labbook`` and return ``project`` (what ``labbook.init(dir=...)`` takes)."""
+    from labbook.notebook import Notebook
+
+    project.mkdir(parents=True, exist_ok=True)
+    nb, _, _ = Notebook.init(project)
+    nb.close()
+    return project
+
+
+def dir_size(path: Path) -> int:
+    """Bytes in the files under ``path`` (or of the file ``path``)."""
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for p in path.rglob("*"):
+        try:
+            if p.is_file() and not p.is_symlink():
+                total += p.stat().st_size
+        except OSError:  # a peer's temporary file vanished while we walked
+            pass
+    return total
+
+
+def make_git_repo(path: Path) -> Path:
+    """A small git repository with one commit, so that run capture has real work to do."""
+    path.mkdir(parents=True, exist_ok=True)
+    env = child_env(
+        GIT_AUTHOR_NAME="bench",
+        GIT_AUTHOR_EMAIL="bench@example.invalid",
+        GIT_COMMITTER_NAME="bench",
+        GIT_COMMITTER_EMAIL="bench@example.invalid",
+    )
+    (path / "train.py").write_text("print('training')\n")
+    (path / "README.md").write_text("a project\n")
+    (path / "src").mkdir(exist_ok=True)
+    for i in range(20):
+        (path / "src" / f"mod{i}.py").write_text(f"X = {i}\n")
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "initial"]):
+        subprocess.run(["git", *args], cwd=path, env=env, check=True, capture_output=True)
+    return path
+
+
+def commit_all(path: Path, message: str) -> None:
+    env = child_env(
+        GIT_AUTHOR_NAME="bench",
+        GIT_AUTHOR_EMAIL="bench@example.invalid",
+        GIT_COMMITTER_NAME="bench",
+        GIT_COMMITTER_EMAIL="bench@example.invalid",
+    )
+    for args in (["add", "-A"], ["commit", "-q", "-m", message]):
+        subprocess.run(["git", *args], cwd=path, env=env, check=True, capture_output=True)
+
+
+# -- peer tools ------------------------------------------------------------------
+
+
+def try_import(name: str) -> ModuleType | None:
+    """The module, or None when it is not installed (or fails to import at all)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return importlib.import_module(name)
+    except Exception:
+        return None
+
+
+def venv_bin(name: str) -> Path | None:
+    """An executable of this interpreter's environment, else of the peer venv."""
+    for directory in (Path(sys.prefix) / "bin", PEER_VENV / "bin"):
+        candidate = directory / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def lab_command() -> list[str]:
+    """How to start ``lab``: the entry point next to this interpreter, else ``python -m labbook``."""
+    exe = Path(sys.prefix) / "bin" / "lab"
+    if exe.is_file():
+        return [str(exe)]
+    found = shutil.which("lab")
+    return [found] if found else [sys.executable, "-m", "labbook"]
+
+
+def run_python(code: str, *args: str, cwd: Path | None = None, timeout: float = 600,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter (this one), capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        env=env or child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# -- printing --------------------------------------------------------------------
+
+
+def fmt_time(seconds: float | None) -> str:
+    """Seconds in the unit that reads best (ns, µs, ms, s)."""
+    if seconds is None or seconds != seconds:
+        return "—"
+    if seconds < 1e-6:
+        return f"{seconds * 1e9:.0f} ns"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.2f} µs"
+    if seconds < 1.0:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
+def fmt_bytes(n: float | None) -> str:
+    if n is None or n != n:
+        return "—"
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def against(measured: float | None, target: float, fmt: Callable[[float], str]) -> str:
+    """The target beside a verdict, e.g. ``≤ 2.00 µs ok`` or ``≤ 100.0 ms MISSED``."""
+    if measured is None or measured != measured:
+        return f"≤ {fmt(target)}"
+    return f"≤ {fmt(target)} {'ok' if measured <= target else 'MISSED'}"
+
+
+def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]],
+                notes: Sequence[str] = ()) -> None:
+    """A plain fixed-width table: first column left-aligned, the rest right-aligned."""
+    cells = [[str(c) for c in header]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        parts = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        return "  ".join(parts).rstrip()
+
+    print()
+    print(title)
+    print(line(cells[0]))
+    print("  ".join("-" * w for w in widths))
+    for row in cells[1:]:
+        print(line(row))
+    for note in notes:
+        print(f"  * {note}")
+    sys.stdout.flush()
+
+
+def header(title: str) -> None:
+    """What is being run, on what, so a pasted result explains itself."""
+    import platform
+
+    print(f"== {title} ==")
+    print(f"python {platform.python_version()} ({sys.executable}), {os.cpu_count()} CPUs, {platform.platform()}")
+    sys.stdout.flush()
+
+
+def progress(message: str) -> None:
+    """A line on stderr while a slow step runs, kept out of the tables on stdout."""
+    print(f"... {message}", file=sys.stderr, flush=True)

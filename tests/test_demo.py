@@ -1,0 +1,35 @@
+"""``lab demo`` runs a real experiment end to end, and its numbers come from those runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from labbook.notebook import Notebook
+
+from .conftest import lab, lab_proc
+
+
+def test_demo_runs_both_variants_and_shows_them(tmp_path: Path) -> None:
+    result = lab("demo", "--dir", str(tmp_path / "d"), "--seeds", "2")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.count("$ lab run -n ") == 4 and "$ lab ls" in out and "$ lab show 4" in out
+    with Notebook.open(tmp_path / "d") as nb:
+        runs, total = nb.list_runs(limit=0)
+        runs = [nb.get_run(r.id) for r in runs]  # with their capture
+    assert total == 4 and all(r.status == "finished" for r in runs)
+    acc = {r.name: r.metrics["val_acc"].last for r in runs}
+    final = {r.name: r.metrics["final_val_acc"].last for r in runs}  # from the stdout JSON line
+    assert acc == final
+    assert min(acc["scaled-s0"], acc["scaled-s1"]) > max(acc["plain-s0"], acc["plain-s1"])
+    for r in runs:  # what `lab ls` printed is what the runs recorded
+        assert f"{r.metrics['val_acc'].last:.4g}" in out
+        assert r.capture["git"]["commit"] and not r.capture["git"]["dirty"]
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=tmp_path / "d", capture_output=True, text=True
+    ).stdout
+    assert status == ""
+    listed = json.loads(lab_proc("--dir", str(tmp_path / "d"), "ls", "--json").stdout)
+    assert [r["params"]["scale"] for r in listed] == [True, True, False, False]
