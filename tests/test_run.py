@@ -151,7 +151,7 @@ def test_sdk_inside_lab_run_attaches_to_the_same_run(project: Path) -> None:
     (project / "train.py").write_text(
         textwrap.dedent("""
         import labbook
-        with labbook.init(config={"lr": 0.1}, tags=["sdk"]) as run:
+        with labbook.init(config={"lr": 0.1}, tags=["sdk"], name="from-sdk", note="n") as run:
             for i in range(50):
                 run.log({"loss": 1.0 / (i + 1)}, step=i)
             run.summary["best"] = 0.5
@@ -167,6 +167,7 @@ def test_sdk_inside_lab_run_attaches_to_the_same_run(project: Path) -> None:
     r = runs[0]
     assert r.tags == ("cli", "sdk") and r.params == {"lr": 0.1} and r.summary == {"best": 0.5}
     assert r.metrics["loss"].count == 50 and r.status == "finished" and r.source == "cli"
+    assert (r.name, r.note) == ("from-sdk", "n")
 
 
 def test_sdk_failure_inside_lab_run_fails_the_run(project: Path) -> None:

@@ -161,6 +161,11 @@ class Notebook:
     def add_tags(self, run_id: int, tags: tuple[str, ...]) -> None:
         self.store.add_tags(run_id, tags)
 
+    def fill_in(self, run_id: int, name: str | None = None, note: str | None = None) -> None:
+        """Set the name and note where the run has none (lab run's flags take precedence)."""
+        if name is not None or note is not None:
+            self.store.fill_in(run_id, name, note)
+
     def end_run(self, run_id: int, status: str, exit_code: int | None = None) -> bool:
         return self.store.end_run(run_id, status, time.time(), exit_code)
 

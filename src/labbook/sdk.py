@@ -193,6 +193,8 @@ def init(
                 notebook.set_params(run.id, params)
             if tags:
                 notebook.add_tags(run.id, tags)
+            notebook.fill_in(run.id, name, note)
+            run.name = run.name or name
             _install_exit_hooks()
         else:
             record = notebook.start_run(name=name, tags=tags, note=note, params=params, source="sdk")

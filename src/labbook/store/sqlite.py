@@ -144,6 +144,13 @@ class SQLiteStore:
     def set_summary(self, run_id: int, values: dict[str, Any]) -> None:
         self._set_keyed("summary", run_id, values)
 
+    def fill_in(self, run_id: int, name: str | None, note: str | None) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE runs SET name = coalesce(name, ?), note = coalesce(note, ?) WHERE id = ?",
+                (name, note, run_id),
+            )
+
     def add_tags(self, run_id: int, tags: tuple[str, ...]) -> None:
         with self._tx() as c:
             c.executemany(
