@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -200,15 +201,26 @@ def _cache_key(executable: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
-def python_info(executable: str | None = None, cache_dir: Path | None = None) -> dict[str, Any]:
-    """Version and ``pip freeze``-style package list of an interpreter (cached)."""
-    executable = executable or sys.executable
-    cache = cache_dir / f"python-{_cache_key(executable)}.json" if cache_dir else None
-    if cache and cache.is_file():
+def _cached(path: Path | None, compute: Callable[[], Any]) -> Any:
+    """``compute()``, remembered as JSON at ``path`` (written atomically) when a path is given."""
+    if path is not None and path.is_file():
         try:
-            return json.loads(cache.read_text())
+            return json.loads(path.read_text())
         except (OSError, ValueError):
             pass
+    value = compute()
+    if path is not None and value is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(value))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return value
+
+
+def _query_python(executable: str) -> dict[str, Any] | None:
     if os.path.abspath(executable) == os.path.abspath(sys.executable):
         import contextlib
         import io
@@ -216,22 +228,20 @@ def python_info(executable: str | None = None, cache_dir: Path | None = None) ->
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
             exec(_FREEZE, {"__name__": "labbook_freeze"})
-        info = json.loads(buf.getvalue())
-    else:
-        try:
-            proc = subprocess.run([executable, "-c", _FREEZE], capture_output=True, timeout=120)
-            info = json.loads(proc.stdout)
-        except (OSError, ValueError, subprocess.TimeoutExpired) as err:
-            return {"executable": executable, "reason": f"could not query this interpreter: {err}"}
-    if cache:
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(info))
-            os.replace(tmp, cache)
-        except OSError:
-            pass
-    return info
+        return json.loads(buf.getvalue())
+    try:
+        proc = subprocess.run([executable, "-c", _FREEZE], capture_output=True, timeout=120)
+        return json.loads(proc.stdout)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+
+
+def python_info(executable: str | None = None, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Version and ``pip freeze``-style package list of an interpreter (cached)."""
+    executable = executable or sys.executable
+    cache = cache_dir / f"python-{_cache_key(executable)}.json" if cache_dir else None
+    info = _cached(cache, lambda: _query_python(executable))
+    return info or {"executable": executable, "reason": "could not query this interpreter"}
 
 
 def command_python(argv: list[str]) -> str | None:
@@ -260,39 +270,28 @@ def command_python(argv: list[str]) -> str | None:
 # -- machine ---------------------------------------------------------------------
 
 
+def _query_gpus() -> list[dict[str, Any]]:
+    if shutil.which("nvidia-smi") is None:
+        return []
+    query = [
+        "nvidia-smi",
+        "--query-gpu=index,name,memory.total,driver_version",
+        "--format=csv,noheader,nounits",
+    ]
+    try:
+        proc = subprocess.run(query, capture_output=True, text=True, timeout=20)
+        out = []
+        for line in proc.stdout.strip().splitlines():
+            idx, name, mem, driver = (x.strip() for x in line.split(","))
+            out.append({"index": int(idx), "name": name, "memory_mb": float(mem), "driver": driver})
+        return out
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return []
+
+
 def gpus(cache_dir: Path | None = None, boot: str = "") -> list[dict[str, Any]]:
     """GPUs seen by ``nvidia-smi`` (empty when there is none); cached per boot."""
-    cache = cache_dir / f"gpus-{boot or 'unknown'}.json" if cache_dir else None
-    if cache and cache.is_file():
-        try:
-            return json.loads(cache.read_text())
-        except (OSError, ValueError):
-            pass
-    out: list[dict[str, Any]] = []
-    if shutil.which("nvidia-smi"):
-        try:
-            proc = subprocess.run(
-                [
-                    "nvidia-smi",
-                    "--query-gpu=index,name,memory.total,driver_version",
-                    "--format=csv,noheader,nounits",
-                ],
-                capture_output=True,
-                text=True,
-                timeout=20,
-            )
-            for line in proc.stdout.strip().splitlines():
-                idx, name, mem, driver = (x.strip() for x in line.split(","))
-                out.append({"index": int(idx), "name": name, "memory_mb": float(mem), "driver": driver})
-        except (OSError, ValueError, subprocess.TimeoutExpired):
-            out = []
-    if cache:
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps(out))
-        except OSError:
-            pass
-    return out
+    return _cached(cache_dir / f"gpus-{boot or 'unknown'}.json" if cache_dir else None, _query_gpus)
 
 
 def system_info(cache_dir: Path | None = None) -> dict[str, Any]:
