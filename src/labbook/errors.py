@@ -6,8 +6,9 @@ adapter renders errors at exactly one boundary and never prints a traceback to a
 
     LabbookError (1, 500)              the operation failed
     ├── BadInput (2, 400)              the user asked for something malformed
-    │   ├── NotebookNotFound (2, 404)  no notebook here or above
-    │   ├── RunNotFound (2, 404)       an unknown run id
+    │   ├── NotFound (2, 404)          a reference that names nothing
+    │   │   ├── NotebookNotFound       no notebook here or above
+    │   │   └── RunNotFound            an unknown run id
     │   ├── QueryError (2, 400)        a --where / --sort that does not parse or names nothing
     │   ├── MetricValueError (2, 400)  a metric value that is not a number (also a TypeError)
     │   └── LaunchError (2, 400)       an empty command, or one that does not exist
@@ -39,12 +40,18 @@ class BadInput(LabbookError):
     http_status = 400
 
 
-class NotebookNotFound(BadInput):
+class NotFound(BadInput):
+    """A reference (run, hypothesis, prediction) that names nothing in this notebook."""
+
     http_status = 404
 
 
-class RunNotFound(BadInput):
-    http_status = 404
+class NotebookNotFound(NotFound):
+    pass
+
+
+class RunNotFound(NotFound):
+    pass
 
 
 class QueryError(BadInput):
@@ -73,6 +80,7 @@ __all__ = [
     "LabbookError",
     "LaunchError",
     "MetricValueError",
+    "NotFound",
     "NotebookNotFound",
     "QueryError",
     "RunNotFound",

@@ -70,6 +70,7 @@ class RunRecord:
     metrics: dict[str, MetricSummary] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     capture: dict[str, Any] = field(default_factory=dict)
+    hyp_id: int | None = None
 
     @property
     def duration(self) -> float | None:
@@ -81,3 +82,112 @@ class RunRecord:
     @property
     def label(self) -> str:
         return self.name or f"run-{self.id}"
+
+
+# -- hypotheses and predictions --------------------------------------------------------
+
+OPEN = "open"
+TESTING = "testing"
+RESOLVED = "resolved"
+HYP_OUTCOMES = ("supported", "refuted", "inconclusive")
+BINARY = "binary"
+NUMERIC = "numeric"
+PRED_OUTCOMES = ("true", "false", "ambiguous")
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    id: int
+    uid: str
+    text: str
+    problem: str | None
+    author: str | None
+    created_at: float
+    outcome: str | None
+    belief: str | None
+    resolved_at: float | None
+    tags: tuple[str, ...] = ()
+    run_ids: tuple[int, ...] = ()
+
+    @property
+    def status(self) -> str:
+        if self.outcome is not None:
+            return RESOLVED
+        return TESTING if self.run_ids else OPEN
+
+    @property
+    def ref(self) -> str:
+        return f"H{self.id}"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    outcome: str  # true / false / ambiguous
+    value: float | None
+    how: str  # auto / manual / import
+    detail: dict[str, Any] | None
+    resolved_at: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A forecast written down before its result; never edited, only revised."""
+
+    id: int
+    uid: str
+    hyp_id: int | None
+    text: str
+    kind: str
+    p: float | None
+    low: float | None
+    high: float | None
+    level: float | None
+    point: float | None
+    metric: str | None
+    agg: str | None
+    reduce: str | None
+    op: str | None
+    value: float | None
+    min_runs: int | None
+    author: str | None
+    created_at: float
+    due_at: float | None
+    late: bool
+    revision_of: int | None
+    source: str
+    superseded_by: int | None = None
+    resolution: Resolution | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"P{self.id}"
+
+    @property
+    def scored(self) -> bool:
+        """Counted in scores: the latest revision, made before results, resolved unambiguously."""
+        return (
+            self.superseded_by is None
+            and not self.late
+            and self.resolution is not None
+            and self.resolution.outcome != "ambiguous"
+        )
+
+    def describe(self) -> str:
+        """The forecast in a few words: `p=0.7`, `80% in [0.81, 0.86]`, `val_acc.last mean > 0.9`."""
+        parts = []
+        if self.metric:
+            over = (
+                f"{self.reduce} over ≥{self.min_runs} runs"
+                if (self.min_runs or 1) > 1
+                else f"{self.reduce} over runs"
+            )
+            target = f"{self.metric}.{self.agg} ({over})"
+            parts.append(f"{target} {self.op} {self.value:g}" if self.op else target)
+        if self.kind == BINARY and self.p is not None:
+            parts.append(f"p={self.p:g}")
+        if self.kind == NUMERIC:
+            level = f"{self.level * 100:g}%" if self.level is not None else "?"
+            parts.append(f"{level} in [{self.low:g}, {self.high:g}]")
+            if self.point is not None:
+                parts.append(f"guess {self.point:g}")
+        return ", ".join(parts)

@@ -14,13 +14,16 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import liveness
 from .errors import BadInput, NotebookNotFound, QueryError, RunNotFound
 from .model import RunRecord
 from .store.base import NewRun, Owner
 from .store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from .hypotheses import Hypotheses
 
 DIRNAME = ".labbook"
 DB_NAME = "labbook.db"
@@ -77,6 +80,16 @@ class Notebook:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.store = SQLiteStore(root / DB_NAME)
+        self._hypotheses: Hypotheses | None = None
+
+    @property
+    def hypotheses(self) -> Hypotheses:
+        """Hypotheses, predictions and their resolution."""
+        if self._hypotheses is None:
+            from .hypotheses import Hypotheses
+
+            self._hypotheses = Hypotheses(self)
+        return self._hypotheses
 
     # -- opening -------------------------------------------------------------
     @classmethod
@@ -128,8 +141,10 @@ class Notebook:
         params: dict[str, Any] | None = None,
         source: str = "sdk",
         owner: Owner | None = None,
+        hypothesis: str | int | None = None,
     ) -> RunRecord:
         """Record a new running run owned by ``owner`` (default: this process)."""
+        hyp_id = self.hypotheses.get(hypothesis).id if hypothesis is not None else None
         uid = uuid.uuid4().hex
         self.run_dir(uid).mkdir(parents=True, exist_ok=True)
         run_id = self.store.create_run(
@@ -143,6 +158,7 @@ class Notebook:
                 source=source,
                 owner=owner or liveness.current_owner(),
                 tags=tuple(dict.fromkeys(tags)),
+                hyp_id=hyp_id,
             )
         )
         if params:
@@ -166,8 +182,16 @@ class Notebook:
         if name is not None or note is not None:
             self.store.fill_in(run_id, name, note)
 
+    def link_run(self, run_id: int, hypothesis: str | int) -> None:
+        self.store.link_run(run_id, self.hypotheses.get(hypothesis).id)
+
     def end_run(self, run_id: int, status: str, exit_code: int | None = None) -> bool:
-        return self.store.end_run(run_id, status, time.time(), exit_code)
+        """Record how a run ended, then resolve what its hypothesis's predictions can now."""
+        ended = self.store.end_run(run_id, status, time.time(), exit_code)
+        run = self.store.get_run(run_id)
+        if ended and run is not None and run.hyp_id is not None:
+            self.hypotheses.auto_resolve(self.hypotheses.get(run.hyp_id))
+        return ended
 
     # -- reading runs ----------------------------------------------------------
     def reap(self) -> list[int]:

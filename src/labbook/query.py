@@ -38,6 +38,7 @@ RUN_FIELDS = {
     "note": "r.note",
     "source": "r.source",
     "command": "r.command",
+    "hyp": "r.hyp_id",
 }
 TIME_FIELDS = {"created", "started", "ended"}
 AGGS = {

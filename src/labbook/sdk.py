@@ -177,6 +177,7 @@ def init(
     tags: list[str] | tuple[str, ...] | None = None,
     note: str | None = None,
     dir: str | os.PathLike[str] | None = None,
+    hypothesis: str | int | None = None,
 ) -> Run:
     """Start a run (or attach to the one ``lab run`` started) and make it current."""
     if config is not None and not isinstance(config, Mapping):
@@ -194,10 +195,14 @@ def init(
             if tags:
                 notebook.add_tags(run.id, tags)
             notebook.fill_in(run.id, name, note)
+            if hypothesis is not None and record.hyp_id is None:
+                notebook.link_run(run.id, hypothesis)
             run.name = run.name or name
             _install_exit_hooks()
         else:
-            record = notebook.start_run(name=name, tags=tags, note=note, params=params, source="sdk")
+            record = notebook.start_run(
+                name=name, tags=tags, note=note, params=params, source="sdk", hypothesis=hypothesis
+            )
             run = Run(notebook, record, owner=True)
             run._capture = _capture_in_background(run, list(sys.argv))
             _install_exit_hooks()

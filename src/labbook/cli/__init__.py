@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "show": ("runs", "show_cmd", "Show everything recorded about a run."),
     "logs": ("runs", "logs_cmd", "Print a run's saved output."),
     "metrics": ("runs", "metrics_cmd", "Print one metric series of a run."),
+    "hyp": ("research", "hyp_cmd", "Hypotheses: add, list, show."),
+    "predict": ("research", "predict_cmd", "Write down a prediction before any result exists."),
+    "resolve": ("research", "resolve_cmd", "Record how a prediction or hypothesis ended."),
+    "due": ("research", "due_cmd", "List predictions waiting to be resolved."),
     "backup": ("notebook", "backup_cmd", "Write a consistent copy of the notebook."),
     "demo": ("demo", "demo_cmd", "Run a small real experiment in a throwaway notebook."),
 }
@@ -45,6 +49,24 @@ class LabGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
             formatter.write_dl([(name, spec[2]) for name, spec in COMMANDS.items()])
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """Run the CLI; click's usage errors, too, become one line and exit code 2."""
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.UsageError as err:
+            where = f"; see {err.ctx.command_path} --help" if err.ctx is not None else ""
+            click.echo(f"error: {err.format_message().rstrip('.')}{where}", err=True)
+            code = err.exit_code
+        except click.ClickException as err:
+            click.echo(f"error: {err.format_message()}", err=True)
+            code = err.exit_code
+        except click.exceptions.Abort:
+            click.echo("aborted", err=True)
+            code = 1
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         from ..errors import LabbookError
@@ -80,7 +102,7 @@ def _debug_traceback() -> None:
         traceback.print_exc()
 
 
-@click.group(cls=LabGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("lab", cls=LabGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--dir",
     "dir_",

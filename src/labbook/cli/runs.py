@@ -29,6 +29,7 @@ def open_notebook(ctx: click.Context) -> Notebook:
 @click.option("-n", "--name", help="A name for the run (need not be unique).")
 @click.option("-t", "--tag", "tags", multiple=True, help="A tag; repeat for several.")
 @click.option("--note", help="Why you are running this, in a sentence.")
+@click.option("-H", "--hyp", "hypothesis", metavar="H", help="The hypothesis this run tests (e.g. H3).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing of labbook's own.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
@@ -37,6 +38,7 @@ def run_cmd(
     name: str | None,
     tags: tuple[str, ...],
     note: str | None,
+    hypothesis: str | None,
     quiet: bool,
     command: tuple[str, ...],
 ) -> None:
@@ -60,7 +62,9 @@ def run_cmd(
         if not quiet:
             click.echo(f"lab: run {run_id} started: {' '.join(argv)}", err=True)
 
-    run_id, code = execute(notebook, argv, name=name, tags=tags, note=note, on_start=started)
+    run_id, code = execute(
+        notebook, argv, name=name, tags=tags, note=note, on_start=started, hypothesis=hypothesis
+    )
     if not quiet:
         run = notebook.get_run(run_id)
         click.echo(

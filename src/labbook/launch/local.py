@@ -146,6 +146,7 @@ def execute(
     stderr: IO[bytes] | None = None,
     on_start: Callable[[int], None] | None = None,
     cwd: str | None = None,
+    hypothesis: str | int | None = None,
 ) -> tuple[int, int]:
     """Run ``argv`` as a new run; returns (run id, exit code for ``lab run``)."""
     from ..capture import capture_all, command_python
@@ -157,7 +158,14 @@ def execute(
     stderr = stderr or sys.stderr.buffer
     cwd = cwd or os.getcwd()
     record = notebook.start_run(
-        name=name, tags=tags, note=note, command=list(argv), cwd=cwd, params=params, source="cli"
+        name=name,
+        tags=tags,
+        note=note,
+        command=list(argv),
+        cwd=cwd,
+        params=params,
+        source="cli",
+        hypothesis=hypothesis,
     )
     if on_start is not None:
         on_start(record.id)

@@ -25,6 +25,7 @@ class NewRun:
     source: str
     owner: Owner
     tags: tuple[str, ...] = ()
+    hyp_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -90,3 +91,38 @@ class Store(Protocol):
     def fields(self) -> Fields: ...
     def backup(self, path: Path) -> None: ...
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class NewHypothesis:
+    uid: str
+    text: str
+    problem: str | None
+    author: str | None
+    created_at: float
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewPrediction:
+    uid: str
+    hyp_id: int | None
+    text: str
+    kind: str
+    p: float | None = None
+    low: float | None = None
+    high: float | None = None
+    level: float | None = None
+    point: float | None = None
+    metric: str | None = None
+    agg: str | None = None
+    reduce: str | None = None
+    op: str | None = None
+    value: float | None = None
+    min_runs: int | None = None
+    author: str | None = None
+    created_at: float = 0.0
+    due_at: float | None = None
+    revision_of: int | None = None
+    source: str = "lab"
+    late: bool | None = None  # None: decide from the hypothesis's runs at insert time

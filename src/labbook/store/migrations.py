@@ -89,6 +89,68 @@ CREATE TABLE blobs (
 ) WITHOUT ROWID;
 """
 
+V3 = """
+CREATE TABLE hypotheses (
+    id          INTEGER PRIMARY KEY,
+    uid         TEXT NOT NULL UNIQUE,
+    text        TEXT NOT NULL,
+    problem     TEXT,
+    author      TEXT,
+    created_at  REAL NOT NULL,
+    outcome     TEXT,          -- supported / refuted / inconclusive, once resolved
+    belief      TEXT,          -- the updated belief, in words
+    resolved_at REAL
+);
+
+CREATE TABLE hypothesis_tags (
+    hyp_id INTEGER NOT NULL REFERENCES hypotheses(id) ON DELETE CASCADE,
+    tag    TEXT NOT NULL,
+    PRIMARY KEY (hyp_id, tag)
+) WITHOUT ROWID;
+
+ALTER TABLE runs ADD COLUMN hyp_id INTEGER REFERENCES hypotheses(id);
+CREATE INDEX runs_hyp ON runs(hyp_id);
+
+CREATE TABLE predictions (
+    id          INTEGER PRIMARY KEY,
+    uid         TEXT NOT NULL UNIQUE,
+    hyp_id      INTEGER REFERENCES hypotheses(id),
+    text        TEXT NOT NULL,
+    kind        TEXT NOT NULL,  -- binary / numeric
+    p           REAL,           -- binary: probability that it comes true
+    low         REAL,           -- numeric: central interval at level
+    high        REAL,
+    level       REAL,
+    point       REAL,
+    metric      TEXT,           -- metric-tied: what resolves it
+    agg         TEXT,
+    reduce      TEXT,
+    op          TEXT,
+    value       REAL,
+    min_runs    INTEGER,
+    author      TEXT,
+    created_at  REAL NOT NULL,
+    due_at      REAL,
+    late        INTEGER NOT NULL DEFAULT 0,
+    revision_of INTEGER REFERENCES predictions(id),
+    source      TEXT NOT NULL DEFAULT 'lab'
+);
+CREATE INDEX predictions_hyp ON predictions(hyp_id);
+CREATE INDEX predictions_revision ON predictions(revision_of);
+
+ALTER TABLE metrics ADD COLUMN first_at REAL;  -- when the first point reached the store
+UPDATE metrics SET first_at = updated_at;
+
+CREATE TABLE resolutions (
+    prediction_id INTEGER PRIMARY KEY REFERENCES predictions(id),
+    outcome       TEXT NOT NULL,  -- true / false / ambiguous (numeric: inside / outside)
+    value         REAL,           -- numeric: the realised value
+    how           TEXT NOT NULL,  -- auto / manual / import
+    detail        TEXT,           -- JSON: runs and values behind an automatic resolution
+    resolved_at   REAL NOT NULL
+);
+"""
+
 #: Capture fields that are large and repeat across runs: kept once in ``blobs``.
 BLOB_FIELDS = ("packages", "patch")
 
@@ -127,7 +189,7 @@ def _sql(script: str) -> Callable[[sqlite3.Connection], None]:
     return apply
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_sql(V1), _v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_sql(V1), _v2, _sql(V3)]
 LATEST = len(MIGRATIONS)
 
 

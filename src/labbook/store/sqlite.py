@@ -22,12 +22,13 @@ from ..errors import StoreError
 from ..model import CRASHED, RUNNING, MetricSummary, RunRecord
 from . import migrations
 from .base import BatchSummary, Fields, LiveRow, NewRun, Owner
+from .research import ResearchStore
 
 BUSY_TIMEOUT_S = 60.0
 
 _RUN_COLUMNS = (
     "id, uid, name, status, created_at, started_at, ended_at, exit_code, note, command, "
-    "cwd, host, pid, source, heartbeat_at"
+    "cwd, host, pid, source, heartbeat_at, hyp_id"
 )
 
 
@@ -53,7 +54,7 @@ def _views(value: Any) -> tuple[str, float | None, str | None]:
     return json.dumps(value, default=str, allow_nan=True), num, text
 
 
-class SQLiteStore:
+class SQLiteStore(ResearchStore):
     """``Store`` over a SQLite file; safe to share between threads of one process."""
 
     def __init__(self, path: Path) -> None:
@@ -92,8 +93,8 @@ class SQLiteStore:
         with self._tx() as c:
             cur = c.execute(
                 "INSERT INTO runs (uid, name, status, created_at, started_at, note, command, cwd,"
-                " host, pid, pid_started, boot_id, heartbeat_at, source)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " host, pid, pid_started, boot_id, heartbeat_at, source, hyp_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run.uid,
                     run.name,
@@ -109,6 +110,7 @@ class SQLiteStore:
                     o.boot_id,
                     run.created_at,
                     run.source,
+                    run.hyp_id,
                 ),
             )
             run_id = int(cur.lastrowid or 0)
@@ -172,13 +174,14 @@ class SQLiteStore:
                 b.max,
                 b.sum,
                 now,
+                now,
             )
             for b in batches
         ]
         with self._tx() as c:
             c.executemany(
                 "INSERT INTO metrics (run_id, key, count, nan_count, last, last_nan, last_step,"
-                " min, max, sum, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " min, max, sum, updated_at, first_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (run_id, key) DO UPDATE SET"
                 " count = count + excluded.count,"
                 " nan_count = nan_count + excluded.nan_count,"
@@ -296,10 +299,25 @@ class SQLiteStore:
             )
         out = []
         for row in rows:
-            rid, uid, name, status, created, started, ended, code, note, command, cwd, host, pid, src, hb = (
-                row[:15]
-            )
-            capture = json.loads(row[15] or "{}") if with_capture else {}
+            (
+                rid,
+                uid,
+                name,
+                status,
+                created,
+                started,
+                ended,
+                code,
+                note,
+                command,
+                cwd,
+                host,
+                pid,
+                src,
+                hb,
+                hyp,
+            ) = row[:16]
+            capture = json.loads(row[16] or "{}") if with_capture else {}
             out.append(
                 RunRecord(
                     rid,
@@ -322,6 +340,7 @@ class SQLiteStore:
                     metrics.get(rid, {}),
                     summary_by.get(rid, {}),
                     capture,
+                    hyp,
                 )
             )
         return out

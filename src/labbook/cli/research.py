@@ -1,0 +1,343 @@
+"""Commands about hypotheses and predictions: ``hyp``, ``predict``, ``resolve``, ``due``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..hypotheses import Forecast, Hypotheses
+from ..model import Hypothesis, Prediction
+from . import render
+from .runs import open_notebook
+
+
+def _hyp_dict(h: Hypothesis) -> dict[str, Any]:
+    return {
+        "id": h.id,
+        "ref": h.ref,
+        "uid": h.uid,
+        "text": h.text,
+        "status": h.status,
+        "problem": h.problem,
+        "tags": list(h.tags),
+        "author": h.author,
+        "created_at": h.created_at,
+        "outcome": h.outcome,
+        "belief": h.belief,
+        "resolved_at": h.resolved_at,
+        "runs": list(h.run_ids),
+    }
+
+
+def _pred_dict(p: Prediction) -> dict[str, Any]:
+    r = p.resolution
+    return {
+        "id": p.id,
+        "ref": p.ref,
+        "uid": p.uid,
+        "hypothesis": p.hyp_id,
+        "text": p.text,
+        "kind": p.kind,
+        "p": p.p,
+        "low": p.low,
+        "high": p.high,
+        "level": p.level,
+        "point": p.point,
+        "metric": p.metric,
+        "agg": p.agg,
+        "reduce": p.reduce,
+        "op": p.op,
+        "value": p.value,
+        "min_runs": p.min_runs,
+        "author": p.author,
+        "created_at": p.created_at,
+        "due_at": p.due_at,
+        "late": p.late,
+        "revision_of": p.revision_of,
+        "superseded_by": p.superseded_by,
+        "source": p.source,
+        "resolution": None
+        if r is None
+        else {
+            "outcome": r.outcome,
+            "value": r.value,
+            "how": r.how,
+            "detail": r.detail,
+            "resolved_at": r.resolved_at,
+        },
+    }
+
+
+def _relative(seconds: float) -> str:
+    word = "before" if seconds >= 0 else "after"
+    return f"{render.duration(abs(seconds))} {word} the first result"
+
+
+def _outcome_text(p: Prediction) -> str:
+    if p.resolution is None:
+        return "open"
+    r = p.resolution
+    value = f" ({render.number(r.value)})" if r.value is not None else ""
+    return f"{r.outcome}{value}, {r.how}"
+
+
+# -- lab hyp ---------------------------------------------------------------------
+
+
+@click.group("hyp")
+def hyp_cmd() -> None:
+    """Hypotheses: what you expect and why, before you run anything."""
+
+
+@hyp_cmd.command("add")
+@click.argument("text")
+@click.option("--problem", help="The problem this hypothesis bears on.")
+@click.option("-t", "--tag", "tags", multiple=True, help="A tag; repeat for several.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new hypothesis as JSON.")
+@click.pass_context
+def hyp_add(ctx: click.Context, text: str, problem: str | None, tags: tuple[str, ...], as_json: bool) -> None:
+    """Record a hypothesis. Link runs to it with lab run -H H."""
+    with open_notebook(ctx) as nb:
+        h = nb.hypotheses.add(text, problem, tags)
+    if as_json:
+        render.echo_json(_hyp_dict(h))
+        return
+    click.echo(f"{h.ref}: {h.text}")
+    click.echo(f"Now write down what you expect before any result: lab predict {h.ref} TEXT -p 0.7")
+
+
+@hyp_cmd.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print the hypotheses as JSON.")
+@click.pass_context
+def hyp_ls(ctx: click.Context, as_json: bool) -> None:
+    """List hypotheses with their status, runs and predictions."""
+    with open_notebook(ctx) as nb:
+        nb.hypotheses.auto_resolve()
+        hyps = nb.hypotheses.list()
+        preds = nb.hypotheses.predictions()
+    if as_json:
+        render.echo_json([_hyp_dict(h) for h in hyps])
+        return
+    if not hyps:
+        click.echo('no hypotheses yet; add one with: lab hyp add "TEXT"')
+        return
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for col in ("id", "status", "runs", "predictions", "hypothesis"):
+        table.add_column(
+            col, justify="right" if col in ("runs", "predictions") else "left", no_wrap=col != "hypothesis"
+        )
+    for h in hyps:
+        mine = [p for p in preds if p.hyp_id == h.id and p.superseded_by is None]
+        done = sum(1 for p in mine if p.resolution is not None)
+        status = h.status + (f" ({h.outcome})" if h.outcome else "")
+        table.add_row(
+            h.ref, status, str(len(h.run_ids)), f"{done}/{len(mine)} resolved" if mine else "0", h.text
+        )
+    render.show(table)
+
+
+@hyp_cmd.command("show")
+@click.argument("hyp")
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+@click.pass_context
+def hyp_show(ctx: click.Context, hyp: str, as_json: bool) -> None:
+    """Show a hypothesis, its predictions (with when they were made) and its runs."""
+    with open_notebook(ctx) as nb:
+        book = nb.hypotheses
+        h = book.get(hyp)
+        book.auto_resolve(h)
+        h = book.get(h.id)
+        preds = book.predictions(h)
+        runs = book.runs(h)
+        first = book.first_result_at(h)
+    if as_json:
+        out = _hyp_dict(h)
+        out["first_result_at"] = first
+        out["predictions"] = [_pred_dict(p) for p in preds]
+        out["runs"] = [render.run_dict(r) for r in runs]
+        render.echo_json(out)
+        return
+    _show_hypothesis(h, preds, runs, first)
+
+
+def _show_hypothesis(h: Hypothesis, preds: list[Prediction], runs: list[Any], first: float | None) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    parts: list[Any] = [Text(f"{h.ref}  {h.text}", style="bold")]
+    head = Table(box=None, show_header=False, pad_edge=False)
+    head.add_column(style="bold", no_wrap=True)
+    head.add_column(overflow="fold")
+    head.add_row("status", h.status + (f": {h.outcome}" if h.outcome else ""))
+    if h.belief:
+        head.add_row("belief", h.belief)
+    if h.problem:
+        head.add_row("problem", h.problem)
+    if h.tags:
+        head.add_row("tags", ", ".join(h.tags))
+    head.add_row("created", f"{render.when(h.created_at)} by {h.author}")
+    head.add_row("first result", render.when(first) if first else "none yet")
+    parts.append(head)
+    if preds:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title=None)
+        for col in ("id", "forecast", "made", "outcome", "prediction"):
+            table.add_column(col, no_wrap=col != "prediction", overflow="fold")
+        for p in preds:
+            made = _relative(first - p.created_at) if first else render.when(p.created_at)
+            flags = []
+            if p.late:
+                flags.append("LATE, not scored")
+            if p.superseded_by:
+                flags.append(f"revised by P{p.superseded_by}")
+            if p.revision_of:
+                flags.append(f"revises P{p.revision_of}")
+            text = p.text + (f"  [{'; '.join(flags)}]" if flags else "")
+            table.add_row(p.ref, p.describe(), made, _outcome_text(p), text)
+        parts += ["", table]
+    else:
+        parts += ["", f"no predictions yet: lab predict {h.ref} TEXT -p 0.7"]
+    if runs:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        keys = sorted({p.metric for p in preds if p.metric})
+        for col in ("run", "name", "status", *keys):
+            table.add_column(col, no_wrap=True)
+        for r in runs:
+            table.add_row(
+                str(r.id),
+                r.name or "",
+                render.status_text(r.status),
+                *(render.number(r.metrics[k].last) if k in r.metrics else "" for k in keys),
+            )
+        parts += ["", table]
+    render.show(*parts)
+
+
+# -- lab predict -------------------------------------------------------------------
+
+
+@click.command("predict")
+@click.argument("hyp", required=False)
+@click.argument("text", required=False, default="")
+@click.option("-p", "--prob", "p", type=float, help="Probability that it comes true (yes/no prediction).")
+@click.option("--low", type=float, help="Lower end of a central interval.")
+@click.option("--high", type=float, help="Upper end of a central interval.")
+@click.option(
+    "--level", type=float, default=0.8, show_default=True, help="Probability the interval holds the value."
+)
+@click.option("--point", type=float, help="Your single best guess (with --low/--high).")
+@click.option("--metric", help="Tie to a metric of the hypothesis's runs so it resolves itself.")
+@click.option(
+    "--agg", default="last", show_default=True, help="Per run: last, min, max or mean of the metric."
+)
+@click.option("--reduce", default="mean", show_default=True, help="Across runs: mean, median, min or max.")
+@click.option("--op", help="With --value: > >= < <= == != (a yes/no prediction on the metric).")
+@click.option("--value", type=float, help="The threshold the reduced metric is compared with.")
+@click.option(
+    "--runs", "min_runs", type=int, default=1, show_default=True, help="Finished runs needed to resolve."
+)
+@click.option("--due", help="When to come back to it (YYYY-MM-DD); lab due lists it then.")
+@click.option("--revise", metavar="P", help="Revise prediction P (it stays visible, no longer scored).")
+@click.option("--json", "as_json", is_flag=True, help="Print the new prediction as JSON.")
+@click.pass_context
+def predict_cmd(
+    ctx: click.Context,
+    hyp: str | None,
+    text: str,
+    due: str | None,
+    revise: str | None,
+    as_json: bool,
+    **fields: Any,
+) -> None:
+    """Write down what you expect of hypothesis HYP before any result exists.
+
+    \b
+    lab predict H1 "scaling helps" -p 0.7
+    lab predict H1 "accuracy lands here" --low 0.81 --high 0.86 --level 0.8
+    lab predict H1 "beats 0.9 on average" -p 0.6 --metric val_acc --op '>' --value 0.9 --runs 3
+    lab predict --revise P2 -p 0.55
+    """
+    with open_notebook(ctx) as nb:
+        pred = nb.hypotheses.predict(hyp, text, Forecast(**fields), due=due, revise=revise)
+    if as_json:
+        render.echo_json(_pred_dict(pred))
+        return
+    where = f" on H{pred.hyp_id}" if pred.hyp_id else ""
+    click.echo(f"{pred.ref}{where}: {pred.describe()} — {pred.text}")
+    if pred.late:
+        click.echo(
+            "This prediction is LATE: a linked run has already logged results, so it is kept but not scored."
+        )
+
+
+# -- lab resolve / lab due ---------------------------------------------------------------
+
+
+@click.command("resolve")
+@click.argument("ref", required=False)
+@click.argument("outcome", required=False, type=click.Choice(["true", "false", "ambiguous"]))
+@click.option("--value", type=float, help="The number that came out (interval predictions).")
+@click.option("--supported", "hyp_outcome", flag_value="supported", help="Close hypothesis REF as supported.")
+@click.option("--refuted", "hyp_outcome", flag_value="refuted", help="Close hypothesis REF as refuted.")
+@click.option(
+    "--inconclusive", "hyp_outcome", flag_value="inconclusive", help="Close hypothesis REF, inconclusive."
+)
+@click.option("--belief", help="What you believe now, in words (with --supported/--refuted/--inconclusive).")
+@click.option("--auto", is_flag=True, help="Resolve every metric-tied prediction whose runs are done.")
+@click.pass_context
+def resolve_cmd(
+    ctx: click.Context,
+    ref: str | None,
+    outcome: str | None,
+    value: float | None,
+    hyp_outcome: str | None,
+    belief: str | None,
+    auto: bool,
+) -> None:
+    """Record how a prediction (P3 true|false|ambiguous, or --value X) or a hypothesis ended.
+
+    \b
+    lab resolve P3 true
+    lab resolve P4 --value 0.847
+    lab resolve H1 --supported --belief "scaling matters more than I thought"
+    lab resolve --auto
+    """
+    with open_notebook(ctx) as nb:
+        book: Hypotheses = nb.hypotheses
+        if auto:
+            done = book.auto_resolve()
+            for p in done:
+                click.echo(f"{p.ref}: {_outcome_text(p)} — {p.text}")
+            click.echo(f"{len(done)} prediction{'s' if len(done) != 1 else ''} resolved")
+            return
+        if ref is None:
+            raise click.UsageError("name a prediction (P3) or a hypothesis (H1), or pass --auto")
+        if hyp_outcome is not None or ref.upper().startswith("H"):
+            if hyp_outcome is None:
+                raise click.UsageError("close a hypothesis with --supported, --refuted or --inconclusive")
+            h = book.resolve(ref, hyp_outcome, belief)
+            click.echo(f"{h.ref} resolved: {h.outcome}" + (f" — {h.belief}" if h.belief else ""))
+            return
+        pred = book.resolve_prediction(ref, outcome, value)
+        click.echo(f"{pred.ref}: {_outcome_text(pred)} — {pred.text}")
+
+
+@click.command("due")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def due_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Predictions waiting for you: past their due date, or whose runs have finished."""
+    with open_notebook(ctx) as nb:
+        items = nb.hypotheses.due()
+    if as_json:
+        render.echo_json([dict(_pred_dict(p), reason=reason) for p, reason in items])
+        return
+    if not items:
+        click.echo("nothing is due")
+        return
+    for p, reason in items:
+        click.echo(f"{p.ref}  {reason}: {p.describe()} — {p.text}")

@@ -1,0 +1,328 @@
+"""Hypotheses, pre-registered predictions, and how they resolve.
+
+A prediction is written down before any result of its hypothesis exists. One made after
+a linked run has logged a metric is stored as *late* and left out of scores. Predictions
+are never edited: a revision is a new prediction, and only the newest revision of a
+chain counts. A prediction tied to a metric resolves itself once the hypothesis has
+enough finished runs and none still running: the metric is summarised per run (``agg``),
+reduced across runs such as seeds (``reduce``), and compared (``op value``) or checked
+against the stated interval.
+"""
+
+from __future__ import annotations
+
+import getpass
+import math
+import operator
+import os
+import re
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .errors import BadInput, NotFound
+from .model import BINARY, FINISHED, HYP_OUTCOMES, NUMERIC, RUNNING, Hypothesis, Prediction, RunRecord
+from .store.base import NewHypothesis, NewPrediction
+
+if TYPE_CHECKING:
+    from .notebook import Notebook
+
+AGGS = ("last", "min", "max", "mean")
+REDUCERS: dict[str, Callable[[list[float]], float]] = {
+    "mean": statistics.fmean,
+    "median": statistics.median,
+    "min": min,
+    "max": max,
+}
+OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+SMOKE_TAG = "smoke"
+
+
+def author() -> str:
+    """Who is predicting: $LABBOOK_USER, else the login name."""
+    return os.environ.get("LABBOOK_USER") or getpass.getuser()
+
+
+def parse_ref(ref: str | int, prefix: str, what: str) -> int:
+    """``H3`` / ``3`` → 3 (and the same for ``P``)."""
+    text = str(ref).strip()
+    m = re.fullmatch(rf"(?i:{prefix})?(\d+)", text)
+    if not m:
+        raise BadInput(f"{text!r} is not a {what} id; write it like {prefix}3")
+    return int(m.group(1))
+
+
+def parse_date(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise BadInput(f"{text!r} is not a date; write it like 2026-12-01") from None
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """What the user states; validated by ``check``."""
+
+    p: float | None = None
+    low: float | None = None
+    high: float | None = None
+    level: float | None = None
+    point: float | None = None
+    metric: str | None = None
+    agg: str = "last"
+    reduce: str = "mean"
+    op: str | None = None
+    value: float | None = None
+    min_runs: int = 1
+
+    @property
+    def kind(self) -> str:
+        return NUMERIC if (self.low is not None or self.high is not None) else BINARY
+
+    def check(self) -> None:
+        """One sentence per mistake; nothing is written when this raises."""
+        if self.kind == NUMERIC:
+            if self.low is None or self.high is None:
+                raise BadInput("a numeric prediction needs both --low and --high")
+            if not (math.isfinite(self.low) and math.isfinite(self.high)):
+                raise BadInput("--low and --high must be finite numbers")
+            if self.low > self.high:
+                raise BadInput(f"--low {self.low:g} is above --high {self.high:g}; swap them")
+            if self.level is None or not 0 < self.level < 1:
+                raise BadInput("--level must be between 0 and 1, e.g. 0.8 for an 80% interval")
+            if self.p is not None:
+                raise BadInput("give either -p (a yes/no prediction) or --low/--high (an interval), not both")
+            if self.op is not None:
+                raise BadInput("--op/--value make a yes/no prediction; drop them for an interval")
+        else:
+            if self.p is None:
+                raise BadInput("give -p PROBABILITY (yes/no) or --low/--high with --level (an interval)")
+            if not 0 <= self.p <= 1:
+                raise BadInput(f"the probability {self.p:g} is outside [0, 1]")
+            if self.metric and (self.op is None or self.value is None):
+                raise BadInput(
+                    "a yes/no prediction on a metric needs --op and --value, e.g. --op '>' --value 0.9"
+                )
+        if self.metric is None and (self.op is not None or self.value is not None):
+            raise BadInput("--op/--value need --metric")
+        if self.op is not None and self.op not in OPS:
+            raise BadInput(f"--op must be one of {' '.join(OPS)}")
+        if self.agg not in AGGS:
+            raise BadInput(f"--agg must be one of {', '.join(AGGS)}")
+        if self.reduce not in REDUCERS:
+            raise BadInput(f"--reduce must be one of {', '.join(REDUCERS)}")
+        if self.min_runs < 1:
+            raise BadInput("--runs must be at least 1")
+
+
+class Hypotheses:
+    """The hypothesis part of the notebook service (``notebook.hypotheses``)."""
+
+    def __init__(self, notebook: Notebook) -> None:
+        self.nb = notebook
+        self.store = notebook.store
+
+    # -- hypotheses ----------------------------------------------------------
+    def add(self, text: str, problem: str | None = None, tags: tuple[str, ...] = ()) -> Hypothesis:
+        text = text.strip()
+        if not text:
+            raise BadInput("a hypothesis needs some text: what do you expect, and why?")
+        hyp_id = self.store.create_hypothesis(
+            NewHypothesis(uuid.uuid4().hex, text, problem, author(), time.time(), tuple(dict.fromkeys(tags)))
+        )
+        return self.get(hyp_id)
+
+    def get(self, ref: str | int) -> Hypothesis:
+        hyp_id = parse_ref(ref, "H", "hypothesis")
+        hyp = self.store.get_hypothesis(hyp_id)
+        if hyp is None:
+            raise NotFound(f"no hypothesis H{hyp_id} in this notebook; `lab hyp ls` lists them")
+        return hyp
+
+    def list(self) -> list[Hypothesis]:
+        return self.store.list_hypotheses()
+
+    def runs(self, hyp: Hypothesis) -> list[RunRecord]:
+        return [self.store.get_run(i) for i in hyp.run_ids]  # type: ignore[misc]
+
+    def first_result_at(self, hyp: Hypothesis) -> float | None:
+        return self.store.first_result_at(hyp.id)
+
+    def resolve(self, ref: str | int, outcome: str, belief: str | None) -> Hypothesis:
+        if outcome not in HYP_OUTCOMES:
+            raise BadInput(f"a hypothesis resolves as {', '.join(HYP_OUTCOMES)}")
+        hyp = self.get(ref)
+        if not self.store.resolve_hypothesis(hyp.id, outcome, belief, time.time()):
+            raise BadInput(f"{hyp.ref} is already resolved ({hyp.outcome}); add a note instead")
+        return self.get(hyp.id)
+
+    # -- predictions ---------------------------------------------------------
+    def predict(
+        self,
+        ref: str | int | None,
+        text: str,
+        forecast: Forecast,
+        *,
+        due: str | None = None,
+        revise: str | int | None = None,
+    ) -> Prediction:
+        forecast.check()
+        previous = self.prediction(revise) if revise is not None else None
+        hyp = self.get(ref) if ref is not None else None
+        if previous is not None:
+            if previous.superseded_by is not None:
+                raise BadInput(
+                    f"{previous.ref} was already revised by P{previous.superseded_by}; revise that"
+                )
+            if previous.resolution is not None:
+                raise BadInput(f"{previous.ref} is resolved; a resolved prediction cannot be revised")
+            if hyp is None and previous.hyp_id is not None:
+                hyp = self.get(previous.hyp_id)
+        if hyp is not None and hyp.outcome is not None:
+            raise BadInput(f"{hyp.ref} is resolved ({hyp.outcome}); predictions must come before the result")
+        if forecast.metric is not None:
+            self._check_metric(forecast.metric)
+        text = text.strip() or (previous.text if previous else "")
+        if not text:
+            raise BadInput("a prediction needs some text saying what you expect")
+        f = forecast
+        pred_id = self.store.create_prediction(
+            NewPrediction(
+                uid=uuid.uuid4().hex,
+                hyp_id=hyp.id if hyp else None,
+                text=text,
+                kind=f.kind,
+                p=f.p,
+                low=f.low,
+                high=f.high,
+                level=f.level if f.kind == NUMERIC else None,
+                point=f.point,
+                metric=f.metric,
+                agg=f.agg if f.metric else None,
+                reduce=f.reduce if f.metric else None,
+                op=f.op,
+                value=f.value,
+                min_runs=f.min_runs if f.metric else None,
+                author=author(),
+                created_at=time.time(),
+                due_at=parse_date(due),
+                revision_of=previous.id if previous else None,
+            )
+        )
+        return self.prediction(pred_id)
+
+    def _check_metric(self, metric: str) -> None:
+        known = self.store.fields().metrics
+        if known and metric not in known:
+            import difflib
+
+            close = difflib.get_close_matches(metric, sorted(known), n=3)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            listed = ", ".join(sorted(known)[:8])
+            raise BadInput(f"no run in this notebook has logged {metric!r}; {hint}(known: {listed})")
+
+    def prediction(self, ref: str | int | None) -> Prediction:
+        pred_id = parse_ref(ref if ref is not None else "", "P", "prediction")
+        pred = self.store.get_prediction(pred_id)
+        if pred is None:
+            raise NotFound(f"no prediction P{pred_id} in this notebook; `lab hyp show H` lists them")
+        return pred
+
+    def predictions(self, hyp: Hypothesis | None = None) -> list[Prediction]:
+        return self.store.list_predictions(hyp.id if hyp else None)
+
+    # -- resolution ----------------------------------------------------------
+    def resolve_prediction(
+        self, ref: str | int, outcome: str | None = None, value: float | None = None
+    ) -> Prediction:
+        pred = self.prediction(ref)
+        if pred.resolution is not None:
+            raise BadInput(
+                f"{pred.ref} is already resolved ({pred.resolution.outcome}); resolutions are final"
+            )
+        if pred.kind == NUMERIC:
+            if value is None or outcome is not None:
+                raise BadInput(
+                    f"{pred.ref} is an interval: resolve it with --value X (the number that came out)"
+                )
+            if not math.isfinite(value):
+                raise BadInput("--value must be a finite number")
+            outcome = "true" if pred.low <= value <= pred.high else "false"  # type: ignore[operator]
+        elif outcome not in ("true", "false", "ambiguous"):
+            raise BadInput(f"{pred.ref} is yes/no: resolve it as true, false or ambiguous")
+        self.store.resolve_prediction(pred.id, outcome, value, "manual", None, time.time())
+        return self.prediction(pred.id)
+
+    def auto_resolve(self, hyp: Hypothesis | None = None) -> list[Prediction]:
+        """Resolve every metric-tied prediction whose runs are done; returns those resolved now."""
+        resolved = []
+        hyps = [hyp] if hyp is not None else self.list()
+        for h in hyps:
+            pending = [
+                p
+                for p in self.predictions(h)
+                if p.metric and p.resolution is None and p.superseded_by is None
+            ]
+            if not pending:
+                continue
+            runs = [r for r in self.runs(h) if SMOKE_TAG not in r.tags]
+            if any(r.status == RUNNING for r in runs):
+                continue
+            finished = [r for r in runs if r.status == FINISHED]
+            for pred in pending:
+                outcome = evaluate(pred, finished)
+                if outcome is None:
+                    continue
+                result, value, detail = outcome
+                try:
+                    self.store.resolve_prediction(pred.id, result, value, "auto", detail, time.time())
+                except BadInput:
+                    continue  # another process resolved it first
+                resolved.append(self.prediction(pred.id))
+        return resolved
+
+    def due(self, now: float | None = None) -> list[tuple[Prediction, str]]:
+        """Unresolved predictions past their due date, or whose runs are all done."""
+        now = time.time() if now is None else now
+        self.auto_resolve()
+        out = []
+        for pred in self.predictions():
+            if pred.resolution is not None or pred.superseded_by is not None:
+                continue
+            if pred.due_at is not None and pred.due_at <= now:
+                out.append((pred, f"due {datetime.fromtimestamp(pred.due_at):%Y-%m-%d}"))
+            elif pred.hyp_id is not None:
+                runs = self.runs(self.get(pred.hyp_id))
+                if runs and all(r.status != RUNNING for r in runs):
+                    reason = "its runs have finished"
+                    if pred.metric:
+                        reason += f" but not enough of them logged {pred.metric} (needs {pred.min_runs})"
+                    out.append((pred, reason))
+        return out
+
+
+def evaluate(pred: Prediction, runs: list[RunRecord]) -> tuple[str, float, dict[str, Any]] | None:
+    """Outcome, realised value and evidence of a metric-tied prediction, or None if not yet."""
+    assert pred.metric and pred.agg and pred.reduce
+    having = [r for r in runs if pred.metric in r.metrics]
+    if len(having) < (pred.min_runs or 1):
+        return None
+    per_run = [float(getattr(r.metrics[pred.metric], pred.agg)) for r in having]
+    x = REDUCERS[pred.reduce](per_run)
+    inside = pred.kind == NUMERIC and pred.low <= x <= pred.high  # type: ignore[operator]
+    ok = inside if pred.kind == NUMERIC else OPS[pred.op](x, pred.value)  # type: ignore[index,arg-type]
+    detail = {"runs": [r.id for r in having], "values": per_run, "reduced": x}
+    return ("true" if ok else "false"), x, detail
