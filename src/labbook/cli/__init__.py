@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "predict": ("research", "predict_cmd", "Write down a prediction before any result exists."),
     "resolve": ("research", "resolve_cmd", "Record how a prediction or hypothesis ended."),
     "due": ("research", "due_cmd", "List predictions waiting to be resolved."),
+    "calibration": ("calibration", "calibration_cmd", "Score predictions: Brier, coverage, reliability."),
     "backup": ("notebook", "backup_cmd", "Write a consistent copy of the notebook."),
     "demo": ("demo", "demo_cmd", "Run a small real experiment in a throwaway notebook."),
 }

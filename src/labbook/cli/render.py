@@ -36,10 +36,10 @@ def show(*renderables: Any) -> None:
     """Print rich renderables; off a terminal, without the trailing spaces of padded cells."""
     out = console()
     if out.is_terminal:
-        out.print(*renderables)
+        out.print(*renderables, sep="\n")
         return
     with out.capture() as cap:
-        out.print(*renderables)
+        out.print(*renderables, sep="\n")
     click.echo("\n".join(line.rstrip() for line in cap.get().splitlines()))
 
 
