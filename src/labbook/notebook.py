@@ -24,6 +24,7 @@ from .store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from .hypotheses import Hypotheses
+    from .journal import Journal
 
 DIRNAME = ".labbook"
 DB_NAME = "labbook.db"
@@ -81,6 +82,7 @@ class Notebook:
         self.root = root
         self.store = SQLiteStore(root / DB_NAME)
         self._hypotheses: Hypotheses | None = None
+        self._journal: Journal | None = None
 
     @property
     def hypotheses(self) -> Hypotheses:
@@ -90,6 +92,15 @@ class Notebook:
 
             self._hypotheses = Hypotheses(self)
         return self._hypotheses
+
+    @property
+    def journal(self) -> Journal:
+        """Notes, evidence against, the timeline, full-text search."""
+        if self._journal is None:
+            from .journal import Journal
+
+            self._journal = Journal(self)
+        return self._journal
 
     # -- opening -------------------------------------------------------------
     @classmethod

@@ -61,3 +61,21 @@ def reliability_diagram(bins: list[Bin], path: Path, title: str) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def metric_plot(series: dict[str, tuple[list[float], list[float]]], metric: str, path: Path) -> Path:
+    """One line per run of ``metric`` against step."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for label, (steps, values) in series.items():
+        ax.plot(steps, values, linewidth=1.2, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    if len(series) <= 12:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

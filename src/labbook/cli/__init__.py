@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "resolve": ("research", "resolve_cmd", "Record how a prediction or hypothesis ended."),
     "due": ("research", "due_cmd", "List predictions waiting to be resolved."),
     "calibration": ("calibration", "calibration_cmd", "Score predictions: Brier, coverage, reliability."),
+    "note": ("journal", "note_cmd", "Write a note; --against H records evidence against."),
+    "journal": ("journal", "journal_cmd", "The timeline of what happened."),
+    "search": ("journal", "search_cmd", "Full-text search over everything."),
+    "export": ("journal", "export_cmd", "Write a hypothesis up in Markdown with figures."),
     "backup": ("notebook", "backup_cmd", "Write a consistent copy of the notebook."),
     "demo": ("demo", "demo_cmd", "Run a small real experiment in a throwaway notebook."),
 }

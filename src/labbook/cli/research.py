@@ -154,17 +154,31 @@ def hyp_show(ctx: click.Context, hyp: str, as_json: bool) -> None:
         preds = book.predictions(h)
         runs = book.runs(h)
         first = book.first_result_at(h)
+        notes = nb.journal.notes(hyp_id=h.id)
     if as_json:
         out = _hyp_dict(h)
         out["first_result_at"] = first
+        out["notes"] = [
+            {
+                "id": n.id,
+                "text": n.text,
+                "against": n.against,
+                "run": n.run_id,
+                "created_at": n.created_at,
+                "author": n.author,
+            }
+            for n in notes
+        ]
         out["predictions"] = [_pred_dict(p) for p in preds]
         out["runs"] = [render.run_dict(r) for r in runs]
         render.echo_json(out)
         return
-    _show_hypothesis(h, preds, runs, first)
+    _show_hypothesis(h, preds, runs, first, notes)
 
 
-def _show_hypothesis(h: Hypothesis, preds: list[Prediction], runs: list[Any], first: float | None) -> None:
+def _show_hypothesis(
+    h: Hypothesis, preds: list[Prediction], runs: list[Any], first: float | None, notes: list[Any]
+) -> None:
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -183,6 +197,10 @@ def _show_hypothesis(h: Hypothesis, preds: list[Prediction], runs: list[Any], fi
     head.add_row("created", f"{render.when(h.created_at)} by {h.author}")
     head.add_row("first result", render.when(first) if first else "none yet")
     parts.append(head)
+    against = [n for n in notes if n.against]
+    if against:
+        parts += ["", Text(f"EVIDENCE AGAINST ({len(against)})", style="bold red")]
+        parts += [f"  N{n.id}  {render.when(n.created_at)}  {n.text}" for n in against]
     if preds:
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title=None)
         for col in ("id", "forecast", "made", "outcome", "prediction"):
@@ -214,6 +232,9 @@ def _show_hypothesis(h: Hypothesis, preds: list[Prediction], runs: list[Any], fi
                 *(render.number(r.metrics[k].last) if k in r.metrics else "" for k in keys),
             )
         parts += ["", table]
+    others = [n for n in notes if not n.against]
+    if others:
+        parts += ["", "notes"] + [f"  N{n.id}  {render.when(n.created_at)}  {n.text}" for n in others]
     render.show(*parts)
 
 

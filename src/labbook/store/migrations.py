@@ -151,6 +151,73 @@ CREATE TABLE resolutions (
 );
 """
 
+V4 = """
+CREATE TABLE notes (
+    id          INTEGER PRIMARY KEY,
+    uid         TEXT NOT NULL UNIQUE,
+    text        TEXT NOT NULL,
+    hyp_id      INTEGER REFERENCES hypotheses(id),
+    run_id      INTEGER REFERENCES runs(id),
+    against     INTEGER NOT NULL DEFAULT 0,  -- evidence against hyp_id
+    author      TEXT,
+    created_at  REAL NOT NULL
+);
+CREATE INDEX notes_hyp ON notes(hyp_id);
+CREATE INDEX notes_run ON notes(run_id);
+
+CREATE VIRTUAL TABLE search USING fts5(kind UNINDEXED, ref UNINDEXED, title, body, tokenize = 'porter unicode61');
+
+CREATE TRIGGER search_hyp_insert AFTER INSERT ON hypotheses BEGIN
+    INSERT INTO search (kind, ref, title, body)
+    VALUES ('hypothesis', new.id, new.text, coalesce(new.problem, '') || ' ' || coalesce(new.belief, ''));
+END;
+CREATE TRIGGER search_hyp_update AFTER UPDATE ON hypotheses BEGIN
+    DELETE FROM search WHERE kind = 'hypothesis' AND ref = old.id;
+    INSERT INTO search (kind, ref, title, body)
+    VALUES ('hypothesis', new.id, new.text, coalesce(new.problem, '') || ' ' || coalesce(new.belief, ''));
+END;
+CREATE TRIGGER search_prediction_insert AFTER INSERT ON predictions BEGIN
+    INSERT INTO search (kind, ref, title, body) VALUES ('prediction', new.id, new.text, '');
+END;
+CREATE TRIGGER search_note_insert AFTER INSERT ON notes BEGIN
+    INSERT INTO search (kind, ref, title, body) VALUES ('note', new.id, new.text, '');
+END;
+CREATE TRIGGER search_run_insert AFTER INSERT ON runs BEGIN
+    INSERT INTO search (kind, ref, title, body)
+    VALUES ('run', new.id, coalesce(new.name, ''), coalesce(new.note, '') || ' ' || coalesce((SELECT group_concat(value, ' ') FROM json_each(new.command)), ''));
+END;
+CREATE TRIGGER search_run_update AFTER UPDATE OF name, note ON runs BEGIN
+    DELETE FROM search WHERE kind = 'run' AND ref = old.id;
+    INSERT INTO search (kind, ref, title, body)
+    VALUES ('run', new.id, coalesce(new.name, ''), coalesce(new.note, '') || ' ' || coalesce((SELECT group_concat(value, ' ') FROM json_each(new.command)), ''));
+END;
+
+INSERT INTO search (kind, ref, title, body)
+    SELECT 'hypothesis', id, text, coalesce(problem, '') || ' ' || coalesce(belief, '') FROM hypotheses;
+INSERT INTO search (kind, ref, title, body) SELECT 'prediction', id, text, '' FROM predictions;
+INSERT INTO search (kind, ref, title, body)
+    SELECT 'run', r.id, coalesce(r.name, ''),
+        coalesce(r.note, '') || ' ' || coalesce((SELECT group_concat(value, ' ') FROM json_each(r.command)), '')
+    FROM runs r;
+"""
+
+
+def _script(script: str) -> Callable[[sqlite3.Connection], None]:
+    """Statements that may contain ';' inside BEGIN ... END (triggers), split by sqlite itself."""
+
+    def apply(conn: sqlite3.Connection) -> None:
+        buffer = ""
+        for line in script.splitlines(keepends=True):
+            buffer += line
+            if sqlite3.complete_statement(buffer):
+                conn.execute(buffer)
+                buffer = ""
+        if buffer.strip():
+            raise ValueError(f"incomplete statement in migration: {buffer[:60]!r}")
+
+    return apply
+
+
 #: Capture fields that are large and repeat across runs: kept once in ``blobs``.
 BLOB_FIELDS = ("packages", "patch")
 
@@ -189,7 +256,7 @@ def _sql(script: str) -> Callable[[sqlite3.Connection], None]:
     return apply
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_sql(V1), _v2, _sql(V3)]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_sql(V1), _v2, _sql(V3), _script(V4)]
 LATEST = len(MIGRATIONS)
 
 
