@@ -53,9 +53,15 @@ def quiet_environment() -> None:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """The environment for a benchmark's subprocess: quiet, detached, plus ``extra``."""
+    """The environment for a benchmark's subprocess: quiet, detached, plus ``extra``.
+
+    PYTHONDONTWRITEBYTECODE is dropped: with it, an editable labbook recompiles every module
+    on each start while installed peers load their .pyc, which is neither fair nor what a
+    user's machine does (the .pyc files land in ``__pycache__``, which git ignores).
+    """
     quiet_environment()
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(extra)
     return env
 
@@ -182,8 +188,9 @@ def lab_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "labbook"]
 
 
-def run_python(code: str, *args: str, cwd: Path | None = None, timeout: float = 600,
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_python(
+    code: str, *args: str, cwd: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter (this one), capturing its output."""
     return subprocess.run(
         [sys.executable, "-c", code, *args],
@@ -228,8 +235,9 @@ def against(measured: float | None, target: float, fmt: Callable[[float], str]) 
     return f"≤ {fmt(target)} {'ok' if measured <= target else 'MISSED'}"
 
 
-def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]],
-                notes: Sequence[str] = ()) -> None:
+def print_table(
+    title: str, header: Sequence[str], rows: Sequence[Sequence[Any]], notes: Sequence[str] = ()
+) -> None:
     """A plain fixed-width table: first column left-aligned, the rest right-aligned."""
     cells = [[str(c) for c in header]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
@@ -254,7 +262,13 @@ def header(title: str) -> None:
     import platform
 
     print(f"== {title} ==")
-    print(f"python {platform.python_version()} ({sys.executable}), {os.cpu_count()} CPUs, {platform.platform()}")
+    print(
+        f"python {platform.python_version()} ({sys.executable}), {os.cpu_count()} CPUs, {platform.platform()}"
+    )
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average at start: {load} (anything else running skews these figures)")
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print("note: PYTHONDONTWRITEBYTECODE is set; subprocesses are started without it")
     sys.stdout.flush()
 
 

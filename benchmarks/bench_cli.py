@@ -1,0 +1,182 @@
+"""How long a person waits for the ``lab`` command, beside the peers' own commands.
+
+``lab --help`` should feel instant (≤ 0.15 s), and ``lab ls`` / ``lab show`` over a
+notebook of 10,000 runs should too (≤ 0.3 s): a CLI that lags gets replaced by a
+dashboard. Each command runs as a subprocess of the installed entry point, wall time
+from spawn to exit, median of several runs after one untimed warm-up.
+
+    python benchmarks/bench_cli.py
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+from _common import (
+    NOT_INSTALLED,
+    against,
+    child_env,
+    fmt_time,
+    header,
+    lab_command,
+    median,
+    now,
+    print_table,
+    progress,
+    quiet_environment,
+    temp_dir,
+    venv_bin,
+)
+
+N_RUNS = 10_000
+REPEATS = 5
+TARGET_HELP_S = 0.15
+TARGET_QUERY_S = 0.30
+PEER_COMMANDS = ("tensorboard", "wandb", "aim", "mlflow")
+
+
+def wall(argv: list[str], repeats: int = REPEATS) -> tuple[list[float], subprocess.CompletedProcess[str]]:
+    """Wall times of ``repeats`` runs of ``argv`` after one warm-up (which also writes .pyc files)."""
+    env = child_env(COLUMNS="120")
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    times = []
+    for _ in range(repeats):
+        t0 = now()
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+        times.append(now() - t0)
+    return times, proc
+
+
+def build_notebook(project: Path, n: int) -> float:
+    """``n`` finished runs, each with 3 params, 3 metric summaries and a tag, via the store API."""
+    from labbook.notebook import Notebook
+    from labbook.store.base import BatchSummary
+
+    rng = random.Random(0)
+    t0 = now()
+    nb, _, _ = Notebook.init(project)
+    with nb:
+        for i in range(n):
+            tag = rng.choice(("baseline", "sweep-a", "sweep-b"))
+            record = nb.start_run(name=f"{tag}-{i}", tags=(tag,), source="sdk")
+            nb.store.set_params(
+                record.id,
+                {
+                    "lr": 10 ** rng.uniform(-5, -1),
+                    "batch_size": rng.choice((32, 64, 128)),
+                    "optimizer": rng.choice(("adam", "sgd")),
+                },
+            )
+            acc = [rng.random() for _ in range(3)]
+            loss = [rng.uniform(0.1, 3.0) for _ in range(3)]
+            nb.store.merge_metrics(
+                record.id,
+                [
+                    BatchSummary("acc", 100, 0, acc[0], 99, min(acc), max(acc), sum(acc) * 33),
+                    BatchSummary("loss", 100, 0, loss[0], 99, min(loss), max(loss), sum(loss) * 33),
+                    BatchSummary("val_loss", 10, 0, loss[1], 99, min(loss), max(loss), sum(loss) * 3),
+                ],
+            )
+            nb.end_run(record.id, "finished", 0)
+            if (i + 1) % 2000 == 0:
+                progress(f"built {i + 1:,} runs in {now() - t0:.1f} s")
+    return now() - t0
+
+
+def help_rows() -> list[list[str]]:
+    rows: list[list[str]] = []
+    times, _ = wall([sys.executable, "-c", "pass"])
+    rows.append(["python -c pass (interpreter start, for reference)", fmt_time(median(times)), "", ""])
+    times, proc = wall([*lab_command(), "--help"])
+    ok = proc.returncode == 0
+    rows.append(
+        [
+            "lab --help",
+            fmt_time(median(times)),
+            against(median(times), TARGET_HELP_S, fmt_time),
+            "" if ok else f"exit {proc.returncode}",
+        ]
+    )
+    for name in PEER_COMMANDS:
+        exe = venv_bin(name)
+        if exe is None:
+            rows.append([f"{name} --help", NOT_INSTALLED, "", ""])
+            continue
+        progress(f"{name} --help")
+        times, proc = wall([str(exe), "--help"])
+        rows.append(
+            [
+                f"{name} --help",
+                fmt_time(median(times)),
+                "",
+                "" if proc.returncode == 0 else f"exit {proc.returncode}",
+            ]
+        )
+    return rows
+
+
+def query_rows(project: Path) -> list[list[str]]:
+    lab = [*lab_command(), "--dir", str(project)]
+    cases: list[tuple[str, list[str], float | None]] = [
+        ("lab ls", ["ls"], TARGET_QUERY_S),
+        (f"lab show {N_RUNS // 2}", ["show", str(N_RUNS // 2)], TARGET_QUERY_S),
+        (
+            'lab ls --where "acc.max > 0.5" --sort -acc.max',
+            ["ls", "--where", "acc.max > 0.5", "--sort", "-acc.max"],
+            TARGET_QUERY_S,
+        ),
+        (
+            "lab ls --where \"'sweep-a' in tags and lr < 1e-3\"",
+            ["ls", "--where", "'sweep-a' in tags and lr < 1e-3"],
+            TARGET_QUERY_S,
+        ),
+        ("lab ls --json (50 runs)", ["ls", "--json"], TARGET_QUERY_S),
+        (f"lab ls --limit 0 (all {N_RUNS:,} runs, no target)", ["ls", "--limit", "0"], None),
+    ]
+    rows: list[list[str]] = []
+    for label, args, target in cases:
+        progress(label)
+        times, proc = wall([*lab, *args])
+        lines = proc.stdout.count("\n")
+        extra = (
+            f"{lines} lines out"
+            if proc.returncode == 0
+            else f"exit {proc.returncode}: {proc.stderr.strip()[:60]}"
+        )
+        rows.append(
+            [
+                label,
+                fmt_time(median(times)),
+                against(median(times), target, fmt_time) if target else "",
+                extra,
+            ]
+        )
+    return rows
+
+
+def main() -> None:
+    quiet_environment()
+    header("bench_cli: wall time of CLI commands (subprocess, median of 5 after a warm-up)")
+    rows = help_rows()
+    with temp_dir("cli") as root:
+        progress(f"building a notebook of {N_RUNS:,} runs through the store API")
+        build_s = build_notebook(root, N_RUNS)
+        rows += query_rows(root)
+    print_table(
+        f"Command wall time ({' '.join(lab_command())}; peers from {Path(sys.prefix)}/bin or the peer venv)",
+        ["command", "median", "target", "notes"],
+        rows,
+        notes=[
+            f"the {N_RUNS:,}-run notebook took {build_s:.1f} s to build"
+            f" ({build_s / N_RUNS * 1e3:.2f} ms a run: start_run, set_params, merge_metrics, end_run)",
+            "each run: 3 params (lr, batch_size, optimizer), 3 metric summaries (acc, loss, val_loss), 1 tag",
+            "output goes to a pipe (no terminal), COLUMNS=120",
+        ],
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
