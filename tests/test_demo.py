@@ -30,6 +30,29 @@ def test_demo_runs_both_variants_and_shows_them(tmp_path: Path) -> None:
     status = subprocess.run(
         ["git", "status", "--porcelain"], cwd=tmp_path / "d", capture_output=True, text=True
     ).stdout
-    assert status == ""
+    assert status == "?? report/\n"  # only the write-up the demo exports at the end
     listed = json.loads(lab_proc("--dir", str(tmp_path / "d"), "ls", "--json").stdout)
     assert [r["params"]["scale"] for r in listed] == [True, True, False, False]
+
+
+def test_demo_predicts_first_and_scores_from_its_runs(tmp_path: Path) -> None:
+    result = lab("demo", "--dir", str(tmp_path / "d"), "--seeds", "2")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.index("predict:") < out.index("$ lab run -n")  # beliefs are written down first
+    with Notebook.open(tmp_path / "d") as nb:
+        book = nb.hypotheses
+        preds = book.predictions()
+        runs = {r.id: r for r in nb.list_runs(limit=0)[0]}
+        for p in preds:
+            assert not p.late and p.resolution is not None and p.resolution.how == "auto"
+            used = [runs[i] for i in p.resolution.detail["runs"]]
+            assert len(used) == 2 and all(r.hyp_id == p.hyp_id for r in used)
+            mean = sum(r.metrics["val_acc"].last for r in used) / 2
+            assert p.resolution.value == mean
+        scaled = book.get("H1")
+        assert scaled.outcome == "supported" and f"{preds[0].resolution.value:.3f}" in scaled.belief
+    assert "$ lab calibration" in out and "3 scored of 3 predictions" in out
+    report = (tmp_path / "d" / "report" / "H1.md").read_text()
+    assert report.startswith("# H1: With standardised features")
+    assert (tmp_path / "d" / "report" / "H1_files" / "val_acc.png").exists()

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import click
 
+from .calibration import calibration_cmd
+from .journal import export_cmd
+from .research import hyp_show
 from .runs import ls_cmd, show_cmd
 
 
@@ -24,13 +27,26 @@ from .runs import ls_cmd, show_cmd
 def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
     """Run logistic regression with and without feature scaling, several seeds each,
     through lab run in a throwaway notebook, then list and show what was recorded."""
-    from ..demo import run_demo
+    from ..demo import BELIEFS, close_hypotheses, run_demo
 
     def announce(argv: list[str], name: str) -> None:
         shown = " ".join(["python", *map(shlex.quote, argv[1:])])
-        click.secho(f"\n$ lab run -n {name} --tag demo -- {shown}", bold=True)
+        variant = name.split("-")[0]
+        click.secho(f"\n$ lab run -n {name} --tag demo -H {hyps_by_variant[variant]} -- {shown}", bold=True)
 
-    notebook, ids = run_demo(Path(directory) if directory else None, seeds, announce)
+    hyps_by_variant = {variant: f"H{i + 1}" for i, variant in enumerate(BELIEFS)}
+    click.secho("Before running anything, write down what you expect:", bold=True)
+    for variant, (text, predictions) in BELIEFS.items():
+        click.echo(f"  {hyps_by_variant[variant]} ({variant}): {text}")
+        for words, forecast in predictions:
+            shown = (
+                f"p={forecast.p}"
+                if forecast.p is not None
+                else f"{forecast.level:.0%} in [{forecast.low}, {forecast.high}]"
+            )
+            click.echo(f"      predict: {words} ({shown})")
+    notebook, ids, hyps = run_demo(Path(directory) if directory else None, seeds, announce)
+    close_hypotheses(notebook, hyps)
     project = notebook.root.parent
     notebook.close()
     ctx.obj = {"dir": str(project)}
@@ -38,9 +54,28 @@ def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
     ctx.invoke(ls_cmd, where=None, sort=None, columns=None, limit=50, as_json=False)
     click.secho(f"\n$ lab show {ids[-1]}", bold=True)
     ctx.invoke(show_cmd, run=str(ids[-1]), as_json=False, patch=False, packages=False)
+    first = hyps[next(iter(BELIEFS))]
+    click.secho(f"\n$ lab hyp show {first}", bold=True)
+    ctx.invoke(hyp_show, hyp=first, as_json=False)
+    click.secho("\n$ lab calibration", bold=True)
+    ctx.invoke(
+        calibration_cmd,
+        since=None,
+        tag=None,
+        problem=None,
+        kind=None,
+        include_late=False,
+        bins=10,
+        bin_range=None,
+        output=None,
+        as_json=False,
+    )
+    report = project / "report" / f"{first}.md"
+    click.secho(f"\n$ lab export {first} -o report/{first}.md", bold=True)
+    ctx.invoke(export_cmd, hyp=first, output=str(report))
     lab = "lab" if shutil.which("lab") else shlex.quote(sys.argv[0])
     click.echo(
         f"\nThe notebook is in {project}/.labbook. Explore it:\n"
         f"  cd {shlex.quote(str(project))} && {lab} ls --where \"'scaled' in tags\" --sort -val_acc.max\n"
-        f"  {lab} metrics {ids[-1]} val_acc    {lab} logs {ids[0]}"
+        f"  {lab} metrics {ids[-1]} val_acc    {lab} logs {ids[0]}    {lab} journal    {lab} hyp ls"
     )

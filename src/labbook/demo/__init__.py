@@ -1,7 +1,9 @@
 """``lab demo``: a real small experiment, run through ``lab run`` in a throwaway notebook.
 
 Two variants of logistic regression (raw and standardised features), several seeds
-each. Every number the demo prints comes from the runs it has just made.
+each. Before any run, each variant gets a hypothesis and predictions tied to its
+metric; the runs resolve them. Every number the demo prints comes from the runs it has
+just made.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+from ..hypotheses import Forecast
 from ..launch.local import execute
 from ..notebook import Notebook
 
@@ -45,13 +49,58 @@ def prepare(directory: Path | None) -> tuple[Path, Notebook]:
     return directory, notebook
 
 
+#: What the demo believes before it runs anything: (variant, hypothesis, predictions).
+BELIEFS = {
+    "scaled": (
+        "With standardised features one learning rate suits every weight, so gradient descent "
+        "reaches validation accuracy above 0.85",
+        [
+            (
+                "mean val_acc over the seeds ends above 0.85",
+                Forecast(p=0.7, metric="val_acc", op=">", value=0.85),
+            ),
+            (
+                "mean val_acc lands in [0.84, 0.90]",
+                Forecast(low=0.84, high=0.90, level=0.8, point=0.87, metric="val_acc"),
+            ),
+        ],
+    ),
+    "plain": (
+        "On raw features spanning four orders of magnitude, the same learning rate overshoots on the "
+        "large ones and accuracy stays below 0.75",
+        [
+            (
+                "mean val_acc over the seeds stays below 0.75",
+                Forecast(p=0.6, metric="val_acc", op="<", value=0.75),
+            )
+        ],
+    ),
+}
+
+
+def _record_beliefs(notebook: Notebook, seeds: int) -> dict[str, str]:
+    """Write the hypotheses and predictions down before any run exists; returns variant → H ref."""
+    refs = {}
+    for variant, (text, predictions) in BELIEFS.items():
+        hyp = notebook.hypotheses.add(text, problem="optimisation on badly scaled inputs", tags=("demo",))
+        for words, forecast in predictions:
+            notebook.hypotheses.predict(hyp.ref, words, replace(forecast, min_runs=seeds))
+        refs[variant] = hyp.ref
+    return refs
+
+
 def run_demo(
     directory: Path | None = None,
     seeds: int = 3,
     announce: Callable[[list[str], str], None] | None = None,
-) -> tuple[Notebook, list[int]]:
-    """Run every variant × seed with ``lab run``; returns the notebook and run ids."""
+) -> tuple[Notebook, list[int], dict[str, str]]:
+    """Record beliefs, then run every variant × seed with ``lab run``.
+
+    Returns the notebook, the run ids, and the hypothesis of each variant. The
+    metric-tied predictions resolve themselves as the last seed of each variant finishes.
+    """
     project, notebook = prepare(directory)
+    hyps = _record_beliefs(notebook, seeds)
     ids = []
     for variant, flags in VARIANTS:
         for seed in range(seeds):
@@ -66,6 +115,22 @@ def run_demo(
                 tags=("demo", variant),
                 cwd=str(project),
                 note=f"logistic regression, {variant} features, seed {seed}",
+                hypothesis=hyps[variant],
             )
             ids.append(run_id)
-    return notebook, ids
+    return notebook, ids, hyps
+
+
+def close_hypotheses(notebook: Notebook, hyps: dict[str, str]) -> None:
+    """Resolve each hypothesis from its own predictions, with the numbers as the belief."""
+    book = notebook.hypotheses
+    for variant, ref in hyps.items():
+        preds = book.predictions(book.get(ref))
+        tied = [p for p in preds if p.kind == "binary" and p.resolution is not None]
+        if not tied:
+            continue
+        p = tied[0]
+        outcome = "supported" if p.resolution.outcome == "true" else "refuted"  # type: ignore[union-attr]
+        value = p.resolution.value  # type: ignore[union-attr]
+        belief = f"{variant} runs averaged val_acc {value:.3f} over {len(p.resolution.detail['runs'])} seeds"  # type: ignore[union-attr]
+        book.resolve(ref, outcome, belief)
