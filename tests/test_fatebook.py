@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -492,3 +493,66 @@ def test_a_header_only_file_has_nothing_to_import() -> None:
     result = parse(",".join(HEADER) + "\n")
     assert result.rows == []
     assert result.skipped == []
+
+
+# -- importing into a notebook -------------------------------------------------------------------------
+
+
+def test_import_scores_the_history_and_reimport_adds_only_news(project, tmp_path) -> None:
+    from sklearn.metrics import brier_score_loss
+
+    from .conftest import lab
+
+    first = export(
+        row("A?", 0.8, "2025-01-02 10:00:00", resolution="YES", resolved_at="2025-02-01 10:00:00"),
+        row("B?", 0.3, "2025-01-03 10:00:00", resolution="NO", resolved_at="2025-02-01 10:00:00"),
+        row("C?", 0.6, "2025-01-04 10:00:00"),
+        row("D?", "abc", "2025-01-05 10:00:00"),
+    )
+    path = tmp_path / "fatebook-forecasts.csv"
+    path.write_text(first)
+    out = lab("predict", "--import-fatebook", str(path))
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines()[0] == (
+        "Imported from fatebook-forecasts.csv: 3 added, 0 newly resolved, 0 revised, 0 already here, 1 skipped"
+    )
+    assert out.output.splitlines()[1].startswith("  line 5: ")
+    rep = json.loads(lab("calibration", "--json").output)
+    assert rep["binary"]["n"] == 2 and rep["unresolved"] == 1
+    assert rep["binary"]["brier"] == pytest.approx(brier_score_loss([1, 0], [0.8, 0.3]))
+    assert [s["kind"] for s in rep["slices"]["kind"]] == ["fatebook"]
+
+    later = export(
+        row("A?", 0.8, "2025-01-02 10:00:00", resolution="YES", resolved_at="2025-02-01 10:00:00"),
+        row("B?", 0.3, "2025-01-03 10:00:00", resolution="NO", resolved_at="2025-02-01 10:00:00"),
+        row("C?", 0.6, "2025-01-04 10:00:00", resolution="NO", resolved_at="2025-03-01 10:00:00"),
+        row("E?", 0.9, "2025-01-06 10:00:00"),
+    )
+    path.write_text(later)
+    again = lab("predict", "--import-fatebook", str(path))
+    assert again.output.startswith(
+        "Imported from fatebook-forecasts.csv: 1 added, 1 newly resolved, 0 revised, 2 already here, 0 skipped"
+    )
+    assert json.loads(lab("calibration", "--json").output)["binary"]["n"] == 3
+
+
+def test_import_of_a_file_that_is_not_fatebooks(project, tmp_path) -> None:
+    from .conftest import lab
+
+    path = tmp_path / "runs.csv"
+    path.write_text("name,acc\nbaseline,0.9\n")
+    out = lab("predict", "--import-fatebook", str(path))
+    assert out.exit_code == 2 and out.output.startswith("error: ") and out.output.count("\n") == 1
+    assert "Fatebook" in out.output
+    assert json.loads(lab("calibration", "--json").output)["considered"] == 0
+
+
+def test_import_of_several_peoples_forecasts_asks_whose(project, tmp_path) -> None:
+    from .conftest import lab
+
+    path = tmp_path / "shared.csv"
+    path.write_text(export(row("A?", 0.8, by="Ada"), row("A?", 0.4, by="Grace")))
+    out = lab("predict", "--import-fatebook", str(path))
+    assert out.exit_code == 2 and "--forecaster NAME" in out.output
+    ok = lab("predict", "--import-fatebook", str(path), "--forecaster", "grace")
+    assert ok.exit_code == 0 and "1 added" in ok.output and "1 by other people left out" in ok.output

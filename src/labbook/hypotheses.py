@@ -20,7 +20,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +70,16 @@ def parse_date(text: str | None) -> float | None:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
         raise BadInput(f"{text!r} is not a date; write it like 2026-12-01") from None
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    resolved: int = 0
+    revised: int = 0
+    unchanged: int = 0
+    excluded: int = 0
+    skipped: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -293,6 +303,63 @@ class Hypotheses:
                     continue  # another process resolved it first
                 resolved.append(self.prediction(pred.id))
         return resolved
+
+    def import_fatebook(self, text: str, forecaster: str | None = None) -> ImportReport:
+        """Bring a Fatebook history in as scored predictions; safe to run again on a newer export.
+
+        A question already imported gets its resolution added when it has one now, or a
+        revision when the export holds a newer forecast; nothing is imported twice.
+        """
+        from .fatebook import parse
+
+        parsed = parse(text, forecaster=forecaster)
+        if len(parsed.forecasters) > 1 and forecaster is None:
+            raise BadInput(
+                f"this export holds forecasts by {len(parsed.forecasters)} people "
+                f"({', '.join(parsed.forecasters[:5])}); say whose with --forecaster NAME"
+            )
+        existing: dict[str, list[Prediction]] = {}
+        for p in self.predictions():
+            if p.source == "fatebook":
+                existing.setdefault(p.uid.split("@")[0], []).append(p)
+        report = ImportReport(skipped=list(parsed.skipped), excluded=parsed.excluded)
+        for row in parsed.rows:
+            chain = existing.get(row.key, [])
+            latest = chain[-1] if chain else None
+            if latest is not None and abs(latest.created_at - row.created_at) < 1:
+                if latest.resolution is None and row.outcome is not None:
+                    self._resolve_imported(latest.id, row)
+                    report.resolved += 1
+                else:
+                    report.unchanged += 1
+                continue
+            pred_id = self.store.create_prediction(
+                NewPrediction(
+                    uid=f"{row.key}@{row.created_at:.0f}",
+                    hyp_id=None,
+                    text=row.text,
+                    kind=BINARY,
+                    p=row.p,
+                    author=row.forecaster or author(),
+                    created_at=row.created_at,
+                    due_at=row.resolve_by,
+                    revision_of=latest.id if latest else None,
+                    source="fatebook",
+                    late=False,
+                )
+            )
+            if row.outcome is not None:
+                self._resolve_imported(pred_id, row)
+            if latest is None:
+                report.added += 1
+            else:
+                report.revised += 1
+        return report
+
+    def _resolve_imported(self, pred_id: int, row: Any) -> None:
+        self.store.resolve_prediction(
+            pred_id, row.outcome, None, "import", {"fatebook_line": row.line}, row.resolved_at or time.time()
+        )
 
     def due(self, now: float | None = None) -> list[tuple[Prediction, str]]:
         """Unresolved predictions past their due date, or whose runs are all done."""

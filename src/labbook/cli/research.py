@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Any
 
 import click
 
+from ..errors import BadInput
 from ..hypotheses import Forecast, Hypotheses
 from ..model import Hypothesis, Prediction
 from . import render
@@ -263,6 +266,13 @@ def _show_hypothesis(
 )
 @click.option("--due", help="When to come back to it (YYYY-MM-DD); lab due lists it then.")
 @click.option("--revise", metavar="P", help="Revise prediction P (it stays visible, no longer scored).")
+@click.option(
+    "--import-fatebook",
+    "fatebook",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Import a Fatebook CSV export (More → Export all your forecasts).",
+)
+@click.option("--forecaster", help="With --import-fatebook: whose forecasts to take, if several people's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new prediction as JSON.")
 @click.pass_context
 def predict_cmd(
@@ -271,6 +281,8 @@ def predict_cmd(
     text: str,
     due: str | None,
     revise: str | None,
+    fatebook: str | None,
+    forecaster: str | None,
     as_json: bool,
     **fields: Any,
 ) -> None:
@@ -281,7 +293,11 @@ def predict_cmd(
     lab predict H1 "accuracy lands here" --low 0.81 --high 0.86 --level 0.8
     lab predict H1 "beats 0.9 on average" -p 0.6 --metric val_acc --op '>' --value 0.9 --runs 3
     lab predict --revise P2 -p 0.55
+    lab predict --import-fatebook fatebook-forecasts.csv
     """
+    if fatebook is not None:
+        _import_fatebook(ctx, Path(fatebook), forecaster, as_json)
+        return
     with open_notebook(ctx) as nb:
         pred = nb.hypotheses.predict(hyp, text, Forecast(**fields), due=due, revise=revise)
     if as_json:
@@ -293,6 +309,25 @@ def predict_cmd(
         click.echo(
             "This prediction is LATE: a linked run has already logged results, so it is kept but not scored."
         )
+
+
+def _import_fatebook(ctx: click.Context, path: Path, forecaster: str | None, as_json: bool) -> None:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadInput(f"{path} is not UTF-8 text; export it again from Fatebook") from None
+    with open_notebook(ctx) as nb:
+        rep = nb.hypotheses.import_fatebook(text, forecaster)
+    if as_json:
+        render.echo_json(dataclasses.asdict(rep))
+        return
+    click.echo(
+        f"Imported from {path.name}: {rep.added} added, {rep.resolved} newly resolved, {rep.revised} revised, "
+        f"{rep.unchanged} already here, {len(rep.skipped)} skipped"
+        + (f", {rep.excluded} by other people left out" if rep.excluded else "")
+    )
+    for line, reason in rep.skipped:
+        click.echo(f"  line {line}: {reason}")
 
 
 # -- lab resolve / lab due ---------------------------------------------------------------
