@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from datetime import datetime
 from typing import Any
@@ -22,19 +21,27 @@ STATUS_STYLE = {
 }
 
 
-def console() -> Any:
-    """A rich console; when output is not a terminal, wide and without colour."""
+def console(width: int | None = None) -> Any:
+    """A rich console; when output is not a terminal, without colour."""
     from rich.console import Console
 
     if sys.stdout.isatty():
-        return Console()
-    width = int(os.environ.get("COLUMNS", "200") or 200)
-    return Console(width=max(width, 80), no_color=True, highlight=False, soft_wrap=False)
+        return Console(width=width, highlight=False)
+    return Console(width=width or 200, no_color=True, highlight=False, soft_wrap=False)
 
 
 def show(*renderables: Any) -> None:
-    """Print rich renderables; off a terminal, without the trailing spaces of padded cells."""
-    out = console()
+    """Print rich renderables at their natural width: a wide table is never cut to ellipses.
+
+    Off a terminal, the trailing spaces of padded cells are dropped.
+    """
+    probe = console()
+    sizes = [probe.measure(r) for r in renderables if not isinstance(r, str)]
+    if probe.is_terminal:  # wrap text columns to the terminal, never squeeze the others
+        width = max([probe.width, *(s.minimum for s in sizes)])
+    else:  # full lines, for files and grep
+        width = max([80, *(s.maximum for s in sizes)])
+    out = console(width)
     if out.is_terminal:
         out.print(*renderables, sep="\n")
         return
