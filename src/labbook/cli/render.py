@@ -36,7 +36,7 @@ def show(*renderables: Any) -> None:
     Off a terminal, the trailing spaces of padded cells are dropped.
     """
     probe = console()
-    sizes = [probe.measure(r) for r in renderables if not isinstance(r, str)]
+    sizes = [probe.measure(r) for r in renderables]
     if probe.is_terminal:  # wrap text columns to the terminal, never squeeze the others
         width = max([probe.width, *(s.minimum for s in sizes)])
     else:  # full lines, for files and grep
