@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .dates import parse_date
 from .errors import BadInput, NotFound
 from .model import BINARY, FINISHED, HYP_OUTCOMES, NUMERIC, RUNNING, Hypothesis, Prediction, RunRecord
 from .store.base import NewHypothesis, NewPrediction
@@ -63,13 +64,8 @@ def parse_ref(ref: str | int, prefix: str, what: str) -> int:
     return int(m.group(1))
 
 
-def parse_date(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        raise BadInput(f"{text!r} is not a date; write it like 2026-12-01") from None
+def parse_due(text: str | None) -> float | None:
+    return None if text is None else parse_date(text, "--due")
 
 
 @dataclass
@@ -228,7 +224,7 @@ class Hypotheses:
                 min_runs=f.min_runs if f.metric else None,
                 author=author(),
                 created_at=time.time(),
-                due_at=parse_date(due),
+                due_at=parse_due(due),
                 revision_of=previous.id if previous else None,
             )
         )

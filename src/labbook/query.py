@@ -18,9 +18,9 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from .dates import parse_date
 from .errors import QueryError
 from .store.base import Fields
 
@@ -242,14 +242,7 @@ class _Parser:
 
 
 def _as_time(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value).timestamp()
-        except ValueError:
-            raise QueryError(
-                f"{value!r} is not a date; write it like '2026-11-01' or '2026-11-01T14:30'"
-            ) from None
-    return value
+    return parse_date(value, "the value", QueryError) if isinstance(value, str) else value
 
 
 def resolve_field(name: str, fields: Fields, example: Any = 0.0) -> tuple[str, list[Any]]:

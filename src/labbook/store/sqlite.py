@@ -300,48 +300,19 @@ class SQLiteStore(ResearchStore, JournalStore):
             )
         out = []
         for row in rows:
-            (
-                rid,
-                uid,
-                name,
-                status,
-                created,
-                started,
-                ended,
-                code,
-                note,
-                command,
-                cwd,
-                host,
-                pid,
-                src,
-                hb,
-                hyp,
-            ) = row[:16]
+            head = list(row[:15])  # the RunRecord fields in column order, up to heartbeat_at
+            rid, command = head[0], head[9]
+            head[9] = json.loads(command) if command else None
             capture = json.loads(row[16] or "{}") if with_capture else {}
             out.append(
                 RunRecord(
-                    rid,
-                    uid,
-                    name,
-                    status,
-                    created,
-                    started,
-                    ended,
-                    code,
-                    note,
-                    json.loads(command) if command else None,
-                    cwd,
-                    host,
-                    pid,
-                    src,
-                    hb,
+                    *head,
                     tuple(tags.get(rid, ())),
                     params_by.get(rid, {}),
                     metrics.get(rid, {}),
                     summary_by.get(rid, {}),
                     capture,
-                    hyp,
+                    row[15],  # hyp_id
                 )
             )
         return out
