@@ -10,6 +10,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -196,43 +198,54 @@ while True:
 """
 
 
+@contextmanager
+def lab_run_loop(project: Path, body: str = LOOP, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`lab run` of a looping command, waited for; whatever survives the test is killed."""
+    proc = subprocess.Popen(
+        [*LAB, "run", "--", PY, "-c", body], cwd=project, env=dict(os.environ, **env), stderr=subprocess.PIPE
+    )
+    try:
+        _wait_running(project)
+        yield proc
+    finally:
+        try:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
+        except psutil.Error:
+            pass
+        proc.kill()
+        proc.wait()
+
+
 def test_ctrl_c_stops_the_command_and_marks_it_killed(project: Path) -> None:
-    proc = subprocess.Popen([*LAB, "run", "--", PY, "-c", LOOP], cwd=project, stderr=subprocess.PIPE)
-    _wait_running(project)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 130
+    with lab_run_loop(project) as proc:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
     assert run_record(project).status == "killed"
 
 
 def test_a_command_that_ignores_ctrl_c_is_killed_after_the_grace(project: Path) -> None:
     stubborn = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n" + LOOP
-    env = dict(os.environ, LABBOOK_KILL_GRACE="1")
-    proc = subprocess.Popen(
-        [*LAB, "run", "--", PY, "-c", stubborn], cwd=project, env=env, stderr=subprocess.PIPE
-    )
-    _wait_running(project)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 128 + signal.SIGKILL
+    with lab_run_loop(project, stubborn, LABBOOK_KILL_GRACE="1") as proc:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 128 + signal.SIGKILL
     assert run_record(project).status == "killed"
 
 
 def test_sigkill_of_the_command_from_outside_reads_as_crashed(project: Path) -> None:
-    proc = subprocess.Popen([*LAB, "run", "--", PY, "-c", LOOP], cwd=project, stderr=subprocess.PIPE)
-    _wait_running(project)
-    child = psutil.Process(proc.pid).children()[0]
-    child.send_signal(signal.SIGKILL)
-    assert proc.wait(timeout=30) == 137
+    with lab_run_loop(project) as proc:
+        psutil.Process(proc.pid).children()[0].send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == 137
     assert run_record(project).status == "crashed"
 
 
 def test_kill_9_of_lab_run_itself_reads_as_crashed(project: Path) -> None:
-    proc = subprocess.Popen([*LAB, "run", "--", PY, "-c", LOOP], cwd=project, stderr=subprocess.PIPE)
-    _wait_running(project)
-    child = psutil.Process(proc.pid).children()[0]
-    assert run_record(project).status == "running"
-    proc.kill()
-    proc.wait()
-    child.kill()
+    with lab_run_loop(project) as proc:
+        child = psutil.Process(proc.pid).children()[0]
+        assert run_record(project).status == "running"
+        proc.kill()
+        proc.wait()
+        child.kill()
     out = lab_proc("ls", "--json", cwd=project)
     assert json.loads(out.stdout)[0]["status"] == "crashed"
     assert lab_proc("show", "1", cwd=project).stdout.count("crashed") == 1
