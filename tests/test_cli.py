@@ -261,3 +261,15 @@ def test_help_stays_light() -> None:
     )
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("HEAVY []")
+
+
+def test_names_with_brackets_are_shown_as_typed(project: Path) -> None:
+    """Run names, tags and params are text, never formatting markup or emoji codes."""
+    labbook.init(name="ablation [bold]no-dropout[/bold]", tags=["grid[lr]"]).finish()
+    labbook.init(config={"pattern": "[/]"}, name="sweep [/] 2 :smile:").finish()
+    out = lab("ls")
+    assert out.exit_code == 0, out.output
+    assert "ablation [bold]no-dropout[/bold]" in out.output and "grid[lr]" in out.output
+    assert "sweep [/] 2 :smile:" in out.output and "[/]" in out.output
+    shown = lab("show", "2")
+    assert shown.exit_code == 0 and "pattern=[/]" in shown.output
