@@ -96,11 +96,39 @@ def loss_values(n: int, seed: int = 0) -> list[float]:
 # -- files and notebooks ---------------------------------------------------------
 
 
+#: Where peers would otherwise leave caches and logs in the home directory.
+_PEER_HOME_VARS = (
+    "WANDB_CACHE_DIR",
+    "WANDB_CONFIG_DIR",
+    "WANDB_DATA_DIR",
+    "WANDB_ARTIFACT_DIR",
+    "MPLCONFIGDIR",
+)
+
+
 @contextlib.contextmanager
 def temp_dir(label: str) -> Iterator[Path]:
-    """A temporary directory removed afterwards, even when a peer left files open in it."""
+    """A temporary directory removed afterwards, even when a peer left files open in it.
+
+    While it exists, peers' home-directory caches (W&B logs, matplotlib's font cache) go
+    inside it too, for this process and the subprocesses it starts, and so does TMPDIR for
+    subprocesses (a child that leaves by ``os._exit`` cannot clean up its own temp files).
+    """
     with tempfile.TemporaryDirectory(prefix=f"labbook-bench-{label}-", ignore_cleanup_errors=True) as tmp:
-        yield Path(tmp)
+        saved = {name: os.environ.get(name) for name in (*_PEER_HOME_VARS, "TMPDIR")}
+        for name in _PEER_HOME_VARS:
+            os.environ[name] = str(Path(tmp) / ".peer-home" / name.lower())
+        child_tmp = Path(tmp) / ".peer-home" / "tmp"
+        child_tmp.mkdir(parents=True)
+        os.environ["TMPDIR"] = str(child_tmp)
+        try:
+            yield Path(tmp)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def new_notebook(project: Path) -> Path:

@@ -209,8 +209,10 @@ def test_backup_while_a_run_is_logging(project: Path, tmp_path_factory) -> None:
         (["ls", "--sort", "-nosuch"], None),
         (["ls", "--columns", "id,nosuch"], None),
         (["ls", "--limit", "-1"], "error: --limit must be 0 (all) or a positive number\n"),
-        (["ls", "--limit", "abc"],
-         "error: Invalid value for '-l' / '--limit': 'abc' is not a valid integer; see lab ls --help\n"),
+        (
+            ["ls", "--limit", "abc"],
+            "error: Invalid value for '-l' / '--limit': 'abc' is not a valid integer; see lab ls --help\n",
+        ),
         (["nosuch"], "error: No such command 'nosuch'; see lab --help\n"),
         (["show"], "error: Missing argument 'RUN'; see lab show --help\n"),
         (["run"], "error: no command given; write it after --, e.g. lab run -- python train.py\n"),

@@ -12,6 +12,4 @@ def parse_date(text: str, what: str, error: type[BadInput] = BadInput) -> float:
     try:
         return datetime.fromisoformat(text.strip()).timestamp()
     except ValueError:
-        raise error(
-            f"{what} {text!r} is not a date; write it like 2026-11-01 or 2026-11-01T14:30"
-        ) from None
+        raise error(f"{what} {text!r} is not a date; write it like 2026-11-01 or 2026-11-01T14:30") from None

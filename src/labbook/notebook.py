@@ -212,9 +212,24 @@ class Notebook:
         if dead:
             try:
                 self.store.mark_crashed(dead, now)
+                for run_id in dead:
+                    self._rebuild_summaries(run_id)
             except Exception:
                 pass  # a read-only copy: the next writable reader will do it
         return dead
+
+    def _rebuild_summaries(self, run_id: int) -> None:
+        """A crashed writer may have written points whose summary never reached the store."""
+        from .recorder import summarize
+        from .series import read_all
+
+        run = self.store.get_run(run_id)
+        if run is None:
+            return
+        series = read_all(self.run_dir(run) / "metrics")
+        summaries = [summarize(key, s.steps, s.values) for key, s in series.items()]
+        if summaries:
+            self.store.replace_metrics(run_id, summaries)
 
     def _get(self, run_id: int) -> RunRecord:
         run = self.store.get_run(run_id)

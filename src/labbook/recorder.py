@@ -4,8 +4,10 @@
 database). A background thread wakes every ``FLUSH_S``: it swaps the buffer out, appends
 one block per metric to this writer's series file, and merges a per-batch summary
 (count, NaN count, last, min, max, sum) into the store in a single transaction. So a
-process killed with ``kill -9`` loses at most the last ``FLUSH_S`` of points, and the
-database sees two small transactions a second per logging process however fast it logs.
+process killed with ``kill -9`` loses at most the last ``FLUSH_S`` or so of points (and
+never more than ``MAX_LAG_S`` plus one write: when the thread falls behind a tight loop,
+``log`` writes itself), and the database sees about two small transactions a second per
+logging process however fast it logs.
 
 The owner of a run (the process responsible for its status) also heartbeats and, if
 asked, samples system metrics from the same thread.
@@ -27,6 +29,9 @@ from .series import SeriesWriter, encode_block, to_ms
 from .store.base import BatchSummary, Store
 
 FLUSH_S = 0.5
+#: If the last completed write covers only points older than this, log() writes itself:
+#: in a tight loop the flush thread gets too little of the GIL to keep the 1 s promise.
+MAX_LAG_S = 0.75
 _now = time.time
 _BIG = 2**1000  # ints beyond this are checked for fitting a float64
 MAX_KEY_LEN = 256
@@ -130,6 +135,7 @@ class Recorder:
         self._pending: list[BatchSummary] = []
         self._next_step = 0
         self._sys_step = 0
+        self._written_upto = _now()  # every point logged before this is on disk
         self._heartbeat_s = heartbeat_s
         self._sampler = sampler
         self._sample_s = sample_s
@@ -145,6 +151,8 @@ class Recorder:
         if self.closed:
             raise MetricValueError("this run has finished; start a new one with labbook.init()")
         t = _now()
+        if t - self._written_upto > MAX_LAG_S:
+            self.flush()  # the background thread is falling behind (a tight loop): help it
         with self._lock:
             if step is None:
                 step = self._next_step
@@ -182,6 +190,7 @@ class Recorder:
         with self._io_lock:
             with self._lock:
                 buf, self._buf = self._buf, {}
+                swapped_at = _now()
             if buf:
                 prepared = {key: _prepare(*cols) for key, cols in buf.items()}
                 chunks = [encode_block(key, *cols) for key, cols in prepared.items()]
@@ -189,9 +198,11 @@ class Recorder:
                     self._series.append(chunks)
                 except OSError as err:
                     self._requeue(buf)
+                    self._written_upto = swapped_at  # retry on the next cycle, not on every log()
                     self._warn(f"could not write metrics ({err}); keeping them in memory and retrying")
                     return
                 self._pending += [summarize(key, cols[0], cols[2]) for key, cols in prepared.items()]
+            self._written_upto = swapped_at
             if self._pending:
                 try:
                     self._store.merge_metrics(self._run_id, self._pending)

@@ -187,18 +187,24 @@ def read_blocks(directory: Path, key: str | None = None) -> dict[str, list[Block
     return out
 
 
-def read_series(directory: Path, key: str) -> Series | None:
-    """All points of ``key`` across every writer, or None if it was never logged."""
+def read_all(directory: Path, key: str | None = None) -> dict[str, Series]:
+    """Every metric's points (or only ``key``'s) across every writer, merged in time order."""
     import numpy as np
 
-    blocks = read_blocks(directory, key).get(key)
-    if not blocks:
-        return None
-    s = decode(blocks)
-    if len(series_files(directory)) > 1:
-        order = np.argsort(s.times, kind="stable")
-        s = Series(s.steps[order], s.times[order], s.values[order])
-    return s
+    several = len(series_files(directory)) > 1
+    out = {}
+    for name, blocks in read_blocks(directory, key).items():
+        s = decode(blocks)
+        if several:
+            order = np.argsort(s.times, kind="stable")
+            s = Series(s.steps[order], s.times[order], s.values[order])
+        out[name] = s
+    return out
+
+
+def read_series(directory: Path, key: str) -> Series | None:
+    """All points of ``key`` across every writer, or None if it was never logged."""
+    return read_all(directory, key).get(key)
 
 
 def list_keys(directory: Path) -> list[str]:

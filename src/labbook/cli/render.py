@@ -28,7 +28,9 @@ def console(width: int | None = None) -> Any:
     # User text (names, tags, params) is never markup: "[bold]" in a run name stays as typed.
     if sys.stdout.isatty():
         return Console(width=width, highlight=False, markup=False, emoji=False)
-    return Console(width=width or 200, no_color=True, highlight=False, soft_wrap=False, markup=False, emoji=False)
+    return Console(
+        width=width or 200, no_color=True, highlight=False, soft_wrap=False, markup=False, emoji=False
+    )
 
 
 def show(*renderables: Any) -> None:

@@ -196,6 +196,35 @@ class SQLiteStore(ResearchStore, JournalStore):
             )
             c.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = ?", (now, run_id, RUNNING))
 
+    def replace_metrics(self, run_id: int, summaries: list[BatchSummary]) -> None:
+        """Set summaries outright (rebuilt from the series files), keeping when each began."""
+        now = time.time()
+        with self._tx() as c:
+            for b in summaries:
+                nan_last = math.isnan(b.last)
+                c.execute(
+                    "INSERT INTO metrics (run_id, key, count, nan_count, last, last_nan, last_step, min, max, sum,"
+                    " updated_at, first_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (run_id, key) DO UPDATE SET count = excluded.count,"
+                    " nan_count = excluded.nan_count, last = excluded.last, last_nan = excluded.last_nan,"
+                    " last_step = excluded.last_step, min = excluded.min, max = excluded.max, sum = excluded.sum,"
+                    " updated_at = excluded.updated_at",
+                    (
+                        run_id,
+                        b.key,
+                        b.count,
+                        b.nan_count,
+                        None if nan_last else b.last,
+                        int(nan_last),
+                        b.last_step,
+                        b.min,
+                        b.max,
+                        b.sum,
+                        now,
+                        now,
+                    ),
+                )
+
     def heartbeat(self, run_id: int, now: float) -> None:
         # A run wrongly taken for crashed (its host was unreachable) comes back to life.
         with self._tx() as c:
