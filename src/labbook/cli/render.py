@@ -53,6 +53,38 @@ def show(*renderables: Any) -> None:
     click.echo("\n".join(line.rstrip() for line in cap.get().splitlines()))
 
 
+_ANSI = {"blue": "34", "green": "32", "red": "31", "yellow": "33", "magenta": "35"}
+
+
+def plain_table(headers: list[str], rows: list[list[str]], right: set[int], styled: int | None = None) -> str:
+    """A fast aligned table (rich's measuring costs ~5 ms a row; ``lab ls`` must stay quick).
+
+    Column ``styled`` holds run statuses, coloured when writing to a terminal.
+    """
+    from rich.cells import cell_len
+
+    widths = [cell_len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], cell_len(cell))
+    colour = sys.stdout.isatty()
+
+    def line(cells: list[str], is_header: bool = False) -> str:
+        out = []
+        for i, cell in enumerate(cells):
+            pad = " " * (widths[i] - cell_len(cell))
+            text = pad + cell if i in right else cell + pad
+            if colour and not is_header and i == styled and cell in STATUS_STYLE:
+                text = f"\x1b[{_ANSI[STATUS_STYLE[cell]]}m{text}\x1b[0m"
+            elif colour and is_header:
+                text = f"\x1b[1m{text}\x1b[0m"
+            out.append(text)
+        return "   ".join(out).rstrip()
+
+    rule = "─" * (sum(widths) + 3 * (len(widths) - 1))
+    return "\n".join([line(headers, True), rule, *(line(r) for r in rows)])
+
+
 def jsonable(value: Any) -> Any:
     """Values for strict JSON: NaN and ±Inf become the strings "NaN", "Infinity", "-Infinity"."""
     if isinstance(value, float):

@@ -154,22 +154,10 @@ def ls_cmd(
     if not runs:
         click.echo("no runs match" if where else "no runs yet; start one with: lab run -- COMMAND")
         return
-    from rich import box
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    numeric = {n for n, g in zip(names, getters, strict=True) if _is_numeric(g, runs)}
-    for n in names:
-        table.add_column(
-            n, justify="right" if n in numeric else "left", no_wrap=True, overflow="ellipsis", max_width=40
-        )
-    for r in runs:
-        cells = []
-        for n, g in zip(names, getters, strict=True):
-            value = g(r)
-            cells.append(render.status_text(value) if n == "status" else render.number(value))
-        table.add_row(*cells)
-    render.show(table)
+    numeric = {i for i, (n, g) in enumerate(zip(names, getters, strict=True)) if _is_numeric(g, runs)}
+    rows = [[render.number(g(r)) for g in getters] for r in runs]
+    status_col = names.index("status") if "status" in names else None
+    click.echo(render.plain_table(names, rows, numeric, status_col))
     if total > len(runs):
         click.echo(f"{len(runs)} of {total} runs shown; --limit 0 shows all")
 
