@@ -26,7 +26,7 @@ from typing import Any
 
 NOT_INSTALLED = "not installed"
 #: Where the README tells you to install the peer tools; used when this interpreter lacks them.
-PEER_VENV = Path(os.environ.get("LABBOOK_BENCH_PEER_VENV", "/work/benchvenv"))
+PEER_VENV = Path(os.environ.get("LABBOOK_BENCH_PEER_VENV", Path(__file__).resolve().parents[2] / "benchvenv"))
 
 _QUIET_ENV = {
     "WANDB_MODE": "offline",
