@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from labbook.cli import cli
 from labbook.notebook import Notebook
 
 LAB = [sys.executable, "-m", "labbook"]
+
+# One cache of slow probes (package lists, GPUs) for the whole session, outside the home directory.
+os.environ.setdefault("LABBOOK_CACHE_DIR", tempfile.mkdtemp(prefix="labbook-test-cache-"))
 
 
 @pytest.fixture(autouse=True)

@@ -288,7 +288,11 @@ def test_system_metrics_and_gpus_are_recorded(project: Path, tmp_path_factory) -
     smi = bin_dir / "nvidia-smi"
     smi.write_text(FAKE_SMI)
     smi.chmod(0o755)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "LABBOOK_SYSTEM_INTERVAL": "0.2"}
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "LABBOOK_SYSTEM_INTERVAL": "0.2",
+        "LABBOOK_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),  # GPUs are probed once per boot
+    }
     body = "import time\nend = time.time() + 2.5\nwhile time.time() < end:\n    sum(range(10000))\n"
     proc = lab_proc("run", "--", PY, "-c", body, cwd=project, env=env)
     assert proc.returncode == 0, proc.stderr

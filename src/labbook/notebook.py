@@ -134,6 +134,17 @@ class Notebook:
     # -- paths ---------------------------------------------------------------
     @property
     def cache_dir(self) -> Path:
+        """Where slow probes are remembered: per user, so a new notebook starts warm.
+
+        ``$LABBOOK_CACHE_DIR``, else ``$XDG_CACHE_HOME/labbook`` or ``~/.cache/labbook``;
+        the notebook's own ``cache/`` when there is no usable home directory.
+        """
+        explicit = os.environ.get("LABBOOK_CACHE_DIR")
+        if explicit:
+            return Path(explicit)
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        if os.path.isabs(base) and os.access(os.path.dirname(base.rstrip("/")) or "/", os.W_OK):
+            return Path(base) / "labbook"
         return self.root / "cache"
 
     def run_dir(self, run: RunRecord | str) -> Path:
