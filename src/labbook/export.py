@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import BadInput
-from .model import Hypothesis, Prediction, RunRecord
+from .hypotheses import Dossier, when_made
+from .model import Prediction, RunRecord
 
 if TYPE_CHECKING:
     from .notebook import Notebook
@@ -22,18 +23,6 @@ if TYPE_CHECKING:
 
 def _when(ts: float | None) -> str:
     return "" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
-
-
-def _span(seconds: float) -> str:
-    s = abs(seconds)
-    text = (
-        f"{s:.0f} s"
-        if s < 90
-        else f"{s / 60:.0f} min"
-        if s < 5400
-        else (f"{s / 3600:.1f} h" if s < 172800 else f"{s / 86400:.1f} days")
-    )
-    return f"{text} {'before' if seconds >= 0 else 'after'} the first result"
 
 
 def _cell(value: object) -> str:
@@ -63,16 +52,9 @@ def export(nb: Notebook, ref: str | int, output: Path) -> Path:
     """Write the write-up to ``output`` (Markdown) and its PNGs to ``<stem>_files/``."""
     if output.suffix.lower() not in (".md", ".markdown"):
         raise BadInput(f"{output} should end in .md: the write-up is Markdown")
-    book = nb.hypotheses
-    hyp = book.get(ref)
-    book.auto_resolve(hyp)
-    hyp = book.get(hyp.id)
-    preds = book.predictions(hyp)
-    runs = book.runs(hyp)
-    notes = nb.journal.notes(hyp_id=hyp.id)
-    first = book.first_result_at(hyp)
-    figures = _figures(nb, hyp, preds, runs, output)
-    lines = _document(hyp, preds, runs, notes, first, figures, output)
+    d = nb.hypotheses.dossier(ref)
+    figures = _figures(nb, d.predictions, d.runs, output)
+    lines = _document(d, figures, output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_suffix(output.suffix + ".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -81,7 +63,7 @@ def export(nb: Notebook, ref: str | int, output: Path) -> Path:
 
 
 def _figures(
-    nb: Notebook, hyp: Hypothesis, preds: list[Prediction], runs: list[RunRecord], output: Path
+    nb: Notebook, preds: list[Prediction], runs: list[RunRecord], output: Path
 ) -> list[tuple[str, Path]]:
     from .plots import metric_plot
 
@@ -99,15 +81,8 @@ def _figures(
     return out
 
 
-def _document(
-    hyp: Hypothesis,
-    preds: list[Prediction],
-    runs: list[RunRecord],
-    notes: list,
-    first: float | None,
-    figures: list[tuple[str, Path]],
-    output: Path,
-) -> list[str]:
+def _document(d: Dossier, figures: list[tuple[str, Path]], output: Path) -> list[str]:
+    hyp, preds, runs, notes, first = d.hypothesis, d.predictions, d.runs, d.notes, d.first_result_at
     lines = [f"# {hyp.ref}: {hyp.text}", ""]
     status = hyp.status + (f" — **{hyp.outcome}**" if hyp.outcome else "")
     lines.append(f"- Status: {status}")
@@ -132,7 +107,7 @@ def _document(
     if preds:
         lines += ["| | prediction | forecast | made | outcome |", "|---|---|---|---|---|"]
         for p in preds:
-            made = _span(first - p.created_at) if first else _when(p.created_at)
+            made = when_made(p, first)
             flags = []
             if p.late:
                 flags.append("**late**, not scored")

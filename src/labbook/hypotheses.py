@@ -24,9 +24,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .dates import parse_date
+from .dates import parse_date, span
 from .errors import BadInput, NotFound
-from .model import BINARY, FINISHED, HYP_OUTCOMES, NUMERIC, RUNNING, Hypothesis, Prediction, RunRecord
+from .model import (
+    BINARY,
+    FINISHED,
+    HYP_OUTCOMES,
+    NUMERIC,
+    RUNNING,
+    Hypothesis,
+    Note,
+    Prediction,
+    RunRecord,
+)
 from .store.base import NewHypothesis, NewPrediction
 
 if TYPE_CHECKING:
@@ -66,6 +76,25 @@ def parse_ref(ref: str | int, prefix: str, what: str) -> int:
 
 def parse_due(text: str | None) -> float | None:
     return None if text is None else parse_date(text, "--due")
+
+
+def when_made(pred: Prediction, first_result_at: float | None) -> str:
+    """``2.1s before the first result``: the fact that makes a prediction honest, or late."""
+    if first_result_at is None:
+        return datetime.fromtimestamp(pred.created_at).strftime("%Y-%m-%d %H:%M")
+    gap = first_result_at - pred.created_at
+    return f"{span(abs(gap))} {'before' if gap >= 0 else 'after'} the first result"
+
+
+@dataclass(frozen=True)
+class Dossier:
+    """Everything about one hypothesis, as `lab hyp show` and `lab export` present it."""
+
+    hypothesis: Hypothesis
+    predictions: list[Prediction]
+    runs: list[RunRecord]
+    notes: list[Note]
+    first_result_at: float | None
 
 
 @dataclass
@@ -166,6 +195,19 @@ class Hypotheses:
 
     def first_result_at(self, hyp: Hypothesis) -> float | None:
         return self.store.first_result_at(hyp.id)
+
+    def dossier(self, ref: str | int) -> Dossier:
+        """The hypothesis with its predictions (resolved as far as the runs allow), runs and notes."""
+        hyp = self.get(ref)
+        self.auto_resolve(hyp)
+        hyp = self.get(hyp.id)
+        return Dossier(
+            hyp,
+            self.predictions(hyp),
+            self.runs(hyp),
+            self.nb.journal.notes(hyp_id=hyp.id),
+            self.first_result_at(hyp),
+        )
 
     def resolve(self, ref: str | int, outcome: str, belief: str | None) -> Hypothesis:
         if outcome not in HYP_OUTCOMES:

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ..dates import span
 from ..model import RunRecord
 
 STATUS_STYLE = {
@@ -118,15 +119,7 @@ def exact(value: float) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, sec = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    return span(seconds)
 
 
 def number(value: Any) -> str:

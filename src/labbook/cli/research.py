@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import BadInput
-from ..hypotheses import Forecast, Hypotheses
+from ..hypotheses import Dossier, Forecast, Hypotheses, when_made
 from ..model import Hypothesis, Prediction
 from . import render
 from .runs import open_notebook
@@ -70,11 +70,6 @@ def _pred_dict(p: Prediction) -> dict[str, Any]:
             "resolved_at": r.resolved_at,
         },
     }
-
-
-def _relative(seconds: float) -> str:
-    word = "before" if seconds >= 0 else "after"
-    return f"{render.duration(abs(seconds))} {word} the first result"
 
 
 def _outcome_text(p: Prediction) -> str:
@@ -150,17 +145,10 @@ def hyp_ls(ctx: click.Context, as_json: bool) -> None:
 def hyp_show(ctx: click.Context, hyp: str, as_json: bool) -> None:
     """Show a hypothesis, its predictions (with when they were made) and its runs."""
     with open_notebook(ctx) as nb:
-        book = nb.hypotheses
-        h = book.get(hyp)
-        book.auto_resolve(h)
-        h = book.get(h.id)
-        preds = book.predictions(h)
-        runs = book.runs(h)
-        first = book.first_result_at(h)
-        notes = nb.journal.notes(hyp_id=h.id)
+        d = nb.hypotheses.dossier(hyp)
     if as_json:
-        out = _hyp_dict(h)
-        out["first_result_at"] = first
+        out = _hyp_dict(d.hypothesis)
+        out["first_result_at"] = d.first_result_at
         out["notes"] = [
             {
                 "id": n.id,
@@ -170,22 +158,21 @@ def hyp_show(ctx: click.Context, hyp: str, as_json: bool) -> None:
                 "created_at": n.created_at,
                 "author": n.author,
             }
-            for n in notes
+            for n in d.notes
         ]
-        out["predictions"] = [_pred_dict(p) for p in preds]
-        out["runs"] = [render.run_dict(r) for r in runs]
+        out["predictions"] = [_pred_dict(p) for p in d.predictions]
+        out["runs"] = [render.run_dict(r) for r in d.runs]
         render.echo_json(out)
         return
-    _show_hypothesis(h, preds, runs, first, notes)
+    _show_hypothesis(d)
 
 
-def _show_hypothesis(
-    h: Hypothesis, preds: list[Prediction], runs: list[Any], first: float | None, notes: list[Any]
-) -> None:
+def _show_hypothesis(d: Dossier) -> None:
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
+    h, preds, runs, first, notes = d.hypothesis, d.predictions, d.runs, d.first_result_at, d.notes
     parts: list[Any] = [Text(f"{h.ref}  {h.text}", style="bold")]
     head = Table(box=None, show_header=False, pad_edge=False)
     head.add_column(style="bold", no_wrap=True)
@@ -209,7 +196,7 @@ def _show_hypothesis(
         for col in ("id", "forecast", "made", "outcome", "prediction"):
             table.add_column(col, no_wrap=col != "prediction", overflow="fold")
         for p in preds:
-            made = _relative(first - p.created_at) if first else render.when(p.created_at)
+            made = when_made(p, first)
             flags = []
             if p.late:
                 flags.append("LATE, not scored")
