@@ -191,7 +191,9 @@ class Hypotheses:
         return self.store.list_hypotheses()
 
     def runs(self, hyp: Hypothesis) -> list[RunRecord]:
-        return [self.store.get_run(i) for i in hyp.run_ids]  # type: ignore[misc]
+        """The runs linked to ``hyp``, oldest first (one query, without their capture)."""
+        runs, _ = self.store.query_runs(("r.hyp_id = ?", [hyp.id]), [("r.id", [], False)], None)
+        return runs
 
     def first_result_at(self, hyp: Hypothesis) -> float | None:
         return self.store.first_result_at(hyp.id)
