@@ -26,13 +26,14 @@ if TYPE_CHECKING:
         RunNotFound,
     )
     from .notebook import Notebook
-    from .sdk import Run, current, finish, init, log
+    from .sdk import Run, config, current, finish, init, log
 
 _LAZY = {
     "init": "sdk",
     "log": "sdk",
     "finish": "sdk",
     "current": "sdk",
+    "config": "sdk",
     "Run": "sdk",
     "Notebook": "notebook",
     "LabbookError": "errors",

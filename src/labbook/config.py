@@ -160,7 +160,10 @@ def parse_override(text: str) -> Override:
         return Override(op, key, (parse_value(value),) if eq else (), raw)
     if not eq:
         raise ConfigError(f"{text!r} has no value; write {key}=VALUE")
-    return Override(op, key, _values(value), raw)
+    try:
+        return Override(op, key, _values(value), raw)
+    except ConfigError as err:
+        raise ConfigError(f"in {raw!r}: {err}") from None
 
 
 def _walk(config: dict[str, Any], key: str, create: bool) -> tuple[dict[str, Any], str] | None:
@@ -205,8 +208,9 @@ def apply(config: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
 
 def expand(overrides: list[Override]) -> list[list[Override]]:
     """The grid of a sweep: one list of single-valued overrides per run, first key slowest."""
+    prefix = {"set": "", "add": "+", "force": "++", "delete": "~"}
     choices = [
-        [Override(o.op, o.key, (v,), f"{o.key}={v}") for v in o.values] if o.values else [o]
+        [Override(o.op, o.key, (v,), f"{prefix[o.op]}{o.key}={v}") for v in o.values] if o.is_sweep else [o]
         for o in overrides
     ]
     return [list(combo) for combo in itertools.product(*choices)]

@@ -71,6 +71,7 @@ class RunRecord:
     summary: dict[str, Any] = field(default_factory=dict)
     capture: dict[str, Any] = field(default_factory=dict)
     hyp_id: int | None = None
+    sweep_id: str | None = None
 
     @property
     def duration(self) -> float | None:

@@ -164,6 +164,7 @@ class Notebook:
         source: str = "sdk",
         owner: Owner | None = None,
         hypothesis: str | int | None = None,
+        sweep_id: str | None = None,
     ) -> RunRecord:
         """Record a new running run owned by ``owner`` (default: this process)."""
         hyp_id = self.hypotheses.get(hypothesis).id if hypothesis is not None else None
@@ -181,6 +182,7 @@ class Notebook:
                 owner=owner or liveness.current_owner(),
                 tags=tuple(dict.fromkeys(tags)),
                 hyp_id=hyp_id,
+                sweep_id=sweep_id,
             )
         )
         if params:

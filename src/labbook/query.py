@@ -39,6 +39,7 @@ RUN_FIELDS = {
     "source": "r.source",
     "command": "r.command",
     "hyp": "r.hyp_id",
+    "sweep": "r.sweep_id",
 }
 TIME_FIELDS = {"created", "started", "ended"}
 AGGS = {

@@ -25,6 +25,7 @@ from .notebook import ENV_DIR, Notebook
 from .recorder import Recorder, writer_name
 
 ENV_RUN = "LABBOOK_RUN_ID"
+ENV_CONFIG = "LABBOOK_CONFIG"
 
 _current: contextvars.ContextVar[Run | None] = contextvars.ContextVar("labbook_run", default=None)
 _active: list[Run] = []  # unfinished runs of this process, for threads that lack the context
@@ -209,10 +210,29 @@ def init(
     except BaseException:
         notebook.close()
         raise
-    run.config = dict(config or {})
+    run.config = dict(config) if config is not None else _config_from_env()
     run._token = _current.set(run)
     _active.append(run)
     return run
+
+
+def _config_from_env() -> dict[str, Any]:
+    path = os.environ.get(ENV_CONFIG)
+    if not path:
+        return {}
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def config() -> dict[str, Any]:
+    """The run's resolved config: what ``lab run -c`` resolved (``$LABBOOK_CONFIG``), or what
+    was passed to ``labbook.init``; ``{}`` when there is none."""
+    run = current()
+    if run is not None:
+        return run.config
+    return _config_from_env()
 
 
 def current() -> Run | None:

@@ -21,7 +21,7 @@ from .. import __version__
 #: name → (module, function, one-line help). The help is here so --help imports nothing.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("notebook", "init_cmd", "Create a notebook (.labbook/) in a project."),
-    "run": ("runs", "run_cmd", "Run a command as a recorded, reproducible run."),
+    "run": ("launch", "run_cmd", "Run a command (or a sweep of configs) as recorded runs."),
     "ls": ("runs", "ls_cmd", "List runs, filtered and sorted."),
     "show": ("runs", "show_cmd", "Show everything recorded about a run."),
     "logs": ("runs", "logs_cmd", "Print a run's saved output."),

@@ -159,6 +159,8 @@ def run_dict(run: RunRecord, full: bool = False) -> dict[str, Any]:
         "host": run.host,
         "source": run.source,
         "note": run.note,
+        "hypothesis": run.hyp_id,
+        "sweep": run.sweep_id,
         "tags": list(run.tags),
         "params": run.params,
         "metrics": {k: m.as_dict() for k, m in run.metrics.items()},

@@ -19,63 +19,6 @@ def open_notebook(ctx: click.Context) -> Notebook:
     return Notebook.open((ctx.obj or {}).get("dir"))
 
 
-# -- lab run ---------------------------------------------------------------------
-
-
-@click.command(
-    "run",
-    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
-)
-@click.option("-n", "--name", help="A name for the run (need not be unique).")
-@click.option("-t", "--tag", "tags", multiple=True, help="A tag; repeat for several.")
-@click.option("--note", help="Why you are running this, in a sentence.")
-@click.option("-H", "--hyp", "hypothesis", metavar="H", help="The hypothesis this run tests (e.g. H3).")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing of labbook's own.")
-@click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@click.pass_context
-def run_cmd(
-    ctx: click.Context,
-    name: str | None,
-    tags: tuple[str, ...],
-    note: str | None,
-    hypothesis: str | None,
-    quiet: bool,
-    command: tuple[str, ...],
-) -> None:
-    """Run COMMAND and record everything needed to reproduce it.
-
-    \b
-    lab run -n baseline --tag resnet -- python train.py --lr 3e-4
-
-    The command's output streams through unchanged and is saved (lab logs RUN). Its
-    stdout lines that are JSON objects of numbers become metrics. The SDK
-    (labbook.init) inside the command attaches to this run. lab run exits with the
-    command's exit code.
-    """
-    from ..launch.local import execute, resolve_command
-
-    argv = list(command)
-    resolve_command(argv)  # fail before opening anything
-    notebook = open_notebook(ctx)
-
-    def started(run_id: int) -> None:
-        if not quiet:
-            click.echo(f"lab: run {run_id} started: {' '.join(argv)}", err=True)
-
-    run_id, code = execute(
-        notebook, argv, name=name, tags=tags, note=note, on_start=started, hypothesis=hypothesis
-    )
-    if not quiet:
-        run = notebook.get_run(run_id)
-        click.echo(
-            f"lab: run {run.id} {run.status} in {render.duration(run.duration)}"
-            f" (exit {code}); lab show {run.id}",
-            err=True,
-        )
-    notebook.close()
-    ctx.exit(code)
-
-
 # -- lab ls ----------------------------------------------------------------------
 
 RUN_COLUMNS: dict[str, Callable[[RunRecord], Any]] = {
@@ -93,6 +36,8 @@ RUN_COLUMNS: dict[str, Callable[[RunRecord], Any]] = {
     "command": lambda r: " ".join(r.command or []),
     "note": lambda r: r.note or "",
     "source": lambda r: r.source,
+    "sweep": lambda r: r.sweep_id or "",
+    "hyp": lambda r: f"H{r.hyp_id}" if r.hyp_id else "",
 }
 DEFAULT_COLUMNS = ["id", "name", "status", "started", "duration", "tags"]
 AGGS = ("last", "min", "max", "mean", "count", "nan_count", "last_step")
@@ -216,7 +161,11 @@ def _show_text(r: RunRecord, patch: str, packages: str, files: dict[str, int]) -
     exit_part = f" (exit {r.exit_code})" if r.exit_code is not None else ""
     rows.append(("status", render.status_text(r.status) + exit_part if r.status else r.status))
     if r.command:
-        rows.append(("command", " ".join(r.command)))
+        rows.append(("command", " ".join(cap.get("command_filled") or r.command)))
+    if cap.get("config") is not None:
+        source = cap.get("config_file") or "overrides only"
+        overrides = " ".join(cap.get("overrides") or []) or "none"
+        rows.append(("config", f"{source}, overrides: {overrides}"))
     elif cap.get("argv"):
         rows.append(("script", " ".join(cap["argv"])))
     rows.append(("cwd", r.cwd or ""))

@@ -144,15 +144,28 @@ def execute(
     params: dict[str, Any] | None = None,
     stdout: IO[bytes] | None = None,
     stderr: IO[bytes] | None = None,
-    on_start: Callable[[int], None] | None = None,
+    on_start: Callable[[int, list[str]], None] | None = None,
     cwd: str | None = None,
     hypothesis: str | int | None = None,
+    config: dict[str, Any] | None = None,
+    sweep_id: str | None = None,
+    extra_capture: dict[str, Any] | None = None,
 ) -> tuple[int, int]:
-    """Run ``argv`` as a new run; returns (run id, exit code for ``lab run``)."""
+    """Run ``argv`` as a new run; returns (run id, exit code for ``lab run``).
+
+    With ``config``, the resolved config is written to the run's ``config.yaml``, named in
+    ``LABBOOK_CONFIG``, recorded as the run's parameters, and ``{key}`` / ``{config}``
+    placeholders in ``argv`` are filled in.
+    """
     from ..capture import capture_all, command_python
+    from ..config import dump, substitute
     from ..liveness import HEARTBEAT_S
+    from ..sdk import flatten
     from ..sysmon import sample_interval, sampler_for
 
+    if config is not None:
+        substitute(argv, config, Path("config.yaml"))  # every placeholder checked before anything is written
+        params = {**flatten(config), **(params or {})}
     resolve_command(argv)
     stdout = stdout or sys.stdout.buffer
     stderr = stderr or sys.stderr.buffer
@@ -166,12 +179,22 @@ def execute(
         params=params,
         source="cli",
         hypothesis=hypothesis,
+        sweep_id=sweep_id,
     )
-    if on_start is not None:
-        on_start(record.id)
     run_dir = notebook.run_dir(record)
     env = dict(os.environ)
     env.update({"LABBOOK_RUN_ID": record.uid, ENV_DIR: str(notebook.root), "PYTHONUNBUFFERED": "1"})
+    if config is not None:
+        config_path = dump(config, run_dir / "config.yaml")
+        env["LABBOOK_CONFIG"] = str(config_path)
+        argv = substitute(argv, config, config_path)
+        notebook.record_capture(
+            record.id, {"config": config, "command_filled": argv, **(extra_capture or {})}
+        )
+    elif extra_capture:
+        notebook.record_capture(record.id, extra_capture)
+    if on_start is not None:
+        on_start(record.id, argv)
 
     capture_thread = threading.Thread(
         target=lambda: notebook.record_capture(

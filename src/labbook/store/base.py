@@ -26,6 +26,7 @@ class NewRun:
     owner: Owner
     tags: tuple[str, ...] = ()
     hyp_id: int | None = None
+    sweep_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,12 @@ INSERT INTO search (kind, ref, title, body)
 """
 
 
+V5 = """
+ALTER TABLE runs ADD COLUMN sweep_id TEXT;
+CREATE INDEX runs_sweep ON runs(sweep_id);
+"""
+
+
 def _script(script: str) -> Callable[[sqlite3.Connection], None]:
     """Statements that may contain ';' inside BEGIN ... END (triggers), split by sqlite itself."""
 
@@ -256,7 +262,7 @@ def _sql(script: str) -> Callable[[sqlite3.Connection], None]:
     return apply
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_sql(V1), _v2, _sql(V3), _script(V4)]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_sql(V1), _v2, _sql(V3), _script(V4), _sql(V5)]
 LATEST = len(MIGRATIONS)
 
 

@@ -29,7 +29,7 @@ BUSY_TIMEOUT_S = 60.0
 
 _RUN_COLUMNS = (
     "id, uid, name, status, created_at, started_at, ended_at, exit_code, note, command, "
-    "cwd, host, pid, source, heartbeat_at, hyp_id"
+    "cwd, host, pid, source, heartbeat_at, hyp_id, sweep_id"
 )
 
 
@@ -94,8 +94,8 @@ class SQLiteStore(ResearchStore, JournalStore):
         with self._tx() as c:
             cur = c.execute(
                 "INSERT INTO runs (uid, name, status, created_at, started_at, note, command, cwd,"
-                " host, pid, pid_started, boot_id, heartbeat_at, source, hyp_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " host, pid, pid_started, boot_id, heartbeat_at, source, hyp_id, sweep_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run.uid,
                     run.name,
@@ -112,6 +112,7 @@ class SQLiteStore(ResearchStore, JournalStore):
                     run.created_at,
                     run.source,
                     run.hyp_id,
+                    run.sweep_id,
                 ),
             )
             run_id = int(cur.lastrowid or 0)
@@ -332,7 +333,7 @@ class SQLiteStore(ResearchStore, JournalStore):
             head = list(row[:15])  # the RunRecord fields in column order, up to heartbeat_at
             rid, command = head[0], head[9]
             head[9] = json.loads(command) if command else None
-            capture = json.loads(row[16] or "{}") if with_capture else {}
+            capture = json.loads(row[17] or "{}") if with_capture else {}
             out.append(
                 RunRecord(
                     *head,
@@ -342,6 +343,7 @@ class SQLiteStore(ResearchStore, JournalStore):
                     summary_by.get(rid, {}),
                     capture,
                     row[15],  # hyp_id
+                    row[16],  # sweep_id
                 )
             )
         return out

@@ -1,0 +1,293 @@
+"""``lab run``: one command as a run, or a sweep of configs as many."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import BadInput
+from . import render
+from .runs import open_notebook
+
+DEFAULT_MAX_RUNS = 100
+
+
+class RunCommand(click.Command):
+    """Splits its arguments at the first ``--``: overrides before it, the command after."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            i = args.index("--")
+            ctx.meta["labbook.command"] = args[i + 1 :]
+            args = args[:i]
+            # Before "--" only options and overrides: options may come anywhere, typos are errors.
+            ctx.allow_interspersed_args = True
+            ctx.ignore_unknown_options = False
+        else:
+            ctx.meta["labbook.command"] = None
+        return super().parse_args(ctx, args)
+
+
+@click.command(
+    "run", cls=RunCommand, context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.option("-n", "--name", help="A name for the run (need not be unique); a sweep numbers its runs.")
+@click.option("-t", "--tag", "tags", multiple=True, help="A tag; repeat for several.")
+@click.option("--note", help="Why you are running this, in a sentence.")
+@click.option("-H", "--hyp", "hypothesis", metavar="H", help="The hypothesis this run tests (e.g. H3).")
+@click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False), help="A YAML config.")
+@click.option("--smoke", is_flag=True, help="Apply the config's smoke: section and tag the run smoke.")
+@click.option("--smoke-first", is_flag=True, help="Run one smoke run of the first combination first.")
+@click.option(
+    "-p",
+    "--parallel",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="How many runs of a sweep at once.",
+)
+@click.option("--fail-fast", is_flag=True, help="Stop the sweep at its first failed run.")
+@click.option(
+    "--max-runs",
+    type=click.IntRange(1),
+    default=DEFAULT_MAX_RUNS,
+    show_default=True,
+    help="Refuse a sweep larger than this (a typo can expand to thousands).",
+)
+@click.option(
+    "--pass-overrides", is_flag=True, help="Append the overrides to the command (for Hydra scripts)."
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing of labbook's own.")
+@click.option("--sweep-id", hidden=True)
+@click.option("--sweep-overrides", hidden=True)
+@click.option("--source-config", hidden=True)
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run_cmd(ctx: click.Context, overrides: tuple[str, ...], **opts: Any) -> None:
+    """Run COMMAND as a recorded, reproducible run; with overrides that sweep, many runs.
+
+    \b
+    lab run -n baseline --tag resnet -- python train.py --lr 3e-4
+    lab run -c config.yaml lr=3e-4 model.depth=4 -- python train.py
+    lab run -c config.yaml seed=0,1,2 lr=1e-3,3e-4 --parallel 2 -- python train.py --lr {lr}
+
+    The command's output streams through unchanged and is saved (lab logs RUN); its
+    stdout lines that are JSON objects of numbers become metrics; labbook.init() inside
+    it attaches to the run. The resolved config reaches the command as labbook.config(),
+    as the file named by $LABBOOK_CONFIG, and through {key} and {config} placeholders.
+    lab run exits with the command's exit code (a sweep: 0 if every run finished).
+    """
+    from ..config import ConfigError, apply, expand, load, parse_override, smoke_overrides, without_smoke
+    from ..launch.local import resolve_command
+
+    argv = ctx.meta.get("labbook.command")
+    if argv is None:  # no "--": everything positional is the command (lab run python train.py)
+        argv, overrides = list(overrides), ()
+    resolve_command(argv)
+    parsed = [parse_override(o) for o in overrides]
+    base = load(opts["config_file"]) if opts["config_file"] else ({} if parsed or opts["smoke"] else None)
+    if base is None and (opts["smoke_first"] or opts["pass_overrides"]):
+        raise ConfigError("--smoke-first and --pass-overrides need a config (-c) or overrides")
+    grid = expand(parsed) if base is not None else [[]]
+    if len(grid) > opts["max_runs"]:
+        raise BadInput(
+            f"this sweep expands to {len(grid)} runs, more than --max-runs {opts['max_runs']}; "
+            "raise --max-runs if you mean it"
+        )
+    smoke = smoke_overrides(base) if base is not None and (opts["smoke"] or opts["smoke_first"]) else []
+    configs = []
+    if base is not None:
+        clean = without_smoke(base)
+        configs = [apply(clean, combo + (smoke if opts["smoke"] else [])) for combo in grid]
+    texts = [[o.text for o in combo] for combo in grid]
+    tags = tuple(opts["tags"]) + (("smoke",) if opts["smoke"] else ())
+    notebook = open_notebook(ctx)
+    try:
+        if opts["smoke_first"]:
+            code = _smoke_first(notebook, argv, apply(without_smoke(base), grid[0] + smoke), texts[0], opts)
+            if code != 0:
+                ctx.exit(code)
+        if len(grid) == 1:
+            code = _single(
+                notebook,
+                argv + (texts[0] if opts["pass_overrides"] else []),
+                configs[0] if configs else None,
+                texts[0],
+                tags,
+                opts,
+            )
+        else:
+            code = _sweep(notebook, argv, configs, texts, tags, opts)
+    finally:
+        notebook.close()
+    ctx.exit(code)
+
+
+def _single(
+    notebook: Any,
+    argv: list[str],
+    config: dict[str, Any] | None,
+    texts: list[str],
+    tags: tuple[str, ...],
+    opts: dict[str, Any],
+) -> int:
+    from ..launch.local import execute
+
+    quiet = opts["quiet"]
+
+    def started(run_id: int, filled: list[str]) -> None:
+        if not quiet:
+            click.echo(f"lab: run {run_id} started: {' '.join(filled)}", err=True)
+
+    recorded = opts["sweep_overrides"].split() if opts["sweep_overrides"] else texts
+    source = opts["source_config"] or opts["config_file"]
+    extra = {"overrides": recorded, "config_file": source} if config is not None else None
+    run_id, code = execute(
+        notebook,
+        argv,
+        name=opts["name"],
+        tags=tags,
+        note=opts["note"],
+        on_start=started,
+        hypothesis=opts["hypothesis"],
+        config=config,
+        sweep_id=opts["sweep_id"],
+        extra_capture=extra,
+    )
+    if not quiet:
+        run = notebook.get_run(run_id)
+        click.echo(
+            f"lab: run {run.id} {run.status} in {render.duration(run.duration)} (exit {code}); "
+            f"lab show {run.id}",
+            err=True,
+        )
+    return code
+
+
+def _child_options(opts: dict[str, Any], tags: tuple[str, ...], name: str | None) -> list[str]:
+    out = ["--source-config", str(Path(opts["config_file"]).resolve())] if opts["config_file"] else []
+    if name:
+        out += ["-n", name]
+    for tag in tags:
+        out += ["-t", tag]
+    if opts["note"]:
+        out += ["--note", opts["note"]]
+    if opts["hypothesis"]:
+        out += ["-H", opts["hypothesis"]]
+    return out
+
+
+def _smoke_first(
+    notebook: Any, argv: list[str], config: dict[str, Any], texts: list[str], opts: dict[str, Any]
+) -> int:
+    import subprocess
+
+    from ..config import dump
+    from ..launch.sweep import new_sweep_id
+
+    path = dump(config, notebook.root / "sweeps" / f"smoke-{new_sweep_id()}.yaml")
+    child = [
+        sys.executable,
+        "-m",
+        "labbook",
+        "--dir",
+        str(notebook.root),
+        "run",
+        "--sweep-overrides",
+        " ".join(texts),
+        "-c",
+        str(path),
+        *_child_options(opts, (*opts["tags"], "smoke"), f"{opts['name']}-smoke" if opts["name"] else None),
+        "--",
+        *(argv + texts if opts["pass_overrides"] else argv),
+    ]
+    click.secho(f"lab: smoke run first ({' '.join(texts) or 'no overrides'})", err=True, bold=True)
+    code = subprocess.run(child).returncode
+    if code != 0:
+        click.echo(f"lab: the smoke run failed (exit {code}); the sweep was not started", err=True)
+    return code
+
+
+def _sweep(
+    notebook: Any,
+    argv: list[str],
+    configs: list[dict[str, Any]],
+    texts: list[list[str]],
+    tags: tuple[str, ...],
+    opts: dict[str, Any],
+) -> int:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from ..launch.sweep import new_sweep_id, prepare, run_sweep
+
+    sweep_id = new_sweep_id()
+    jobs = prepare(notebook, sweep_id, configs, texts, argv, opts["pass_overrides"])
+    if not opts["quiet"]:
+        click.echo(
+            f"lab: sweep {sweep_id}: {len(jobs)} runs, {opts['parallel']} at a time "
+            f"(lab ls --where \"sweep == '{sweep_id}'\")",
+            err=True,
+        )
+    for job in jobs:
+        job.options = _child_options(opts, tags, f"{opts['name']}-{job.index}" if opts["name"] else None)
+    progress = Progress(
+        TextColumn("sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[running]} running, {task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=opts["quiet"],
+        transient=False,
+    )
+    with progress:
+        task = progress.add_task("sweep", total=len(jobs), running=0, failed=0)
+
+        def update(done: int, running: int, failed: int) -> None:
+            progress.update(task, completed=done, running=running, failed=failed)
+
+        result = run_sweep(notebook, jobs, sweep_id, opts["parallel"], opts["fail_fast"], update)
+    _summary(result, jobs)
+    if result.interrupted:
+        return 130
+    statuses = [result.statuses.get(j.run_id or -1) for j in jobs]
+    return 0 if all(s == "finished" for s in statuses) else 1
+
+
+def _summary(result: Any, jobs: list[Any]) -> None:
+    rows = []
+    for job in jobs:
+        status = result.statuses.get(job.run_id, "not started" if job.exit_code is None else "?")
+        rows.append(
+            [
+                str(job.run_id or ""),
+                " ".join(job.overrides) or "-",
+                status,
+                "" if job.exit_code is None else str(job.exit_code),
+                render.duration(job.seconds),
+            ]
+        )
+    click.echo(render.plain_table(["run", "overrides", "status", "exit", "time"], rows, {0, 3}, 2))
+    failed = [j for j in jobs if j.exit_code not in (0, None)]
+    for job in failed[:3]:
+        tail = Path(job.log).read_text(errors="replace").strip().splitlines()[-3:] if job.log else []
+        click.echo(f"run {job.run_id or '?'} ({' '.join(job.overrides)}) failed:", err=True)
+        for line in tail:
+            click.echo(f"    {line}", err=True)
+    if result.stopped_early:
+        click.echo("stopped at the first failure (--fail-fast)", err=True)
+    if result.interrupted:
+        click.echo("interrupted: the runs still going were stopped and marked killed", err=True)
