@@ -22,6 +22,7 @@ from .. import __version__
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("notebook", "init_cmd", "Create a notebook (.labbook/) in a project."),
     "run": ("launch", "run_cmd", "Run a command (or a sweep of configs) as recorded runs."),
+    "rerun": ("launch", "rerun_cmd", "Run a run again from its captured code, config and environment."),
     "ls": ("runs", "ls_cmd", "List runs, filtered and sorted."),
     "show": ("runs", "show_cmd", "Show everything recorded about a run."),
     "logs": ("runs", "logs_cmd", "Print a run's saved output."),

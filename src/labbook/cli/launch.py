@@ -291,3 +291,74 @@ def _summary(result: Any, jobs: list[Any]) -> None:
         click.echo("stopped at the first failure (--fail-fast)", err=True)
     if result.interrupted:
         click.echo("interrupted: the runs still going were stopped and marked killed", err=True)
+
+
+@click.command("rerun")
+@click.argument("run")
+@click.option("--keep-worktree", is_flag=True, help="Leave the temporary checkout in place.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing of labbook's own.")
+@click.pass_context
+def rerun_cmd(ctx: click.Context, run: str, keep_worktree: bool, quiet: bool) -> None:
+    """Run RUN again from its captured commit, patch, config and environment.
+
+    The code is checked out in a temporary git worktree, so today's working tree does not
+    matter. What cannot be restored is said first. lab show of the new run says whether
+    each metric matched.
+    """
+    import os as _os
+
+    from ..launch.local import execute
+    from ..launch.rerun import plan, worktree
+
+    notebook = open_notebook(ctx)
+    try:
+        p = plan(notebook, run)
+        for warning in p.warnings:
+            click.echo(f"lab: cannot restore: {warning}", err=True)
+        with worktree(p, keep_worktree) as code:
+            cwd = str(code / p.cwd_in_repo)
+            saved = {k: _os.environ.get(k) for k in p.env}
+            _os.environ.update(p.env)
+            try:
+
+                def started(run_id: int, filled: list[str]) -> None:
+                    if not quiet:
+                        click.echo(
+                            f"lab: run {run_id} reruns run {p.run.id} in {code}: {' '.join(filled)}", err=True
+                        )
+
+                run_id, code_ = execute(
+                    notebook,
+                    p.argv,
+                    name=f"rerun-of-{p.run.id}",
+                    tags=(*p.run.tags, "rerun"),
+                    note=f"rerun of run {p.run.id}",
+                    cwd=cwd,
+                    config=p.config,
+                    on_start=started,
+                    extra_capture={
+                        "rerun_of": p.run.id,
+                        "rerun_warnings": p.warnings,
+                        "overrides": p.run.capture.get("overrides", []),
+                        "config_file": p.run.capture.get("config_file"),
+                    },
+                )
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        _os.environ.pop(k, None)
+                    else:
+                        _os.environ[k] = v
+        if not quiet:
+            from ..launch.rerun import compare
+
+            rows = compare(p.run, notebook.get_run(run_id))
+            same = sum(1 for r in rows if r[3])
+            click.echo(
+                f"lab: run {run_id} ({notebook.get_run(run_id).status}, exit {code_}): "
+                f"{same} of {len(rows)} metrics match run {p.run.id}; lab show {run_id}",
+                err=True,
+            )
+    finally:
+        notebook.close()
+    ctx.exit(code_)

@@ -129,6 +129,7 @@ def show_cmd(ctx: click.Context, run: str, as_json: bool, patch: bool, packages:
         patch_text = nb.blob(record.capture.get("patch")) or ""
         packages_text = nb.blob(record.capture.get("packages")) or ""
         files = _files(nb, record)
+        rerun = _rerun_rows(nb, record)
     if patch:
         click.echo(patch_text, nl=False) if patch_text else click.echo("no uncommitted changes were captured")
         return
@@ -139,9 +140,17 @@ def show_cmd(ctx: click.Context, run: str, as_json: bool, patch: bool, packages:
         out = render.run_dict(record, full=True)
         out["capture"] = dict(record.capture, patch=patch_text, packages=packages_text.splitlines())
         out["files"] = files
+        if rerun is not None:
+            out["rerun"] = {
+                "of": rerun[0],
+                "metrics": [
+                    {"metric": k, "original": then, "rerun": now, "matched": ok}
+                    for k, then, now, ok in rerun[1]
+                ],
+            }
         render.echo_json(out)
         return
-    _show_text(record, patch_text, packages_text, files)
+    _show_text(record, patch_text, packages_text, files, rerun)
 
 
 def _files(nb: Notebook, run: RunRecord) -> dict[str, int]:
@@ -151,7 +160,13 @@ def _files(nb: Notebook, run: RunRecord) -> dict[str, int]:
     return {str(p.relative_to(base)): p.stat().st_size for p in sorted(base.rglob("*")) if p.is_file()}
 
 
-def _show_text(r: RunRecord, patch: str, packages: str, files: dict[str, int]) -> None:
+def _show_text(
+    r: RunRecord,
+    patch: str,
+    packages: str,
+    files: dict[str, int],
+    rerun: tuple[int, list[tuple[str, float, float, bool]]] | None = None,
+) -> None:
     from rich import box
     from rich.table import Table
 
@@ -216,6 +231,8 @@ def _show_text(r: RunRecord, patch: str, packages: str, files: dict[str, int]) -
     for key, value in rows:
         head.add_row(key, value)
     parts.append(head)
+    if rerun is not None:
+        parts += ["", _rerun_text(rerun)]
     if r.metrics:
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
         for col in ("metric", "last", "min", "max", "mean", "count", "last step"):
@@ -232,6 +249,32 @@ def _show_text(r: RunRecord, patch: str, packages: str, files: dict[str, int]) -
     else:
         parts.append("no metrics logged")
     render.show(*parts)
+
+
+def _rerun_rows(nb: Notebook, run: RunRecord) -> tuple[int, list[tuple[str, float, float, bool]]] | None:
+    """For a rerun: the original's id and, per metric, whether the rerun matched it."""
+    original_id = run.capture.get("rerun_of")
+    if original_id is None:
+        return None
+    from ..launch.rerun import compare
+
+    try:
+        original = nb.get_run(original_id)
+    except BadInput:
+        return original_id, []
+    return original_id, compare(original, run)
+
+
+def _rerun_text(rerun: tuple[int, list[tuple[str, float, float, bool]]]) -> str:
+    original_id, rows = rerun
+    if not rows:
+        return f"rerun of run {original_id} (no metrics to compare)"
+    same = sum(1 for row in rows if row[3])
+    lines = [f"rerun of run {original_id}: {same} of {len(rows)} metrics match (last value)"]
+    for key, then, now, ok in rows:
+        mark = "same" if ok else f"differs: {render.exact(then)} then, {render.exact(now)} now"
+        lines.append(f"  {key}: {render.number(now)} ({mark})")
+    return "\n".join(lines)
 
 
 def _git_text(git: dict[str, Any], patch: str) -> str:

@@ -1,0 +1,103 @@
+"""``lab rerun``: captured commit + patch + config in a worktree, compared with the original."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import lab, lab_proc
+
+PY = sys.executable
+
+TRAIN = """\
+import json, random
+import labbook
+SCALE = 1.0
+cfg = labbook.config()
+random.seed(cfg["seed"])
+loss = SCALE
+for step in range(50):
+    loss *= 1 - cfg["lr"] * random.random()
+print(json.dumps({"loss": loss, "step": 50}))
+"""
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True, capture_output=True
+    )
+
+
+def repo_with_a_run(project: Path) -> None:
+    git(project, "init", "-q", "-b", "main")
+    (project / ".gitignore").write_text(".labbook/\n")
+    (project / "config.yaml").write_text("lr: 0.1\nseed: 3\n")
+    (project / "src").mkdir()
+    (project / "src" / "train.py").write_text(TRAIN)
+    git(project, "add", "config.yaml", "src/train.py", ".gitignore")
+    git(project, "commit", "-q", "-m", "first")
+    # an uncommitted change the run depends on
+    (project / "src" / "train.py").write_text(TRAIN.replace("SCALE = 1.0", "SCALE = 2.0"))
+    proc = lab_proc("run", "-q", "-c", "../config.yaml", "lr=0.2", "--", PY, "train.py", cwd=project / "src")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_rerun_restores_commit_patch_and_config_and_matches(project: Path) -> None:
+    repo_with_a_run(project)
+    # today's working tree has moved on; the rerun must not see it
+    (project / "src" / "train.py").write_text(TRAIN.replace("SCALE = 1.0", "SCALE = 9.0"))
+    (project / "src" / "scratch.txt").write_text("not saved")
+    proc = lab_proc("rerun", "1", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert "cannot restore" not in proc.stderr  # clean at capture time but for the patch, which is kept
+    assert "1 of 1 metrics match run 1" in proc.stderr
+    shown = json.loads(lab("show", "2", "--json").output)
+    assert shown["params"] == {"lr": 0.2, "seed": 3}
+    assert shown["capture"]["rerun_of"] == 1 and "rerun" in shown["tags"]
+    assert shown["rerun"]["metrics"] == [
+        {
+            "metric": "loss",
+            "original": shown["metrics"]["loss"]["last"],
+            "rerun": shown["metrics"]["loss"]["last"],
+            "matched": True,
+        }
+    ]
+    assert "rerun of run 1: 1 of 1 metrics match" in lab("show", "2").output
+    worktrees = subprocess.run(
+        ["git", "worktree", "list"], cwd=project, capture_output=True, text=True
+    ).stdout
+    assert len(worktrees.strip().splitlines()) == 1  # the temporary checkout is gone
+
+
+def test_rerun_names_what_it_cannot_restore(project: Path) -> None:
+    (project / "notes.txt").write_text("untracked at capture time")
+    repo_with_a_run(project)
+    proc = lab_proc("rerun", "1", cwd=project)
+    assert proc.returncode == 0
+    assert "lab: cannot restore: " in proc.stderr and "notes.txt" in proc.stderr
+
+
+def test_a_changed_result_is_reported(project: Path) -> None:
+    repo_with_a_run(project)
+    lab("rerun", "1")
+    # make the original's stored result differ, as a non-deterministic script would
+    from labbook.notebook import Notebook
+    from labbook.store.base import BatchSummary
+
+    with Notebook.open(project) as nb:
+        nb.store.replace_metrics(1, [BatchSummary("loss", 1, 0, 123.0, 50, 123.0, 123.0, 123.0)])
+    assert "rerun of run 1: 0 of 1 metrics match" in lab("show", "2").output
+    assert "differs: 123.0 then" in lab("show", "2").output
+
+
+def test_runs_without_git_capture_cannot_be_rerun(project: Path) -> None:
+    assert lab_proc("run", "-q", "--", PY, "-c", "print(1)", cwd=project).returncode == 0
+    result = lab("rerun", "1")
+    assert result.exit_code == 2
+    assert (
+        result.output
+        == "error: run 1 cannot be rerun: its code was not in a git commit (not a git repository)\n"
+    )
+    assert len(json.loads(lab("ls", "--json").output)) == 1  # nothing half-written
