@@ -15,7 +15,8 @@ def test_demo_runs_both_variants_and_shows_them(tmp_path: Path) -> None:
     result = lab("demo", "--dir", str(tmp_path / "d"), "--seeds", "2")
     assert result.exit_code == 0, result.output
     out = result.output
-    assert out.count("$ lab run -n ") == 4 and "$ lab ls" in out and "$ lab show 4" in out
+    assert out.count("$ lab run -c config.yaml ") == 2 and "--parallel 2" in out  # a seed sweep per variant
+    assert "$ lab ls" in out and "$ lab show 4" in out
     with Notebook.open(tmp_path / "d") as nb:
         runs, total = nb.list_runs(limit=0)
         runs = [nb.get_run(r.id) for r in runs]  # with their capture
@@ -27,19 +28,25 @@ def test_demo_runs_both_variants_and_shows_them(tmp_path: Path) -> None:
     for r in runs:  # what `lab ls` printed is what the runs recorded
         assert f"{r.metrics['val_acc'].last:.4g}" in out
         assert r.capture["git"]["commit"] and not r.capture["git"]["dirty"]
+        assert r.capture["config_file"] == str((tmp_path / "d" / "config.yaml").resolve())
+        assert r.capture["overrides"] == [
+            f"scale={str(r.params['scale']).lower()}",
+            f"seed={r.params['seed']}",
+        ]
     status = subprocess.run(
         ["git", "status", "--porcelain"], cwd=tmp_path / "d", capture_output=True, text=True
     ).stdout
     assert status == "?? report/\n"  # only the write-up the demo exports at the end
     listed = json.loads(lab_proc("--dir", str(tmp_path / "d"), "ls", "--json").stdout)
-    assert [r["params"]["scale"] for r in listed] == [True, True, False, False]
+    assert [r["params"]["scale"] for r in listed] == [False, False, True, True]
+    assert len({r["sweep"] for r in listed}) == 2 and all(r["sweep"] for r in listed)
 
 
 def test_demo_predicts_first_and_scores_from_its_runs(tmp_path: Path) -> None:
     result = lab("demo", "--dir", str(tmp_path / "d"), "--seeds", "2")
     assert result.exit_code == 0, result.output
     out = result.output
-    assert out.index("predict:") < out.index("$ lab run -n")  # beliefs are written down first
+    assert out.index("predict:") < out.index("$ lab run -c")  # beliefs are written down first
     with Notebook.open(tmp_path / "d") as nb:
         book = nb.hypotheses
         preds = book.predictions()

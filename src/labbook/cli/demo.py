@@ -11,6 +11,7 @@ import click
 
 from .calibration import calibration_cmd
 from .journal import export_cmd
+from .launch import sweep_summary
 from .research import hyp_show
 from .runs import ls_cmd, show_cmd
 
@@ -25,14 +26,13 @@ from .runs import ls_cmd, show_cmd
 @click.option("--seeds", type=click.IntRange(1, 20), default=3, show_default=True, help="Seeds per variant.")
 @click.pass_context
 def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
-    """Run logistic regression with and without feature scaling, several seeds each,
-    through lab run in a throwaway notebook, then list and show what was recorded."""
-    from ..demo import BELIEFS, close_hypotheses, run_demo
+    """The research loop on a real small experiment, in a throwaway notebook.
 
-    def announce(argv: list[str], name: str) -> None:
-        shown = " ".join(["python", *map(shlex.quote, argv[1:])])
-        variant = name.split("-")[0]
-        click.secho(f"\n$ lab run -n {name} --tag demo -H {hyps_by_variant[variant]} -- {shown}", bold=True)
+    Logistic regression with and without feature scaling: hypotheses and predictions
+    first, then a seed sweep of each variant from config.yaml (2 runs at a time), the
+    predictions resolved by those runs, and ls, show, hyp show, calibration and export.
+    """
+    from ..demo import BELIEFS, close_hypotheses, run_demo
 
     hyps_by_variant = {variant: f"H{i + 1}" for i, variant in enumerate(BELIEFS)}
     click.secho("Before running anything, write down what you expect:", bold=True)
@@ -45,7 +45,17 @@ def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
                 else f"{forecast.level:.0%} in [{forecast.low}, {forecast.high}]"
             )
             click.echo(f"      predict: {words} ({shown})")
-    notebook, ids, hyps = run_demo(Path(directory) if directory else None, seeds, announce)
+
+    def announce(command: list[str]) -> None:
+        click.secho("\n$ " + " ".join(command), bold=True)
+
+    notebook, ids, hyps = run_demo(
+        Path(directory) if directory else None,
+        seeds,
+        parallel=2,
+        announce=announce,
+        report=lambda result: sweep_summary(result, result.jobs),
+    )
     close_hypotheses(notebook, hyps)
     project = notebook.root.parent
     notebook.close()

@@ -260,14 +260,14 @@ def _sweep(
             progress.update(task, completed=done, running=running, failed=failed)
 
         result = run_sweep(notebook, jobs, sweep_id, opts["parallel"], opts["fail_fast"], update)
-    _summary(result, jobs)
+    sweep_summary(result, jobs)
     if result.interrupted:
         return 130
     statuses = [result.statuses.get(j.run_id or -1) for j in jobs]
     return 0 if all(s == "finished" for s in statuses) else 1
 
 
-def _summary(result: Any, jobs: list[Any]) -> None:
+def sweep_summary(result: Any, jobs: list[Any]) -> None:
     rows = []
     for job in jobs:
         status = result.statuses.get(job.run_id, "not started" if job.exit_code is None else "?")

@@ -17,11 +17,17 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..hypotheses import Forecast
-from ..launch.local import execute
+from ..launch.sweep import SweepResult
 from ..notebook import Notebook
 
 SCRIPT = Path(__file__).with_name("experiment.py")
-VARIANTS = (("plain", []), ("scaled", ["--scale"]))
+CONFIG = """\
+# logistic regression on generated data; lab demo sweeps seed and scale
+seed: 0
+scale: false
+lr: 0.5
+steps: 400
+"""
 
 
 def _git(directory: Path, *args: str) -> None:
@@ -39,12 +45,13 @@ def prepare(directory: Path | None) -> tuple[Path, Notebook]:
     fresh = not target.exists()
     if fresh:
         shutil.copyfile(SCRIPT, target)
+        (directory / "config.yaml").write_text(CONFIG)
     use_git = fresh and shutil.which("git") is not None
     if use_git:
         _git(directory, "init", "-q")
     notebook, _, _ = Notebook.init(directory)  # adds .labbook/ to .gitignore in a repository
     if use_git:
-        _git(directory, "add", "experiment.py", ".gitignore")
+        _git(directory, "add", "experiment.py", "config.yaml", ".gitignore")
         _git(directory, "commit", "-q", "-m", "demo experiment")
     return directory, notebook
 
@@ -89,36 +96,87 @@ def _record_beliefs(notebook: Notebook, seeds: int) -> dict[str, str]:
     return refs
 
 
+def sweep_command(variant: str, hyp: str, seeds: int, parallel: int) -> list[str]:
+    """The ``lab run`` a user would type for one variant's seed sweep (shown by the demo)."""
+    seed_values = ",".join(str(s) for s in range(seeds))
+    return [
+        "lab",
+        "run",
+        "-c",
+        "config.yaml",
+        f"scale={'true' if variant == 'scaled' else 'false'}",
+        f"seed={seed_values}",
+        "--parallel",
+        str(parallel),
+        "-n",
+        variant,
+        "-t",
+        "demo",
+        "-t",
+        variant,
+        "-H",
+        hyp,
+        "--",
+        "python",
+        "experiment.py",
+    ]
+
+
 def run_demo(
     directory: Path | None = None,
     seeds: int = 3,
-    announce: Callable[[list[str], str], None] | None = None,
+    parallel: int = 2,
+    announce: Callable[[list[str]], None] | None = None,
+    report: Callable[[SweepResult], None] | None = None,
 ) -> tuple[Notebook, list[int], dict[str, str]]:
-    """Record beliefs, then run every variant × seed with ``lab run``.
+    """Record beliefs, then sweep the seeds of each variant from ``config.yaml``, ``parallel`` at a time.
 
     Returns the notebook, the run ids, and the hypothesis of each variant. The
     metric-tied predictions resolve themselves as the last seed of each variant finishes.
     """
+    from ..config import apply, expand, load, parse_override
+    from ..launch.sweep import new_sweep_id, run_sweep
+    from ..launch.sweep import prepare as prepare_jobs
+
     project, notebook = prepare(directory)
     hyps = _record_beliefs(notebook, seeds)
+    base = load(project / "config.yaml")
     ids = []
-    for variant, flags in VARIANTS:
-        for seed in range(seeds):
-            argv = [sys.executable, "experiment.py", "--seed", str(seed), *flags]
-            name = f"{variant}-s{seed}"
-            if announce is not None:
-                announce(argv, name)
-            run_id, _ = execute(
-                notebook,
-                argv,
-                name=name,
-                tags=("demo", variant),
-                cwd=str(project),
-                note=f"logistic regression, {variant} features, seed {seed}",
-                hypothesis=hyps[variant],
-            )
-            ids.append(run_id)
-    return notebook, ids, hyps
+    for variant in BELIEFS:
+        command = sweep_command(variant, hyps[variant], seeds, parallel)
+        if announce is not None:
+            announce(command)
+        overrides = [parse_override(o) for o in command[4:6]]
+        grid = expand(overrides)
+        sweep_id = new_sweep_id()
+        jobs = prepare_jobs(
+            notebook,
+            sweep_id,
+            [apply(base, combo) for combo in grid],
+            [[o.text for o in combo] for combo in grid],
+            [sys.executable, "experiment.py"],
+            False,
+        )
+        for job in jobs:
+            job.options = [
+                "--source-config",
+                str(project / "config.yaml"),
+                "-n",
+                f"{variant}-s{job.index}",
+                "-t",
+                "demo",
+                "-t",
+                variant,
+                "-H",
+                hyps[variant],
+                "--note",
+                f"logistic regression, {variant} features, seed {job.index}",
+            ]
+        result = run_sweep(notebook, jobs, sweep_id, parallel, fail_fast=False, cwd=project)
+        if report is not None:
+            report(result)
+        ids += [j.run_id for j in jobs if j.run_id is not None]
+    return notebook, sorted(ids), hyps
 
 
 def close_hypotheses(notebook: Notebook, hyps: dict[str, str]) -> None:

@@ -1,7 +1,8 @@
 """Logistic regression by gradient descent on generated data, with or without feature scaling.
 
 The features span four orders of magnitude, so one learning rate cannot suit them all
-unless they are standardised first. Run it as ``python experiment.py --seed 0 [--scale]``.
+unless they are standardised first. Under ``lab run -c config.yaml`` it reads its settings
+from ``labbook.config()``; on its own, from ``--seed 0 [--scale] [--lr] [--steps]``.
 """
 
 import argparse
@@ -27,6 +28,8 @@ def main():
     parser.add_argument("--lr", type=float, default=0.5)
     parser.add_argument("--steps", type=int, default=400)
     args = parser.parse_args()
+    for key, value in labbook.config().items():  # lab run -c config.yaml ... wins over the flags
+        setattr(args, key, value)
 
     # The task is fixed; the seed draws the sample, the split and the noise.
     task = np.random.default_rng(12345)
@@ -47,6 +50,7 @@ def main():
         x_tr, x_va = (x_tr - mu) / sd, (x_va - mu) / sd
 
     run = labbook.init(config={"seed": args.seed, "scale": args.scale, "lr": args.lr, "steps": args.steps})
+
     w, b = np.zeros(d), 0.0
     best = 0.0
     for step in range(args.steps + 1):

@@ -99,6 +99,7 @@ def run_sweep(
     parallel: int,
     fail_fast: bool,
     on_progress: Callable[[int, int, int], None] | None = None,
+    cwd: Path | None = None,
 ) -> SweepResult:
     """Run the jobs, ``parallel`` at a time; Ctrl-C stops them all (they end as killed)."""
     result = SweepResult(sweep_id, jobs)
@@ -114,7 +115,7 @@ def run_sweep(
         assert job.log is not None
         with job.log.open("wb") as log:
             proc = subprocess.Popen(
-                child_command(notebook, job, sweep_id), stdout=subprocess.DEVNULL, stderr=log
+                child_command(notebook, job, sweep_id), stdout=subprocess.DEVNULL, stderr=log, cwd=cwd
             )
             with lock:
                 running[job.index] = proc
