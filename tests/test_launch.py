@@ -207,6 +207,7 @@ def test_ctrl_c_stops_every_run_of_a_sweep(project: Path, cfg: Path) -> None:
             "error: No such option '--paralel'. Did you mean '--parallel'?",
         ),
         (["-c", "config.yaml", "--smoke", "lr=1"], None),
+        (["-c", "config.yaml", "seed=1,2"], None),
     ],
 )
 def test_bad_configs_are_one_line_exit_2_and_create_no_run(project: Path, cfg: Path, args, message) -> None:

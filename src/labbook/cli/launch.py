@@ -80,7 +80,16 @@ def run_cmd(ctx: click.Context, overrides: tuple[str, ...], **opts: Any) -> None
     as the file named by $LABBOOK_CONFIG, and through {key} and {config} placeholders.
     lab run exits with the command's exit code (a sweep: 0 if every run finished).
     """
-    from ..config import ConfigError, apply, expand, load, parse_override, smoke_overrides, without_smoke
+    from ..config import (
+        ConfigError,
+        apply,
+        expand,
+        load,
+        parse_override,
+        smoke_overrides,
+        substitute,
+        without_smoke,
+    )
     from ..launch.local import resolve_command
 
     argv = ctx.meta.get("labbook.command")
@@ -102,6 +111,8 @@ def run_cmd(ctx: click.Context, overrides: tuple[str, ...], **opts: Any) -> None
     if base is not None:
         clean = without_smoke(base)
         configs = [apply(clean, combo + (smoke if opts["smoke"] else [])) for combo in grid]
+    for config in configs:  # every placeholder of every combination checked before anything starts
+        substitute(argv, config, Path("config.yaml"))
     texts = [[o.text for o in combo] for combo in grid]
     tags = tuple(opts["tags"]) + (("smoke",) if opts["smoke"] else ())
     notebook = open_notebook(ctx)
