@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -197,24 +196,18 @@ def _smoke_first(
     import subprocess
 
     from ..config import dump
-    from ..launch.sweep import new_sweep_id
+    from ..launch.sweep import Job, child_command, new_sweep_id
 
     path = dump(config, notebook.root / "sweeps" / f"smoke-{new_sweep_id()}.yaml")
-    child = [
-        sys.executable,
-        "-m",
-        "labbook",
-        "--dir",
-        str(notebook.root),
-        "run",
-        "--sweep-overrides",
-        " ".join(texts),
-        "-c",
-        str(path),
-        *_child_options(opts, (*opts["tags"], "smoke"), f"{opts['name']}-smoke" if opts["name"] else None),
-        "--",
-        *(argv + texts if opts["pass_overrides"] else argv),
-    ]
+    name = f"{opts['name']}-smoke" if opts["name"] else None
+    job = Job(
+        0,
+        texts,
+        path,
+        argv + texts if opts["pass_overrides"] else list(argv),
+        options=_child_options(opts, (*opts["tags"], "smoke"), name),
+    )
+    child = child_command(notebook, job, None)
     click.secho(f"lab: smoke run first ({' '.join(texts) or 'no overrides'})", err=True, bold=True)
     code = subprocess.run(child).returncode
     if code != 0:

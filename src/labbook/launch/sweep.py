@@ -71,25 +71,13 @@ def prepare(
     return jobs
 
 
-def child_command(notebook: Notebook, job: Job, sweep_id: str) -> list[str]:
-    """The ``lab run`` that runs one combination."""
+def child_command(notebook: Notebook, job: Job, sweep_id: str | None) -> list[str]:
+    """The ``lab run`` that runs one combination (of a sweep, when ``sweep_id`` is given)."""
+    sweep = ["--sweep-id", sweep_id] if sweep_id else []
     return [
-        sys.executable,
-        "-m",
-        "labbook",
-        "--dir",
-        str(notebook.root),
-        "run",
-        "--sweep-id",
-        sweep_id,
-        "--sweep-overrides",
-        " ".join(job.overrides),
-        "-c",
-        str(job.config_path),
-        *job.options,
-        "--",
-        *job.argv,
-    ]
+        sys.executable, "-m", "labbook", "--dir", str(notebook.root), "run", *sweep,
+        "--sweep-overrides", " ".join(job.overrides), "-c", str(job.config_path), *job.options, "--", *job.argv,
+    ]  # fmt: skip
 
 
 def run_sweep(
