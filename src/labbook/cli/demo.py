@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import sys
@@ -83,7 +84,7 @@ def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
     report = project / "report" / f"{first}.md"
     click.secho(f"\n$ lab export {first} -o report/{first}.md", bold=True)
     ctx.invoke(export_cmd, hyp=first, output=str(report))
-    lab = "lab" if shutil.which("lab") else shlex.quote(sys.argv[0])
+    lab = "lab" if shutil.which("lab") else shlex.quote(os.path.abspath(sys.argv[0]))
     click.echo(
         f"\nThe notebook is in {project}/.labbook. Explore it:\n"
         f"  cd {shlex.quote(str(project))} && {lab} ls --where \"'scaled' in tags\" --sort -val_acc.max\n"
