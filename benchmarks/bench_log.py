@@ -191,32 +191,29 @@ def mlflow_batched(tmp: Path, values: list[float]) -> Result:
     return Result(len(values), t1 - t0, t3 - t1, t3 - t2, dir_size(tmp) - before)
 
 
-def tensorboardx(tmp: Path, values: list[float]) -> Result:
-    from tensorboardX import SummaryWriter
-
+def _event_writer(writer_cls: type, folder: Path, values: list[float]) -> Result:
+    """TensorBoard-style writers share one API: add_scalar per point, close at the end."""
     t0 = now()
-    writer = SummaryWriter(str(tmp / "tbx"))
+    writer = writer_cls(str(folder))
     t1 = now()
     for i, v in enumerate(values):
         writer.add_scalar("loss", v, i)
     t2 = now()
     writer.close()
     t3 = now()
-    return Result(len(values), t1 - t0, t3 - t1, t3 - t2, dir_size(tmp / "tbx"))
+    return Result(len(values), t1 - t0, t3 - t1, t3 - t2, dir_size(folder))
+
+
+def tensorboardx(tmp: Path, values: list[float]) -> Result:
+    from tensorboardX import SummaryWriter
+
+    return _event_writer(SummaryWriter, tmp / "tbx", values)
 
 
 def tensorboard_writer(tmp: Path, values: list[float]) -> Result:
     from tensorboard.summary import Writer
 
-    t0 = now()
-    writer = Writer(str(tmp / "tb"))
-    t1 = now()
-    for i, v in enumerate(values):
-        writer.add_scalar("loss", v, i)
-    t2 = now()
-    writer.close()
-    t3 = now()
-    return Result(len(values), t1 - t0, t3 - t1, t3 - t2, dir_size(tmp / "tb"))
+    return _event_writer(Writer, tmp / "tb", values)
 
 
 def wandb_offline(tmp: Path, values: list[float]) -> Result:

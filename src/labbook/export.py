@@ -108,11 +108,7 @@ def _document(d: Dossier, figures: list[tuple[str, Path]], output: Path) -> list
         lines += ["| | prediction | forecast | made | outcome |", "|---|---|---|---|---|"]
         for p in preds:
             made = when_made(p, first)
-            flags = []
-            if p.late:
-                flags.append("**late**, not scored")
-            if p.superseded_by:
-                flags.append(f"revised by P{p.superseded_by}")
+            flags = p.flags()
             text = p.text + (f" ({'; '.join(flags)})" if flags else "")
             lines.append(
                 f"| {p.ref} | {_cell(text)} | {_cell(p.describe())} | {made} | {_cell(_outcome(p))} |"

@@ -173,6 +173,17 @@ class Prediction:
             and self.resolution.outcome != "ambiguous"
         )
 
+    def flags(self) -> list[str]:
+        """What a reader must know beside the forecast: lateness and revisions."""
+        out = []
+        if self.late:
+            out.append("LATE, not scored")
+        if self.superseded_by:
+            out.append(f"revised by P{self.superseded_by}")
+        if self.revision_of:
+            out.append(f"revises P{self.revision_of}")
+        return out
+
     def describe(self) -> str:
         """The forecast in a few words: `p=0.7`, `80% in [0.81, 0.86]`, `val_acc.last mean > 0.9`."""
         parts = []

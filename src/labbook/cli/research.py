@@ -197,13 +197,7 @@ def _show_hypothesis(d: Dossier) -> None:
             table.add_column(col, no_wrap=col != "prediction", overflow="fold")
         for p in preds:
             made = when_made(p, first)
-            flags = []
-            if p.late:
-                flags.append("LATE, not scored")
-            if p.superseded_by:
-                flags.append(f"revised by P{p.superseded_by}")
-            if p.revision_of:
-                flags.append(f"revises P{p.revision_of}")
+            flags = p.flags()
             text = p.text + (f"  [{'; '.join(flags)}]" if flags else "")
             table.add_row(p.ref, p.describe(), made, _outcome_text(p), text)
         parts += ["", table]
