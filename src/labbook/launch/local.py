@@ -157,11 +157,8 @@ def execute(
     ``LABBOOK_CONFIG``, recorded as the run's parameters, and ``{key}`` / ``{config}``
     placeholders in ``argv`` are filled in.
     """
-    from ..capture import capture_all, command_python
-    from ..config import dump, substitute
-    from ..liveness import HEARTBEAT_S
+    from ..config import substitute
     from ..sdk import flatten
-    from ..sysmon import sample_interval, sampler_for
 
     if config is not None:
         substitute(argv, config, Path("config.yaml"))  # every placeholder checked before anything is written
@@ -170,6 +167,52 @@ def execute(
     stdout = stdout or sys.stdout.buffer
     stderr = stderr or sys.stderr.buffer
     cwd = cwd or os.getcwd()
+    signals = _Signals()  # before the run exists, so a Ctrl-C at any point ends it as killed
+    try:
+        return _execute(
+            notebook,
+            argv,
+            signals,
+            cwd=cwd,
+            name=name,
+            tags=tags,
+            note=note,
+            params=params,
+            stdout=stdout,
+            stderr=stderr,
+            on_start=on_start,
+            hypothesis=hypothesis,
+            config=config,
+            sweep_id=sweep_id,
+            extra_capture=extra_capture,
+        )
+    finally:
+        signals.restore()
+
+
+def _execute(
+    notebook: Notebook,
+    argv: list[str],
+    signals: _Signals,
+    *,
+    cwd: str,
+    name: str | None,
+    tags: tuple[str, ...],
+    note: str | None,
+    params: dict[str, Any] | None,
+    stdout: IO[bytes],
+    stderr: IO[bytes],
+    on_start: Callable[[int, list[str]], None] | None,
+    hypothesis: str | int | None,
+    config: dict[str, Any] | None,
+    sweep_id: str | None,
+    extra_capture: dict[str, Any] | None,
+) -> tuple[int, int]:
+    from ..capture import capture_all, command_python
+    from ..config import dump, substitute
+    from ..liveness import HEARTBEAT_S
+    from ..sysmon import sample_interval, sampler_for
+
     record = notebook.start_run(
         name=name,
         tags=tags,
@@ -206,13 +249,18 @@ def execute(
     )
     capture_thread.start()
 
-    interrupted = threading.Event()
+    interrupted = signals.interrupted
+    if interrupted.is_set():  # stopped before the command began: it never runs
+        capture_thread.join()
+        notebook.end_run(record.id, KILLED, 130)
+        return record.id, 130
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
     except OSError as err:
         capture_thread.join()
         notebook.end_run(record.id, FAILED, 127)
         raise LaunchError(f"could not start {argv[0]}: {err.strerror or err}") from None
+    signals.attach(proc)
 
     recorder = Recorder(
         notebook.store,
@@ -240,11 +288,9 @@ def execute(
     for pump in pumps:
         pump.start()
 
-    previous = _forward_signals(proc, interrupted)
     try:
         returncode = _wait(proc, interrupted)
     finally:
-        _restore_signals(previous)
         for pump in pumps:
             pump.join()
         proc.stdout.close()
@@ -305,21 +351,32 @@ def _terminal_delivers_sigint() -> bool:
     return False
 
 
-def _forward_signals(proc: subprocess.Popen[bytes], interrupted: threading.Event) -> dict[int, Any]:
-    if threading.current_thread() is not threading.main_thread():
-        return {}
+class _Signals:
+    """Ctrl-C, SIGTERM and SIGHUP while ``lab run`` lives: remembered, and passed on to the command.
 
-    def handler(signum: int, frame: object) -> None:
-        interrupted.set()
-        if not (signum == signal.SIGINT and _terminal_delivers_sigint()):
-            _signal_child(proc, signum)
+    Installed before the run row exists: a signal that lands while the run is being set up
+    must still end it as ``killed``, not leave a row whose process vanished (``crashed``).
+    """
 
-    previous = {}
-    for sig in _FORWARD:
-        previous[sig] = signal.signal(sig, handler)
-    return previous
+    def __init__(self) -> None:
+        self.interrupted = threading.Event()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in _FORWARD:
+                self.previous[sig] = signal.signal(sig, self._handle)
 
+    def _handle(self, signum: int, frame: object) -> None:
+        self.interrupted.set()
+        if self.proc is not None and not (signum == signal.SIGINT and _terminal_delivers_sigint()):
+            _signal_child(self.proc, signum)
 
-def _restore_signals(previous: dict[int, Any]) -> None:
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)
+    def attach(self, proc: subprocess.Popen[bytes]) -> None:
+        """From now on signals reach ``proc``; one that came just before it started is sent now."""
+        self.proc = proc
+        if self.interrupted.is_set():
+            _signal_child(proc, signal.SIGINT)
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
