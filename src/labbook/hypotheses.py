@@ -31,7 +31,7 @@ from .model import (
     FINISHED,
     HYP_OUTCOMES,
     NUMERIC,
-    RUNNING,
+    UNFINISHED,
     Hypothesis,
     Note,
     Prediction,
@@ -329,7 +329,7 @@ class Hypotheses:
             if not pending:
                 continue
             runs = [r for r in self.runs(h) if SMOKE_TAG not in r.tags]
-            if any(r.status == RUNNING for r in runs):
+            if any(r.status in UNFINISHED for r in runs):
                 continue
             finished = [r for r in runs if r.status == FINISHED]
             for pred in pending:
@@ -413,7 +413,7 @@ class Hypotheses:
                 out.append((pred, f"due {datetime.fromtimestamp(pred.due_at):%Y-%m-%d}"))
             elif pred.hyp_id is not None:
                 runs = self.runs(self.get(pred.hyp_id))
-                if runs and all(r.status != RUNNING for r in runs):
+                if runs and all(r.status not in UNFINISHED for r in runs):
                     reason = "its runs have finished"
                     if pred.metric:
                         reason += f" but not enough of them logged {pred.metric} (needs {pred.min_runs})"

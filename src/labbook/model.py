@@ -6,14 +6,18 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-# Terminal statuses: a run in one of these never changes again (except crashed → running
-# when a process thought dead heartbeats after all).
+# A run is pending (queued on a cluster, not started yet), then running, then ends in one of
+# the terminal statuses, which never change again (except crashed → running when a process
+# thought dead heartbeats after all). Cancelled: stopped before it ever started.
+PENDING = "pending"
 RUNNING = "running"
 FINISHED = "finished"
 FAILED = "failed"
 KILLED = "killed"
 CRASHED = "crashed"
-STATUSES = (RUNNING, FINISHED, FAILED, KILLED, CRASHED)
+CANCELLED = "cancelled"
+STATUSES = (PENDING, RUNNING, FINISHED, FAILED, KILLED, CRASHED, CANCELLED)
+UNFINISHED = (PENDING, RUNNING)
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class RunRecord:
     capture: dict[str, Any] = field(default_factory=dict)
     hyp_id: int | None = None
     sweep_id: str | None = None
+    job_id: str | None = None  # the cluster's id for the job that runs it (Slurm)
+    job_state: str | None = None  # the cluster's last word on that job, e.g. COMPLETED, TIMEOUT
 
     @property
     def duration(self) -> float | None:

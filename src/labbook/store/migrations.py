@@ -207,6 +207,11 @@ ALTER TABLE runs ADD COLUMN sweep_id TEXT;
 CREATE INDEX runs_sweep ON runs(sweep_id);
 """
 
+V6 = """
+ALTER TABLE runs ADD COLUMN job_id TEXT;
+ALTER TABLE runs ADD COLUMN job_state TEXT;
+"""
+
 
 def _script(script: str) -> Callable[[sqlite3.Connection], None]:
     """Statements that may contain ';' inside BEGIN ... END (triggers), split by sqlite itself."""
@@ -262,7 +267,14 @@ def _sql(script: str) -> Callable[[sqlite3.Connection], None]:
     return apply
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_sql(V1), _v2, _sql(V3), _script(V4), _sql(V5)]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _sql(V1),
+    _v2,
+    _sql(V3),
+    _script(V4),
+    _sql(V5),
+    _sql(V6),
+]
 LATEST = len(MIGRATIONS)
 
 
