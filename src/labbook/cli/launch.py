@@ -290,6 +290,14 @@ def _on_slurm(
             ["run", "overrides", "status", "job", "slurm state", "exit", "time"], rows, {0, 5}, 2
         )
     )
+    for s in submitted:
+        run = notebook.get_run(s.run_id)
+        if run.started_at is None and run.status == "crashed":
+            click.echo(
+                f"run {run.id} never started on its node (Slurm: {run.job_state}); the job's own output is in "
+                f"{s.handle.paths.stderr}; is the notebook on a filesystem the nodes share?",
+                err=True,
+            )
     if interrupted:
         click.echo("interrupted: the jobs were cancelled; their runs ended killed or cancelled", err=True)
         return 130
