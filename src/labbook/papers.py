@@ -171,7 +171,7 @@ class Papers:
             text = path.read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError as err:
             raise BadInput(
-                f"{path.name} is not UTF-8 text (byte {err.start}); export it again as UTF-8"
+                f"{path.name} is not UTF-8 text (at byte offset {err.start}); export it again as UTF-8"
             ) from None
         except OSError as err:
             raise BadInput(f"cannot read {path}: {err.strerror}") from None
