@@ -374,3 +374,27 @@ def test_ls_table_and_empty_states(project: Path) -> None:
     assert lines[0].split() == ["id", "status", "kind", "changes", "year", "authors", "title"]
     assert lines[2].split()[:3] == ["R1", "untriaged", "2018"] and "Bottou et al." in lines[2]
     assert "Kaplan et al." in lines[6]  # BibTeX's "and others"
+
+
+def test_upgrading_a_v5_notebook_keeps_its_predictions(tmp_path: Path) -> None:
+    from labbook.store import migrations
+    from labbook.store.sqlite import SQLiteStore, connect
+
+    db = tmp_path / "labbook.db"
+    conn = connect(db)
+    migrations.migrate(conn, target=5)
+    conn.execute(
+        "INSERT INTO hypotheses (uid, text, problem, created_at) VALUES ('h', 'old', 'conditioning', 1.0)"
+    )
+    conn.execute(
+        "INSERT INTO predictions (uid, hyp_id, text, kind, p, created_at) VALUES ('p', 1, 'old guess', 'binary', 0.7, 2.0)"
+    )
+    conn.close()
+    store = SQLiteStore(db)  # opening migrates
+    assert migrations.version(store._conn) == migrations.LATEST
+    (pred,) = store.list_predictions()
+    assert (pred.text, pred.p, pred.paper_id) == ("old guess", 0.7, None)
+    hyp = store.get_hypothesis(1)
+    assert hyp is not None and hyp.problem == "conditioning" and hyp.problem_id is None  # free text stays
+    assert store.list_papers() == [] and store.list_problems() == []
+    store.close()
