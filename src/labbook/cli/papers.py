@@ -341,7 +341,7 @@ def papers_guess(
     if as_json:
         render.echo_json(_pred_dict(pred))
         return
-    click.echo(f"{pred.ref}: {pred.describe()} — {pred.text}")
+    click.echo(f"{pred.ref} on R{pred.paper_id}: {pred.describe()}")
     if pred.late:
         click.echo("This guess is LATE: the actual value was already recorded, so it is kept but not scored.")
 
@@ -365,7 +365,9 @@ def papers_actual(ctx: click.Context, paper: str, metric: str, value: float, as_
     inside = ""
     if pred.low is not None:
         inside = f", {'inside' if pred.resolution and pred.resolution.outcome == 'true' else 'outside'} your interval"
-    click.echo(f"{pred.ref}: guessed {pred.point:g}, reported {value:g}{how}{inside} — {pred.text}")
+    click.echo(
+        f"{pred.ref} on R{pred.paper_id}, {pred.metric}: guessed {pred.point:g}, reported {value:g}{how}{inside}"
+    )
 
 
 @papers_cmd.command("matters")
