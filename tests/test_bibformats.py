@@ -124,3 +124,17 @@ def test_bibtex_export_reads_back_the_same() -> None:
     assert [e.title for e in back.entries] == ["Braces that do not close", *[e.title for e in entries[1:]]]
     for a, b in zip(entries[1:], back.entries[1:], strict=True):
         assert (a.authors, a.year, a.doi, a.arxiv, a.key) == (b.authors, b.year, b.doi, b.arxiv, b.key)
+
+
+def test_a_reused_citation_key_is_kept_as_an_entry_of_its_own() -> None:
+    text = (
+        '@string{jx = "Journal of X"}\n'
+        "@article{smith20, title={Sparse Attention}, journal=jx, year=2020}\n"
+        '@article{smith20, title={Dense {\\"U}bersicht}, journal=jx, month=jan, year=2021}\n'
+    )
+    parsed = parse(text, "bibtex")
+    assert [(e.title, e.venue, e.year, e.where) for e in parsed.entries] == [
+        ("Sparse Attention", "Journal of X", 2020, "line 2 (smith20)"),
+        ("Dense Übersicht", "Journal of X", 2021, "line 3 (smith20, a reused key)"),
+    ]
+    assert parsed.skipped == []

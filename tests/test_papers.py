@@ -398,3 +398,18 @@ def test_upgrading_a_v5_notebook_keeps_its_predictions(tmp_path: Path) -> None:
     assert hyp is not None and hyp.problem == "conditioning" and hyp.problem_id is None  # free text stays
     assert store.list_papers() == [] and store.list_problems() == []
     store.close()
+
+
+def test_a_reused_key_names_two_papers(project: Path, tmp_path: Path) -> None:
+    bib = tmp_path / "merged.bib"
+    bib.write_text(
+        "@article{smith20, title={Sparse Attention}}\n@article{smith20, title={Dense Attention}}\n"
+    )
+    assert lab("papers", "import", str(bib)).output.startswith("merged.bib (bibtex): 2 added, 0 merged")
+    result = lab("papers", "show", "smith20")
+    assert (
+        result.exit_code == 2 and result.output == "error: 'smith20' names 2 papers (R1, R2); use the R id\n"
+    )
+    out = tmp_path / "out.bib"
+    lab("papers", "export", "-o", str(out))
+    assert "@article{smith20," in out.read_text() and "@article{smith20a," in out.read_text()

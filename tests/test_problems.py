@@ -214,3 +214,19 @@ def test_bad_idea_input_writes_nothing(project: Path) -> None:
         assert result.exit_code == 2 and message in result.output and result.output.count("\n") == 1, args
     assert stored(project) == before
     assert lab("ideas", "outcome", "I1", "maybe").exit_code == 2
+
+
+def test_calibration_slices_by_problem_record(project: Path) -> None:
+    add_problem("Conditioning")
+    lab("hyp", "add", "linked by id", "--problem", "Q1")
+    lab("hyp", "add", "free text", "--problem", "something else")
+    for hyp, p in (("H1", "0.8"), ("H2", "0.3")):
+        lab("predict", hyp, "it works", "-p", p)
+    lab("resolve", "P1", "true")
+    lab("resolve", "P2", "false")
+    by_id = json.loads(lab("calibration", "--problem", "Q1", "--json").output)
+    assert by_id["considered"] == 1 and by_id["binary"]["brier"] == pytest.approx(0.04)
+    by_text = json.loads(lab("calibration", "--problem", "something else", "--json").output)
+    assert by_text["considered"] == 1 and by_text["binary"]["brier"] == pytest.approx(0.09)
+    rows = json.loads(lab("calibration", "--json").output)["slices"]["problem"]
+    assert [r["problem"] for r in rows] == ["Conditioning", "something else"]

@@ -161,68 +161,78 @@ def _not_format(what: str, text: str) -> BadInput:
 # -- BibTeX ------------------------------------------------------------------------
 
 
+def _parse_library(text: str) -> Any:
+    import bibtexparser
+    from bibtexparser import middlewares as mw
+
+    return bibtexparser.parse_string(
+        text, append_middleware=[_latex_decoder(), mw.MonthIntMiddleware(True), mw.SeparateCoAuthors()]
+    )
+
+
 def parse_bibtex(text: str) -> Parsed:
     import logging
 
-    import bibtexparser
-    from bibtexparser import middlewares as mw
     from bibtexparser.model import DuplicateBlockKeyBlock, ParsingFailedBlock
     from bibtexparser.model import Entry as BibEntry
 
     logging.getLogger("bibtexparser").setLevel(logging.ERROR)  # failures are reported, not logged
-    library = bibtexparser.parse_string(
-        text,
-        append_middleware=[
-            _latex_decoder(),
-            mw.MonthIntMiddleware(True),
-            mw.SeparateCoAuthors(),
-        ],
-    )
+    library = _parse_library(text)
     entries: list[Entry] = []
     skipped: list[tuple[str, str]] = []
     blocks = library.blocks
-    if not any(isinstance(b, BibEntry | ParsingFailedBlock) for b in blocks):
+    if not any(isinstance(b, BibEntry | ParsingFailedBlock | DuplicateBlockKeyBlock) for b in blocks):
         raise _not_format("BibTeX (no @type{key, ...} entry found)", text)
+    strings = "\n".join(s.raw for s in library.strings if s.raw)
     for block in blocks:
         line = (block.start_line or 0) + 1
         if isinstance(block, DuplicateBlockKeyBlock):
-            skipped.append(
-                (f"line {line} ({block.key})", "the same citation key appears earlier in the file")
-            )
+            # A reused key is common in merged files and may be another paper: parse it on its
+            # own (with the file's @strings) and let the duplicate rules decide.
+            again = _parse_library(strings + "\n" + (block.raw or "")).entries
+            if again:
+                _add_bib_entry(again[0], f"line {line} ({block.key}, a reused key)", entries, skipped)
+            else:
+                skipped.append(
+                    (f"line {line} ({block.key})", "not valid BibTeX (unbalanced braces or quotes?)")
+                )
         elif isinstance(block, ParsingFailedBlock):
             head = (block.raw or "").strip().splitlines()[0][:40] if block.raw else ""
             skipped.append((f"line {line} {head!r}", "not valid BibTeX (unbalanced braces or quotes?)"))
         elif isinstance(block, BibEntry):
-            f = {k.lower(): v for k, v in block.fields_dict.items()}
-
-            def get(name: str, fields: dict[str, object] = f) -> object:
-                field_ = fields.get(name)
-                return field_.value if field_ is not None else None  # type: ignore[attr-defined]
-
-            authors = get("author") or []
-            if isinstance(authors, str):
-                authors = [authors]
-            arxiv = None
-            if str(get("archiveprefix") or "").lower() == "arxiv" or get("eprint"):
-                arxiv = arxiv_id(str(get("eprint") or ""))
-            arxiv = arxiv or arxiv_id(str(get("journal") or ""), str(get("note") or ""))
-            entry = _entry(
-                get("title"),
-                f"line {line} ({block.key})",
-                list(authors),  # type: ignore[arg-type]
-                skipped,
-                year=get("year") or get("date"),
-                venue=get("journal") or get("booktitle") or get("publisher") or get("howpublished"),
-                doi=get("doi"),
-                arxiv=arxiv,
-                url=get("url"),
-                abstract=get("abstract"),
-                key=block.key,
-                entry_type=block.entry_type.lower(),
-            )
-            if entry is not None:
-                entries.append(entry)
+            _add_bib_entry(block, f"line {line} ({block.key})", entries, skipped)
     return Parsed(entries, skipped)
+
+
+def _add_bib_entry(block: Any, where: str, entries: list[Entry], skipped: list[tuple[str, str]]) -> None:
+    fields = {k.lower(): v.value for k, v in block.fields_dict.items()}
+
+    def get(name: str) -> Any:
+        return fields.get(name)
+
+    authors = get("author") or []
+    if isinstance(authors, str):
+        authors = [authors]
+    arxiv = None
+    if str(get("archiveprefix") or "").lower() == "arxiv" or get("eprint"):
+        arxiv = arxiv_id(str(get("eprint") or ""))
+    arxiv = arxiv or arxiv_id(str(get("journal") or ""), str(get("note") or ""))
+    entry = _entry(
+        get("title"),
+        where,
+        list(authors),
+        skipped,
+        year=get("year") or get("date"),
+        venue=get("journal") or get("booktitle") or get("publisher") or get("howpublished"),
+        doi=get("doi"),
+        arxiv=arxiv,
+        url=get("url"),
+        abstract=get("abstract"),
+        key=block.key,
+        entry_type=block.entry_type.lower(),
+    )
+    if entry is not None:
+        entries.append(entry)
 
 
 #: What makes a value need LaTeX decoding: a command, group, math, tie, comment, dash or quote ligature.

@@ -89,7 +89,12 @@ def _matches(p: Prediction, hyp: Hypothesis | None, f: Filters) -> bool:
         return False
     if f.tag is not None and (hyp is None or f.tag not in hyp.tags):
         return False
-    return not (f.problem is not None and (hyp is None or hyp.problem != f.problem))
+    if f.problem is None:
+        return True
+    if hyp is None:
+        return False
+    ref = re.fullmatch(r"(?i:Q)?(\d+)", f.problem.strip())  # a problem record: Q3
+    return hyp.problem_id == int(ref.group(1)) if ref else hyp.problem == f.problem
 
 
 def select(nb: Notebook, f: Filters) -> tuple[list[Prediction], dict[str, int], dict[int, Hypothesis]]:

@@ -140,7 +140,10 @@ class Papers:
                 raise NotFound(f"no paper R{m.group(1)} in this notebook; `lab papers ls` lists them")
             return paper
         ids = self.store.find_papers(text) or self.store.find_papers(arxiv_id(text) or norm_doi(text) or text)
-        if len(ids) != 1:
+        if len(ids) > 1:
+            shown = ", ".join(f"R{i}" for i in ids[:6])
+            raise BadInput(f"{text!r} names {len(ids)} papers ({shown}); use the R id")
+        if not ids:
             raise NotFound(
                 f"no paper {text!r} in this notebook (give R3, a citation key, a DOI or an arXiv id); "
                 "`lab papers ls` lists them"

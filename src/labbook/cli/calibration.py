@@ -15,7 +15,7 @@ from .runs import open_notebook
 @click.command("calibration")
 @click.option("--since", help="Only predictions made since: 30d, 12w, 6m, 1y or a date.")
 @click.option("--tag", help="Only predictions on hypotheses with this tag.")
-@click.option("--problem", help="Only predictions on hypotheses about this problem.")
+@click.option("--problem", help="Only predictions on hypotheses about this problem (Q3, or its text).")
 @click.option("--kind", help="binary, numeric, point, paper, lab or fatebook.")
 @click.option("--include-late", is_flag=True, help="Count predictions made after results existed.")
 @click.option("--bins", type=click.IntRange(2, 50), default=10, show_default=True, help="Reliability bins.")
