@@ -267,6 +267,7 @@ def test_guesses_are_predictions_of_kind_paper_scored_by_calibration(project: Pa
     }
     text = lab("calibration", "--kind", "paper").output
     assert "guessed numbers: n=3" in text and "4 scored of 4 predictions" in text
+    assert "  P4  params, 90% in [1, 10], guess 4.7 → false (12), manual\n" in lab("papers", "show", "R1").output
     shown = json.loads(lab("papers", "show", "R1", "--json").output)
     assert [p["metric"] for p in shown["predictions"]] == ["GLUE avg", "params"]
     assert all(p["paper"] == 1 and p["source"] == "paper" for p in shown["predictions"])
@@ -329,6 +330,7 @@ def test_matters_comes_back_in_lab_due_on_its_date(project: Path) -> None:
     r = lab("papers", "matters", "R2", "-p", "0.3", "--by", "2028-11-01")
     assert r.exit_code == 0 and r.output.startswith("P1: p=0.3, due 2028-11-01 — R2 (QLoRA")
     assert lab("due").output == "nothing is due\n"
+    assert "  P1  p=0.3, due 2028-11-01 → open — R2 (QLoRA" in lab("papers", "show", "R2").output
     with Notebook.open(project) as nb:
         later = time.mktime((2028, 11, 2, 0, 0, 0, 0, 0, -1))
         due = nb.hypotheses.due(now=later)
@@ -413,3 +415,31 @@ def test_a_reused_key_names_two_papers(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.bib"
     lab("papers", "export", "-o", str(out))
     assert "@article{smith20," in out.read_text() and "@article{smith20a," in out.read_text()
+
+
+def test_weeks_start_on_monday_local_time() -> None:
+    from datetime import datetime
+
+    from labbook.papers import week_bounds
+
+    wednesday = datetime(2026, 11, 25, 15, 30).timestamp()
+    start, end = week_bounds(wednesday)
+    assert datetime.fromtimestamp(start) == datetime(2026, 11, 23, 0, 0)
+    assert datetime.fromtimestamp(end) == datetime(2026, 11, 30, 0, 0)
+    assert week_bounds(start) == (start, end)  # Monday midnight belongs to its own week
+
+
+def test_listing_papers_does_not_load_the_bibtex_parser(project: Path) -> None:
+    lab("papers", "import", str(FIX / "zotero.json"))
+    code = (
+        "import sys; from labbook.cli import main; sys.argv = ['lab', 'papers', 'ls']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('LOADED', 'bibtexparser' in sys.modules)"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=project
+    )
+    assert "R1 " in out.stdout and out.stdout.strip().endswith("LOADED False")

@@ -106,6 +106,7 @@ def test_hypotheses_link_to_problem_records_and_free_text_is_adopted(project: Pa
     lab("hyp", "add", "Unrelated", "--problem", "some other topic")
     hyps = {h["ref"]: h for h in json.loads(lab("hyp", "ls", "--json").output)}
     assert [hyps[r]["problem_id"] for r in ("H1", "H2", "H3", "H4")] == [1, 1, 1, None]
+    assert hyps["H1"]["problem"] == "Optimisation on badly scaled inputs"  # adopted: the record's title
     assert hyps["H2"]["problem"] == "Optimisation on badly scaled inputs"
     assert json.loads(lab("problems", "show", "Q1", "--json").output)["hypotheses"] == ["H1", "H2", "H3"]
     assert "problem       Q1  Optimisation on badly scaled inputs" in lab("hyp", "show", "H2").output

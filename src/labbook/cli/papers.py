@@ -189,12 +189,10 @@ def papers_show(ctx: click.Context, paper: str, as_json: bool) -> None:
     if preds:
         click.echo("\nguesses and predictions")
         for x in preds:
-            flags = "; ".join(x.flags())
-            click.echo(
-                f"  {x.ref}  {x.describe()}  → {_outcome_text(x)}"
-                + (f"  [{flags}]" if flags else "")
-                + f"  {x.text}"
-            )
+            flags = f"  [{'; '.join(x.flags())}]" if x.flags() else ""
+            due = f", due {render.when(x.due_at)[:10]}" if x.due_at else ""
+            words = "" if x.metric else f" — {x.text}"  # a guess's text only repeats its metric and paper
+            click.echo(f"  {x.ref}  {x.describe()}{due} → {_outcome_text(x)}{flags}{words}")
 
 
 @papers_cmd.command("export")

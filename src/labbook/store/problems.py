@@ -57,6 +57,7 @@ class ProblemsStore:
                 "INSERT OR IGNORE INTO problem_links (hyp_id, problem_id) VALUES (?, ?)",
                 [(h, problem_id) for h in adopt],
             )
+            c.executemany("UPDATE hypotheses SET problem = ? WHERE id = ?", [(title, h) for h in adopt])
         return problem_id
 
     def _problems(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Problem]:
