@@ -267,7 +267,9 @@ def test_guesses_are_predictions_of_kind_paper_scored_by_calibration(project: Pa
     }
     text = lab("calibration", "--kind", "paper").output
     assert "guessed numbers: n=3" in text and "4 scored of 4 predictions" in text
-    assert "  P4  params, 90% in [1, 10], guess 4.7 → false (12), manual\n" in lab("papers", "show", "R1").output
+    assert (
+        "  P4  params, 90% in [1, 10], guess 4.7 → false (12), manual\n" in lab("papers", "show", "R1").output
+    )
     shown = json.loads(lab("papers", "show", "R1", "--json").output)
     assert [p["metric"] for p in shown["predictions"]] == ["GLUE avg", "params"]
     assert all(p["paper"] == 1 and p["source"] == "paper" for p in shown["predictions"])
