@@ -231,3 +231,17 @@ def test_calibration_slices_by_problem_record(project: Path) -> None:
     assert by_text["considered"] == 1 and by_text["binary"]["brier"] == pytest.approx(0.09)
     rows = json.loads(lab("calibration", "--json").output)["slices"]["problem"]
     assert [r["problem"] for r in rows] == ["Conditioning", "something else"]
+
+
+def test_lab_search_finds_papers_problems_and_ideas(project: Path) -> None:
+    from .helpers_papers import FIX
+
+    lab("papers", "import", str(FIX / "zotero.json"))
+    lab("papers", "import", str(FIX / "library.bib"))  # fills nothing searchable on R2, adds others
+    add_problem("Cheap fine-tuning", why="a 7B model does not fit", attack="low-rank adapters")
+    lab("problems", "edit", "Q1", "--note", "try rank decomposition on attention only")
+    lab("ideas", "add", "decomposition of the MLP weights too")
+    hits = json.loads(lab("search", "decomposition", "--json").output)
+    assert {(h["kind"], h["id"]) for h in hits} == {("paper", 2), ("problem", 1), ("idea", 1)}
+    out = lab("search", "Bottou").output
+    assert out.split()[:2] == ["R1", "paper"] and "[Bottou], Léon; Curtis" in out

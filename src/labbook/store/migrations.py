@@ -298,6 +298,28 @@ CREATE TABLE tasks (
     closed_at  REAL
 );
 CREATE INDEX tasks_status ON tasks(status);
+
+CREATE TRIGGER search_paper_insert AFTER INSERT ON papers BEGIN
+    INSERT INTO search (kind, ref, title, body)
+    VALUES ('paper', new.id, new.title, coalesce(new.abstract, '') || ' ' || coalesce((SELECT group_concat(value, '; ') FROM json_each(new.authors)), ''));
+END;
+CREATE TRIGGER search_paper_update AFTER UPDATE OF title, abstract, authors ON papers BEGIN
+    DELETE FROM search WHERE kind = 'paper' AND ref = old.id;
+    INSERT INTO search (kind, ref, title, body)
+    VALUES ('paper', new.id, new.title, coalesce(new.abstract, '') || ' ' || coalesce((SELECT group_concat(value, '; ') FROM json_each(new.authors)), ''));
+END;
+CREATE TRIGGER search_problem_insert AFTER INSERT ON problems BEGIN
+    INSERT INTO search (kind, ref, title, body)
+    VALUES ('problem', new.id, new.title, new.why || ' ' || coalesce(new.attack, '') || ' ' || new.notes);
+END;
+CREATE TRIGGER search_problem_update AFTER UPDATE OF title, why, attack, notes ON problems BEGIN
+    DELETE FROM search WHERE kind = 'problem' AND ref = old.id;
+    INSERT INTO search (kind, ref, title, body)
+    VALUES ('problem', new.id, new.title, new.why || ' ' || coalesce(new.attack, '') || ' ' || new.notes);
+END;
+CREATE TRIGGER search_idea_insert AFTER INSERT ON ideas BEGIN
+    INSERT INTO search (kind, ref, title, body) VALUES ('idea', new.id, new.text, '');
+END;
 """
 
 
@@ -361,7 +383,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _sql(V3),
     _script(V4),
     _sql(V5),
-    _sql(V6),
+    _script(V6),
 ]
 LATEST = len(MIGRATIONS)
 
