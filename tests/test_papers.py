@@ -445,3 +445,18 @@ def test_listing_papers_does_not_load_the_bibtex_parser(project: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=project
     )
     assert "R1 " in out.stdout and out.stdout.strip().endswith("LOADED False")
+
+
+def test_relative_error_matches_scikit_learn_and_refuses_zero() -> None:
+    from labbook.errors import BadInput
+
+    rng = np.random.default_rng(3)
+    actual = rng.uniform(-5, 5, 50)
+    guess = actual + rng.normal(0, 1, 50)
+    assert scoring.relative_error(guess, actual) == pytest.approx(
+        mean_absolute_percentage_error(actual, guess)
+    )
+    with pytest.raises(BadInput, match="an actual value is 0"):
+        scoring.relative_error([1.0, 2.0], [1.0, 0.0])
+    with pytest.raises(BadInput):
+        scoring.relative_error([1.0], [1.0, 2.0])
