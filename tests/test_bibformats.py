@@ -74,6 +74,7 @@ def test_arxiv_atom_feed() -> None:
     assert lora.authors == ["Edward J. Hu", "Yelong Shen"] and lora.year == 2021
     assert lora.abstract.startswith("An important paradigm")  # whitespace normalised
     assert parsed.entries[2].doi == "10.48550/arxiv.2402.09353"
+    assert parsed.skipped == [("entry 4 (2411.00123v1)", "no title")]
 
 
 @pytest.mark.parametrize(

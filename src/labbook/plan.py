@@ -14,6 +14,7 @@ predictions.
 from __future__ import annotations
 
 import math
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -81,8 +82,6 @@ class Plan:
         self.store = notebook.store
 
     def get(self, ref: str | int) -> Task:
-        import re
-
         m = re.fullmatch(r"(?i:T)?(\d+)", str(ref).strip())
         if not m:
             raise BadInput(f"{str(ref)!r} is not a task id; write it like T3")

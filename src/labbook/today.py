@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,6 @@ class Section:
     lines: list[str]
     data: Any = None
     available: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def due_predictions(nb: Notebook, now: float) -> Section:

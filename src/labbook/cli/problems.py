@@ -297,7 +297,7 @@ def ideas_raters(ctx: click.Context, as_json: bool) -> None:
     with open_notebook(ctx) as nb:
         scores = nb.ideas.raters()
     if as_json:
-        render.echo_json([dataclasses_asdict(s) for s in scores])
+        render.echo_json([_asdict(s) for s in scores])
         return
     if not scores:
         click.echo("no ratings yet: lab ideas rate I1 -p 0.3 [--rater NAME]")
@@ -319,7 +319,7 @@ def ideas_raters(ctx: click.Context, as_json: bool) -> None:
     click.echo("Brier: 0 is perfect, 0.25 is always saying 50%; only ideas that worked or failed are scored")
 
 
-def dataclasses_asdict(value: Any) -> dict[str, Any]:
+def _asdict(value: Any) -> dict[str, Any]:
     import dataclasses
 
     return dataclasses.asdict(value)
