@@ -99,6 +99,7 @@ RESOLVED = "resolved"
 HYP_OUTCOMES = ("supported", "refuted", "inconclusive")
 BINARY = "binary"
 NUMERIC = "numeric"
+POINT = "point"  # a single guessed number (a paper result), scored by its error
 PRED_OUTCOMES = ("true", "false", "ambiguous")
 
 
@@ -115,6 +116,7 @@ class Hypothesis:
     resolved_at: float | None
     tags: tuple[str, ...] = ()
     run_ids: tuple[int, ...] = ()
+    problem_id: int | None = None  # the problem record it is linked to, if any
 
     @property
     def status(self) -> str:
@@ -164,6 +166,7 @@ class Prediction:
     source: str
     superseded_by: int | None = None
     resolution: Resolution | None = None
+    paper_id: int | None = None
 
     @property
     def ref(self) -> str:
@@ -193,7 +196,9 @@ class Prediction:
     def describe(self) -> str:
         """The forecast in a few words: `p=0.7`, `80% in [0.81, 0.86]`, `val_acc.last mean > 0.9`."""
         parts = []
-        if self.metric:
+        if self.metric and not self.agg:  # a paper's reported result, not a run metric
+            parts.append(self.metric)
+        elif self.metric:
             over = (
                 f"{self.reduce} over ≥{self.min_runs} runs"
                 if (self.min_runs or 1) > 1
@@ -208,6 +213,8 @@ class Prediction:
             parts.append(f"{level} in [{self.low:g}, {self.high:g}]")
             if self.point is not None:
                 parts.append(f"guess {self.point:g}")
+        if self.kind == POINT and self.point is not None:
+            parts.append(f"guess {self.point:g}")
         return ", ".join(parts)
 
 

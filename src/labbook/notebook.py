@@ -25,6 +25,9 @@ from .store.sqlite import SQLiteStore
 if TYPE_CHECKING:
     from .hypotheses import Hypotheses
     from .journal import Journal
+    from .papers import Papers
+    from .plan import Plan
+    from .problems import Ideas, Problems
 
 DIRNAME = ".labbook"
 DB_NAME = "labbook.db"
@@ -84,6 +87,10 @@ class Notebook:
         self._hypotheses: Hypotheses | None = None
         self._journal: Journal | None = None
         self._settling = False  # reap() is settling cluster jobs (settling reads runs too)
+        self._papers: Papers | None = None
+        self._problems: Problems | None = None
+        self._ideas: Ideas | None = None
+        self._plan: Plan | None = None
 
     @property
     def hypotheses(self) -> Hypotheses:
@@ -102,6 +109,42 @@ class Notebook:
 
             self._journal = Journal(self)
         return self._journal
+
+    @property
+    def papers(self) -> Papers:
+        """Papers: import, triage, guesses of their results."""
+        if self._papers is None:
+            from .papers import Papers
+
+            self._papers = Papers(self)
+        return self._papers
+
+    @property
+    def problems(self) -> Problems:
+        """The important problems and what bears on them."""
+        if self._problems is None:
+            from .problems import Problems
+
+            self._problems = Problems(self)
+        return self._problems
+
+    @property
+    def ideas(self) -> Ideas:
+        """Ideas, their ratings and the raters' scores."""
+        if self._ideas is None:
+            from .problems import Ideas
+
+            self._ideas = Ideas(self)
+        return self._ideas
+
+    @property
+    def plan(self) -> Plan:
+        """Tasks ordered riskiest cheap step first."""
+        if self._plan is None:
+            from .plan import Plan
+
+            self._plan = Plan(self)
+        return self._plan
 
     # -- opening -------------------------------------------------------------
     @classmethod

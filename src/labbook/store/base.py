@@ -108,6 +108,7 @@ class NewHypothesis:
     author: str | None
     created_at: float
     tags: tuple[str, ...] = ()
+    problem_id: int | None = None  # a problem record (problem then holds its title)
 
 
 @dataclass(frozen=True)
@@ -133,3 +134,4 @@ class NewPrediction:
     revision_of: int | None = None
     source: str = "lab"
     late: bool | None = None  # None: decide from the hypothesis's runs at insert time
+    paper_id: int | None = None

@@ -23,6 +23,8 @@ from ..model import CRASHED, PENDING, RUNNING, MetricSummary, RunRecord
 from . import migrations
 from .base import BatchSummary, Fields, LiveRow, NewRun, Owner
 from .journal import JournalStore
+from .papers import PapersStore
+from .problems import ProblemsStore
 from .research import ResearchStore
 
 BUSY_TIMEOUT_S = 60.0
@@ -55,7 +57,7 @@ def _views(value: Any) -> tuple[str, float | None, str | None]:
     return json.dumps(value, default=str, allow_nan=True), num, text
 
 
-class SQLiteStore(ResearchStore, JournalStore):
+class SQLiteStore(ResearchStore, JournalStore, PapersStore, ProblemsStore):
     """``Store`` over a SQLite file; safe to share between threads of one process."""
 
     def __init__(self, path: Path) -> None:
