@@ -23,6 +23,7 @@ from .store.base import NewRun, Owner
 from .store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
+    from .failures import Failures
     from .hypotheses import Hypotheses
     from .journal import Journal
 
@@ -83,6 +84,7 @@ class Notebook:
         self.store = SQLiteStore(root / DB_NAME)
         self._hypotheses: Hypotheses | None = None
         self._journal: Journal | None = None
+        self._failures: Failures | None = None
 
     @property
     def hypotheses(self) -> Hypotheses:
@@ -101,6 +103,15 @@ class Notebook:
 
             self._journal = Journal(self)
         return self._journal
+
+    @property
+    def failures(self) -> Failures:
+        """Per-example results, failure samples, review and piles."""
+        if self._failures is None:
+            from .failures import Failures
+
+            self._failures = Failures(self)
+        return self._failures
 
     # -- opening -------------------------------------------------------------
     @classmethod

@@ -36,6 +36,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "journal": ("journal", "journal_cmd", "The timeline of what happened."),
     "search": ("journal", "search_cmd", "Full-text search over everything."),
     "export": ("journal", "export_cmd", "Write a hypothesis up in Markdown with figures."),
+    "failures": (
+        "failures",
+        "failures_cmd",
+        "Per-example results: sample failures, review them into piles, diff.",
+    ),
     "backup": ("notebook", "backup_cmd", "Write a consistent copy of the notebook."),
     "demo": ("demo", "demo_cmd", "Run a small real experiment in a throwaway notebook."),
 }
