@@ -44,8 +44,24 @@ class Parsed:
     skipped: list[tuple[int, str]] = field(default_factory=list)
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars (``np.bool_``, ``np.int64``, ...) as the Python values they hold."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) and getattr(value, "shape", None) == () else value
+
+
+def _default(value: Any) -> Any:
+    plain = _plain(value)
+    if plain is not value:
+        return plain
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
 def parse_correct(value: Any) -> int | None:
     """``correct`` as 1/0: booleans, 0/1, and words like true/false/yes/no; absent is None."""
+    value = _plain(value)
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -60,13 +76,16 @@ def parse_correct(value: Any) -> int | None:
 def example_id(row: dict[str, Any], id_field: str) -> str:
     if id_field not in row or row[id_field] is None or row[id_field] == "":
         raise Skip(f"no {id_field!r} field")
-    value = row[id_field]
+    value = _plain(row[id_field])
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise Skip(f"the id must be a string or an integer, not {type(value).__name__}")
     return str(value)
 
 
 def _finite(value: Any) -> Any:
+    value = _plain(value)
+    if hasattr(value, "tolist"):
+        value = value.tolist()
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else (_INF if value > 0 else _NINF)
     if isinstance(value, dict):
@@ -79,9 +98,9 @@ def _finite(value: Any) -> Any:
 def dumps(row: dict[str, Any]) -> str:
     """JSON text SQLite can read, whatever floats the row holds."""
     try:
-        return json.dumps(row, ensure_ascii=False, allow_nan=False, default=str)
+        return json.dumps(row, ensure_ascii=False, allow_nan=False, default=_default)
     except ValueError:
-        text = json.dumps(_finite(row), ensure_ascii=False, allow_nan=False, default=str)
+        text = json.dumps(_finite(row), ensure_ascii=False, allow_nan=False, default=_default)
         return text.replace(json.dumps(_INF), "9e999").replace(json.dumps(_NINF), "-9e999")
 
 

@@ -62,7 +62,7 @@ def mcnemar(fixed: int, broken: int) -> McNemar:
         return McNemar(fixed, broken, 1.0, 0.0, 1.0)
     low = min(fixed, broken)
     p_exact = min(1.0, 2.0 * float(stats.binom.cdf(low, n, 0.5)))
-    chi2 = (abs(fixed - broken) - 1) ** 2 / n if fixed != broken else 0.0
+    chi2 = (abs(fixed - broken) - 1) ** 2 / n
     return McNemar(fixed, broken, p_exact, chi2, float(stats.chi2.sf(chi2, 1)))
 
 

@@ -81,6 +81,7 @@ def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
         output=None,
         as_json=False,
     )
+    _failure_piles(ctx, project)
     report = project / "report" / f"{first}.md"
     click.secho(f"\n$ lab export {first} -o report/{first}.md", bold=True)
     ctx.invoke(export_cmd, hyp=first, output=str(report))
@@ -90,3 +91,18 @@ def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
         f"  cd {shlex.quote(str(project))} && {lab} ls --where \"'scaled' in tags\" --sort -val_acc.max\n"
         f"  {lab} metrics {ids[-1]} val_acc    {lab} logs {ids[0]}    {lab} journal    {lab} hyp ls"
     )
+
+
+def _failure_piles(ctx: click.Context, project: Path) -> None:
+    """Sort the failures of an unscaled run into piles by rule, then see which the scaled run fixed."""
+    from ..demo import failure_piles
+    from ..notebook import Notebook
+    from .failures import diff_cmd, piles_cmd
+
+    click.echo()
+    with Notebook.open(project) as nb:
+        name = failure_piles(nb, "plain-s0", say=lambda line: click.secho(line, bold=line.startswith("$ ")))
+    click.secho(f"\n$ lab failures piles {name}", bold=True)
+    ctx.invoke(piles_cmd, sample=name, as_json=False)
+    click.secho("\n$ lab failures diff plain-s0 scaled-s0", bold=True)
+    ctx.invoke(diff_cmd, run_a="plain-s0", run_b="scaled-s0", split="eval", sample=None, as_json=False)
