@@ -10,7 +10,8 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
-from labbook.failstats import allocate, mcnemar, robust_z, wilson
+from labbook.failstats import allocate, binom_half_cdf, mcnemar, robust_z, wilson
+from labbook.failures import id_keys
 
 
 @pytest.mark.parametrize(
@@ -69,3 +70,22 @@ def test_allocate_is_proportional_and_never_overdraws(sizes: list[int], n: int) 
     if sum(sizes) and n <= sum(sizes):
         for q, s in zip(quota, sizes, strict=True):
             assert abs(q - n * s / sum(sizes)) < 1 + 1e-9 or q == s
+
+
+@pytest.mark.parametrize(
+    ("k", "n"),
+    [(0, 1), (0, 10), (3, 10), (5, 10), (7, 10), (10, 10), (40, 100), (499_000, 1_000_000), (1, 2_000)],
+)
+def test_binomial_tail_matches_scipy(k: int, n: int) -> None:
+    assert binom_half_cdf(k, n) == pytest.approx(float(stats.binom.cdf(k, n, 0.5)), rel=1e-8, abs=1e-300)
+
+
+def test_diff_ids_keep_their_keys_across_calls_and_lengths() -> None:
+    long_id = "x" * 100
+    ids = ["a", "b", "ab", "ba", "é", long_id, "q1", "q10"]
+    keys = id_keys(ids)
+    assert len(set(keys.tolist())) == len(ids)  # distinct ids, distinct keys
+    assert id_keys(list(reversed(ids))).tolist() == list(
+        reversed(keys.tolist())
+    )  # a key depends on its id only
+    assert id_keys([long_id, long_id + "y"]).tolist()[0] == keys[5]

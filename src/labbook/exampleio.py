@@ -104,6 +104,10 @@ def dumps(row: dict[str, Any]) -> str:
         return text.replace(json.dumps(_INF), "9e999").replace(json.dumps(_NINF), "-9e999")
 
 
+_ABSENT = object()
+_FAST_CORRECT = (bool, type(None), object)
+
+
 class _Collector:
     """Takes rows in order, skipping duplicates and rows without an id."""
 
@@ -113,20 +117,31 @@ class _Collector:
         self.first_line: dict[str, int] = {}
 
     def take(self, line: int, row: Any, text: str | None = None) -> None:
-        try:
-            if not isinstance(row, dict):
-                raise Skip(f"not an object but {type(row).__name__}")
-            ex_id = example_id(row, self.id_field)
-            correct = parse_correct(row.get("correct"))
-            if ex_id in self.first_line:
-                raise Skip(f"duplicate id {ex_id!r} (first on line {self.first_line[ex_id]})")
-        except Skip as why:
-            self.out.skipped.append((line, str(why)))
-            return
+        # The common row (a dict, a string id, a boolean or absent 'correct', a new id) takes
+        # the fast path; anything else goes through the checks that explain what is wrong.
+        ex_id = row.get(self.id_field) if type(row) is dict else None
+        correct = row.get("correct", _ABSENT) if ex_id is not None else None
+        if (
+            type(ex_id) is not str
+            or not ex_id
+            or correct.__class__ not in _FAST_CORRECT
+            or ex_id in self.first_line
+        ):
+            try:
+                if not isinstance(row, dict):
+                    raise Skip(f"not an object but {type(row).__name__}")
+                ex_id = example_id(row, self.id_field)
+                correct = parse_correct(row.get("correct"))
+                if ex_id in self.first_line:
+                    raise Skip(f"duplicate id {ex_id!r} (first on line {self.first_line[ex_id]})")
+            except Skip as why:
+                self.out.skipped.append((line, str(why)))
+                return
+        else:
+            correct = None if correct is _ABSENT or correct is None else int(correct)
         self.first_line[ex_id] = line
         self.out.rows.append((ex_id, correct, text if text is not None else dumps(row)))
-        if len(self.out.fields) < 1000:
-            self.out.fields.update(row)
+        self.out.fields.update(row)
 
 
 def rows_from_sdk(rows: Iterable[Any], id_field: str = "id") -> Parsed:

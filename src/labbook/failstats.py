@@ -55,15 +55,33 @@ def mcnemar(fixed: int, broken: int) -> McNemar:
     The exact p-value is what to report for small counts (under ~25 discordant pairs the
     chi-square approximation is poor); both are given.
     """
-    from scipy import stats
-
     n = fixed + broken
     if n == 0:
         return McNemar(fixed, broken, 1.0, 0.0, 1.0)
-    low = min(fixed, broken)
-    p_exact = min(1.0, 2.0 * float(stats.binom.cdf(low, n, 0.5)))
+    p_exact = min(1.0, 2.0 * binom_half_cdf(min(fixed, broken), n))
     chi2 = (abs(fixed - broken) - 1) ** 2 / n
-    return McNemar(fixed, broken, p_exact, chi2, float(stats.chi2.sf(chi2, 1)))
+    return McNemar(fixed, broken, p_exact, chi2, math.erfc(math.sqrt(chi2 / 2)))  # chi-square sf, 1 df
+
+
+def binom_half_cdf(k: int, n: int) -> float:
+    """P(X <= k) for X ~ Binomial(n, 1/2), summed downwards from the largest term.
+
+    Pure Python so that ``lab failures diff`` need not import scipy (half a second); the
+    terms shrink geometrically below n/2, so a few thousand suffice even for n = 10⁶.
+    """
+    if k >= n:
+        return 1.0
+    if k > n - k:  # by symmetry
+        return 1.0 - binom_half_cdf(n - k - 1, n)
+    log_term = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) - n * math.log(2.0)
+    term = math.exp(log_term)
+    total = 0.0
+    for i in range(k, -1, -1):
+        total += term
+        if term < total * 1e-17:
+            break
+        term *= i / (n - i + 1)
+    return min(1.0, total)
 
 
 MAD_SCALE = 1.482602218505602  # 1 / Phi^-1(3/4): makes the MAD estimate sigma for normal data

@@ -70,9 +70,18 @@ class FailuresStore:
 
     # -- examples --------------------------------------------------------------
     def write_examples(
-        self, run_id: int, split: str, rows: list[tuple[str, int | None, str]], fields: Iterable[str]
+        self,
+        run_id: int,
+        split: str,
+        rows: list[tuple[str, int | None, str]],
+        fields: Iterable[str],
+        build: Callable[[list[tuple[Any, ...]]], tuple[bytes, bytes]],
     ) -> tuple[int, int]:
-        """Insert or replace rows (ex_id, correct, JSON) in one transaction; (new, replaced)."""
+        """Insert or replace rows (ex_id, correct, JSON) in one transaction; (new, replaced).
+
+        When the rows are all the (run, split) holds, its id/outcome arrays are built from
+        them at once; otherwise they are dropped, to be rebuilt from the table when needed.
+        """
         count = "SELECT count(*) FROM examples WHERE run_id = ? AND split = ?"
         self._conn.execute(f"PRAGMA cache_size = {IMPORT_CACHE_KIB}")
         try:
@@ -89,7 +98,14 @@ class FailuresStore:
                     "INSERT OR IGNORE INTO example_fields (run_id, split, field) VALUES (?, ?, ?)",
                     [(run_id, split, f) for f in fields],
                 )
-                c.execute("DELETE FROM example_sets WHERE run_id = ? AND split = ?", (run_id, split))
+                if after == len(rows):
+                    keys, outcomes = build(rows)
+                    c.execute(
+                        "INSERT OR REPLACE INTO example_sets (run_id, split, n, keys, outcomes) VALUES (?, ?, ?, ?, ?)",
+                        (run_id, split, after, keys, outcomes),
+                    )
+                else:
+                    c.execute("DELETE FROM example_sets WHERE run_id = ? AND split = ?", (run_id, split))
         finally:
             self._conn.execute("PRAGMA cache_size = -2000")
         new = after - before
@@ -123,6 +139,17 @@ class FailuresStore:
         return self._read(
             f"SELECT {cols} FROM examples e WHERE e.run_id = ? AND e.split = ? AND ({where[0]}) ORDER BY e.ex_id",
             params,
+        )
+
+    def field_values(
+        self, run_id: int, split: str, value: tuple[str, list[Any]], kind: str
+    ) -> list[tuple[str, float]]:
+        """(ex_id, number) for every example whose field is a number, or (kind "text") a text's length."""
+        keep, out = ("= 'text'", "length(v)") if kind == "text" else ("IN ('integer', 'real')", "v")
+        return self._read(
+            f"SELECT ex_id, {out} FROM (SELECT e.ex_id AS ex_id, {value[0]} AS v FROM examples e"
+            f" WHERE e.run_id = ? AND e.split = ?) WHERE typeof(v) {keep}",
+            [*value[1], run_id, split],
         )
 
     def examples_by_id(self, run_id: int, split: str, ids: list[str]) -> dict[str, tuple[int | None, str]]:
