@@ -462,3 +462,17 @@ def test_demo_sorts_failures_into_piles_and_diffs_the_variants(tmp_path: Path) -
     assert diff.acc_b == pytest.approx(scaled.metrics["val_acc"].last)
     for p in rep.piles:
         assert f"{p.pile}" in out and f"{p.estimate:.0f}" in out
+
+
+def test_import_a_json_array_file(project: Path) -> None:
+    make_run("a")
+    data = rows(12)
+    (project / "preds.json").write_text(json.dumps([*data, {"no": "id"}]))
+    result = lab("failures", "import", "a", str(project / "preds.json"))
+    assert result.exit_code == 0, result.output
+    assert (
+        "Imported 12 examples into run 1 (eval); 1 skipped." in result.output
+        and "line 13: no 'id'" in result.output
+    )
+    (project / "obj.json").write_text('[{"id": 1}')
+    assert "is not valid JSON" in fails_cleanly(project, "failures", "import", "a", str(project / "obj.json"))

@@ -140,3 +140,11 @@ def test_review_without_a_terminal_points_to_tag(project: Path) -> None:
         "error: lab failures review needs a terminal; in a script use lab failures tag s EXAMPLE_ID PILE..."
     )
     assert lab_proc("failures", "review", "nope", cwd=project).returncode == 2
+
+
+def test_word_diff_marks_what_changed() -> None:
+    from labbook.review import word_diff
+
+    assert word_diff("the cat sat on it", "the dog sat on it") == "the [-cat-]{+dog+} sat on it"
+    assert word_diff("Sydney", "Canberra") == "[-Sydney-]{+Canberra+}"
+    assert word_diff("same", "same") == "same"

@@ -180,10 +180,27 @@ def read_file(path: Path, id_field: str = "id", fmt: str | None = None) -> Parse
         raise BadInput(f"cannot read {path}: {err.strerror or err}") from None
 
 
+def _read_json_array(path: Path, id_field: str) -> Parsed:
+    """A .json file holding one array of objects; rows are numbered from 1."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BadInput(f"{path} is not valid JSON: {str(err).splitlines()[0]}") from None
+    if not isinstance(data, list):
+        raise BadInput(f"{path} holds one JSON {type(data).__name__}; give an array of objects or JSON lines")
+    collect = _Collector(id_field)
+    for i, row in enumerate(data, 1):
+        collect.take(i, row)
+    return collect.out
+
+
 def _read_jsonl(path: Path, id_field: str) -> Parsed:
     collect = _Collector(id_field)
     loads = json.loads
     with path.open("rb") as fh:
+        if path.suffix.lower() == ".json" and fh.read(64).lstrip().startswith(b"["):
+            return _read_json_array(path, id_field)
+        fh.seek(0)
         for line_no, raw in enumerate(fh, 1):
             line = raw.strip()
             if not line:

@@ -41,8 +41,8 @@ class Style:
         return f"\x1b[{code}m{text}\x1b[0m" if self.enabled and text else text
 
 
-def word_diff(output: str, target: str, style: Style) -> str:
-    """``output`` turned into ``target``: [-removed-] and {+added+}, coloured when possible."""
+def word_diff(output: str, target: str) -> str:
+    """``output`` turned into ``target`` word by word: [-removed-] and {+added+}."""
     tokens = re.compile(r"\s+|\w+|[^\w\s]")
     a, b = tokens.findall(output), tokens.findall(target)
     out = []
@@ -51,10 +51,20 @@ def word_diff(output: str, target: str, style: Style) -> str:
             out.append("".join(a[i1:i2]))
             continue
         if i2 > i1:
-            out.append(style("[-" + "".join(a[i1:i2]) + "-]", "1;31"))
+            out.append("[-" + "".join(a[i1:i2]) + "-]")
         if j2 > j1:
-            out.append(style("{+" + "".join(b[j1:j2]) + "+}", "1;32"))
+            out.append("{+" + "".join(b[j1:j2]) + "+}")
     return "".join(out)
+
+
+_REMOVED = re.compile(r"\[-.*?-\]")
+_ADDED = re.compile(r"\{\+.*?\+\}")
+
+
+def colour_diff(line: str, style: Style) -> str:
+    """Colour the markers of a wrapped diff line (the markers stay, for terminals without colour)."""
+    line = _REMOVED.sub(lambda m: style(m.group(0), "1;31"), line)
+    return _ADDED.sub(lambda m: style(m.group(0), "1;32"), line)
 
 
 def _text(value: Any) -> str:
@@ -85,13 +95,13 @@ def layout(item: ItemRow, position: int, size: int, sample: str, width: int, sty
             lines.append(style(key, "1;36"))
             lines += _wrap(text, inner)
         else:
-            short.append(f"{style(key, '36')}: {text}")
+            short.append(f"{key}: {text}")
     out, tgt = data.get("output", data.get("prediction")), data.get("target", data.get("label"))
     if isinstance(out, str) and isinstance(tgt, str) and out != tgt:
         lines.append(style("diff output → target", "1;36"))
-        lines += _wrap(word_diff(out, tgt, style), inner + 40 if style.enabled else inner)
+        lines += [colour_diff(line, style) for line in _wrap(word_diff(out, tgt), inner)]
     if short:
-        lines += _wrap("   ".join(short), inner + 20 * len(short) if style.enabled else inner)
+        lines += _wrap("   ".join(short), inner)
     if item.piles:
         lines.append(f"{style('piles', '1;33')}: {' '.join(item.piles)}   (Enter keeps them)")
     if item.note:
