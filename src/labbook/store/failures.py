@@ -64,6 +64,7 @@ class FailuresStore:
     """Example, sample and pile queries; relies on SQLiteStore's ``_tx``, ``_read`` and ``_conn``."""
 
     _conn: sqlite3.Connection
+    _lock: Any  # a threading.RLock
 
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...  # provided by SQLiteStore
     def _read(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]: ...
@@ -83,31 +84,33 @@ class FailuresStore:
         them at once; otherwise they are dropped, to be rebuilt from the table when needed.
         """
         count = "SELECT count(*) FROM examples WHERE run_id = ? AND split = ?"
-        self._conn.execute(f"PRAGMA cache_size = {IMPORT_CACHE_KIB}")
-        try:
-            with self._tx() as c:
-                (before,) = c.execute(count, (run_id, split)).fetchone()
-                c.executemany(
-                    "INSERT INTO examples (run_id, split, ex_id, correct, data) VALUES (?, ?, ?, ?, ?)"
-                    " ON CONFLICT (run_id, split, ex_id) DO UPDATE SET correct = excluded.correct,"
-                    " data = excluded.data",
-                    ((run_id, split, ex_id, correct, data) for ex_id, correct, data in rows),
-                )
-                (after,) = c.execute(count, (run_id, split)).fetchone()
-                c.executemany(
-                    "INSERT OR IGNORE INTO example_fields (run_id, split, field) VALUES (?, ?, ?)",
-                    [(run_id, split, f) for f in fields],
-                )
-                if after == len(rows):
-                    keys, outcomes = build(rows)
-                    c.execute(
-                        "INSERT OR REPLACE INTO example_sets (run_id, split, n, keys, outcomes) VALUES (?, ?, ?, ?, ?)",
-                        (run_id, split, after, keys, outcomes),
+        with self._lock:  # the page cache is the connection's: set and reset it inside one hold
+            self._conn.execute(f"PRAGMA cache_size = {IMPORT_CACHE_KIB}")
+            try:
+                with self._tx() as c:
+                    (before,) = c.execute(count, (run_id, split)).fetchone()
+                    c.executemany(
+                        "INSERT INTO examples (run_id, split, ex_id, correct, data) VALUES (?, ?, ?, ?, ?)"
+                        " ON CONFLICT (run_id, split, ex_id) DO UPDATE SET correct = excluded.correct,"
+                        " data = excluded.data",
+                        ((run_id, split, ex_id, correct, data) for ex_id, correct, data in rows),
                     )
-                else:
-                    c.execute("DELETE FROM example_sets WHERE run_id = ? AND split = ?", (run_id, split))
-        finally:
-            self._conn.execute("PRAGMA cache_size = -2000")
+                    (after,) = c.execute(count, (run_id, split)).fetchone()
+                    c.executemany(
+                        "INSERT OR IGNORE INTO example_fields (run_id, split, field) VALUES (?, ?, ?)",
+                        [(run_id, split, f) for f in fields],
+                    )
+                    if after == len(rows):
+                        keys, outcomes = build(rows)
+                        c.execute(
+                            "INSERT OR REPLACE INTO example_sets (run_id, split, n, keys, outcomes)"
+                            " VALUES (?, ?, ?, ?, ?)",
+                            (run_id, split, after, keys, outcomes),
+                        )
+                    else:
+                        c.execute("DELETE FROM example_sets WHERE run_id = ? AND split = ?", (run_id, split))
+            finally:
+                self._conn.execute("PRAGMA cache_size = -2000")
         new = after - before
         return new, len(rows) - new
 
