@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -466,9 +466,7 @@ class Failures:
             )
         changes.sort(key=lambda c: (-c.in_a, c.pile))
         _, reviewed = self.store.pile_counts(chosen.id)
-        return DiffReport(
-            **{**report.__dict__, "sample": chosen.name, "sample_reviewed": reviewed, "piles": changes}
-        )
+        return replace(report, sample=chosen.name, sample_reviewed=reviewed, piles=changes)
 
     def _diff_sample(self, a: RunRecord, split: str, name: str | None) -> SampleRow | None:
         if name is not None:
