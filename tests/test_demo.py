@@ -66,7 +66,7 @@ def test_demo_predicts_first_and_scores_from_its_runs(tmp_path: Path) -> None:
         assert problem.hyp_ids == (1, 2) and problem.workable
         assert [t.ref for t in nb.plan.schedule().tasks] == ["T2", "T1"]
     today = out[out.index("$ lab today") :]  # the demo ends on today's agenda
-    assert "predictions due (0)" in today and "failure review: not available" in today
+    assert "predictions due (0)" in today and "failure review (0)\n  no sample waiting for review" in today
     assert today.rstrip().endswith("2 open, all succeed with p=0.63, expected 3.2 h before the first failure")
     report = (tmp_path / "d" / "report" / "H1.md").read_text()
     assert report.startswith("# H1: With standardised features")

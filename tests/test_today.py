@@ -19,7 +19,7 @@ def test_today_on_an_empty_notebook(project: Path) -> None:
         "hypotheses ready to resolve (0)\n  no hypothesis under test has all its runs done",
         "papers this week\n  0 triaged since " + result.stdout.split("since ")[1][:10] + ", target 5-15: "
         "below target: 5 more to reach 5\n  0 waiting in the queue",
-        "failure review: not available",
+        "failure review (0)\n  no sample waiting for review",
         "plan\n  no open tasks: lab plan add TASK -p 0.6 --hours 4\n",
     ]
 
@@ -39,7 +39,7 @@ def test_today_gathers_due_predictions_ready_hypotheses_papers_and_the_next_task
     assert "hypotheses ready to resolve (1)\n  H1  1 of 1 runs finished, none running" in out
     assert "1 triaged since" in out and "target 5-15: below target: 4 more to reach 5" in out
     assert "2 waiting in the queue: lab papers triage" in out
-    assert "failure review: not available" in out
+    assert "failure review (0)\n  no sample waiting for review" in out
     assert "next: T1  profile the data loader (p=0.5, 1 h)" in out
     assert "2 open, all succeed with p=0.45, expected 5.0 h before the first failure" in out
     data = json.loads(lab("today", "--json").output)
@@ -51,7 +51,23 @@ def test_today_gathers_due_predictions_ready_hypotheses_papers_and_the_next_task
         "verdict": "below target: 4 more to reach 5",
         "untriaged": 2,
     }
-    assert data["failures"]["available"] is False
+    assert data["failures"]["data"] == []
     assert data["plan"]["data"] == {"next": "T1", "open": 2}
     lab("resolve", "H1", "--supported")
     assert json.loads(lab("today", "--json").output)["hypotheses"]["data"] == []
+
+
+def test_today_lists_failure_samples_waiting_for_review(project: Path) -> None:
+    with labbook.init(name="r") as run:
+        run.log_examples([{"id": f"e{i}", "correct": i % 2 == 0} for i in range(10)])
+    assert (
+        lab_proc("failures", "sample", "r", "-n", "3", "--name", "s", "--seed", "1", cwd=project).returncode
+        == 0
+    )
+    ex_id = json.loads(lab("failures", "show", "s", "--json").output)[0]["id"]
+    assert lab("failures", "tag", "s", ex_id, "typo").exit_code == 0
+    out = lab("today").output
+    assert "failure review (1)\n  s: 2 of 3 unreviewed: lab failures review s" in out
+    assert json.loads(lab("today", "--json").output)["failures"]["data"] == [
+        {"sample": "s", "unreviewed": 2, "size": 3}
+    ]

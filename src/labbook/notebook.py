@@ -23,6 +23,7 @@ from .store.base import NewRun, Owner
 from .store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
+    from .failures import Failures
     from .hypotheses import Hypotheses
     from .journal import Journal
     from .papers import Papers
@@ -91,6 +92,7 @@ class Notebook:
         self._problems: Problems | None = None
         self._ideas: Ideas | None = None
         self._plan: Plan | None = None
+        self._failures: Failures | None = None
 
     @property
     def hypotheses(self) -> Hypotheses:
@@ -145,6 +147,15 @@ class Notebook:
 
             self._plan = Plan(self)
         return self._plan
+
+    @property
+    def failures(self) -> Failures:
+        """Per-example results, failure samples, review and piles."""
+        if self._failures is None:
+            from .failures import Failures
+
+            self._failures = Failures(self)
+        return self._failures
 
     # -- opening -------------------------------------------------------------
     @classmethod

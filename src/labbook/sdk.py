@@ -14,7 +14,7 @@ import contextvars
 import os
 import sys
 import threading
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -122,6 +122,15 @@ class Run:
     def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
         """Record numbers (NaN and ±Inf included) at ``step`` (default: one past the last)."""
         self._recorder.log(data, step)
+
+    def log_examples(self, rows: Iterable[Mapping[str, Any]], split: str = "eval") -> int:
+        """Per-example results for failure analysis: dicts with an ``id`` and any fields.
+
+        ``output``, ``target`` and ``correct`` are what ``lab failures`` reads first. All rows
+        are stored or, if one is unusable, none; logging an id again replaces it. Returns
+        how many rows were stored.
+        """
+        return self._notebook.failures.log_examples(self.id, rows, split).taken
 
     def finish(self, status: str | None = None, exit_code: int | None = None) -> None:
         """Flush everything; if this process owns the run, mark it finished (or ``status``)."""

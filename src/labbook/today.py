@@ -75,8 +75,17 @@ def papers_this_week(nb: Notebook, now: float) -> Section:
 
 
 def failure_review(nb: Notebook, now: float) -> Section:
-    """Failure samples waiting for review come from per-example outputs, which this notebook does not hold yet."""
-    return Section("failures", "failure review", ["not available"], None, available=False)
+    """Failure samples with examples no pile holds yet: reading them is the work."""
+    waiting = []
+    for sample in nb.failures.samples():
+        unreviewed = nb.failures.piles(sample.name).unreviewed
+        if unreviewed:
+            waiting.append({"sample": sample.name, "unreviewed": unreviewed, "size": sample.size})
+    lines = [
+        f"{w['sample']}: {w['unreviewed']} of {w['size']} unreviewed: lab failures review {w['sample']}"
+        for w in waiting
+    ] or ["no sample waiting for review"]
+    return Section("failures", f"failure review ({len(waiting)})", lines, waiting)
 
 
 def next_task(nb: Notebook, now: float) -> Section:

@@ -41,6 +41,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ideas": ("problems", "ideas_cmd", "Ideas rated by you and mentors; raters scored."),
     "plan": ("problems", "plan_cmd", "Tasks ordered riskiest cheap step first."),
     "today": ("problems", "today_cmd", "One screen of what needs you today."),
+    "failures": (
+        "failures",
+        "failures_cmd",
+        "Per-example results: sample failures, review them into piles, diff.",
+    ),
     "backup": ("notebook", "backup_cmd", "Write a consistent copy of the notebook."),
     "demo": ("demo", "demo_cmd", "Run a small real experiment in a throwaway notebook."),
 }

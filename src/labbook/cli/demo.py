@@ -83,6 +83,7 @@ def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
         output=None,
         as_json=False,
     )
+    _failure_piles(ctx, project)
     report = project / "report" / f"{first}.md"
     click.secho(f"\n$ lab export {first} -o report/{first}.md", bold=True)
     ctx.invoke(export_cmd, hyp=first, output=str(report))
@@ -115,3 +116,18 @@ def show_today(ctx: click.Context, planned: list[list[str]]) -> None:
         click.secho("\n$ " + sh.join(command), bold=True)
     click.secho("\n$ lab today", bold=True)
     ctx.invoke(today_cmd, as_json=False)
+
+
+def _failure_piles(ctx: click.Context, project: Path) -> None:
+    """Sort the failures of an unscaled run into piles by rule, then see which the scaled run fixed."""
+    from ..demo import failure_piles
+    from ..notebook import Notebook
+    from .failures import diff_cmd, piles_cmd
+
+    click.echo()
+    with Notebook.open(project) as nb:
+        name = failure_piles(nb, "plain-s0", say=lambda line: click.secho(line, bold=line.startswith("$ ")))
+    click.secho(f"\n$ lab failures piles {name}", bold=True)
+    ctx.invoke(piles_cmd, sample=name, as_json=False)
+    click.secho("\n$ lab failures diff plain-s0 scaled-s0", bold=True)
+    ctx.invoke(diff_cmd, run_a="plain-s0", run_b="scaled-s0", split="eval", sample=None, as_json=False)

@@ -74,6 +74,10 @@ def _pred_dict(p: Prediction) -> dict[str, Any]:
     }
 
 
+def _pile_dict(link: Any) -> dict[str, Any]:
+    return {"sample": link.sample, "pile": link.pile, "count": link.count, "reviewed": link.reviewed}
+
+
 def _outcome_text(p: Prediction) -> str:
     if p.resolution is None:
         return "open"
@@ -96,16 +100,39 @@ def hyp_cmd() -> None:
     "--problem", help="The problem this hypothesis bears on: a problem id (Q3) or title links to it."
 )
 @click.option("-t", "--tag", "tags", multiple=True, help="A tag; repeat for several.")
+@click.option(
+    "--from-pile",
+    metavar="SAMPLE[:PILE]",
+    help="Start from a failure pile (default: the sample's biggest); the link is kept.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the new hypothesis as JSON.")
 @click.pass_context
-def hyp_add(ctx: click.Context, text: str, problem: str | None, tags: tuple[str, ...], as_json: bool) -> None:
+def hyp_add(
+    ctx: click.Context,
+    text: str,
+    problem: str | None,
+    tags: tuple[str, ...],
+    from_pile: str | None,
+    as_json: bool,
+) -> None:
     """Record a hypothesis. Link runs to it with lab run -H H."""
+    link = None
     with open_notebook(ctx) as nb:
-        h = nb.hypotheses.add(text, problem, tags)
+        if from_pile is not None:
+            h, link = nb.failures.start_hypothesis(from_pile, text, problem, tags)
+        else:
+            h = nb.hypotheses.add(text, problem, tags)
     if as_json:
-        render.echo_json(_hyp_dict(h))
+        out = _hyp_dict(h)
+        if link is not None:
+            out["from_piles"] = [_pile_dict(link)]
+        render.echo_json(out)
         return
     click.echo(f"{h.ref}: {h.text}")
+    if link is not None:
+        click.echo(
+            f"From pile {link.pile} of sample {link.sample}: {link.count} of {link.reviewed} reviewed failures"
+        )
     click.echo(f"Now write down what you expect before any result: lab predict {h.ref} TEXT -p 0.7")
 
 
@@ -150,9 +177,11 @@ def hyp_show(ctx: click.Context, hyp: str, as_json: bool) -> None:
     """Show a hypothesis, its predictions (with when they were made) and its runs."""
     with open_notebook(ctx) as nb:
         d = nb.hypotheses.dossier(hyp)
+        piles = nb.failures.hypothesis_piles(d.hypothesis.id)
     if as_json:
         out = _hyp_dict(d.hypothesis)
         out["first_result_at"] = d.first_result_at
+        out["from_piles"] = [_pile_dict(link) for link in piles]
         out["notes"] = [
             {
                 "id": n.id,
@@ -168,10 +197,10 @@ def hyp_show(ctx: click.Context, hyp: str, as_json: bool) -> None:
         out["runs"] = [render.run_dict(r) for r in d.runs]
         render.echo_json(out)
         return
-    _show_hypothesis(d)
+    _show_hypothesis(d, piles)
 
 
-def _show_hypothesis(d: Dossier) -> None:
+def _show_hypothesis(d: Dossier, piles: tuple[Any, ...] | list[Any] = ()) -> None:
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -190,6 +219,11 @@ def _show_hypothesis(d: Dossier) -> None:
         head.add_row("tags", ", ".join(h.tags))
     head.add_row("created", f"{render.when(h.created_at)} by {h.author}")
     head.add_row("first result", render.when(first) if first else "none yet")
+    for link in piles:
+        head.add_row(
+            "from pile",
+            f"{link.pile} of sample {link.sample} ({link.count} of {link.reviewed} reviewed failures)",
+        )
     parts.append(head)
     against = [n for n in notes if n.against]
     if against:

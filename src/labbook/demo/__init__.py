@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from ..errors import BadInput
 from ..hypotheses import Forecast
 from ..launch.sweep import SweepResult
 from ..notebook import Notebook
@@ -229,3 +230,30 @@ def plan_next(notebook: Notebook, hyp: str) -> list[list[str]]:
         notebook.plan.add(text, p, hours, hyp)
         commands.append(["lab", "plan", "add", text, "-p", f"{p:g}", "--hours", f"{hours:g}", "--hyp", hyp])
     return commands
+
+
+#: How the demo sorts failures without a human: a failure the true model makes too is noise
+#: in the label (no model can fix it); the rest are near the boundary or confidently wrong.
+PILE_RULES = [
+    ("label-noise", "bayes_correct == false"),
+    ("near-boundary", "bayes_correct == true and score > 0.3 and score < 0.7"),
+    ("confidently-wrong", "bayes_correct == true and (score <= 0.3 or score >= 0.7)"),
+]
+
+
+def failure_piles(notebook: Notebook, run: str, n: int = 40, say: Callable[[str], None] = print) -> str:
+    """Sample ``n`` failures of ``run`` (a run name) and fill piles by rule; returns the sample's name."""
+    import shlex
+
+    name = f"{run}-failures"
+    say("$ " + shlex.join(["lab", "failures", "sample", run, "-n", str(n), "--name", name]))
+    drawn = notebook.failures.sample(run, n=n, name=name)
+    say(f"Sample {name}: {drawn.sample.size} of {drawn.available} failures of run {drawn.sample.run_id}")
+    for pile, where in PILE_RULES:
+        say("$ " + shlex.join(["lab", "failures", "rule", name, pile, "--where", where]))
+        try:
+            matched, _ = notebook.failures.rule(name, pile, where)
+        except BadInput:  # no failure of this kind in the sample
+            matched = 0
+        say(f"{pile}: {matched} examples match")
+    return name

@@ -21,6 +21,32 @@ def log_loss(logits, y):
     return float(np.mean(np.logaddexp(0.0, logits) - y * logits))
 
 
+def examples(logits, y, p_true, x):
+    """One row per validation example: what the model said, what was right, and how sure it was.
+
+    ``bayes_correct`` says whether the true model would have been right: when it is false
+    the label itself is the coin flip, and no model can fix that failure.
+    """
+    score = sigmoid(logits)
+    rows = []
+    for i in range(len(y)):
+        target = "yes" if y[i] > 0.5 else "no"
+        output = "yes" if logits[i] > 0 else "no"
+        rows.append(
+            {
+                "id": f"val-{i:04d}",
+                "input": " ".join(f"{v:.3g}" for v in x[i]),
+                "output": output,
+                "target": target,
+                "correct": output == target,
+                "score": round(float(score[i]), 4),
+                "loss": round(float(np.logaddexp(0.0, logits[i]) - y[i] * logits[i]), 4),
+                "bayes_correct": bool((p_true[i] > 0.5) == (y[i] > 0.5)),
+            }
+        )
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=0)
@@ -31,20 +57,22 @@ def main():
     for key, value in labbook.config().items():  # lab run -c config.yaml ... wins over the flags
         setattr(args, key, value)
 
-    # The task is fixed; the seed draws the sample, the split and the noise.
+    # The task and its validation set are fixed (so example ids mean the same in every run);
+    # the seed draws the training sample and the noise in its labels.
     task = np.random.default_rng(12345)
     d = 12
     true_w = task.normal(size=d)
     scales = 10.0 ** np.linspace(-2, 2, d)
     offsets = task.normal(size=d) * scales
 
-    rng = np.random.default_rng(args.seed)
-    n = 4000
-    z = rng.normal(size=(n, d))
-    y = (rng.random(n) < sigmoid(z @ true_w)).astype(float)
-    x = z * scales + offsets
-    split = int(0.75 * n)
-    x_tr, x_va, y_tr, y_va = x[:split], x[split:], y[:split], y[split:]
+    def draw(rng, n):
+        z = rng.normal(size=(n, d))
+        p = sigmoid(z @ true_w)
+        return z * scales + offsets, (rng.random(n) < p).astype(float), p
+
+    x_va, y_va, p_va = draw(np.random.default_rng(54321), 1000)
+    x_tr, y_tr, _ = draw(np.random.default_rng(args.seed), 3000)
+    raw_va = x_va
     if args.scale:
         mu, sd = x_tr.mean(axis=0), x_tr.std(axis=0)
         x_tr, x_va = (x_tr - mu) / sd, (x_va - mu) / sd
@@ -67,10 +95,13 @@ def main():
                 },
                 step=step,
             )
+        if step == args.steps:
+            break  # the examples below are scored by the weights just evaluated
         err = sigmoid(logits) - y_tr
         w -= args.lr * (x_tr.T @ err) / len(y_tr)
         b -= args.lr * float(np.mean(err))
     run.summary["best_val_acc"] = best
+    run.log_examples(examples(x_va @ w + b, y_va, p_va, raw_va), split="eval")
     # A JSON line on stdout is a metric too, with no SDK call at all.
     print(json.dumps({"final_val_acc": val_acc, "step": args.steps}))
 

@@ -329,6 +329,76 @@ END;
 """
 
 
+#: Per-example results, failure samples and piles (M10). ``examples`` holds one row per
+#: (run, split, example id) with the user's fields as JSON; ``correct`` is a column so the
+#: default sample (the failures) reads an index only. ``example_sets`` caches each
+#: (run, split)'s sorted id hashes and outcomes as two arrays, so a diff of two 1M-example
+#: runs is a numpy merge rather than a million index lookups; a write deletes its row.
+V8 = """
+CREATE TABLE examples (
+    id       INTEGER PRIMARY KEY,
+    run_id   INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    split    TEXT NOT NULL,
+    ex_id    TEXT NOT NULL,
+    correct  INTEGER,
+    data     TEXT NOT NULL
+);
+CREATE UNIQUE INDEX examples_key ON examples(run_id, split, ex_id);
+CREATE INDEX examples_correct ON examples(run_id, split, correct, ex_id);
+CREATE TABLE example_fields (
+    run_id   INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    split    TEXT NOT NULL,
+    field    TEXT NOT NULL,
+    PRIMARY KEY (run_id, split, field)
+) WITHOUT ROWID;
+CREATE TABLE example_sets (
+    run_id   INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    split    TEXT NOT NULL,
+    n        INTEGER NOT NULL,
+    keys     BLOB NOT NULL,
+    outcomes BLOB NOT NULL,
+    PRIMARY KEY (run_id, split)
+);
+CREATE TABLE samples (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    split      TEXT NOT NULL,
+    where_expr TEXT,
+    stratify   TEXT,
+    seed       INTEGER NOT NULL,
+    requested  INTEGER NOT NULL,
+    population INTEGER NOT NULL,
+    cursor     INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE sample_items (
+    sample_id INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE,
+    position  INTEGER NOT NULL,
+    ex_id     TEXT NOT NULL,
+    note      TEXT,
+    PRIMARY KEY (sample_id, position),
+    UNIQUE (sample_id, ex_id)
+);
+CREATE TABLE pile_members (
+    sample_id  INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE,
+    ex_id      TEXT NOT NULL,
+    pile       TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (sample_id, ex_id, pile)
+);
+CREATE TABLE hypothesis_piles (
+    hyp_id    INTEGER NOT NULL REFERENCES hypotheses(id) ON DELETE CASCADE,
+    sample_id INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE,
+    pile      TEXT NOT NULL,
+    count     INTEGER NOT NULL,
+    reviewed  INTEGER NOT NULL,
+    PRIMARY KEY (hyp_id, sample_id, pile)
+);
+"""
+
+
 def _script(script: str) -> Callable[[sqlite3.Connection], None]:
     """Statements that may contain ';' inside BEGIN ... END (triggers), split by sqlite itself."""
 
@@ -391,6 +461,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _sql(V5),
     _sql(V6),
     _script(V7),
+    _sql(V8),
 ]
 LATEST = len(MIGRATIONS)
 

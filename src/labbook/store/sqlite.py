@@ -22,6 +22,7 @@ from ..errors import StoreError
 from ..model import CRASHED, PENDING, RUNNING, MetricSummary, RunRecord
 from . import migrations
 from .base import BatchSummary, Fields, LiveRow, NewRun, Owner
+from .failures import FailuresStore
 from .journal import JournalStore
 from .papers import PapersStore
 from .problems import ProblemsStore
@@ -57,7 +58,7 @@ def _views(value: Any) -> tuple[str, float | None, str | None]:
     return json.dumps(value, default=str, allow_nan=True), num, text
 
 
-class SQLiteStore(ResearchStore, JournalStore, PapersStore, ProblemsStore):
+class SQLiteStore(ResearchStore, JournalStore, PapersStore, ProblemsStore, FailuresStore):
     """``Store`` over a SQLite file; safe to share between threads of one process."""
 
     def __init__(self, path: Path) -> None:
