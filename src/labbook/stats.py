@@ -82,7 +82,7 @@ class Summary:
 
 def t_interval(x: ArrayLike, level: float = LEVEL, axis: int = -1) -> tuple[Floats, Floats]:
     """Student-t CI of the mean along ``axis`` (NaN where n < 2); vectorised for simulation."""
-    from scipy import stats
+    from scipy import special
 
     a = np.asarray(x, dtype=float)
     n = a.shape[axis]
@@ -91,7 +91,7 @@ def t_interval(x: ArrayLike, level: float = LEVEL, axis: int = -1) -> tuple[Floa
         nan = np.full_like(mean, np.nan)
         return nan, nan
     sem = a.std(axis=axis, ddof=1) / math.sqrt(n)
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * sem
+    half = special.stdtrit(n - 1, 0.5 + level / 2) * sem
     return mean - half, mean + half
 
 
@@ -139,9 +139,9 @@ def wilson(k: int, n: int, level: float = LEVEL) -> tuple[float, float]:
     """Wilson score interval of a proportion k/n (stays inside [0, 1], honest for small n)."""
     if n <= 0 or not 0 <= k <= n:
         raise BadInput(f"a proportion needs 0 <= k <= n and n > 0, got {k}/{n}")
-    from scipy import stats
+    from scipy import special
 
-    z = float(stats.norm.ppf(0.5 + level / 2))
+    z = float(special.ndtri(0.5 + level / 2))
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
@@ -163,7 +163,7 @@ class Welch:
 
 def welch(a: ArrayLike, b: ArrayLike, level: float = LEVEL, axis: int = -1) -> Welch:
     """Welch's t test of mean(a) - mean(b) and its CI; vectorised along ``axis``."""
-    from scipy import stats
+    from scipy import special
 
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     na, nb = x.shape[axis], y.shape[axis]
@@ -173,8 +173,8 @@ def welch(a: ArrayLike, b: ArrayLike, level: float = LEVEL, axis: int = -1) -> W
     with np.errstate(divide="ignore", invalid="ignore"):
         df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
         t = diff / se
-    p = 2 * stats.t.sf(np.abs(t), df)
-    half = stats.t.ppf(0.5 + level / 2, df) * se
+        p = 2 * special.stdtr(df, -np.abs(t))
+        half = special.stdtrit(df, 0.5 + level / 2) * se
     if np.ndim(diff) == 0:
         return Welch(float(diff), float(diff - half), float(diff + half), float(t), float(df), float(p))
     return Welch(diff, diff - half, diff + half, t, df, p)
@@ -200,12 +200,12 @@ def permutation_p(a: ArrayLike, b: ArrayLike, axis: int = -1) -> Floats | float:
     here over all rows at once with scipy's own two-sided rule; else scipy's seeded
     Monte Carlo ``permutation_test``.
     """
-    from scipy import stats
-
     x = np.moveaxis(np.asarray(a, dtype=float), axis, -1)
     y = np.moveaxis(np.asarray(b, dtype=float), axis, -1)
     na, nb = x.shape[-1], y.shape[-1]
     if math.comb(na + nb, na) > RESAMPLES:
+        from scipy import stats
+
         res = stats.permutation_test(
             (x, y), _mean_diff, vectorized=True, n_resamples=RESAMPLES, axis=-1, random_state=SEED
         )
@@ -298,13 +298,17 @@ def paired_bootstrap(a: ArrayLike, b: ArrayLike, level: float = LEVEL) -> tuple[
 
 def power(effect: float, n: ArrayLike, alpha: float = ALPHA) -> Floats | float:
     """Power of a two-sided two-sample t test with n per side at standardised ``effect``."""
-    from scipy import stats
+    from scipy import special
 
     ns = np.asarray(n, dtype=float)
     df = 2 * ns - 2
     nc = abs(effect) * np.sqrt(ns / 2)
-    crit = stats.t.ppf(1 - alpha / 2, df)
-    out = np.where(ns >= 2, stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        crit = special.stdtrit(df, 1 - alpha / 2)
+        upper = 1 - special.nctdtr(
+            df, nc, crit
+        )  # the noncentral t's cdf: scipy.stats.nct, without its import
+        out = np.where(ns >= 2, upper + special.nctdtr(df, nc, -crit), np.nan)
     return out if out.ndim else float(out)
 
 
@@ -314,10 +318,10 @@ def seeds_needed(
     """Smallest n per side reaching ``target`` power at standardised ``effect`` (None past ``cap``)."""
     if not math.isfinite(effect) or effect == 0:
         return None
-    from scipy import stats
+    from scipy import special
 
     # The normal approximation never asks for more than the t test needs: start just below it.
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(target)
+    z = special.ndtri(1 - alpha / 2) + special.ndtri(target)
     start = max(2, int(2 * (z / effect) ** 2) - 1)
     while start <= cap:  # power grows with n: scan a block of n at a time until it reaches the target
         ns = np.arange(start, min(cap, start + 7) + 1)
