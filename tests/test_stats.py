@@ -161,6 +161,16 @@ def test_paired_compare_of_binary_scores_uses_mcnemar() -> None:
     assert c.test.startswith("McNemar (exact") and c.p == pytest.approx(sp.binomtest(0, 5, 0.5).pvalue)
 
 
+def test_paired_seeds_too_few_for_a_sign_flip_use_the_paired_t_test() -> None:
+    a = np.array([0.81, 0.84, 0.80, 0.86])
+    b = a - np.array([0.05, 0.06, 0.04, 0.05])
+    c = stats.compare(a, b, paired=True)
+    ref = sp.ttest_rel(a, b)
+    assert c.test == "paired t" and c.p == pytest.approx(ref.pvalue)
+    assert (c.low, c.high) == pytest.approx(tuple(ref.confidence_interval()))
+    assert "no sign-flip p-value can fall below 0.12" in c.notes[0]
+
+
 def test_a_clear_difference_is_better_with_its_welch_interval() -> None:
     a, b = RNG.normal(1.0, 0.1, 12), RNG.normal(0.0, 0.1, 12)
     c = stats.compare(a, b)
@@ -183,13 +193,14 @@ def test_identical_distributions_are_called_different_at_most_alpha_plus_1_5_poi
     assert better / 1200 <= 0.05 + 0.015
     # the same p-values, vectorised, through the same decision rule
     w = stats.welch(a, b)
-    p = w.p if n >= stats.SMALL_N else stats.permutation_p(a, b)
+    p = w.p if n in (3, 20) else stats.permutation_p(a, b)
     calls = stats.decide(p, w.diff) != "none"
     assert calls.mean() <= 0.05 + 0.015
     if n >= 5:
         assert calls.mean() > 0.01  # and not a test that never fires
-    else:  # 3 vs 3: 20 splits, so no permutation p-value is below 0.1, and compare says so
-        assert "no permutation p-value can fall below 0.1" in stats.compare(a[0], b[0]).notes[0]
+    else:  # 3 vs 3: 20 splits, so no permutation p-value is below 0.1: Welch's t, and compare says so
+        c = stats.compare(a[0], b[0])
+        assert c.test == "Welch's t" and "no permutation p-value can fall below 0.1" in c.notes[0]
 
 
 def test_ci_of_the_mean_at_n_5_covers_the_true_mean_93_to_97_percent() -> None:

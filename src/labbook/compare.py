@@ -257,7 +257,7 @@ class MetricResult:
     lower_better: bool
     comparison: stats.Comparison
     dropped: dict[str, list[int]]  # side → runs whose value was NaN
-    pairing: str  # "", "seed", "examples"
+    pairing: str  # "", "seed" (the noise keys), "example id"
 
 
 @dataclass
@@ -394,7 +394,7 @@ def compare(
                     f"{len(ea) - len(ids)} of A's and {len(eb) - len(ids)} of B's are left out"
                 )
             xs, ys = [ea[i] for i in ids], [eb[i] for i in ids]
-            pairing = "examples"
+            pairing = "example id"
         elif paired:
             xs, ys = _paired_by_seed(a.runs, b.runs, metric, agg, noise)
             pairing = "/".join(noise)
@@ -676,7 +676,7 @@ def pvalue(p: float) -> str:
 def verdict(result: MetricResult, a: str = "A", b: str = "B") -> str:
     """The comparison in one sentence a reader can quote."""
     c = result.comparison
-    n = f"n = {c.a.n} vs {c.b.n}" + (" paired " + result.pairing if result.pairing else "")
+    n = f"n = {c.a.n} pairs by {result.pairing}" if result.pairing else f"n = {c.a.n} vs {c.b.n}"
     if c.verdict != "none":
         direction = "better" if c.verdict == "better" else "worse"
         which = " (lower)" if result.lower_better and c.diff < 0 else " (higher)" if c.diff > 0 else ""

@@ -388,11 +388,19 @@ class Comparison:
         }
 
 
-def choose_test(a: Floats, b: Floats) -> str:
-    """Welch's t for enough normal-looking values; a permutation test when n is small or skewed."""
-    if min(len(a), len(b)) < SMALL_N or looks_non_normal(a) or looks_non_normal(b):
-        return "permutation"
-    return "welch"
+def choose_test(a: Floats, b: Floats, alpha: float = ALPHA) -> str:
+    """Welch's t for enough normal-looking values; a permutation test when n is small or skewed.
+
+    Except when the runs are so few that no split of them gives a permutation p-value
+    below ``alpha`` (3 vs 3 has 20 splits, so p ≥ 0.1): the permutation test could never
+    find anything, and Welch's t, which assumes normal noise between seeds, is used instead.
+    """
+    skewed = looks_non_normal(a) or looks_non_normal(b)
+    if min(len(a), len(b)) >= SMALL_N and not skewed:
+        return "welch"
+    if 2 / math.comb(len(a) + len(b), len(a)) >= alpha:
+        return "welch (too few runs for a permutation test)"
+    return "permutation"
 
 
 def decide(p: ArrayLike, diff: ArrayLike, alpha: float = ALPHA, higher_is_better: bool = True) -> NDArray:
@@ -427,9 +435,19 @@ def compare(
             test = f"McNemar ({'exact binomial' if m.exact else 'chi-square'}; {m.a_only} vs {m.b_only} discordant)"
             _, low, high, _ = paired_bootstrap(x, y)
             p, ci_method = m.p, "paired bootstrap (BCa)"
-        else:
+        elif 2 / 2 ** len(x) < alpha:
             _, low, high, p = paired_bootstrap(x, y)
             test, ci_method = "paired bootstrap, sign-flip permutation p", "paired bootstrap (BCa)"
+        else:  # too few pairs for any sign-flip p-value below alpha: the paired t test
+            d = x - y
+            lo_, hi_ = t_interval(d)
+            low, high = float(lo_), float(hi_)
+            p = _paired_t_p(d)
+            test, ci_method = "paired t", "t of the differences"
+            notes.append(
+                f"with {len(x)} pairs no sign-flip p-value can fall below {2 / 2 ** len(x):.2g}, "
+                "so the paired t test is used: it assumes the differences are normal"
+            )
     elif len(x) < 2 or len(y) < 2:
         low = high = p = math.nan
         test, ci_method = "none (a single run on a side)", "none"
@@ -439,15 +457,17 @@ def compare(
         ci_method = "Welch t"
         if sa.std == 0 and sb.std == 0:
             p, test = (1.0 if diff == 0 else 0.0), "none (no variation on either side)"
-        elif choose_test(x, y) == "welch":
-            p, test = float(w.p), "Welch's t"
         else:
-            p, test = float(permutation_p(x, y)), "permutation (difference of means)"
-            floor = 2 / math.comb(len(x) + len(y), len(x))
-            if floor >= alpha:
+            choice = choose_test(x, y, alpha)
+            if choice == "permutation":
+                p, test = float(permutation_p(x, y)), "permutation (difference of means)"
+            else:
+                p, test = float(w.p), "Welch's t"
+            if choice != "welch" and choice != "permutation":
+                floor = 2 / math.comb(len(x) + len(y), len(x))
                 notes.append(
-                    f"with {len(x)} vs {len(y)} runs no permutation p-value can fall below {floor:.2g}; "
-                    "add seeds to detect anything"
+                    f"with {len(x)} vs {len(y)} runs no permutation p-value can fall below {floor:.2g}, "
+                    "so Welch's t is used: it assumes the seed-to-seed noise is normal"
                 )
     pooled = _pooled_sd(x, y)
     if detect is None:
@@ -477,6 +497,16 @@ def compare(
         paired,
         notes,
     )
+
+
+def _paired_t_p(d: Floats) -> float:
+    from scipy import special
+
+    sd = float(d.std(ddof=1)) if len(d) > 1 else math.nan
+    if not sd > 0:
+        return 1.0 if float(d.mean()) == 0 else (0.0 if len(d) > 1 else math.nan)
+    t = float(d.mean()) / (sd / math.sqrt(len(d)))
+    return float(2 * special.stdtr(len(d) - 1, -abs(t)))
 
 
 def _pooled_sd(x: Floats, y: Floats) -> float:

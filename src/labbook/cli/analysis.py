@@ -249,7 +249,8 @@ def _report_text(r: Any) -> str:
         f"  CI of each mean: {' / '.join(methods) or 'none'}; of the difference: "
         f"{', '.join(sorted({m.comparison.ci_method for m in r.metrics}))}. Tests: {'; '.join(tests)}."
     )
-    out.append("  ↓ lower is better. P(A>B): chance a random run of A beats one of B. g: Hedges' g.")
+    lower = "↓ lower is better. " if any(m.lower_better for m in r.metrics) else ""
+    out.append(f"  {lower}P(A>B): chance a random run of A beats one of B. g: Hedges' g.")
     out.append("")
     out.append("verdict")
     for m in r.metrics:

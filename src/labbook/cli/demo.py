@@ -84,9 +84,48 @@ def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
     report = project / "report" / f"{first}.md"
     click.secho(f"\n$ lab export {first} -o report/{first}.md", bold=True)
     ctx.invoke(export_cmd, hyp=first, output=str(report))
+    _compare_variants(ctx)
     lab = "lab" if shutil.which("lab") else shlex.quote(os.path.abspath(sys.argv[0]))
     click.echo(
         f"\nThe notebook is in {project}/.labbook. Explore it:\n"
         f"  cd {shlex.quote(str(project))} && {lab} ls --where \"'scaled' in tags\" --sort -val_acc.max\n"
         f"  {lab} metrics {ids[-1]} val_acc    {lab} logs {ids[0]}    {lab} journal    {lab} hyp ls"
+    )
+
+
+def _compare_variants(ctx: click.Context) -> None:
+    """The two variants side by side with honest statistics, and their curves."""
+    from .analysis import compare_cmd, plot_cmd
+
+    click.secho("\n$ lab compare scale=true scale=false --metric val_acc", bold=True)
+    ctx.invoke(
+        compare_cmd,
+        a="scale=true",
+        b="scale=false",
+        metrics=("val_acc",),
+        agg="last",
+        where=None,
+        noise=None,
+        goal=None,
+        paired=False,
+        examples=None,
+        group_key=None,
+        baseline=None,
+        include_all=False,
+        as_json=False,
+    )
+    click.secho("\n$ lab plot val_acc", bold=True)
+    ctx.invoke(
+        plot_cmd,
+        metric="val_acc",
+        runs=(),
+        where=None,
+        sweep=None,
+        group="variant",
+        x_axis="step",
+        smooth_k=1,
+        log_y=False,
+        noise=None,
+        include_all=False,
+        output=None,
     )
