@@ -145,7 +145,7 @@ def test_unequal_tuning_budget_and_mixed_sides_are_warned(project: Path) -> None
     assert any("A mixes 3 configurations (they differ in lr)" in w for w in mixed["warnings"])
 
 
-def _summary(key: str, value: float):  # noqa: ANN202
+def _summary(key: str, value: float):
     from labbook.store.base import BatchSummary
 
     return BatchSummary(key, 1, 0, value, 0, value, value, value)
@@ -235,7 +235,7 @@ def test_group_by_compares_every_value_with_the_baseline_holm_adjusted(project: 
 # -- bad input ----------------------------------------------------------------------------
 
 
-def _one_line_error(result, expected: str) -> None:  # noqa: ANN001
+def _one_line_error(result, expected: str) -> None:
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.output

@@ -70,7 +70,7 @@ def test_demo_predicts_first_and_scores_from_its_runs(tmp_path: Path) -> None:
     assert f"val_acc: A is better (higher) by {diff:.3g} (95% CI " in tail and "n = 2 vs 2)" in tail
     scaled_ids = ", ".join(str(r.id) for r in sorted(runs, key=lambda r: r.id) if r.params["scale"])
     assert "$ lab plot val_acc" in tail and f"scale=true (n=2): runs {scaled_ids}" in tail
-    figure = Path(tail.strip().splitlines()[-4])  # the plot's path, before the closing hints
+    (figure,) = [Path(line) for line in tail.splitlines() if line.endswith(".png")]
     assert figure.parent == tmp_path / "d" / ".labbook" / "figures" and figure.is_file()
     report = (tmp_path / "d" / "report" / "H1.md").read_text()
     assert report.startswith("# H1: With standardised features")
