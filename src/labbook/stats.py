@@ -385,6 +385,7 @@ class Comparison:
             "seeds_needed": self.seeds_needed,
             "detect": self.detect,
             "paired": self.paired,
+            "notes": list(self.notes),
         }
 
 
@@ -474,6 +475,10 @@ def compare(
         detect = abs(diff) if diff != 0 else pooled
     needed = seeds_needed(detect / pooled) if pooled > 0 and math.isfinite(pooled) else None
     verdict = str(decide(p, diff, alpha, higher_is_better)) if math.isfinite(p) else "none"
+    if verdict == "none" and math.isfinite(p) and not (low <= 0 <= high):
+        notes.append(
+            f"the {ci_method} CI excludes 0 but {test} gives p = {p:.2g}; not counted as a difference"
+        )
     if verdict != "none" and low <= 0 <= high:
         # Two honest methods disagree at the edge: say so rather than pick the convenient one.
         notes.append(

@@ -153,7 +153,6 @@ def _report_json(r: Any) -> dict[str, Any]:
                 "goal": "min" if m.lower_better else "max",
                 "pairing": m.pairing or None,
                 **m.comparison.as_dict(),
-                "notes": m.comparison.notes,
                 "sentence": verdict(m),
             }
             for m in r.metrics
@@ -336,6 +335,9 @@ def _compare_groups(nb: Any, spec: str | None, opts: dict[str, Any]) -> None:
         )
     )
     click.echo("p (Holm): adjusted for the number of comparisons; the verdict uses it.")
+    for row in rows:
+        for note in row.comparison.notes if row.comparison else []:
+            click.echo(f"{key}={short(row.value)}: {note}")
     for w in warnings:
         click.echo(f"! {w}")
 
