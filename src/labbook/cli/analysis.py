@@ -578,7 +578,7 @@ def _run_ablation(nb: Any, p: Any, argv: list[str], opts: dict[str, Any]) -> tup
     last = [-1]
 
     def progress(done: int, running: int, failed: int) -> None:
-        if done != last[0]:
+        if done != last[0] and done:
             last[0] = done
             click.echo(f"lab: {done}/{len(jobs)} done, {running} running, {failed} failed", err=True)
 
