@@ -327,6 +327,7 @@ def test_plot_to_svg_with_options(two_variants: Path, tmp_path: Path) -> None:
         (["nothing"], "none of the 10 selected runs logged 'nothing' (they logged acc, loss)"),
         (["acc", "--sweep", "nosuch"], "matches no runs"),
         (["acc", "--smooth", "0"], "--smooth"),
+        (["acc", "--group-by", "nokey"], "no run has a parameter 'nokey'"),
     ],
 )
 def test_plot_bad_input(two_variants: Path, args: list[str], expected: str) -> None:
@@ -364,3 +365,24 @@ def test_runs_of_different_lengths_are_averaged_where_they_exist_not_cut() -> No
 def test_smoothing_is_a_trailing_moving_average() -> None:
     v = np.array([1.0, 2, 3, 4, 5, 6])
     assert curves.smooth(v, 3).tolist() == [1.0, 1.5, 2.0, 3.0, 4.0, 5.0]
+
+
+# -- lab ls --group-by ------------------------------------------------------------------------
+
+
+def test_ls_groups_seeds_into_variants_with_their_ci(two_variants: Path) -> None:
+    result = lab("ls", "--group-by", "variant", "--columns", "acc.last")
+    assert result.exit_code == 0, result.output
+    lo, hi = sp.t.interval(0.95, 4, loc=np.mean(A_ACC), scale=sp.sem(A_ACC))
+    row = next(line for line in result.output.splitlines() if line.startswith("lr=0.001"))
+    assert row.split()[1] == "5" and f"[{lo:.4g}, {hi:.4g}]" in row
+    assert "left out: 1 failed, 1 smoke" in result.output
+    out = json.loads(lab("ls", "--group-by", "lr", "--columns", "acc.last", "--json").output)
+    (g,) = [g for g in out["groups"] if g["label"] == "lr=0.0003"]
+    assert g["acc.last"]["mean"] == pytest.approx(np.mean(B_ACC)) and g["acc.last"]["std"] == pytest.approx(
+        np.std(B_ACC, ddof=1)
+    )
+    bad = lab("ls", "--group-by", "variant", "--columns", "name")
+    assert bad.exit_code == 2 and "columns are METRIC.AGG" in bad.output
+    bad = lab("ls", "--group-by", "nokey")
+    assert bad.exit_code == 2 and "no run has a parameter 'nokey'" in bad.output

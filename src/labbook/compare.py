@@ -693,3 +693,52 @@ def verdict(result: MetricResult, a: str = "A", b: str = "B") -> str:
             f"{num(c.detect, 2)} at 80% power"
         )
     return text
+
+
+# -- a table of variants ---------------------------------------------------------------
+
+
+@dataclass
+class VariantRow:
+    label: str
+    runs: list[int]
+    summaries: dict[str, stats.Summary | None]  # "metric.agg" → summary of the finite values
+
+
+def variant_table(
+    runs: list[RunRecord],
+    columns: list[str],
+    *,
+    group: str = "variant",
+    noise: tuple[str, ...] = NOISE,
+    include_all: bool = False,
+) -> tuple[list[VariantRow], dict[str, list[int]]]:
+    """Runs grouped into variants (or by one parameter), each ``METRIC.AGG`` summarised.
+
+    Returns the rows and the runs left out (smoke, unfinished) by reason.
+    """
+    excluded: dict[str, list[int]] = {}
+    kept = []
+    for run in runs:
+        reason = None if include_all else _exclusion(run)
+        if reason is None:
+            kept.append(run)
+        else:
+            excluded.setdefault(reason, []).append(run.id)
+    if group != "variant" and runs and not any(group in r.params for r in runs):
+        raise BadInput(f"no run has a parameter {group!r}; --group-by takes variant or a parameter name")
+    groups = variants(kept, noise) if group == "variant" else group_by(kept, group)
+    keys = differing_keys(groups) if group == "variant" else [group]
+    rows = []
+    for g in groups:
+        summaries: dict[str, stats.Summary | None] = {}
+        for column in columns:
+            metric, _, agg = column.rpartition(".")
+            vals = [
+                v
+                for r in g.runs
+                if metric in r.metrics and not math.isnan(v := float(getattr(r.metrics[metric], agg)))
+            ]
+            summaries[column] = stats.describe(vals) if vals else None
+        rows.append(VariantRow(g.label(keys), [r.id for r in g.runs], summaries))
+    return rows, excluded

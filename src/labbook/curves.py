@@ -161,6 +161,8 @@ def gather(
         )
     if lacking:
         side.excluded.setdefault(f"without {metric}", []).extend(lacking)
+    if group != "variant" and not any(group in r.params for r in runs):
+        raise BadInput(f"no run has a parameter {group!r}; --group-by takes variant or a parameter name")
     groups: list[Variant] = variants(runs, noise) if group == "variant" else group_by(runs, group)
     keys = differing_keys(groups) if group == "variant" else [group]
     curves = []

@@ -444,7 +444,14 @@ def _ids_list(ids: list[int]) -> str:
 
 # -- lab ablate --------------------------------------------------------------------------
 
+#: Where an ablation's runs go: each takes (notebook, jobs, sweep id, parallel, fail_fast, on_progress).
 LAUNCHERS = ("local",)
+
+
+def _launcher(name: str) -> Any:
+    from ..launch.sweep import run_sweep
+
+    return {"local": run_sweep}[name]
 
 
 @click.command(
@@ -551,7 +558,7 @@ def _run_ablation(nb: Any, p: Any, argv: list[str], opts: dict[str, Any]) -> tup
     """The plan as one sweep through the launcher: each job an ordinary ``lab run``."""
     from pathlib import Path
 
-    from ..launch.sweep import new_sweep_id, prepare, run_sweep
+    from ..launch.sweep import new_sweep_id, prepare
     from .launch import sweep_summary
 
     sweep_id = new_sweep_id()
@@ -582,7 +589,7 @@ def _run_ablation(nb: Any, p: Any, argv: list[str], opts: dict[str, Any]) -> tup
             last[0] = done
             click.echo(f"lab: {done}/{len(jobs)} done, {running} running, {failed} failed", err=True)
 
-    result = run_sweep(nb, jobs, sweep_id, opts["parallel"], False, progress)
+    result = _launcher(opts["launcher"])(nb, jobs, sweep_id, opts["parallel"], False, progress)
     if result.interrupted:
         raise click.exceptions.Exit(130)
     if any(j.exit_code not in (0, None) for j in jobs):
@@ -643,3 +650,65 @@ def _ablation_text(a: Any, sweep_id: str) -> str:
     if a.excluded:
         out.append("! left out: " + ", ".join(f"{len(v)} {k}" for k, v in a.excluded.items()))
     return "\n".join(out)
+
+
+# -- lab ls --group-by ---------------------------------------------------------------------
+
+
+def variants_table(runs: list[Any], columns: str | None, group: str, as_json: bool) -> None:
+    """``lab ls --group-by``: one row per variant with n, mean, std and the 95% CI of each metric."""
+    from collections import Counter
+
+    from ..compare import num, variant_table
+
+    if columns:
+        names = [c.strip() for c in columns.split(",") if c.strip()]
+        bad = [c for c in names if c.rpartition(".")[2] not in ("last", "min", "max", "mean") or "." not in c]
+        if bad:
+            raise BadInput(
+                f"with --group-by, columns are METRIC.AGG (AGG last/min/max/mean); not {', '.join(bad)}"
+            )
+    else:
+        counts = Counter(k for r in runs for k in r.metrics if not k.startswith("sys/"))
+        names = [f"{k}.last" for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]]
+    rows, excluded = variant_table(runs, names, group=group)
+    if as_json:
+        render.echo_json(
+            {
+                "group_by": group,
+                "excluded": excluded,
+                "groups": [
+                    {
+                        "label": r.label,
+                        "runs": r.runs,
+                        **{k: (s.as_dict() if s else None) for k, s in r.summaries.items()},
+                    }
+                    for r in rows
+                ],
+            }
+        )
+        return
+    if not rows:
+        click.echo("no finished runs match" + (f" (left out: {_left_out(excluded)})" if excluded else ""))
+        return
+    table = []
+    for r in rows:
+        cells = []
+        for name in names:
+            s = r.summaries[name]
+            cells.append("" if s is None else f"{_ci(s)} sd {num(s.std, 2)}" if s.n > 1 else _ci(s))
+        table.append([r.label, str(len(r.runs)), *cells])
+    click.echo(render.plain_table([group, "n", *names], table, {1}))
+    methods = sorted({s.method for r in rows for s in r.summaries.values() if s and s.n > 1})
+    click.echo(
+        f"mean ± half-width [95% CI of the mean: {' / '.join(methods) or 'none'}], sd: standard deviation"
+    )
+    if excluded:
+        click.echo(f"left out: {_left_out(excluded)}")
+
+
+def _left_out(excluded: dict[str, list[int]]) -> str:
+    return (
+        ", ".join(f"{len(v)} {k}" for k, v in sorted(excluded.items()))
+        + " (smoke runs and runs that did not finish)"
+    )
