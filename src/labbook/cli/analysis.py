@@ -458,6 +458,7 @@ def _launcher(name: str) -> Any:
     "ablate",
     cls=RunCommand,
     context_settings={"ignore_unknown_options": False, "allow_interspersed_args": True},
+    options_metavar="[OPTIONS] -- COMMAND...",
 )
 @click.option(
     "-c",
@@ -476,9 +477,15 @@ def _launcher(name: str) -> Any:
 )
 @click.option("--seed-key", default="seed", show_default=True, help="The config key that takes the seed.")
 @click.option(
-    "--factorial", is_flag=True, help=f"Every on/off combination (at most {4} components), not leave-one-out."
+    "--factorial", is_flag=True, help="Every on/off combination (at most 4 components), not leave-one-out."
 )
-@click.option("--agg", type=click.Choice(["last", "min", "max", "mean"]), default="last", show_default=True)
+@click.option(
+    "--agg",
+    type=click.Choice(["last", "min", "max", "mean"]),
+    default="last",
+    show_default=True,
+    help="Which value of each run's metric.",
+)
 @click.option(
     "--goal",
     type=click.Choice(["max", "min"]),
