@@ -180,8 +180,8 @@ def test_mcnemar_on_per_example_scores(project: Path) -> None:
         with labbook.init(config={"model": variant}) as run:
             for example_id, correct in enumerate(scores):
                 run.log({"correct": correct}, step=example_id)
-    out = compare_json("model=a", "model=b", "--examples", "correct", "-m", "correct")
-    m = out["metrics"][0]
+    out = compare_json("model=a", "model=b", "--examples", "correct")
+    (m,) = out["metrics"]
     assert m["test"].startswith("McNemar (exact binomial; 6 vs 2 discordant)")
     assert m["p"] == pytest.approx(sp.binomtest(2, 8, 0.5).pvalue) and m["pairing"] == "example id"
     assert m["a"]["n"] == 40  # examples, not runs

@@ -320,17 +320,17 @@ def _per_example(nb: Notebook, runs: list[RunRecord], key: str) -> dict[int, flo
     """Mean score per example id over a side's runs (the metric's steps are example ids)."""
     import numpy as np
 
-    sums: dict[int, float] = defaultdict(float)
-    counts: dict[int, int] = defaultdict(int)
+    steps, values = [], []
     for run in runs:
         if key not in run.metrics:
             raise BadInput(f"run {run.id} logged no per-example metric {key!r} (log it with step=EXAMPLE_ID)")
         s = nb.series(run, key)
         ok = ~np.isnan(s.values)
-        for step, v in zip(s.steps[ok].tolist(), s.values[ok].tolist(), strict=True):
-            sums[step] += v
-            counts[step] += 1
-    return {k: sums[k] / counts[k] for k in sums}
+        steps.append(s.steps[ok])
+        values.append(s.values[ok])
+    ids, where = np.unique(np.concatenate(steps), return_inverse=True)
+    means = np.bincount(where, weights=np.concatenate(values)) / np.bincount(where)
+    return dict(zip(ids.tolist(), means.tolist(), strict=True))
 
 
 def compare(
@@ -375,9 +375,10 @@ def compare(
             )
         if not chosen:
             raise BadInput("the two sides have no metric in common; name one with --metric")
-    if examples is not None:
+    if examples is not None:  # the per-example metric is compared paired, besides any named with --metric
         for side in sides.values():
             check_metric(examples, {"": side})
+        chosen = [m for m in metrics or [] if m != examples] + [examples]
     results = []
     for metric in chosen:
         low_better = lower_is_better(metric, goal)
@@ -444,8 +445,9 @@ def compare(
             f"unequal tuning budget: {more} was picked from {max(budgets)} configurations tried in its sweeps, "
             f"{less} from {min(budgets)}; the comparison favours {more}"
         )
-    full_a = [nb.get_run(r.id) for r in a.runs]
-    full_b = [nb.get_run(r.id) for r in b.runs]
+    # with their captures (list_runs leaves them out); the runs were just reaped by list_runs
+    full_a = [nb.store.get_run(r.id) or r for r in a.runs]
+    full_b = [nb.store.get_run(r.id) or r for r in b.runs]
     return Report(
         a,
         b,
