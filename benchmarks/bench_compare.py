@@ -85,7 +85,36 @@ def compare_rows(project: Path) -> list[list[str]]:
                 against(median(times), TARGET_COMPARE_S, fmt_time),
             ]
         )
+    # what no lab compare can go below on this machine right now: the interpreter and its imports
+    floor, _ = wall([sys.executable, "-c", "import click, sqlite3, numpy, scipy.special"])
+    rows.append(
+        [
+            "  floor: python -c 'import click, sqlite3, numpy, scipy.special'",
+            fmt_time(median(floor)),
+            fmt_time(min(floor)),
+            "",
+        ]
+    )
+    ls_times, _ = wall([*lab, "ls"])
+    rows.append(
+        ["  for scale: lab ls (same notebook)", fmt_time(median(ls_times)), fmt_time(min(ls_times)), ""]
+    )
+    rows.append(["  in-process compare.compare (after imports)", fmt_time(in_process(project)), "", ""])
     return rows
+
+
+def in_process(project: Path) -> float:
+    from labbook.compare import compare
+    from labbook.notebook import Notebook
+
+    with Notebook.open(project) as nb:
+        compare(nb, "lr=1e-3", "lr=3e-4")
+        times = []
+        for _ in range(5):
+            t0 = now()
+            compare(nb, "lr=1e-3", "lr=3e-4")
+            times.append(now() - t0)
+    return median(times)
 
 
 def plot_rows(project: Path, out: Path) -> list[list[str]]:
