@@ -77,6 +77,11 @@ def test_leave_one_out_ranks_components_and_names_the_carrier(ablation_project: 
     assert "warmup.enabled also helps detectably" in out["verdict"]
     names = {r.name for r in runs}
     assert {"full-s0", "no-aug.enabled-s2", "no-dropout.enabled-s1"} <= names
+    # the sweep plots like any other: a line per configuration, the legend naming the components
+    plotted = lab("plot", "val_acc", "--sweep", out["sweep"])
+    assert plotted.exit_code == 0, plotted.output
+    assert plotted.output.startswith("4 lines from 12 runs (12 points)")
+    assert "  aug.enabled=false dropout.enabled=true warmup.enabled=true (n=3): runs" in plotted.output
 
 
 def test_factorial_main_effects_are_a_least_squares_fit(ablation_project: Path) -> None:
