@@ -318,6 +318,16 @@ def test_plot_to_svg_with_options(two_variants: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "lr=0.001 (n=5)" in result.output and target.read_text().lstrip().startswith("<?xml")
+    out = json.loads(lab("plot", "acc", "--json", "-o", str(tmp_path / "a.png")).output)
+    assert out["path"] == str(tmp_path / "a.png") and [line["runs"] for line in out["lines"]] == [
+        [1, 3, 5, 7, 9],
+        [2, 4, 6, 8, 10],
+    ]
+    assert out["excluded"] == {"failed": [12], "smoke": [11]} and out["lines"][0]["points"] == 15
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    result = lab("plot", "acc", "-o", str(blocked / "x.png"))
+    assert result.exit_code == 2 and result.output.startswith(f"error: cannot write {blocked / 'x.png'}")
 
 
 @pytest.mark.parametrize(

@@ -383,6 +383,7 @@ def _compare_groups(nb: Any, spec: str | None, opts: dict[str, Any]) -> None:
     type=click.Path(dir_okay=False),
     help="FILE.png or FILE.svg (default: a PNG in the notebook's figures/).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the figure's path and its lines as JSON.")
 @click.pass_context
 def plot_cmd(ctx: click.Context, metric: str, runs: tuple[str, ...], **opts: Any) -> None:
     """Plot METRIC: one line per variant (the mean of its seeds) with a 95% CI band.
@@ -426,7 +427,21 @@ def plot_cmd(ctx: click.Context, metric: str, runs: tuple[str, ...], **opts: Any
     x_label = "step" if opts["x_axis"] == "step" else "seconds since the first point"
     smooth = f", smoothed over {opts['smooth_k']} points" if opts["smooth_k"] > 1 else ""
     title = f"{metric}: mean of each variant's runs, 95% CI band (Student t){smooth}"
-    variant_plot(curves, metric, path, x_label, opts["log_y"], title)
+    try:
+        variant_plot(curves, metric, path, x_label, opts["log_y"], title)
+    except OSError as err:
+        raise BadInput(f"cannot write {path}: {err.strerror or err}; choose another -o") from None
+    if opts["as_json"]:
+        render.echo_json(
+            {
+                "path": str(path),
+                "metric": metric,
+                "x": opts["x_axis"],
+                "lines": [{"label": c.label, "runs": c.run_ids, "points": c.points} for c in curves],
+                "excluded": side.excluded,
+            }
+        )
+        return
     n_runs = sum(c.n for c in curves)
     left = f"; left out {side.excluded_text()}" if side.excluded else ""
     click.echo(

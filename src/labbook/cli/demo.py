@@ -128,4 +128,5 @@ def _compare_variants(ctx: click.Context) -> None:
         noise=None,
         include_all=False,
         output=None,
+        as_json=False,
     )
