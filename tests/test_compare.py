@@ -108,6 +108,11 @@ def test_no_detectable_difference_says_how_many_seeds_would_be_needed(project: P
     )
     result = lab("compare", "opt=adam", "opt=sgd", "-m", "acc")
     assert "no permutation p-value can fall below 0.1, so Welch's t is used" in result.output
+    wanted = compare_json("opt=adam", "opt=sgd", "-m", "acc", "--detect", "0.05")["metrics"][0]
+    assert wanted["detect"] == 0.05 and "to detect 0.05 at 80% power" in wanted["sentence"]
+    needed = wanted["seeds_needed"]
+    d = 0.05 / sd
+    assert sp.nct.sf(sp.t.ppf(0.975, 2 * needed - 2), 2 * needed - 2, d * math.sqrt(needed / 2)) > 0.79
     assert m["p"] == pytest.approx(sp.ttest_ind(a, b, equal_var=False).pvalue)
 
 
@@ -258,6 +263,7 @@ def _one_line_error(result, expected: str) -> None:
         (["--group-by", "nokey", "-m", "acc"], "no run has a parameter 'nokey'"),
         (["lr=1e-3"], "give two sides to compare"),
         (["lr=1e-3", "lr == "], "ends too early"),
+        (["lr=1e-3", "lr=3e-4", "--detect", "-1"], "--detect takes a positive difference"),
     ],
 )
 def test_bad_sides_and_metrics_are_one_line_and_exit_2(

@@ -347,6 +347,7 @@ def compare(
     examples: str | None = None,
     include_all: bool = False,
     alpha: float = stats.ALPHA,
+    detect: float | None = None,
 ) -> Report:
     """A against B: configs, code, environment, and every metric with its test and verdict."""
     import numpy as np
@@ -417,7 +418,12 @@ def compare(
             warnings.append(f"{metric}: no finite {agg} value on side {'A' if not xs else 'B'}; not compared")
             continue
         c = stats.compare(
-            np.asarray(xs), np.asarray(ys), alpha=alpha, higher_is_better=not low_better, paired=bool(pairing)
+            np.asarray(xs),
+            np.asarray(ys),
+            alpha=alpha,
+            higher_is_better=not low_better,
+            paired=bool(pairing),
+            detect=detect,
         )
         results.append(MetricResult(metric, agg, low_better, c, dropped, pairing))
     if not results:

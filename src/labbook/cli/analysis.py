@@ -72,6 +72,12 @@ def _ids(runs: list[Any]) -> str:
     "--baseline", metavar="VALUE", help="With --group-by: the baseline value (default: the smallest)."
 )
 @click.option("--all", "include_all", is_flag=True, help=_ALL_HELP)
+@click.option(
+    "--detect",
+    type=float,
+    metavar="D",
+    help="The difference worth detecting, for the seeds-needed estimate (default: the observed one).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Exact machine output.")
 @click.pass_context
 def compare_cmd(ctx: click.Context, a: str | None, b: str | None, **opts: Any) -> None:
@@ -102,6 +108,8 @@ def compare_cmd(ctx: click.Context, a: str | None, b: str | None, **opts: Any) -
                 raise BadInput("--group-by needs exactly one --metric")
             _compare_groups(nb, a, opts)
             return
+        if opts["detect"] is not None and not opts["detect"] > 0:
+            raise BadInput("--detect takes a positive difference, e.g. --detect 0.01")
         if a is None or b is None:
             raise BadInput("give two sides to compare, e.g. lab compare lr=1e-3 lr=3e-4 (or --group-by KEY)")
         if opts["baseline"]:
@@ -120,6 +128,7 @@ def compare_cmd(ctx: click.Context, a: str | None, b: str | None, **opts: Any) -
             paired=opts["paired"],
             examples=opts["examples"],
             include_all=opts["include_all"],
+            detect=opts["detect"],
         )
     finally:
         nb.close()

@@ -112,6 +112,7 @@ def _compare_variants(ctx: click.Context) -> None:
         group_key=None,
         baseline=None,
         include_all=False,
+        detect=None,
         as_json=False,
     )
     click.secho("\n$ lab plot val_acc", bold=True)
