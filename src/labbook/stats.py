@@ -6,10 +6,14 @@ Researchers compare 3 to 10 runs per side, where normal approximations lie. So:
   values are clearly not normal (Shapiro-Wilk p < 0.01); ``describe`` says which it used;
 - the difference of two means gets Welch's t interval (no equal-variance assumption);
   its p-value comes from Welch's t when both sides have at least ``SMALL_N`` values and
-  look normal, else from a permutation test (exact when the permutations are few);
+  look normal, else from a permutation test (exact when the permutations are few), except
+  when the runs are too few for any permutation p-value to reach alpha (3 vs 3): then
+  Welch's t again, with a note saying it assumes normal noise;
 - aligned values (the same seeds, or the same example ids, on both sides) get a paired
   test: McNemar (exact binomial below 25 discordant pairs) for 0/1 scores, else a paired
-  bootstrap CI of the mean difference with a sign-flip permutation p-value;
+  bootstrap CI of the mean difference with a sign-flip permutation p-value (the paired t
+  test below 6 pairs, where no sign flip can reach alpha);
+- "better" needs p < alpha *and* a CI that excludes 0; when they disagree, a note says so;
 - beside the p-value: the probability that a random run of A beats one of B (ties count
   half, the Mann-Whitney U over ``na * nb``), and Hedges' g (Cohen's d with the
   small-sample correction, pooled SD);
