@@ -211,6 +211,8 @@ def test_code_and_environment_differences_are_shown(two_variants: Path) -> None:
     assert "uncommitted changes differ" in out and "    -+x = 1" in out and "    ++x = 2" in out
     assert "packages that differ: numpy 1.26.0 vs 2.0.1" in out and "torch" not in out
     assert "python: 3.11.7 on both" in out
+    code = compare_json("lr=1e-3", "lr=3e-4", "-m", "acc")["code"]
+    assert (code["a_patch"], code["b_patch"], code["same_commits"]) == ("+x = 1\n", "+x = 2\n", False)
 
 
 def test_group_by_compares_every_value_with_the_baseline_holm_adjusted(project: Path) -> None:

@@ -148,7 +148,7 @@ def _report_json(r: Any) -> dict[str, Any]:
         "a": side(r.a),
         "b": side(r.b),
         "config": [{"key": k, "a": va, "b": vb} for k, va, vb in r.config],
-        "code": {k: v for k, v in r.code.items() if k not in ("a_patch", "b_patch")},
+        "code": r.code,  # with both patches whole when they differ
         "environment": {
             "packages": [{"name": n, "a": va, "b": vb} for n, va, vb in r.environment["packages"]],
             **{
