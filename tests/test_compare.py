@@ -378,6 +378,10 @@ def test_runs_of_different_lengths_are_averaged_where_they_exist_not_cut() -> No
     col = np.array([ys[0][4], ys[1][4], ys[2][4]])
     ref = sp.t.interval(0.95, 2, loc=col.mean(), scale=sp.sem(col))
     assert (low[4], high[4]) == pytest.approx(ref) and mean[15] == pytest.approx((ys[1][15] + ys[2][15]) / 2)
+    full = rng.normal(size=(4, 30))  # every run at every step
+    mean, low, high, count = curves.mean_band(full)
+    ref = sp.t.interval(0.95, 3, loc=full[:, 7].mean(), scale=sp.sem(full[:, 7]))
+    assert (low[7], high[7]) == pytest.approx(ref) and list(count) == [4] * 30
 
 
 def test_smoothing_is_a_trailing_moving_average() -> None:

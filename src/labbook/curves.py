@@ -25,7 +25,7 @@ from .errors import BadInput
 if TYPE_CHECKING:
     from .notebook import Notebook
 
-BUCKETS = 1500  # about the width of a figure in pixels
+BUCKETS = 800  # the figure is 7 in × 110 dpi = 770 pixels wide: one bucket per pixel
 TIME_POINTS = 20_000  # a shared time axis is resampled to this many points
 
 
@@ -78,6 +78,11 @@ def mean_band(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     """Mean over runs at each x, and the t 95% CI from the runs present there (NaN below 2)."""
     from scipy import special
 
+    if np.isfinite(matrix).all():  # every run has every x: the plain formulas, at a fraction of the cost
+        n = matrix.shape[0]
+        mean = matrix.mean(axis=0)
+        half = special.stdtrit(max(n - 1, 1), 0.975) * matrix.std(axis=0, ddof=1) / np.sqrt(n)
+        return mean, mean - half, mean + half, np.full(matrix.shape[1], n)
     count = np.sum(np.isfinite(matrix), axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.nansum(matrix, axis=0) / count
