@@ -149,3 +149,18 @@ def test_too_many_components_for_a_factorial(ablation_project: Path) -> None:
 def test_ablate_needs_a_command(ablation_project: Path) -> None:
     result = lab("ablate", "-c", "config.yaml", "--components", "aug.enabled", "-m", "val_acc")
     assert result.exit_code == 2 and "give the command after --" in result.output
+
+
+def test_a_single_seed_gives_effects_without_intervals_and_says_so(ablation_project: Path) -> None:
+    proc = lab_proc(
+        "ablate", "-c", "config.yaml", "--components", "aug.enabled", "-m", "val_acc", "--seeds", "1",
+        "--json", "--", PY, "train.py", cwd=ablation_project,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    (effect,) = out["effects"]
+    assert effect["contribution"] == pytest.approx(0.2) and effect["ci_low"] == "NaN"
+    assert out["carrier"] is None
+    assert (
+        out["verdict"] == "no component's effect can be judged with 1 seed per configuration; run more seeds"
+    )
