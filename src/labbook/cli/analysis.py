@@ -15,13 +15,19 @@ _NOISE_HELP = "Parameters that are noise, not configuration (comma-separated). D
 _ALL_HELP = "Count smoke runs and runs that did not finish, too."
 
 
-def _ci(s: Any) -> str:
+def _ci(s: Any, sd: bool = True) -> str:
+    """``mean ± half-width [low, high] sd X`` (a BCa interval is not symmetric: no ±)."""
     from ..compare import num
 
     if s.n < 2:
         return f"{num(s.mean, 4)} (1 run)"
     ci = f"[{num(s.low, 4)}, {num(s.high, 4)}]"
-    return f"{num(s.mean, 4)} ± {num((s.high - s.low) / 2, 2)} {ci}"
+    text = (
+        f"{num(s.mean, 4)} ± {num((s.high - s.low) / 2, 2)} {ci}"
+        if s.method == "t"
+        else f"{num(s.mean, 4)} {ci}"
+    )
+    return f"{text} sd {num(s.std, 2)}" if sd else text
 
 
 def _ids(runs: list[Any]) -> str:
@@ -226,7 +232,7 @@ def _report_text(r: Any) -> str:
         )
     out.append("")
     agg = r.metrics[0].agg
-    out.append(f"metrics ({agg} value per run; mean ± half-width [95% CI])")
+    out.append(f"metrics ({agg} value per run: mean ± half-width [95% CI], sd = standard deviation)")
     rows = []
     for m in r.metrics:
         c = m.comparison
@@ -338,7 +344,7 @@ def _compare_groups(nb: Any, spec: str | None, opts: dict[str, Any]) -> None:
         click.echo(f"left out: {side.excluded_text()} runs")
     click.echo(
         render.plain_table(
-            ["group", "n", "mean ± [95% CI]", "diff vs baseline [95% CI]", "p", "p (Holm)", "verdict"],
+            ["group", "n", "mean ± [95% CI] sd", "diff vs baseline [95% CI]", "p", "p (Holm)", "verdict"],
             table,
             {1, 4, 5},
         )
@@ -660,7 +666,7 @@ def _ablation_text(a: Any, sweep_id: str) -> str:
     goal = "lower is better" if a.lower_better else "higher is better"
     out = [f"{a.metric} ({a.agg} value per run, {goal}) by configuration, sweep {sweep_id}"]
     rows = [[name, str(s.n) if s else "0", _ci(s) if s else "no finished run"] for name, s in a.cells]
-    out.append(render.plain_table(["configuration", "n", "mean ± [95% CI]"], rows, {1}))
+    out.append(render.plain_table(["configuration", "n", "mean ± [95% CI] sd"], rows, {1}))
     out.append("")
     how = "main effect (least squares)" if a.factorial else "full minus without it"
     out.append(f"contribution of each component ({how}; > 0 means it helps), largest first")
@@ -690,7 +696,7 @@ def variants_table(runs: list[Any], columns: str | None, group: str, as_json: bo
     """``lab ls --group-by``: one row per variant with n, mean, std and the 95% CI of each metric."""
     from collections import Counter
 
-    from ..compare import num, variant_table
+    from ..compare import variant_table
 
     if columns:
         names = [c.strip() for c in columns.split(",") if c.strip()]
@@ -727,7 +733,7 @@ def variants_table(runs: list[Any], columns: str | None, group: str, as_json: bo
         cells = []
         for name in names:
             s = r.summaries[name]
-            cells.append("" if s is None else f"{_ci(s)} sd {num(s.std, 2)}" if s.n > 1 else _ci(s))
+            cells.append("" if s is None else _ci(s))
         table.append([r.label, str(len(r.runs)), *cells])
     click.echo(render.plain_table([group, "n", *names], table, {1}))
     methods = sorted({s.method for r in rows for s in r.summaries.values() if s and s.n > 1})
