@@ -65,3 +65,24 @@ def write_script(directory: Path, name: str, body: str) -> Path:
     path = directory / name
     path.write_text(body)
     return path
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One real single-node Slurm (with accounting) for the session, started on first use."""
+    from .slurm_cluster import SlurmCluster
+
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def slurm(slurm_cluster: object, monkeypatch: pytest.MonkeyPatch) -> object:
+    """The cluster, with SLURM_CONF set for this test's clients (lab, sbatch, squeue, sacct)."""
+    for key, value in slurm_cluster.env.items():  # type: ignore[attr-defined]
+        monkeypatch.setenv(key, value)
+    return slurm_cluster

@@ -126,7 +126,7 @@ def test_nothing_to_score_says_so(project: Path) -> None:
         (["--since", "lately"], "error: --since 'lately': write a span like 30d, 12w, 6m, 1y or a date like"),
         (["--bin", "0.7-0.6"], "error: --bin '0.7-0.6': the range must lie in [0, 1] with low < high"),
         (["--bin", "high"], "error: --bin 'high': write a probability range like 0.6-0.7"),
-        (["--kind", "weird"], "error: --kind must be binary, numeric, paper, lab or fatebook"),
+        (["--kind", "weird"], "error: --kind must be binary, numeric, point, paper, lab or fatebook"),
     ],
 )
 def test_bad_options(project: Path, args: list[str], message: str) -> None:

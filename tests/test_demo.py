@@ -72,6 +72,14 @@ def test_demo_predicts_first_and_scores_from_its_runs(tmp_path: Path) -> None:
     assert "$ lab plot val_acc" in tail and f"scale=true (n=2): runs {scaled_ids}" in tail
     (figure,) = [Path(line) for line in tail.splitlines() if line.endswith(".png")]
     assert figure.parent == tmp_path / "d" / ".labbook" / "figures" and figure.is_file()
+    assert out.startswith("$ lab problems add 'optimisation on badly scaled inputs'")
+    with Notebook.open(tmp_path / "d") as nb:
+        (problem,) = nb.problems.list()
+        assert problem.hyp_ids == (1, 2) and problem.workable
+        assert [t.ref for t in nb.plan.schedule().tasks] == ["T2", "T1"]
+    today = out[out.index("$ lab today") :]  # the demo ends on today's agenda
+    assert "predictions due (0)" in today and "failure review: not available" in today
+    assert today.rstrip().endswith("2 open, all succeed with p=0.63, expected 3.2 h before the first failure")
     report = (tmp_path / "d" / "report" / "H1.md").read_text()
     assert report.startswith("# H1: With standardised features")
     assert (tmp_path / "d" / "report" / "H1_files" / "val_acc.png").exists()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import scoring
 from .errors import BadInput
-from .model import BINARY, NUMERIC, Hypothesis, Prediction
+from .model import BINARY, NUMERIC, POINT, Hypothesis, Prediction
 
 if TYPE_CHECKING:
     from .notebook import Notebook
@@ -75,6 +75,7 @@ class Report:
     superseded: int
     binary: dict[str, Any] | None
     numeric: dict[str, Any] | None
+    point: dict[str, Any] | None = None
     bins: list[scoring.Bin] = field(default_factory=list)
     trend: list[scoring.MonthScore] = field(default_factory=list)
     slices: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -88,13 +89,18 @@ def _matches(p: Prediction, hyp: Hypothesis | None, f: Filters) -> bool:
         return False
     if f.tag is not None and (hyp is None or f.tag not in hyp.tags):
         return False
-    return not (f.problem is not None and (hyp is None or hyp.problem != f.problem))
+    if f.problem is None:
+        return True
+    if hyp is None:
+        return False
+    ref = re.fullmatch(r"(?i:Q)?(\d+)", f.problem.strip())  # a problem record: Q3
+    return hyp.problem_id == int(ref.group(1)) if ref else hyp.problem == f.problem
 
 
 def select(nb: Notebook, f: Filters) -> tuple[list[Prediction], dict[str, int], dict[int, Hypothesis]]:
     """The predictions to score under ``f``, and counts of those left out and why."""
-    if f.kind is not None and f.kind not in (BINARY, NUMERIC, "paper", "lab", "fatebook"):
-        raise BadInput("--kind must be binary, numeric, paper, lab or fatebook")
+    if f.kind is not None and f.kind not in (BINARY, NUMERIC, POINT, "paper", "lab", "fatebook"):
+        raise BadInput("--kind must be binary, numeric, point, paper, lab or fatebook")
     nb.hypotheses.auto_resolve()
     hyps = {h.id: h for h in nb.hypotheses.list()}
     counts = {"considered": 0, "unresolved": 0, "late": 0, "ambiguous": 0, "superseded": 0}
@@ -150,6 +156,21 @@ def _numeric_scores(preds: list[Prediction]) -> dict[str, Any] | None:
     }
 
 
+def _point_scores(preds: list[Prediction]) -> dict[str, Any] | None:
+    """Guessed numbers (a paper's results before reading them) against what was reported."""
+    usable = [x for x in preds if x.resolution and x.resolution.value]  # relative error needs actual != 0
+    if not usable:
+        return None
+    g = [x.point for x in usable]
+    a = [x.resolution.value for x in usable]  # type: ignore[union-attr]
+    within = sum(abs(gi - ai) <= 0.1 * abs(ai) for gi, ai in zip(g, a, strict=True))  # type: ignore[operator]
+    return {
+        "n": len(usable),
+        "relative_error": scoring.relative_error(g, a),
+        "within_10pct": within / len(usable),
+    }
+
+
 def _slices(preds: list[Prediction], hyps: dict[int, Hypothesis]) -> dict[str, list[dict[str, Any]]]:
     groups: dict[str, dict[str, list[Prediction]]] = {
         "tag": defaultdict(list),
@@ -195,6 +216,7 @@ def report(nb: Notebook, f: Filters, bins: int = 10) -> Report:
         superseded=counts["superseded"],
         binary=_binary_scores(binary),
         numeric=_numeric_scores(numeric),
+        point=_point_scores([p for p in preds if p.kind == POINT]),
     )
     if binary:
         p = [x.p for x in binary]

@@ -31,7 +31,8 @@ from .model import (
     FINISHED,
     HYP_OUTCOMES,
     NUMERIC,
-    RUNNING,
+    POINT,
+    UNFINISHED,
     Hypothesis,
     Note,
     Prediction,
@@ -58,6 +59,8 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     "!=": operator.ne,
 }
 SMOKE_TAG = "smoke"
+#: The outcome of a guessed number once the real one is known: scored by its error, not true/false.
+MEASURED = "measured"
 
 
 def author() -> str:
@@ -175,8 +178,18 @@ class Hypotheses:
         text = text.strip()
         if not text:
             raise BadInput("a hypothesis needs some text: what do you expect, and why?")
+        # A problem id (Q3) or a problem's exact title links to that record; other text stays a label.
+        label, record = self.nb.problems.resolve_for_hypothesis(problem)
         hyp_id = self.store.create_hypothesis(
-            NewHypothesis(uuid.uuid4().hex, text, problem, author(), time.time(), tuple(dict.fromkeys(tags)))
+            NewHypothesis(
+                uuid.uuid4().hex,
+                text,
+                label,
+                author(),
+                time.time(),
+                tuple(dict.fromkeys(tags)),
+                problem_id=record.id if record else None,
+            )
         )
         return self.get(hyp_id)
 
@@ -303,7 +316,11 @@ class Hypotheses:
             raise BadInput(
                 f"{pred.ref} is already resolved ({pred.resolution.outcome}); resolutions are final"
             )
-        if pred.kind == NUMERIC:
+        if pred.kind == POINT:
+            if value is None or outcome is not None or not math.isfinite(value):
+                raise BadInput(f"{pred.ref} is a guessed number: resolve it with --value X (what came out)")
+            outcome = MEASURED
+        elif pred.kind == NUMERIC:
             if value is None or outcome is not None:
                 raise BadInput(
                     f"{pred.ref} is an interval: resolve it with --value X (the number that came out)"
@@ -329,7 +346,7 @@ class Hypotheses:
             if not pending:
                 continue
             runs = [r for r in self.runs(h) if SMOKE_TAG not in r.tags]
-            if any(r.status == RUNNING for r in runs):
+            if any(r.status in UNFINISHED for r in runs):
                 continue
             finished = [r for r in runs if r.status == FINISHED]
             for pred in pending:
@@ -413,7 +430,7 @@ class Hypotheses:
                 out.append((pred, f"due {datetime.fromtimestamp(pred.due_at):%Y-%m-%d}"))
             elif pred.hyp_id is not None:
                 runs = self.runs(self.get(pred.hyp_id))
-                if runs and all(r.status != RUNNING for r in runs):
+                if runs and all(r.status not in UNFINISHED for r in runs):
                     reason = "its runs have finished"
                     if pred.metric:
                         reason += f" but not enough of them logged {pred.metric} (needs {pred.min_runs})"

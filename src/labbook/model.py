@@ -6,14 +6,18 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-# Terminal statuses: a run in one of these never changes again (except crashed → running
-# when a process thought dead heartbeats after all).
+# A run is pending (queued on a cluster, not started yet), then running, then ends in one of
+# the terminal statuses, which never change again (except crashed → running when a process
+# thought dead heartbeats after all). Cancelled: stopped before it ever started.
+PENDING = "pending"
 RUNNING = "running"
 FINISHED = "finished"
 FAILED = "failed"
 KILLED = "killed"
 CRASHED = "crashed"
-STATUSES = (RUNNING, FINISHED, FAILED, KILLED, CRASHED)
+CANCELLED = "cancelled"
+STATUSES = (PENDING, RUNNING, FINISHED, FAILED, KILLED, CRASHED, CANCELLED)
+UNFINISHED = (PENDING, RUNNING)
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class RunRecord:
     capture: dict[str, Any] = field(default_factory=dict)
     hyp_id: int | None = None
     sweep_id: str | None = None
+    job_id: str | None = None  # the cluster's id for the job that runs it (Slurm)
+    job_state: str | None = None  # the cluster's last word on that job, e.g. COMPLETED, TIMEOUT
 
     @property
     def duration(self) -> float | None:
@@ -93,6 +99,7 @@ RESOLVED = "resolved"
 HYP_OUTCOMES = ("supported", "refuted", "inconclusive")
 BINARY = "binary"
 NUMERIC = "numeric"
+POINT = "point"  # a single guessed number (a paper result), scored by its error
 PRED_OUTCOMES = ("true", "false", "ambiguous")
 
 
@@ -109,6 +116,7 @@ class Hypothesis:
     resolved_at: float | None
     tags: tuple[str, ...] = ()
     run_ids: tuple[int, ...] = ()
+    problem_id: int | None = None  # the problem record it is linked to, if any
 
     @property
     def status(self) -> str:
@@ -158,6 +166,7 @@ class Prediction:
     source: str
     superseded_by: int | None = None
     resolution: Resolution | None = None
+    paper_id: int | None = None
 
     @property
     def ref(self) -> str:
@@ -187,7 +196,9 @@ class Prediction:
     def describe(self) -> str:
         """The forecast in a few words: `p=0.7`, `80% in [0.81, 0.86]`, `val_acc.last mean > 0.9`."""
         parts = []
-        if self.metric:
+        if self.metric and not self.agg:  # a paper's reported result, not a run metric
+            parts.append(self.metric)
+        elif self.metric:
             over = (
                 f"{self.reduce} over ≥{self.min_runs} runs"
                 if (self.min_runs or 1) > 1
@@ -202,6 +213,8 @@ class Prediction:
             parts.append(f"{level} in [{self.low:g}, {self.high:g}]")
             if self.point is not None:
                 parts.append(f"guess {self.point:g}")
+        if self.kind == POINT and self.point is not None:
+            parts.append(f"guess {self.point:g}")
         return ", ".join(parts)
 
 

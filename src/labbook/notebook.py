@@ -17,14 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import liveness
-from .errors import BadInput, NotebookNotFound, QueryError, RunNotFound
-from .model import RunRecord
+from .errors import BadInput, LaunchError, NotebookNotFound, QueryError, RunNotFound
+from .model import PENDING, RunRecord
 from .store.base import NewRun, Owner
 from .store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from .hypotheses import Hypotheses
     from .journal import Journal
+    from .papers import Papers
+    from .plan import Plan
+    from .problems import Ideas, Problems
 
 DIRNAME = ".labbook"
 DB_NAME = "labbook.db"
@@ -83,6 +86,11 @@ class Notebook:
         self.store = SQLiteStore(root / DB_NAME)
         self._hypotheses: Hypotheses | None = None
         self._journal: Journal | None = None
+        self._settling = False  # reap() is settling cluster jobs (settling reads runs too)
+        self._papers: Papers | None = None
+        self._problems: Problems | None = None
+        self._ideas: Ideas | None = None
+        self._plan: Plan | None = None
 
     @property
     def hypotheses(self) -> Hypotheses:
@@ -101,6 +109,42 @@ class Notebook:
 
             self._journal = Journal(self)
         return self._journal
+
+    @property
+    def papers(self) -> Papers:
+        """Papers: import, triage, guesses of their results."""
+        if self._papers is None:
+            from .papers import Papers
+
+            self._papers = Papers(self)
+        return self._papers
+
+    @property
+    def problems(self) -> Problems:
+        """The important problems and what bears on them."""
+        if self._problems is None:
+            from .problems import Problems
+
+            self._problems = Problems(self)
+        return self._problems
+
+    @property
+    def ideas(self) -> Ideas:
+        """Ideas, their ratings and the raters' scores."""
+        if self._ideas is None:
+            from .problems import Ideas
+
+            self._ideas = Ideas(self)
+        return self._ideas
+
+    @property
+    def plan(self) -> Plan:
+        """Tasks ordered riskiest cheap step first."""
+        if self._plan is None:
+            from .plan import Plan
+
+            self._plan = Plan(self)
+        return self._plan
 
     # -- opening -------------------------------------------------------------
     @classmethod
@@ -165,8 +209,12 @@ class Notebook:
         owner: Owner | None = None,
         hypothesis: str | int | None = None,
         sweep_id: str | None = None,
+        pending: bool = False,
     ) -> RunRecord:
-        """Record a new running run owned by ``owner`` (default: this process)."""
+        """Record a new running run owned by ``owner`` (default: this process).
+
+        ``pending``: the run is queued on a cluster; the node's ``lab run`` adopts it.
+        """
         hyp_id = self.hypotheses.get(hypothesis).id if hypothesis is not None else None
         uid = uuid.uuid4().hex
         self.run_dir(uid).mkdir(parents=True, exist_ok=True)
@@ -183,11 +231,38 @@ class Notebook:
                 tags=tuple(dict.fromkeys(tags)),
                 hyp_id=hyp_id,
                 sweep_id=sweep_id,
+                pending=pending,
             )
         )
         if params:
             self.store.set_params(run_id, params)
         return self._get(run_id)
+
+    def adopt_run(self, uid: str, cwd: str | None = None) -> RunRecord:
+        """Start a pending run in this process (the node side of a cluster job)."""
+        ids = self.store.find_run_ids(uid)
+        if len(ids) != 1:
+            raise RunNotFound(f"no pending run {uid} in this notebook; was it submitted from here?")
+        if not self.store.adopt_run(ids[0], liveness.current_owner(), time.time(), cwd or os.getcwd()):
+            run = self._get(ids[0])
+            raise LaunchError(f"run {run.id} is {run.status}, not pending; a run is started once")
+        job = os.environ.get("SLURM_JOB_ID")
+        array = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+        if all(array):
+            job = f"{array[0]}_{array[1]}"
+        if job:
+            self.store.set_job(ids[0], job, "RUNNING")
+        return self._get(ids[0])
+
+    def discard_pending(self, ids: list[int]) -> None:
+        """Forget runs that were queued but never submitted (the cluster refused them)."""
+        uids = [r.uid for r in (self.store.get_run(i) for i in ids) if r is not None and r.status == PENDING]
+        self.store.delete_pending(ids)
+        for uid in uids:
+            shutil.rmtree(self.run_dir(uid), ignore_errors=True)
+
+    def set_job(self, run_id: int, job_id: str | None, job_state: str | None = None) -> None:
+        self.store.set_job(run_id, job_id, job_state)
 
     def record_capture(self, run_id: int, capture: dict[str, Any]) -> None:
         self.store.set_capture(run_id, capture)
@@ -222,13 +297,21 @@ class Notebook:
         """Mark runs whose owner vanished as crashed, so every reader agrees."""
         now = time.time()
         dead = [row.id for row in self.store.live_runs() if liveness.is_dead(row, now)]
-        if dead:
-            try:
+        try:
+            if dead:
                 self.store.mark_crashed(dead, now)
                 for run_id in dead:
                     self._rebuild_summaries(run_id)
-            except Exception:
-                pass  # a read-only copy: the next writable reader will do it
+            if not self._settling and self.store.unfinished_jobs():
+                from .launch.slurm import settle_unfinished
+
+                self._settling = True
+                try:
+                    settle_unfinished(self)
+                finally:
+                    self._settling = False
+        except Exception:
+            pass  # a read-only copy: the next writable reader will do it
         return dead
 
     def _rebuild_summaries(self, run_id: int) -> None:

@@ -40,6 +40,8 @@ RUN_FIELDS = {
     "command": "r.command",
     "hyp": "r.hyp_id",
     "sweep": "r.sweep_id",
+    "job": "r.job_id",
+    "job_state": "r.job_state",
 }
 TIME_FIELDS = {"created", "started", "ended"}
 AGGS = {

@@ -224,6 +224,17 @@ def coverage(lower: ArrayLike, upper: ArrayLike, x: ArrayLike) -> float:
     return float(np.mean((lo <= xa) & (xa <= hi)))
 
 
+def relative_error(guess: ArrayLike, actual: ArrayLike) -> float:
+    """Mean of ``|guess - actual| / |actual|``: guessed numbers of different metrics and
+    scales (a paper's accuracy, its speed-up) become comparable. Actual values of 0 are
+    refused, since no relative error is defined for them."""
+    g, a = _vector("guess", guess), _vector("actual", actual)
+    _same_length(guess=g, actual=a)
+    if np.any(a == 0):
+        raise BadInput("an actual value is 0: the relative error of a guess is undefined there")
+    return float(np.mean(np.abs(g - a) / np.abs(a)))
+
+
 def expected_coverage(level: ArrayLike) -> float:
     """The coverage a calibrated forecaster would reach: the mean stated level."""
     arr = _vector("level", level)

@@ -39,6 +39,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "journal": ("journal", "journal_cmd", "The timeline of what happened."),
     "search": ("journal", "search_cmd", "Full-text search over everything."),
     "export": ("journal", "export_cmd", "Write a hypothesis up in Markdown with figures."),
+    "papers": ("papers", "papers_cmd", "Papers: import, triage, guess results before reading."),
+    "problems": ("problems", "problems_cmd", "The important problems; match a new method against them."),
+    "ideas": ("problems", "ideas_cmd", "Ideas rated by you and mentors; raters scored."),
+    "plan": ("problems", "plan_cmd", "Tasks ordered riskiest cheap step first."),
+    "today": ("problems", "today_cmd", "One screen of what needs you today."),
     "backup": ("notebook", "backup_cmd", "Write a consistent copy of the notebook."),
     "demo": ("demo", "demo_cmd", "Run a small real experiment in a throwaway notebook."),
 }

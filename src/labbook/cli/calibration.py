@@ -15,8 +15,8 @@ from .runs import open_notebook
 @click.command("calibration")
 @click.option("--since", help="Only predictions made since: 30d, 12w, 6m, 1y or a date.")
 @click.option("--tag", help="Only predictions on hypotheses with this tag.")
-@click.option("--problem", help="Only predictions on hypotheses about this problem.")
-@click.option("--kind", help="binary, numeric, paper, lab or fatebook.")
+@click.option("--problem", help="Only predictions on hypotheses about this problem (Q3, or its text).")
+@click.option("--kind", help="binary, numeric, point, paper, lab or fatebook.")
 @click.option("--include-late", is_flag=True, help="Count predictions made after results existed.")
 @click.option("--bins", type=click.IntRange(2, 50), default=10, show_default=True, help="Reliability bins.")
 @click.option("--bin", "bin_range", metavar="LO-HI", help="List the yes/no predictions with p in [LO, HI).")
@@ -88,7 +88,7 @@ def _print(rep: Any, figure: Path | None) -> None:
     from rich import box
     from rich.table import Table
 
-    scored = (rep.binary or {}).get("n", 0) + (rep.numeric or {}).get("n", 0)
+    scored = sum((part or {}).get("n", 0) for part in (rep.binary, rep.numeric, rep.point))
     click.echo(
         f"{scored} scored of {rep.considered} predictions "
         f"({rep.unresolved} unresolved, {rep.late_excluded} late, {rep.ambiguous} ambiguous, "
@@ -129,6 +129,12 @@ def _print(rep: Any, figure: Path | None) -> None:
             f"\nintervals: n={n['n']}  covered {_pct(n['coverage'])} of outcomes against a stated "
             f"{_pct(n['expected_coverage'])}  interval score {n['interval_score']:.4g} "
             "(Gneiting & Raftery; width plus penalties for misses, lower is better)"
+        )
+    if rep.point:
+        pt = rep.point
+        parts.append(
+            f"\nguessed numbers: n={pt['n']}  off by {_pct(pt['relative_error'])} of the actual value on average; "
+            f"{_pct(pt['within_10pct'])} within 10%"
         )
     if len(rep.trend) > 1:
         parts.append(

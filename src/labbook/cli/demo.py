@@ -33,8 +33,9 @@ def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
     first, then a seed sweep of each variant from config.yaml (2 runs at a time), the
     predictions resolved by those runs, and ls, show, hyp show, calibration and export.
     """
-    from ..demo import BELIEFS, close_hypotheses, run_demo
+    from ..demo import BELIEFS, close_hypotheses, plan_next, run_demo
 
+    show_problem()
     hyps_by_variant = {variant: f"H{i + 1}" for i, variant in enumerate(BELIEFS)}
     click.secho("Before running anything, write down what you expect:", bold=True)
     for variant, (text, predictions) in BELIEFS.items():
@@ -58,6 +59,7 @@ def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
         report=lambda result: sweep_summary(result, result.jobs),
     )
     close_hypotheses(notebook, hyps)
+    planned = plan_next(notebook, hyps[next(iter(BELIEFS))])
     project = notebook.root.parent
     notebook.close()
     ctx.obj = {"dir": str(project)}
@@ -91,6 +93,29 @@ def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
         f"  cd {shlex.quote(str(project))} && {lab} ls --where \"'scaled' in tags\" --sort -val_acc.max\n"
         f"  {lab} metrics {ids[-1]} val_acc    {lab} logs {ids[0]}    {lab} journal    {lab} hyp ls"
     )
+    show_today(ctx, planned)
+
+
+def show_problem() -> None:
+    """The demo starts from a problem on the list; its hypotheses name it and are linked to it."""
+    import shlex as sh
+
+    from ..demo import problem_command
+
+    click.secho("$ " + sh.join(problem_command()), bold=True)
+    click.echo("The hypotheses below name this problem, so they are linked to it.\n")
+
+
+def show_today(ctx: click.Context, planned: list[list[str]]) -> None:
+    """The demo ends on the plan for what comes next and the agenda a researcher opens the next morning."""
+    import shlex as sh
+
+    from .problems import today_cmd
+
+    for command in planned:
+        click.secho("\n$ " + sh.join(command), bold=True)
+    click.secho("\n$ lab today", bold=True)
+    ctx.invoke(today_cmd, as_json=False)
 
 
 def _compare_variants(ctx: click.Context) -> None:

@@ -74,7 +74,7 @@ def journal_cmd(ctx: click.Context, since: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
 @click.pass_context
 def search_cmd(ctx: click.Context, query: str, limit: int, as_json: bool) -> None:
-    """Full-text search over hypotheses, predictions, notes and runs (best match first)."""
+    """Full-text search over hypotheses, predictions, notes, runs, papers, problems and ideas (best first)."""
     with open_notebook(ctx) as nb:
         hits = nb.journal.search(query, limit)
     if as_json:
@@ -88,7 +88,15 @@ def search_cmd(ctx: click.Context, query: str, limit: int, as_json: bool) -> Non
     if not hits:
         click.echo(f"nothing matches {query!r}")
         return
-    prefix = {"hypothesis": "H", "prediction": "P", "note": "N", "run": "run "}
+    prefix = {
+        "hypothesis": "H",
+        "prediction": "P",
+        "note": "N",
+        "run": "run ",
+        "paper": "R",
+        "problem": "Q",
+        "idea": "I",
+    }
     for h in hits:
         click.echo(f"{prefix.get(h.kind, '')}{h.ref:<5} {h.kind:10} {h.snippet}")
 

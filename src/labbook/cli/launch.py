@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import BadInput
+from ..errors import BadInput, LaunchError
 from . import render
 from .runs import open_notebook
 
@@ -59,7 +60,24 @@ class RunCommand(click.Command):
 @click.option(
     "--pass-overrides", is_flag=True, help="Append the overrides to the command (for Hydra scripts)."
 )
+@click.option(
+    "--launcher",
+    type=click.Choice(["local", "slurm"]),
+    default="local",
+    show_default=True,
+    help="Where the runs run: here, or as Slurm jobs (the notebook must be on a shared filesystem).",
+)
+@click.option("--slurm-partition", metavar="NAME", help="Slurm partition (default: the cluster's).")
+@click.option("--slurm-time", metavar="TIME", help="Time limit in any Slurm format: 30, 4:00:00, 1-12:00.")
+@click.option("--slurm-gpus", type=click.IntRange(0), metavar="N", help="GPUs per job.")
+@click.option("--slurm-cpus", type=click.IntRange(1), metavar="N", help="CPUs per job.")
+@click.option("--slurm-mem", metavar="SIZE", help="Memory per job, e.g. 16G.")
+@click.option(
+    "--slurm-opt", "slurm_opts", multiple=True, metavar="KEY=VALUE", help="Any other sbatch option; repeat."
+)
+@click.option("--detach", is_flag=True, help="Slurm: submit and return; lab ls follows the jobs.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing of labbook's own.")
+@click.option("--adopt", hidden=True)
 @click.option("--sweep-id", hidden=True)
 @click.option("--sweep-overrides", hidden=True)
 @click.option("--source-config", hidden=True)
@@ -72,6 +90,7 @@ def run_cmd(ctx: click.Context, overrides: tuple[str, ...], **opts: Any) -> None
     lab run -n baseline --tag resnet -- python train.py --lr 3e-4
     lab run -c config.yaml lr=3e-4 model.depth=4 -- python train.py
     lab run -c config.yaml seed=0,1,2 lr=1e-3,3e-4 --parallel 2 -- python train.py --lr {lr}
+    lab run -c config.yaml seed=0,1,2 --launcher slurm --slurm-time 4:00:00 -- python train.py
 
     The command's output streams through unchanged and is saved (lab logs RUN); its
     stdout lines that are JSON objects of numbers become metrics; labbook.init() inside
@@ -114,13 +133,16 @@ def run_cmd(ctx: click.Context, overrides: tuple[str, ...], **opts: Any) -> None
         substitute(argv, config, Path("config.yaml"))
     texts = [[o.text for o in combo] for combo in grid]
     tags = tuple(opts["tags"]) + (("smoke",) if opts["smoke"] else ())
+    slurm = _slurm_options(opts)
     notebook = open_notebook(ctx)
     try:
         if opts["smoke_first"]:
             code = _smoke_first(notebook, argv, apply(without_smoke(base), grid[0] + smoke), texts[0], opts)
             if code != 0:
                 ctx.exit(code)
-        if len(grid) == 1:
+        if slurm is not None:
+            code = _on_slurm(notebook, argv, configs, texts, tags, opts, slurm)
+        elif len(grid) == 1:
             code = _single(
                 notebook,
                 argv + (texts[0] if opts["pass_overrides"] else []),
@@ -166,6 +188,7 @@ def _single(
         config=config,
         sweep_id=opts["sweep_id"],
         extra_capture=extra,
+        adopt=opts["adopt"],
     )
     if not quiet:
         run = notebook.get_run(run_id)
@@ -175,6 +198,134 @@ def _single(
             err=True,
         )
     return code
+
+
+def _slurm_options(opts: dict[str, Any]) -> Any:
+    """The Slurm request, checked against the cluster before anything is written; None: local."""
+    given = [k for k in opts if k.startswith("slurm_") and opts[k] not in (None, ())]
+    if opts["launcher"] != "slurm":
+        if given or opts["detach"]:
+            flag = (
+                "--" + given[0].replace("_", "-").replace("slurm-opts", "slurm-opt") if given else "--detach"
+            )
+            raise BadInput(f"{flag} needs --launcher slurm")
+        return None
+    from ..launch.slurm import SlurmOptions, check_reachable
+
+    options = SlurmOptions(
+        partition=opts["slurm_partition"],
+        time=opts["slurm_time"],
+        gpus=opts["slurm_gpus"],
+        cpus=opts["slurm_cpus"],
+        mem=opts["slurm_mem"],
+        extra=tuple(opts["slurm_opts"]),
+        parallel=opts["parallel"] if opts["parallel"] > 1 else None,
+    )
+    check_reachable(options)
+    return options
+
+
+def _on_slurm(
+    notebook: Any,
+    argv: list[str],
+    configs: list[dict[str, Any]],
+    texts: list[list[str]],
+    tags: tuple[str, ...],
+    opts: dict[str, Any],
+    options: Any,
+) -> int:
+    from ..launch import slurm
+    from ..launch.sweep import Job, new_sweep_id, prepare
+
+    many = len(texts) > 1
+    sweep_id = new_sweep_id()
+    if configs:
+        jobs = prepare(notebook, sweep_id, configs, texts, argv, opts["pass_overrides"])
+    else:
+        jobs = [Job(0, [], None, list(argv))]
+    names = [f"{opts['name']}-{j.index}" if opts["name"] and many else opts["name"] for j in jobs]
+    for job in jobs:
+        job.options = _child_options(opts, (), None)
+    try:
+        submitted = slurm.submit(
+            notebook,
+            jobs,
+            list(configs) or [None],
+            sweep_id if many else None,
+            options,
+            names=names,
+            tags=tags,
+            note=opts["note"],
+            hypothesis=opts["hypothesis"],
+        )
+    except LaunchError:
+        shutil.rmtree(notebook.root / "sweeps" / sweep_id, ignore_errors=True)
+        raise
+    if not opts["quiet"]:
+        first, last = submitted[0], submitted[-1]
+        what = f"run {first.run_id}" if not many else f"runs {first.run_id}-{last.run_id}, sweep {sweep_id}"
+        jobs_text = first.job_id if not many else f"{first.job_id} .. {last.job_id}"
+        click.echo(f"lab: submitted {what} to Slurm as job {jobs_text}", err=True)
+    if opts["detach"]:
+        if not opts["quiet"]:
+            click.echo("lab: detached; lab ls shows their status as the jobs run", err=True)
+        return 0
+    statuses, interrupted = _follow_with_progress(notebook, submitted, opts["quiet"])
+    rows = []
+    for s in submitted:
+        run = notebook.get_run(s.run_id)
+        rows.append(
+            [
+                str(run.id),
+                " ".join(s.job.overrides) or "-",
+                run.status,
+                s.job_id,
+                run.job_state or "",
+                "" if run.exit_code is None else str(run.exit_code),
+                render.duration(run.duration),
+            ]
+        )
+    click.echo(
+        render.plain_table(
+            ["run", "overrides", "status", "job", "slurm state", "exit", "time"], rows, {0, 5}, 2
+        )
+    )
+    for s in submitted:
+        run = notebook.get_run(s.run_id)
+        if run.started_at is None and run.status == "crashed":
+            click.echo(
+                f"run {run.id} never started on its node (Slurm: {run.job_state}); the job's own output is in "
+                f"{s.handle.paths.stderr}; is the notebook on a filesystem the nodes share?",
+                err=True,
+            )
+    if interrupted:
+        click.echo("interrupted: the jobs were cancelled; their runs ended killed or cancelled", err=True)
+        return 130
+    return 0 if all(st == "finished" for st in statuses.values()) else 1
+
+
+def _follow_with_progress(notebook: Any, submitted: list[Any], quiet: bool) -> tuple[dict[int, str], bool]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..launch.slurm import follow
+
+    progress = Progress(
+        TextColumn("slurm"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[running]} running, {task.fields[failed]} not finished"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=quiet,
+    )
+    with progress:
+        task = progress.add_task("slurm", total=len(submitted), running=0, failed=0)
+
+        def update(done: int, running: int, failed: int) -> None:
+            progress.update(task, completed=done, running=running, failed=failed)
+
+        return follow(notebook, submitted, update)
 
 
 def _child_options(opts: dict[str, Any], tags: tuple[str, ...], name: str | None) -> list[str]:

@@ -14,11 +14,13 @@ from ..dates import span
 from ..model import RunRecord
 
 STATUS_STYLE = {
+    "pending": "cyan",
     "running": "blue",
     "finished": "green",
     "failed": "red",
     "killed": "yellow",
     "crashed": "magenta",
+    "cancelled": "yellow",
 }
 
 
@@ -161,6 +163,8 @@ def run_dict(run: RunRecord, full: bool = False) -> dict[str, Any]:
         "note": run.note,
         "hypothesis": run.hyp_id,
         "sweep": run.sweep_id,
+        "job_id": run.job_id,
+        "job_state": run.job_state,
         "tags": list(run.tags),
         "params": run.params,
         "metrics": {k: m.as_dict() for k, m in run.metrics.items()},

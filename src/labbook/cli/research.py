@@ -23,6 +23,7 @@ def _hyp_dict(h: Hypothesis) -> dict[str, Any]:
         "text": h.text,
         "status": h.status,
         "problem": h.problem,
+        "problem_id": h.problem_id,
         "tags": list(h.tags),
         "author": h.author,
         "created_at": h.created_at,
@@ -60,6 +61,7 @@ def _pred_dict(p: Prediction) -> dict[str, Any]:
         "revision_of": p.revision_of,
         "superseded_by": p.superseded_by,
         "source": p.source,
+        "paper": p.paper_id,
         "resolution": None
         if r is None
         else {
@@ -90,7 +92,9 @@ def hyp_cmd() -> None:
 
 @hyp_cmd.command("add")
 @click.argument("text")
-@click.option("--problem", help="The problem this hypothesis bears on.")
+@click.option(
+    "--problem", help="The problem this hypothesis bears on: a problem id (Q3) or title links to it."
+)
 @click.option("-t", "--tag", "tags", multiple=True, help="A tag; repeat for several.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new hypothesis as JSON.")
 @click.pass_context
@@ -181,7 +185,7 @@ def _show_hypothesis(d: Dossier) -> None:
     if h.belief:
         head.add_row("belief", h.belief)
     if h.problem:
-        head.add_row("problem", h.problem)
+        head.add_row("problem", (f"Q{h.problem_id}  " if h.problem_id else "") + h.problem)
     if h.tags:
         head.add_row("tags", ", ".join(h.tags))
     head.add_row("created", f"{render.when(h.created_at)} by {h.author}")

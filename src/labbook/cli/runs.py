@@ -37,6 +37,8 @@ RUN_COLUMNS: dict[str, Callable[[RunRecord], Any]] = {
     "note": lambda r: r.note or "",
     "source": lambda r: r.source,
     "sweep": lambda r: r.sweep_id or "",
+    "job": lambda r: r.job_id or "",
+    "job_state": lambda r: r.job_state or "",
     "hyp": lambda r: f"H{r.hyp_id}" if r.hyp_id else "",
 }
 DEFAULT_COLUMNS = ["id", "name", "status", "started", "duration", "tags"]
@@ -63,6 +65,8 @@ def _column(name: str, runs: list[RunRecord]) -> Callable[[RunRecord], Any]:
 
 def _default_columns(runs: list[RunRecord]) -> list[str]:
     cols = list(DEFAULT_COLUMNS)
+    if any(r.job_id for r in runs):
+        cols.insert(3, "job")
     params = sorted({k for r in runs for k in r.params})
     varying = [k for k in params if len({repr(r.params.get(k)) for r in runs}) > 1]
     cols += (varying or params)[:4]
@@ -195,6 +199,8 @@ def _show_text(
     title = f"run {r.id}" + (f"  {r.name}" if r.name else "") + f"  (uid {r.uid})"
     exit_part = f" (exit {r.exit_code})" if r.exit_code is not None else ""
     rows.append(("status", render.status_text(r.status) + exit_part if r.status else r.status))
+    if r.job_id:
+        rows.append(("slurm", f"job {r.job_id}" + (f" ({r.job_state})" if r.job_state else "")))
     if r.command:
         rows.append(("command", " ".join(cap.get("command_filled") or r.command)))
     if cap.get("config") is not None:
@@ -204,7 +210,7 @@ def _show_text(
     elif cap.get("argv"):
         rows.append(("script", " ".join(cap["argv"])))
     rows.append(("cwd", r.cwd or ""))
-    times = f"started {render.when(r.started_at)}"
+    times = f"started {render.when(r.started_at)}" if r.started_at else f"queued {render.when(r.created_at)}"
     if r.ended_at:
         times += f", ended {render.when(r.ended_at)}"
     rows.append(("time", f"{times}, {render.duration(r.duration)}"))

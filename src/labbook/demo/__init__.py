@@ -85,11 +85,31 @@ BELIEFS = {
 }
 
 
+#: The problem both hypotheses bear on; they name it by title, which links them to it.
+PROBLEM = (
+    "optimisation on badly scaled inputs",
+    "features on wildly different scales make one learning rate wrong for most weights",
+    "standardise the inputs and compare against raw features over several seeds",
+)
+
+
+def problem_command() -> list[str]:
+    """The ``lab problems add`` a user would type for the demo's problem (shown by the demo)."""
+    title, why, attack = PROBLEM
+    return ["lab", "problems", "add", title, "--why", why, "--attack", attack]
+
+
+def add_problem(notebook: Notebook) -> str:
+    """Put the demo's problem on the list before any hypothesis; returns its ref."""
+    problem, _ = notebook.problems.add(*PROBLEM)
+    return problem.ref
+
+
 def _record_beliefs(notebook: Notebook, seeds: int) -> dict[str, str]:
     """Write the hypotheses and predictions down before any run exists; returns variant → H ref."""
     refs = {}
     for variant, (text, predictions) in BELIEFS.items():
-        hyp = notebook.hypotheses.add(text, problem="optimisation on badly scaled inputs", tags=("demo",))
+        hyp = notebook.hypotheses.add(text, problem=PROBLEM[0], tags=("demo",))
         for words, forecast in predictions:
             notebook.hypotheses.predict(hyp.ref, words, replace(forecast, min_runs=seeds))
         refs[variant] = hyp.ref
@@ -139,6 +159,7 @@ def run_demo(
     from ..launch.sweep import prepare as prepare_jobs
 
     project, notebook = prepare(directory)
+    add_problem(notebook)
     hyps = _record_beliefs(notebook, seeds)
     base = load(project / "config.yaml")
     ids = []
@@ -192,3 +213,19 @@ def close_hypotheses(notebook: Notebook, hyps: dict[str, str]) -> None:
         value = p.resolution.value  # type: ignore[union-attr]
         belief = f"{variant} runs averaged val_acc {value:.3f} over {len(p.resolution.detail['runs'])} seeds"  # type: ignore[union-attr]
         book.resolve(ref, outcome, belief)
+
+
+#: What the demo plans next, once scaling is known to matter: (task, p, hours).
+NEXT_STEPS = [
+    ("standardise the features of the real dataset and rerun the comparison", 0.7, 3.0),
+    ("check which real features span several orders of magnitude", 0.9, 0.5),
+]
+
+
+def plan_next(notebook: Notebook, hyp: str) -> list[list[str]]:
+    """Plan the next steps on the first hypothesis; returns the commands a user would type."""
+    commands = []
+    for text, p, hours in NEXT_STEPS:
+        notebook.plan.add(text, p, hours, hyp)
+        commands.append(["lab", "plan", "add", text, "-p", f"{p:g}", "--hours", f"{hours:g}", "--hyp", hyp])
+    return commands

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import LaunchError
-from ..model import CRASHED, FAILED, FINISHED, KILLED
+from ..model import CRASHED, FAILED, FINISHED, KILLED, RunRecord
 from ..notebook import ENV_DIR, Notebook
 from ..recorder import Recorder
 
@@ -150,8 +150,11 @@ def execute(
     config: dict[str, Any] | None = None,
     sweep_id: str | None = None,
     extra_capture: dict[str, Any] | None = None,
+    adopt: str | None = None,
 ) -> tuple[int, int]:
     """Run ``argv`` as a new run; returns (run id, exit code for ``lab run``).
+
+    ``adopt``: the uid of a pending run (queued on a cluster) to run instead of a new one.
 
     With ``config``, the resolved config is written to the run's ``config.yaml``, named in
     ``LABBOOK_CONFIG``, recorded as the run's parameters, and ``{key}`` / ``{config}``
@@ -169,43 +172,39 @@ def execute(
     cwd = cwd or os.getcwd()
     signals = _Signals()  # before the run exists, so a Ctrl-C at any point ends it as killed
     try:
-        return _execute(
-            notebook,
-            argv,
-            signals,
-            cwd=cwd,
-            name=name,
-            tags=tags,
-            note=note,
-            params=params,
-            stdout=stdout,
-            stderr=stderr,
-            on_start=on_start,
-            hypothesis=hypothesis,
-            config=config,
-            sweep_id=sweep_id,
-            extra_capture=extra_capture,
+        if adopt is not None:
+            record = notebook.adopt_run(adopt, cwd)
+            if params:
+                notebook.set_params(record.id, params)
+        else:
+            record = notebook.start_run(
+                name=name,
+                tags=tags,
+                note=note,
+                command=list(argv),
+                cwd=cwd,
+                params=params,
+                source="cli",
+                hypothesis=hypothesis,
+                sweep_id=sweep_id,
+            )
+        return _supervise(
+            notebook, record, argv, signals, cwd, stdout, stderr, on_start, config, extra_capture
         )
     finally:
         signals.restore()
 
 
-def _execute(
+def _supervise(
     notebook: Notebook,
+    record: RunRecord,
     argv: list[str],
     signals: _Signals,
-    *,
     cwd: str,
-    name: str | None,
-    tags: tuple[str, ...],
-    note: str | None,
-    params: dict[str, Any] | None,
     stdout: IO[bytes],
     stderr: IO[bytes],
     on_start: Callable[[int, list[str]], None] | None,
-    hypothesis: str | int | None,
     config: dict[str, Any] | None,
-    sweep_id: str | None,
     extra_capture: dict[str, Any] | None,
 ) -> tuple[int, int]:
     from ..capture import capture_all, command_python
@@ -213,17 +212,6 @@ def _execute(
     from ..liveness import HEARTBEAT_S
     from ..sysmon import sample_interval, sampler_for
 
-    record = notebook.start_run(
-        name=name,
-        tags=tags,
-        note=note,
-        command=list(argv),
-        cwd=cwd,
-        params=params,
-        source="cli",
-        hypothesis=hypothesis,
-        sweep_id=sweep_id,
-    )
     run_dir = notebook.run_dir(record)
     env = dict(os.environ)
     env.update({"LABBOOK_RUN_ID": record.uid, ENV_DIR: str(notebook.root), "PYTHONUNBUFFERED": "1"})

@@ -31,7 +31,7 @@ _STARTED = re.compile(rb"lab: run (\d+) started")
 class Job:
     index: int
     overrides: list[str]
-    config_path: Path
+    config_path: Path | None  # None: a single run without a config
     argv: list[str]
     run_id: int | None = None
     exit_code: int | None = None
@@ -76,7 +76,8 @@ def child_command(notebook: Notebook, job: Job, sweep_id: str | None) -> list[st
     sweep = ["--sweep-id", sweep_id] if sweep_id else []
     return [
         sys.executable, "-m", "labbook", "--dir", str(notebook.root), "run", *sweep,
-        "--sweep-overrides", " ".join(job.overrides), "-c", str(job.config_path), *job.options, "--", *job.argv,
+        "--sweep-overrides", " ".join(job.overrides),
+        *(["-c", str(job.config_path)] if job.config_path else []), *job.options, "--", *job.argv,
     ]  # fmt: skip
 
 

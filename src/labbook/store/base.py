@@ -27,6 +27,7 @@ class NewRun:
     tags: tuple[str, ...] = ()
     hyp_id: int | None = None
     sweep_id: str | None = None
+    pending: bool = False  # queued on a cluster: started (and owned) later by the node's lab run
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,10 @@ class Store(Protocol):
     def replace_metrics(self, run_id: int, summaries: list[BatchSummary]) -> None: ...
     def heartbeat(self, run_id: int, now: float) -> None: ...
     def end_run(self, run_id: int, status: str, ended_at: float, exit_code: int | None) -> bool: ...
+    def adopt_run(self, run_id: int, owner: Owner, started_at: float, cwd: str) -> bool: ...
+    def set_job(self, run_id: int, job_id: str | None, job_state: str | None) -> None: ...
+    def delete_pending(self, ids: list[int]) -> None: ...
+    def unfinished_jobs(self) -> list[tuple[int, str, str]]: ...
     def get_run(self, run_id: int) -> RunRecord | None: ...
     def find_run_ids(self, ref: str) -> list[int]: ...
     def query_runs(
@@ -103,6 +108,7 @@ class NewHypothesis:
     author: str | None
     created_at: float
     tags: tuple[str, ...] = ()
+    problem_id: int | None = None  # a problem record (problem then holds its title)
 
 
 @dataclass(frozen=True)
@@ -128,3 +134,4 @@ class NewPrediction:
     revision_of: int | None = None
     source: str = "lab"
     late: bool | None = None  # None: decide from the hypothesis's runs at insert time
+    paper_id: int | None = None

@@ -207,6 +207,127 @@ ALTER TABLE runs ADD COLUMN sweep_id TEXT;
 CREATE INDEX runs_sweep ON runs(sweep_id);
 """
 
+V6 = """
+ALTER TABLE runs ADD COLUMN job_id TEXT;
+ALTER TABLE runs ADD COLUMN job_state TEXT;
+"""
+
+
+V7 = """
+CREATE TABLE papers (
+    id          INTEGER PRIMARY KEY,
+    uid         TEXT NOT NULL UNIQUE,
+    title       TEXT NOT NULL,
+    norm_title  TEXT NOT NULL,   -- letters and digits, lower case: the last resort for duplicates
+    authors     TEXT NOT NULL DEFAULT '[]',  -- JSON list of names as written
+    year        INTEGER,
+    venue       TEXT,
+    doi         TEXT,            -- lower case, without https://doi.org/
+    arxiv       TEXT,            -- without its version
+    url         TEXT,
+    abstract    TEXT,
+    citekey     TEXT,
+    entry_type  TEXT,
+    source      TEXT NOT NULL,   -- bibtex / csl-json / ris / arxiv / manual
+    added_at    REAL NOT NULL,
+    decision    TEXT,            -- drop / skim / read / deep-read, once triaged
+    output_kind TEXT,
+    changes     TEXT,            -- yes / sometimes / no: does it change my work this quarter
+    triaged_at  REAL
+);
+CREATE INDEX papers_doi ON papers(doi);
+CREATE INDEX papers_arxiv ON papers(arxiv);
+CREATE INDEX papers_norm_title ON papers(norm_title);
+CREATE INDEX papers_triaged ON papers(triaged_at);
+
+CREATE TABLE paper_settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+ALTER TABLE predictions ADD COLUMN paper_id INTEGER REFERENCES papers(id);
+CREATE INDEX predictions_paper ON predictions(paper_id);
+
+CREATE TABLE problems (
+    id          INTEGER PRIMARY KEY,
+    uid         TEXT NOT NULL UNIQUE,
+    title       TEXT NOT NULL,
+    why         TEXT NOT NULL,
+    attack      TEXT,            -- the angle of attack, NULL while not yet workable
+    notes       TEXT NOT NULL DEFAULT '',
+    created_at  REAL NOT NULL,
+    retired_at  REAL,
+    retired_why TEXT
+);
+
+CREATE TABLE problem_links (
+    hyp_id     INTEGER PRIMARY KEY REFERENCES hypotheses(id),
+    problem_id INTEGER NOT NULL REFERENCES problems(id)
+);
+CREATE INDEX problem_links_problem ON problem_links(problem_id);
+
+CREATE TABLE problem_matches (
+    id         INTEGER PRIMARY KEY,
+    text       TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    ranked     TEXT NOT NULL     -- JSON [[problem_id, score], ...], best first
+);
+
+CREATE TABLE ideas (
+    id         INTEGER PRIMARY KEY,
+    uid        TEXT NOT NULL UNIQUE,
+    text       TEXT NOT NULL,
+    problem_id INTEGER REFERENCES problems(id),
+    author     TEXT,
+    created_at REAL NOT NULL,
+    outcome    TEXT,             -- worked / failed / abandoned
+    outcome_at REAL
+);
+
+CREATE TABLE idea_ratings (
+    idea_id    INTEGER NOT NULL REFERENCES ideas(id),
+    rater      TEXT NOT NULL,
+    p          REAL NOT NULL,    -- probability that the idea works
+    created_at REAL NOT NULL,
+    PRIMARY KEY (idea_id, rater)
+) WITHOUT ROWID;
+
+CREATE TABLE tasks (
+    id         INTEGER PRIMARY KEY,
+    uid        TEXT NOT NULL UNIQUE,
+    text       TEXT NOT NULL,
+    p          REAL NOT NULL,    -- estimated probability that it succeeds
+    hours      REAL NOT NULL,
+    hyp_id     INTEGER REFERENCES hypotheses(id),
+    created_at REAL NOT NULL,
+    status     TEXT NOT NULL DEFAULT 'open',  -- open / done / failed
+    closed_at  REAL
+);
+CREATE INDEX tasks_status ON tasks(status);
+
+CREATE TRIGGER search_paper_insert AFTER INSERT ON papers BEGIN
+    INSERT INTO search (kind, ref, title, body)
+    VALUES ('paper', new.id, new.title, coalesce(new.abstract, '') || ' ' || coalesce((SELECT group_concat(value, '; ') FROM json_each(new.authors)), ''));
+END;
+CREATE TRIGGER search_paper_update AFTER UPDATE OF title, abstract, authors ON papers BEGIN
+    DELETE FROM search WHERE kind = 'paper' AND ref = old.id;
+    INSERT INTO search (kind, ref, title, body)
+    VALUES ('paper', new.id, new.title, coalesce(new.abstract, '') || ' ' || coalesce((SELECT group_concat(value, '; ') FROM json_each(new.authors)), ''));
+END;
+CREATE TRIGGER search_problem_insert AFTER INSERT ON problems BEGIN
+    INSERT INTO search (kind, ref, title, body)
+    VALUES ('problem', new.id, new.title, new.why || ' ' || coalesce(new.attack, '') || ' ' || new.notes);
+END;
+CREATE TRIGGER search_problem_update AFTER UPDATE OF title, why, attack, notes ON problems BEGIN
+    DELETE FROM search WHERE kind = 'problem' AND ref = old.id;
+    INSERT INTO search (kind, ref, title, body)
+    VALUES ('problem', new.id, new.title, new.why || ' ' || coalesce(new.attack, '') || ' ' || new.notes);
+END;
+CREATE TRIGGER search_idea_insert AFTER INSERT ON ideas BEGIN
+    INSERT INTO search (kind, ref, title, body) VALUES ('idea', new.id, new.text, '');
+END;
+"""
+
 
 def _script(script: str) -> Callable[[sqlite3.Connection], None]:
     """Statements that may contain ';' inside BEGIN ... END (triggers), split by sqlite itself."""
@@ -262,7 +383,15 @@ def _sql(script: str) -> Callable[[sqlite3.Connection], None]:
     return apply
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_sql(V1), _v2, _sql(V3), _script(V4), _sql(V5)]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _sql(V1),
+    _v2,
+    _sql(V3),
+    _script(V4),
+    _sql(V5),
+    _sql(V6),
+    _script(V7),
+]
 LATEST = len(MIGRATIONS)
 
 

@@ -21,7 +21,7 @@ _PRED = (
     "p.id, p.uid, p.hyp_id, p.text, p.kind, p.p, p.low, p.high, p.level, p.point, p.metric, p.agg,"
     " p.reduce, p.op, p.value, p.min_runs, p.author, p.created_at, p.due_at, p.late, p.revision_of,"
     " p.source, (SELECT max(n.id) FROM predictions n WHERE n.revision_of = p.id),"
-    " r.outcome, r.value, r.how, r.detail, r.resolved_at"
+    " r.outcome, r.value, r.how, r.detail, r.resolved_at, p.paper_id"
 )
 
 
@@ -43,6 +43,10 @@ class ResearchStore:
                 "INSERT OR IGNORE INTO hypothesis_tags (hyp_id, tag) VALUES (?, ?)",
                 [(hyp_id, t) for t in h.tags],
             )
+            if h.problem_id is not None:
+                c.execute(
+                    "INSERT INTO problem_links (hyp_id, problem_id) VALUES (?, ?)", (hyp_id, h.problem_id)
+                )
         return hyp_id
 
     def _hypotheses(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Hypothesis]:
@@ -59,8 +63,16 @@ class ResearchStore:
         runs: dict[int, list[int]] = {}
         for rid, hid in self._read(f"SELECT id, hyp_id FROM runs WHERE hyp_id IN ({marks}) ORDER BY id", ids):
             runs.setdefault(hid, []).append(rid)
+        links = dict(
+            self._read(f"SELECT hyp_id, problem_id FROM problem_links WHERE hyp_id IN ({marks})", ids)
+        )
         return [
-            Hypothesis(*row, tags=tuple(tags.get(row[0], ())), run_ids=tuple(runs.get(row[0], ())))
+            Hypothesis(
+                *row,
+                tags=tuple(tags.get(row[0], ())),
+                run_ids=tuple(runs.get(row[0], ())),
+                problem_id=links.get(row[0]),
+            )
             for row in rows
         ]
 
@@ -106,8 +118,8 @@ class ResearchStore:
                 )
             cur = c.execute(
                 "INSERT INTO predictions (uid, hyp_id, text, kind, p, low, high, level, point, metric, agg,"
-                " reduce, op, value, min_runs, author, created_at, due_at, late, revision_of, source)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " reduce, op, value, min_runs, author, created_at, due_at, late, revision_of, source, paper_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     p.uid,
                     p.hyp_id,
@@ -130,6 +142,7 @@ class ResearchStore:
                     int(late),
                     p.revision_of,
                     p.source,
+                    p.paper_id,
                 ),
             )
             return int(cur.lastrowid or 0)
@@ -145,6 +158,9 @@ class ResearchStore:
     def get_prediction(self, pred_id: int) -> Prediction | None:
         found = self._predictions("WHERE p.id = ?", (pred_id,))
         return found[0] if found else None
+
+    def paper_predictions(self, paper_id: int) -> list[Prediction]:
+        return self._predictions("WHERE p.paper_id = ?", (paper_id,))
 
     def list_predictions(self, hyp_id: int | None = None) -> list[Prediction]:
         if hyp_id is None:
@@ -173,10 +189,10 @@ class ResearchStore:
 
 def _to_predictions(rows: list[tuple[Any, ...]]) -> Iterator[Prediction]:
     for row in rows:
-        head, (outcome, value, how, detail, resolved_at) = row[:23], row[23:]
+        head, (outcome, value, how, detail, resolved_at, paper_id) = row[:23], row[23:]
         resolution = None
         if outcome is not None:
             resolution = Resolution(outcome, value, how, json.loads(detail) if detail else None, resolved_at)
         fields = list(head)
         fields[19] = bool(fields[19])  # late
-        yield Prediction(*fields, resolution=resolution)
+        yield Prediction(*fields, resolution=resolution, paper_id=paper_id)

@@ -19,17 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
-from ..model import CRASHED, RUNNING, MetricSummary, RunRecord
+from ..model import CRASHED, PENDING, RUNNING, MetricSummary, RunRecord
 from . import migrations
 from .base import BatchSummary, Fields, LiveRow, NewRun, Owner
 from .journal import JournalStore
+from .papers import PapersStore
+from .problems import ProblemsStore
 from .research import ResearchStore
 
 BUSY_TIMEOUT_S = 60.0
 
 _RUN_COLUMNS = (
     "id, uid, name, status, created_at, started_at, ended_at, exit_code, note, command, "
-    "cwd, host, pid, source, heartbeat_at, hyp_id, sweep_id"
+    "cwd, host, pid, source, heartbeat_at, hyp_id, sweep_id, job_id, job_state"
 )
 
 
@@ -55,7 +57,7 @@ def _views(value: Any) -> tuple[str, float | None, str | None]:
     return json.dumps(value, default=str, allow_nan=True), num, text
 
 
-class SQLiteStore(ResearchStore, JournalStore):
+class SQLiteStore(ResearchStore, JournalStore, PapersStore, ProblemsStore):
     """``Store`` over a SQLite file; safe to share between threads of one process."""
 
     def __init__(self, path: Path) -> None:
@@ -99,9 +101,9 @@ class SQLiteStore(ResearchStore, JournalStore):
                 (
                     run.uid,
                     run.name,
-                    RUNNING,
+                    PENDING if run.pending else RUNNING,
                     run.created_at,
-                    run.created_at,
+                    None if run.pending else run.created_at,
                     run.note,
                     json.dumps(run.command) if run.command is not None else None,
                     run.cwd,
@@ -239,10 +241,33 @@ class SQLiteStore(ResearchStore, JournalStore):
         with self._tx() as c:
             cur = c.execute(
                 "UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, heartbeat_at = ?"
-                " WHERE id = ? AND status IN (?, ?)",
-                (status, ended_at, exit_code, ended_at, run_id, RUNNING, CRASHED),
+                " WHERE id = ? AND status IN (?, ?, ?)",
+                (status, ended_at, exit_code, ended_at, run_id, RUNNING, CRASHED, PENDING),
             )
             return cur.rowcount > 0
+
+    def adopt_run(self, run_id: int, owner: Owner, started_at: float, cwd: str) -> bool:
+        """A pending run becomes running, owned by the process that now runs it; once only."""
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE runs SET status = ?, started_at = ?, heartbeat_at = ?, cwd = ?,"
+                " host = ?, pid = ?, pid_started = ?, boot_id = ? WHERE id = ? AND status = ?",
+                (RUNNING, started_at, started_at, cwd, owner.host, owner.pid, owner.pid_started,
+                 owner.boot_id, run_id, PENDING),
+            )  # fmt: skip
+            return cur.rowcount > 0
+
+    def delete_pending(self, ids: list[int]) -> None:
+        with self._tx() as c:
+            c.executemany("DELETE FROM runs WHERE id = ? AND status = ?", [(i, PENDING) for i in ids])
+
+    def set_job(self, run_id: int, job_id: str | None, job_state: str | None) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE runs SET job_id = coalesce(?, job_id), job_state = coalesce(?, job_state)"
+                " WHERE id = ?",
+                (job_id, job_state, run_id),
+            )
 
     def mark_crashed(self, ids: list[int], now: float) -> None:
         if not ids:
@@ -272,6 +297,14 @@ class SQLiteStore(ResearchStore, JournalStore):
             pattern = ref.lower().replace("%", "") + "%"
             return [r[0] for r in self._read("SELECT id FROM runs WHERE uid LIKE ?", (pattern,))]
         return []
+
+    def unfinished_jobs(self) -> list[tuple[int, str, str]]:
+        """(run id, job id, status) of pending or running runs that a cluster job runs."""
+        rows = self._read(
+            "SELECT id, job_id, status FROM runs WHERE status IN (?, ?) AND job_id IS NOT NULL",
+            (PENDING, RUNNING),
+        )
+        return [(int(i), str(j), str(s)) for i, j, s in rows]
 
     def get_run(self, run_id: int) -> RunRecord | None:
         runs = self._load(f"SELECT {_RUN_COLUMNS}, capture FROM runs WHERE id = ?", [run_id], True)
@@ -333,7 +366,7 @@ class SQLiteStore(ResearchStore, JournalStore):
             head = list(row[:15])  # the RunRecord fields in column order, up to heartbeat_at
             rid, command = head[0], head[9]
             head[9] = json.loads(command) if command else None
-            capture = json.loads(row[17] or "{}") if with_capture else {}
+            capture = json.loads(row[19] or "{}") if with_capture else {}
             out.append(
                 RunRecord(
                     *head,
@@ -344,6 +377,8 @@ class SQLiteStore(ResearchStore, JournalStore):
                     capture,
                     row[15],  # hyp_id
                     row[16],  # sweep_id
+                    row[17],  # job_id
+                    row[18],  # job_state
                 )
             )
         return out
