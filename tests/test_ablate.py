@@ -124,7 +124,8 @@ def test_lower_is_better_metrics_count_a_drop_as_help(ablation_project: Path) ->
             ["--components", "aug.enabled,warmup.enabled,dropout.enabled,a,b", "--factorial"],
             "component a is not in the config",
         ),
-        (["--components", "aug.enabled", "--launcher", "slurm"], "'slurm' is not 'local'"),
+        (["--components", "aug.enabled", "--launcher", "ray"], "'ray' is not one of 'local', 'slurm'"),
+        (["--components", "aug.enabled", "--slurm-time", "5"], "--slurm-time needs --launcher slurm"),
         (["--components", "aug.enabled", "--seeds", "50", "--max-runs", "10"], "this ablation is 100 runs"),
     ],
 )
@@ -163,4 +164,25 @@ def test_a_single_seed_gives_effects_without_intervals_and_says_so(ablation_proj
     assert out["carrier"] is None
     assert (
         out["verdict"] == "no component's effect can be judged with 1 seed per configuration; run more seeds"
+    )
+
+
+def test_the_ablation_runs_as_slurm_jobs_with_the_slurm_launcher(
+    ablation_project: Path, slurm: object
+) -> None:
+    proc = lab_proc(
+        "ablate", "-c", "config.yaml", "--components", "aug.enabled", "-m", "val_acc", "--seeds", "2",
+        "--launcher", "slurm", "--slurm-time", "5", "--slurm-cpus", "1", "-p", "2", "--json", "--", PY, "train.py",
+        cwd=ablation_project,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "lab: submitted runs 1-4 to Slurm as jobs" in proc.stderr
+    out = json.loads(proc.stdout)
+    with Notebook.open(ablation_project) as nb:
+        runs = [nb.get_run(r.id) for r in nb.list_runs(limit=0)[0]]
+    assert len(runs) == 4 and all(r.status == "finished" and r.source == "slurm" for r in runs)
+    assert all(r.sweep_id == out["sweep"] and "ablation" in r.tags for r in runs)
+    assert {r.name for r in runs} == {"full-s0", "full-s1", "no-aug.enabled-s0", "no-aug.enabled-s1"}
+    assert out["carrier"] == "aug.enabled" and out["effects"][0]["contribution"] == pytest.approx(
+        0.2, abs=0.03
     )

@@ -474,14 +474,8 @@ def _ids_list(ids: list[int]) -> str:
 
 # -- lab ablate --------------------------------------------------------------------------
 
-#: Where an ablation's runs go: each takes (notebook, jobs, sweep id, parallel, fail_fast, on_progress).
-LAUNCHERS = ("local",)
-
-
-def _launcher(name: str) -> Any:
-    from ..launch.sweep import run_sweep
-
-    return {"local": run_sweep}[name]
+#: Where an ablation's runs go: the same launchers as ``lab run``.
+LAUNCHERS = ("local", "slurm")
 
 
 @click.command(
@@ -522,7 +516,19 @@ def _launcher(name: str) -> Any:
     help="Whether higher or lower is better (default: guessed from the name).",
 )
 @click.option(
-    "--launcher", type=click.Choice(LAUNCHERS), default="local", show_default=True, help="Where the runs go."
+    "--launcher",
+    type=click.Choice(LAUNCHERS),
+    default="local",
+    show_default=True,
+    help="Where the runs run: here, or as Slurm jobs (the notebook must be on a shared filesystem).",
+)
+@click.option("--slurm-partition", metavar="NAME", help="Slurm partition (default: the cluster's).")
+@click.option("--slurm-time", metavar="TIME", help="Time limit in any Slurm format: 30, 4:00:00, 1-12:00.")
+@click.option("--slurm-gpus", type=click.IntRange(0), metavar="N", help="GPUs per job.")
+@click.option("--slurm-cpus", type=click.IntRange(1), metavar="N", help="CPUs per job.")
+@click.option("--slurm-mem", metavar="SIZE", help="Memory per job, e.g. 16G.")
+@click.option(
+    "--slurm-opt", "slurm_opts", multiple=True, metavar="KEY=VALUE", help="Any other sbatch option; repeat."
 )
 @click.option(
     "-p", "--parallel", type=click.IntRange(1, 256), default=1, show_default=True, help="Runs at a time."
@@ -570,9 +576,12 @@ def ablate_cmd(ctx: click.Context, **opts: Any) -> None:
         )
     for config in p.configs:  # every placeholder of every run checked before anything starts
         substitute(argv, config, Path("config.yaml"))
+    from .launch import _slurm_options
+
+    slurm = _slurm_options({**opts, "detach": False})  # checks the cluster before anything is written
     nb = open_notebook(ctx)
     try:
-        sweep_id, statuses = _run_ablation(nb, p, argv, opts)
+        sweep_id, statuses = _run_ablation(nb, p, argv, opts, slurm)
         analysis = analyse(
             nb,
             sweep_id,
@@ -591,28 +600,22 @@ def ablate_cmd(ctx: click.Context, **opts: Any) -> None:
     ctx.exit(0 if all(s == "finished" for s in statuses) else 1)
 
 
-def _run_ablation(nb: Any, p: Any, argv: list[str], opts: dict[str, Any]) -> tuple[str, list[str]]:
-    """The plan as one sweep through the launcher: each job an ordinary ``lab run``."""
+def _run_ablation(
+    nb: Any, p: Any, argv: list[str], opts: dict[str, Any], slurm: Any = None
+) -> tuple[str, list[str]]:
+    """The plan as one sweep through the launcher: each job an ordinary ``lab run`` (here or on Slurm)."""
     from pathlib import Path
 
     from ..launch.sweep import new_sweep_id, prepare
-    from .launch import sweep_summary
 
     sweep_id = new_sweep_id()
     jobs = prepare(nb, sweep_id, p.configs, p.overrides, argv, False)
     source = str(Path(opts["config_file"]).resolve())
-    for job, cell in zip(jobs, p.cell_of_job, strict=True):
-        seed = job.overrides[-1].split("=", 1)[1]
-        job.options = [
-            "--source-config",
-            source,
-            "-n",
-            f"{cell.slug(p.components)}-s{seed}",
-            "-t",
-            "ablation",
-        ]
-        for tag in opts["tags"]:
-            job.options += ["-t", tag]
+    tags = ("ablation", *opts["tags"])
+    names = [
+        f"{cell.slug(p.components)}-s{job.overrides[-1].split('=', 1)[1]}"
+        for job, cell in zip(jobs, p.cell_of_job, strict=True)
+    ]
     kind = "factorial" if opts["factorial"] else "leave-one-out"
     click.echo(
         f"lab: ablation sweep {sweep_id}: {len(p.cells)} configurations ({kind}) × {p.seeds} seeds = {len(jobs)} runs, "
@@ -626,12 +629,66 @@ def _run_ablation(nb: Any, p: Any, argv: list[str], opts: dict[str, Any]) -> tup
             last[0] = done
             click.echo(f"lab: {done}/{len(jobs)} done, {running} running, {failed} failed", err=True)
 
-    result = _launcher(opts["launcher"])(nb, jobs, sweep_id, opts["parallel"], False, progress)
+    if slurm is not None:
+        return sweep_id, _on_slurm(nb, jobs, p.configs, sweep_id, slurm, names, tags, source, progress)
+    from ..launch.sweep import run_sweep
+    from .launch import sweep_summary
+
+    for job, name in zip(jobs, names, strict=True):
+        job.options = ["--source-config", source, "-n", name]
+        for tag in tags:
+            job.options += ["-t", tag]
+    result = run_sweep(nb, jobs, sweep_id, opts["parallel"], False, progress)
     if result.interrupted:
         raise click.exceptions.Exit(130)
     if any(j.exit_code not in (0, None) for j in jobs):
         sweep_summary(result, jobs)
     return sweep_id, [result.statuses.get(j.run_id or -1, "not started") for j in jobs]
+
+
+def _on_slurm(
+    nb: Any,
+    jobs: list[Any],
+    configs: list[dict[str, Any]],
+    sweep_id: str,
+    options: Any,
+    names: list[str],
+    tags: tuple[str, ...],
+    source: str,
+    progress: Any,
+) -> list[str]:
+    """Each run of the ablation as a Slurm job, through the launcher ``lab run --launcher slurm`` uses."""
+    import shutil
+
+    from ..errors import LaunchError
+    from ..launch import slurm
+
+    for job in jobs:
+        job.options = ["--source-config", source]
+    try:
+        submitted = slurm.submit(
+            nb,
+            jobs,
+            list(configs),
+            sweep_id,
+            options,
+            names=list(names),
+            tags=tags,
+            note=None,
+            hypothesis=None,
+        )
+    except LaunchError:
+        shutil.rmtree(nb.root / "sweeps" / sweep_id, ignore_errors=True)
+        raise
+    click.echo(
+        f"lab: submitted runs {submitted[0].run_id}-{submitted[-1].run_id} to Slurm as jobs "
+        f"{submitted[0].job_id} .. {submitted[-1].job_id}",
+        err=True,
+    )
+    statuses, interrupted = slurm.follow(nb, submitted, progress)
+    if interrupted:
+        raise click.exceptions.Exit(130)
+    return [statuses.get(s.run_id, "not started") for s in submitted]
 
 
 def _ablation_json(a: Any, sweep_id: str) -> dict[str, Any]:
