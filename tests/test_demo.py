@@ -60,6 +60,18 @@ def test_demo_predicts_first_and_scores_from_its_runs(tmp_path: Path) -> None:
         scaled = book.get("H1")
         assert scaled.outcome == "supported" and f"{preds[0].resolution.value:.3f}" in scaled.belief
     assert "$ lab calibration" in out and "3 scored of 3 predictions" in out
+    # it ends with the two variants compared, the verdict computed from the runs it made, and a plot
+    tail = out[out.index("$ lab compare scale=true scale=false --metric val_acc") :]
+    with Notebook.open(tmp_path / "d") as nb:
+        runs = nb.list_runs(limit=0)[0]
+    scaled = [r.metrics["val_acc"].last for r in runs if r.params["scale"]]
+    plain = [r.metrics["val_acc"].last for r in runs if not r.params["scale"]]
+    diff = sum(scaled) / 2 - sum(plain) / 2
+    assert f"val_acc: A is better (higher) by {diff:.3g} (95% CI " in tail and "n = 2 vs 2)" in tail
+    scaled_ids = ", ".join(str(r.id) for r in sorted(runs, key=lambda r: r.id) if r.params["scale"])
+    assert "$ lab plot val_acc" in tail and f"scale=true (n=2): runs {scaled_ids}" in tail
+    (figure,) = [Path(line) for line in tail.splitlines() if line.endswith(".png")]
+    assert figure.parent == tmp_path / "d" / ".labbook" / "figures" and figure.is_file()
     assert out.startswith("$ lab problems add 'optimisation on badly scaled inputs'")
     with Notebook.open(tmp_path / "d") as nb:
         (problem,) = nb.problems.list()

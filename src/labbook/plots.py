@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .curves import Curve
     from .scoring import Bin
 
 
@@ -74,6 +75,41 @@ def metric_plot(series: dict[str, tuple[list[float], list[float]]], metric: str,
     ax.grid(alpha=0.3)
     if len(series) <= 12:
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def variant_plot(
+    curves: list[Curve], metric: str, path: Path, x_label: str = "step", log_y: bool = False, title: str = ""
+) -> Path:
+    """One line per variant (the mean over its seeds) with its 95% CI band.
+
+    Curves are reduced to each pixel bucket's minimum and maximum before drawing (the
+    band to its outer envelope), so a million points draw as fast as a thousand and a
+    spike still shows.
+    """
+    from .curves import reduce_band, reduce_for_drawing
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for i, c in enumerate(curves):
+        colour = f"C{i % 10}"
+        x, y = reduce_for_drawing(c.x, c.mean)
+        ax.plot(x, y, linewidth=1.3, color=colour, label=c.label)
+        if c.low is not None and c.high is not None:
+            bx, lo, hi = reduce_band(c.x, c.low, c.high)
+            ax.fill_between(bx, lo, hi, color=colour, alpha=0.2, linewidth=0)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(metric)
+    if log_y:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

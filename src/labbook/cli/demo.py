@@ -87,6 +87,7 @@ def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
     report = project / "report" / f"{first}.md"
     click.secho(f"\n$ lab export {first} -o report/{first}.md", bold=True)
     ctx.invoke(export_cmd, hyp=first, output=str(report))
+    _compare_variants(ctx)
     lab = "lab" if shutil.which("lab") else shlex.quote(os.path.abspath(sys.argv[0]))
     click.echo(
         f"\nThe notebook is in {project}/.labbook. Explore it:\n"
@@ -131,3 +132,43 @@ def _failure_piles(ctx: click.Context, project: Path) -> None:
     ctx.invoke(piles_cmd, sample=name, as_json=False)
     click.secho("\n$ lab failures diff plain-s0 scaled-s0", bold=True)
     ctx.invoke(diff_cmd, run_a="plain-s0", run_b="scaled-s0", split="eval", sample=None, as_json=False)
+
+
+def _compare_variants(ctx: click.Context) -> None:
+    """The two variants side by side with honest statistics, and their curves."""
+    from .analysis import compare_cmd, plot_cmd
+
+    click.secho("\n$ lab compare scale=true scale=false --metric val_acc", bold=True)
+    ctx.invoke(
+        compare_cmd,
+        a="scale=true",
+        b="scale=false",
+        metrics=("val_acc",),
+        agg="last",
+        where=None,
+        noise=None,
+        goal=None,
+        paired=False,
+        examples=None,
+        group_key=None,
+        baseline=None,
+        include_all=False,
+        detect=None,
+        as_json=False,
+    )
+    click.secho("\n$ lab plot val_acc", bold=True)
+    ctx.invoke(
+        plot_cmd,
+        metric="val_acc",
+        runs=(),
+        where=None,
+        sweep=None,
+        group="variant",
+        x_axis="step",
+        smooth_k=1,
+        log_y=False,
+        noise=None,
+        include_all=False,
+        output=None,
+        as_json=False,
+    )

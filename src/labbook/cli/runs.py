@@ -83,16 +83,36 @@ def _default_columns(runs: list[RunRecord]) -> list[str]:
     "-l", "--limit", type=int, default=50, show_default=True, help="At most this many runs; 0 for all."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+@click.option(
+    "--group-by",
+    "group",
+    metavar="variant|KEY",
+    help="One row per variant (seeds pooled) or per value of a parameter: n, mean and 95% CI of each metric.",
+)
 @click.pass_context
 def ls_cmd(
-    ctx: click.Context, where: str | None, sort: str | None, columns: str | None, limit: int, as_json: bool
+    ctx: click.Context,
+    where: str | None,
+    sort: str | None,
+    columns: str | None,
+    limit: int,
+    as_json: bool,
+    group: str | None = None,
 ) -> None:
     """List runs, newest first.
 
     \b
     lab ls --where "status == 'finished' and acc.max > 0.9" --sort -acc.max
     lab ls --where "'baseline' in tags and lr < 1e-3" --columns id,name,lr,acc.max
+    lab ls --group-by variant --columns acc.last,loss.min
     """
+    if group is not None:
+        from .analysis import variants_table
+
+        with open_notebook(ctx) as nb:
+            runs, _ = nb.list_runs(where=where, sort=sort or "id", limit=0)
+        variants_table(runs, columns, group, as_json)
+        return
     with open_notebook(ctx) as nb:
         runs, total = nb.list_runs(where=where, sort=sort, limit=limit)
     if as_json:

@@ -1,0 +1,808 @@
+"""Commands that look across runs: ``plot``, ``compare``, ``ablate``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..errors import BadInput
+from . import render
+from .launch import RunCommand
+from .runs import open_notebook
+
+_NOISE_HELP = "Parameters that are noise, not configuration (comma-separated). Default: seed."
+_ALL_HELP = "Count smoke runs and runs that did not finish, too."
+
+
+def _ci(s: Any, sd: bool = True) -> str:
+    """``mean ± half-width [low, high] sd X`` (a BCa interval is not symmetric: no ±)."""
+    from ..compare import num
+
+    if s.n < 2:
+        return f"{num(s.mean, 4)} (1 run)"
+    ci = f"[{num(s.low, 4)}, {num(s.high, 4)}]"
+    text = (
+        f"{num(s.mean, 4)} ± {num((s.high - s.low) / 2, 2)} {ci}"
+        if s.method == "t"
+        else f"{num(s.mean, 4)} {ci}"
+    )
+    return f"{text} sd {num(s.std, 2)}" if sd else text
+
+
+def _ids(runs: list[Any]) -> str:
+    ids = [str(r.id) for r in runs]
+    return ", ".join(ids[:8]) + (f", ... ({len(ids)})" if len(ids) > 8 else "")
+
+
+# -- lab compare -------------------------------------------------------------------------
+
+
+@click.command("compare")
+@click.argument("a", required=False)
+@click.argument("b", required=False)
+@click.option(
+    "-m",
+    "--metric",
+    "metrics",
+    multiple=True,
+    help="Metric to compare; repeat for several (default: all shared).",
+)
+@click.option(
+    "--agg",
+    type=click.Choice(["last", "min", "max", "mean"]),
+    default="last",
+    show_default=True,
+    help="Which value of each run's metric.",
+)
+@click.option("-w", "--where", help="Only runs matching this expression, on both sides.")
+@click.option("--noise", help=_NOISE_HELP)
+@click.option(
+    "--goal",
+    type=click.Choice(["max", "min"]),
+    help="Whether higher or lower is better (default: guessed from the name; loss/error are minimised).",
+)
+@click.option(
+    "--paired", is_flag=True, help="Pair the runs of A and B by seed (the same seeds on both sides)."
+)
+@click.option(
+    "--examples", metavar="KEY", help="A per-example metric (logged with step=example id) to pair A and B on."
+)
+@click.option(
+    "--group-by",
+    "group_key",
+    metavar="KEY",
+    help="Compare every value of parameter KEY with a baseline (Holm-adjusted).",
+)
+@click.option(
+    "--baseline", metavar="VALUE", help="With --group-by: the baseline value (default: the smallest)."
+)
+@click.option("--all", "include_all", is_flag=True, help=_ALL_HELP)
+@click.option(
+    "--detect",
+    type=float,
+    metavar="D",
+    help="The difference worth detecting, for the seeds-needed estimate (default: the observed one).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Exact machine output.")
+@click.pass_context
+def compare_cmd(ctx: click.Context, a: str | None, b: str | None, **opts: Any) -> None:
+    """Compare A with B: config, code and environment diffs, then each metric with honest statistics.
+
+    \b
+    A and B are each run ids (3,4,5), a variant (lr=1e-3 or 'lr=1e-3 depth=4'),
+    a tag, a run name, or a --where expression:
+    lab compare scale=true scale=false --metric val_acc
+    lab compare 'lr == 1e-3 and seed < 5' baseline --agg max
+    lab compare --group-by lr --metric val_acc --baseline 0.1
+
+    Each side's seeds are summarised (mean, std, 95% CI: Student t, or BCa bootstrap for
+    clearly non-normal data); the difference gets Welch's CI and a test (Welch's t, or a
+    permutation test for small or skewed samples; paired tests with --paired/--examples),
+    P(a run of A beats one of B), Hedges' g, and a verdict in words.
+    """
+    from ..compare import noise_keys
+
+    nb = open_notebook(ctx)
+    try:
+        if opts["group_key"]:
+            if b is not None:
+                raise BadInput(
+                    "--group-by compares the values of one parameter; give at most one side (or --where)"
+                )
+            if len(opts["metrics"]) != 1:
+                raise BadInput("--group-by needs exactly one --metric")
+            _compare_groups(nb, a, opts)
+            return
+        if opts["detect"] is not None and not opts["detect"] > 0:
+            raise BadInput("--detect takes a positive difference, e.g. --detect 0.01")
+        if a is None or b is None:
+            raise BadInput("give two sides to compare, e.g. lab compare lr=1e-3 lr=3e-4 (or --group-by KEY)")
+        if opts["baseline"]:
+            raise BadInput("--baseline goes with --group-by KEY")
+        from ..compare import compare
+
+        report = compare(
+            nb,
+            a,
+            b,
+            metrics=list(opts["metrics"]) or None,
+            agg=opts["agg"],
+            where=opts["where"],
+            noise=noise_keys(opts["noise"]),
+            goal=opts["goal"],
+            paired=opts["paired"],
+            examples=opts["examples"],
+            include_all=opts["include_all"],
+            detect=opts["detect"],
+        )
+    finally:
+        nb.close()
+    if opts["as_json"]:
+        render.echo_json(_report_json(report))
+    else:
+        click.echo(_report_text(report))
+
+
+def _report_json(r: Any) -> dict[str, Any]:
+    from ..compare import verdict
+
+    def side(s: Any) -> dict[str, Any]:
+        return {"spec": s.spec, "kind": s.kind, "runs": [x.id for x in s.runs], "excluded": s.excluded}
+
+    return {
+        "a": side(r.a),
+        "b": side(r.b),
+        "config": [{"key": k, "a": va, "b": vb} for k, va, vb in r.config],
+        "code": r.code,  # with both patches whole when they differ
+        "environment": {
+            "packages": [{"name": n, "a": va, "b": vb} for n, va, vb in r.environment["packages"]],
+            **{
+                k: {"a": v[0], "b": v[1], "differ": v[2]} for k, v in r.environment.items() if k != "packages"
+            },
+        },
+        "metrics": [
+            {
+                "metric": m.metric,
+                "agg": m.agg,
+                "goal": "min" if m.lower_better else "max",
+                "pairing": m.pairing or None,
+                **m.comparison.as_dict(),
+                "sentence": verdict(m),
+            }
+            for m in r.metrics
+        ],
+        "tuning_budget": {"a": r.budgets[0], "b": r.budgets[1]},
+        "warnings": r.warnings,
+    }
+
+
+def _report_text(r: Any) -> str:
+    from ..compare import num, pvalue, short, verdict
+
+    out = []
+    for name, s in (("A", r.a), ("B", r.b)):
+        left = f"; left out {s.excluded_text()}" if s.excluded else ""
+        out.append(
+            f"{name}: {s.spec}  ({len(s.runs)} run{'s' if len(s.runs) != 1 else ''}: {_ids(s.runs)}{left})"
+        )
+    out.append("")
+    out.append("config (keys that differ)")
+    if r.config:
+        rows = [[k, ", ".join(map(short, va)), ", ".join(map(short, vb))] for k, va, vb in r.config]
+        out.append(_indent(render.plain_table(["key", "A", "B"], rows, set())))
+    else:
+        out.append("  same configuration (apart from the noise keys)")
+    out.append("")
+    out.append("code")
+    code = r.code
+
+    def commits(c: dict[str, int]) -> str:
+        return ", ".join(f"{k} ({v} run{'s' if v != 1 else ''})" for k, v in c.items())
+
+    if set(code["a_commits"]) | set(code["b_commits"]) == {"none"}:
+        out.append("  commit: none captured (not in a git repository)")
+    elif code["same_commits"]:
+        out.append(f"  commit: the same on both sides, {', '.join(code['a_commits'])}")
+    else:
+        out.append(f"  commit: A {commits(code['a_commits'])}; B {commits(code['b_commits'])}")
+    if code["same_patches"]:
+        out.append("  uncommitted changes: the same on both sides")
+    else:
+        lines = code["patch_diff"].splitlines()
+        out.append(
+            f"  uncommitted changes differ ({len(lines)}-line diff of the patches; --json has them whole):"
+        )
+        out += ["    " + line for line in lines[:40]]
+        if len(lines) > 40:
+            out.append(f"    ... {len(lines) - 40} more lines")
+    out.append("")
+    out.append("environment")
+    env = r.environment
+    if env["packages"]:
+        shown = [f"{n} {'/'.join(va)} vs {'/'.join(vb)}" for n, va, vb in env["packages"][:12]]
+        more = f" and {len(env['packages']) - 12} more" if len(env["packages"]) > 12 else ""
+        out.append(f"  packages that differ: {', '.join(shown)}{more}")
+    else:
+        out.append("  packages: same versions")
+    for key in ("python", "host", "gpu"):
+        va, vb, differ = env[key]
+        out.append(
+            f"  {key}: " + (f"A {', '.join(va)}; B {', '.join(vb)}" if differ else f"{', '.join(va)} on both")
+        )
+    out.append("")
+    agg = r.metrics[0].agg
+    out.append(f"metrics ({agg} value per run: mean ± half-width [95% CI], sd = standard deviation)")
+    rows = []
+    for m in r.metrics:
+        c = m.comparison
+        rows.append(
+            [
+                m.metric + (" ↓" if m.lower_better else ""),
+                _ci(c.a),
+                _ci(c.b),
+                f"{num(c.diff, 4)} [{num(c.low, 3)}, {num(c.high, 3)}]",
+                c.test.split(" (")[0],
+                pvalue(c.p).removeprefix("= "),
+                num(c.superiority, 2),
+                num(c.effect, 2),
+            ]
+        )
+    out.append(
+        _indent(
+            render.plain_table(
+                ["metric", "A", "B", "A − B [95% CI]", "test", "p", "P(A>B)", "g"], rows, {5, 6, 7}
+            )
+        )
+    )
+    methods = sorted(
+        {x.method for m in r.metrics for x in (m.comparison.a, m.comparison.b) if x.method != "none"}
+    )
+    tests = sorted({m.comparison.test for m in r.metrics})
+    out.append(
+        f"  CI of each mean: {' / '.join(methods) or 'none'}; of the difference: "
+        f"{', '.join(sorted({m.comparison.ci_method for m in r.metrics}))}. Tests: {'; '.join(tests)}."
+    )
+    lower = "↓ lower is better. " if any(m.lower_better for m in r.metrics) else ""
+    out.append(f"  {lower}P(A>B): chance a random run of A beats one of B. g: Hedges' g.")
+    out.append("")
+    out.append("verdict")
+    for m in r.metrics:
+        out.append(f"  {m.metric}: {verdict(m)}")
+        out += [f"    ({note})" for note in m.comparison.notes]
+    if r.warnings:
+        out.append("")
+        out.append("warnings")
+        out += [f"  ! {w}" for w in r.warnings]
+    return "\n".join(out)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def _compare_groups(nb: Any, spec: str | None, opts: dict[str, Any]) -> None:
+    from ..compare import compare_groups, num, pvalue, short
+
+    where = opts["where"]
+    if spec is not None:
+        from ..compare import side_query
+
+        _, expr = side_query(nb, spec)
+        where = f"({expr}) and ({where})" if where else expr
+    metric = opts["metrics"][0]
+    rows, side, warnings = compare_groups(
+        nb,
+        opts["group_key"],
+        metric,
+        baseline=opts["baseline"],
+        agg=opts["agg"],
+        where=where,
+        goal=opts["goal"],
+        include_all=opts["include_all"],
+    )
+    key = opts["group_key"]
+    if opts["as_json"]:
+        render.echo_json(
+            {
+                "key": key,
+                "metric": metric,
+                "agg": opts["agg"],
+                "excluded": side.excluded,
+                "groups": [
+                    {
+                        "value": row.value,
+                        "runs": row.runs,
+                        **row.summary.as_dict(),
+                        "baseline": row.comparison is None,
+                        "comparison": row.comparison.as_dict() if row.comparison else None,
+                        "p_holm": row.p_holm,
+                        "verdict": row.verdict,
+                    }
+                    for row in rows
+                ],
+                "warnings": warnings,
+            }
+        )
+        return
+    table = []
+    for row in rows:
+        c = row.comparison
+        table.append(
+            [
+                f"{key}={short(row.value)}",
+                str(row.summary.n),
+                _ci(row.summary),
+                "baseline" if c is None else f"{num(c.diff, 4)} [{num(c.low, 3)}, {num(c.high, 3)}]",
+                "" if c is None else pvalue(c.p).removeprefix("= "),
+                "" if row.p_holm is None else pvalue(row.p_holm).removeprefix("= "),
+                "" if c is None else {"none": "no detectable difference"}.get(row.verdict, row.verdict),
+            ]
+        )
+    click.echo(f"{metric} ({opts['agg']} value per run) by {key}, each against the baseline")
+    if side.excluded:
+        click.echo(f"left out: {side.excluded_text()} runs")
+    click.echo(
+        render.plain_table(
+            ["group", "n", "mean ± [95% CI] sd", "diff vs baseline [95% CI]", "p", "p (Holm)", "verdict"],
+            table,
+            {1, 4, 5},
+        )
+    )
+    click.echo("p (Holm): adjusted for the number of comparisons; the verdict uses it.")
+    for row in rows:
+        for note in row.comparison.notes if row.comparison else []:
+            click.echo(f"{key}={short(row.value)}: {note}")
+    for w in warnings:
+        click.echo(f"! {w}")
+
+
+# -- lab plot ----------------------------------------------------------------------------
+
+
+@click.command("plot")
+@click.argument("metric")
+@click.argument("runs", nargs=-1)
+@click.option("-w", "--where", help="Only runs matching this expression.")
+@click.option("--sweep", help="Only the runs of this sweep.")
+@click.option(
+    "--group-by",
+    "group",
+    default="variant",
+    show_default=True,
+    metavar="KEY|variant",
+    help="One line per variant (seeds pooled) or per value of a parameter.",
+)
+@click.option(
+    "--x",
+    "x_axis",
+    type=click.Choice(["step", "time"]),
+    default="step",
+    show_default=True,
+    help="Against the step, or seconds since the run's first point.",
+)
+@click.option(
+    "--smooth",
+    "smooth_k",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Moving average over K points, per run, before averaging.",
+)
+@click.option("--log-y", is_flag=True, help="Logarithmic y axis.")
+@click.option("--noise", help=_NOISE_HELP)
+@click.option("--all", "include_all", is_flag=True, help=_ALL_HELP)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="FILE.png or FILE.svg (default: a PNG in the notebook's figures/).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figure's path and its lines as JSON.")
+@click.pass_context
+def plot_cmd(ctx: click.Context, metric: str, runs: tuple[str, ...], **opts: Any) -> None:
+    """Plot METRIC: one line per variant (the mean of its seeds) with a 95% CI band.
+
+    \b
+    lab plot val_acc                          every finished run, grouped by variant
+    lab plot loss --sweep 3f2a9c1b07 --log-y --smooth 20
+    lab plot val_acc scale=true scale=false   (RUNS: ids, variants, tags, names)
+    lab plot loss --group-by lr --x time -o loss.svg
+
+    The legend names only the parameters that differ; a variant of a single run is drawn
+    without a band and says so. Long series are reduced to each pixel's minimum and
+    maximum for drawing, never cut.
+    """
+    from pathlib import Path
+
+    from ..compare import noise_keys
+    from ..curves import default_path, gather, total_points
+    from ..plots import variant_plot
+
+    output = opts["output"]
+    if output and Path(output).suffix.lower() not in (".png", ".svg"):
+        raise BadInput(f"-o {output}: the figure is written as .png or .svg; name the file so")
+    nb = open_notebook(ctx)
+    try:
+        curves, side = gather(
+            nb,
+            metric,
+            refs=list(runs) or None,
+            where=opts["where"],
+            sweep=opts["sweep"],
+            group=opts["group"],
+            x_axis=opts["x_axis"],
+            smooth_k=opts["smooth_k"],
+            noise=noise_keys(opts["noise"]),
+            include_all=opts["include_all"],
+        )
+        path = Path(output).resolve() if output else default_path(nb, metric)
+    finally:
+        nb.close()
+    x_label = "step" if opts["x_axis"] == "step" else "seconds since the first point"
+    smooth = f", smoothed over {opts['smooth_k']} points" if opts["smooth_k"] > 1 else ""
+    title = f"{metric}: mean of each variant's runs, 95% CI band (Student t){smooth}"
+    try:
+        variant_plot(curves, metric, path, x_label, opts["log_y"], title)
+    except OSError as err:
+        raise BadInput(f"cannot write {path}: {err.strerror or err}; choose another -o") from None
+    if opts["as_json"]:
+        render.echo_json(
+            {
+                "path": str(path),
+                "metric": metric,
+                "x": opts["x_axis"],
+                "lines": [{"label": c.label, "runs": c.run_ids, "points": c.points} for c in curves],
+                "excluded": side.excluded,
+            }
+        )
+        return
+    n_runs = sum(c.n for c in curves)
+    left = f"; left out {side.excluded_text()}" if side.excluded else ""
+    click.echo(
+        f"{len(curves)} line{'s' if len(curves) != 1 else ''} from {n_runs} run{'s' if n_runs != 1 else ''} "
+        f"({total_points(curves):,} points){left}"
+    )
+    for c in curves:
+        click.echo(f"  {c.label}: runs {_ids_list(c.run_ids)}")
+    click.echo(str(path))
+
+
+def _ids_list(ids: list[int]) -> str:
+    return ", ".join(map(str, ids[:10])) + (f", ... ({len(ids)})" if len(ids) > 10 else "")
+
+
+# -- lab ablate --------------------------------------------------------------------------
+
+#: Where an ablation's runs go: the same launchers as ``lab run``.
+LAUNCHERS = ("local", "slurm")
+
+
+@click.command(
+    "ablate",
+    cls=RunCommand,
+    context_settings={"ignore_unknown_options": False, "allow_interspersed_args": True},
+    options_metavar="[OPTIONS] -- COMMAND...",
+)
+@click.option(
+    "-c",
+    "--config",
+    "config_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The YAML config with every component on.",
+)
+@click.option(
+    "--components", required=True, help="Boolean config keys, comma-separated, e.g. a.enabled,b.enabled."
+)
+@click.option("-m", "--metric", required=True, help="The metric to attribute.")
+@click.option(
+    "--seeds", type=click.IntRange(1, 1000), default=3, show_default=True, help="Seeds per configuration."
+)
+@click.option("--seed-key", default="seed", show_default=True, help="The config key that takes the seed.")
+@click.option(
+    "--factorial", is_flag=True, help="Every on/off combination (at most 4 components), not leave-one-out."
+)
+@click.option(
+    "--agg",
+    type=click.Choice(["last", "min", "max", "mean"]),
+    default="last",
+    show_default=True,
+    help="Which value of each run's metric.",
+)
+@click.option(
+    "--goal",
+    type=click.Choice(["max", "min"]),
+    help="Whether higher or lower is better (default: guessed from the name).",
+)
+@click.option(
+    "--launcher",
+    type=click.Choice(LAUNCHERS),
+    default="local",
+    show_default=True,
+    help="Where the runs run: here, or as Slurm jobs (the notebook must be on a shared filesystem).",
+)
+@click.option("--slurm-partition", metavar="NAME", help="Slurm partition (default: the cluster's).")
+@click.option("--slurm-time", metavar="TIME", help="Time limit in any Slurm format: 30, 4:00:00, 1-12:00.")
+@click.option("--slurm-gpus", type=click.IntRange(0), metavar="N", help="GPUs per job.")
+@click.option("--slurm-cpus", type=click.IntRange(1), metavar="N", help="CPUs per job.")
+@click.option("--slurm-mem", metavar="SIZE", help="Memory per job, e.g. 16G.")
+@click.option(
+    "--slurm-opt", "slurm_opts", multiple=True, metavar="KEY=VALUE", help="Any other sbatch option; repeat."
+)
+@click.option(
+    "-p", "--parallel", type=click.IntRange(1, 256), default=1, show_default=True, help="Runs at a time."
+)
+@click.option(
+    "--max-runs",
+    type=click.IntRange(1),
+    default=200,
+    show_default=True,
+    help="Refuse an ablation larger than this.",
+)
+@click.option("-t", "--tag", "tags", multiple=True, help="A tag for every run; repeat for several.")
+@click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
+@click.pass_context
+def ablate_cmd(ctx: click.Context, **opts: Any) -> None:
+    """Run the full config and each leave-one-out, then rank the components by their effect.
+
+    \b
+    lab ablate -c config.yaml --components aug.enabled,warmup.enabled --metric val_acc -- python train.py
+    lab ablate -c config.yaml --components a.on,b.on,c.on --factorial --seeds 5 -p 4 -- python train.py
+
+    The runs are one sweep (lab ls --where "sweep == 'ID'"), each an ordinary lab run
+    with the config's component keys set true/false and the seed key set per seed. The
+    report gives each component's contribution to the metric (full minus without it, or
+    its least-squares main effect with --factorial) with a 95% CI, largest first, and
+    names the component that carries the result.
+    """
+    from pathlib import Path
+
+    from ..ablation import analyse, parse_components, plan
+    from ..config import load, substitute
+    from ..launch.local import resolve_command
+
+    argv = ctx.meta.get("labbook.command")
+    if not argv:
+        raise BadInput(
+            "give the command after --, e.g. lab ablate -c config.yaml --components a.on -m acc -- python train.py"
+        )
+    resolve_command(argv)
+    components = parse_components(opts["components"])
+    p = plan(load(opts["config_file"]), components, opts["seeds"], opts["factorial"], opts["seed_key"])
+    if len(p.configs) > opts["max_runs"]:
+        raise BadInput(
+            f"this ablation is {len(p.configs)} runs, more than --max-runs {opts['max_runs']}; raise it if you mean it"
+        )
+    for config in p.configs:  # every placeholder of every run checked before anything starts
+        substitute(argv, config, Path("config.yaml"))
+    from .launch import _slurm_options
+
+    slurm = _slurm_options({**opts, "detach": False})  # checks the cluster before anything is written
+    nb = open_notebook(ctx)
+    try:
+        sweep_id, statuses = _run_ablation(nb, p, argv, opts, slurm)
+        analysis = analyse(
+            nb,
+            sweep_id,
+            components,
+            opts["metric"],
+            agg=opts["agg"],
+            factorial=opts["factorial"],
+            goal=opts["goal"],
+        )
+    finally:
+        nb.close()
+    if opts["as_json"]:
+        render.echo_json(_ablation_json(analysis, sweep_id))
+    else:
+        click.echo(_ablation_text(analysis, sweep_id))
+    ctx.exit(0 if all(s == "finished" for s in statuses) else 1)
+
+
+def _run_ablation(
+    nb: Any, p: Any, argv: list[str], opts: dict[str, Any], slurm: Any = None
+) -> tuple[str, list[str]]:
+    """The plan as one sweep through the launcher: each job an ordinary ``lab run`` (here or on Slurm)."""
+    from pathlib import Path
+
+    from ..launch.sweep import new_sweep_id, prepare
+
+    sweep_id = new_sweep_id()
+    jobs = prepare(nb, sweep_id, p.configs, p.overrides, argv, False)
+    source = str(Path(opts["config_file"]).resolve())
+    tags = ("ablation", *opts["tags"])
+    names = [
+        f"{cell.slug(p.components)}-s{job.overrides[-1].split('=', 1)[1]}"
+        for job, cell in zip(jobs, p.cell_of_job, strict=True)
+    ]
+    kind = "factorial" if opts["factorial"] else "leave-one-out"
+    click.echo(
+        f"lab: ablation sweep {sweep_id}: {len(p.cells)} configurations ({kind}) × {p.seeds} seeds = {len(jobs)} runs, "
+        f"{opts['parallel']} at a time on {opts['launcher']}",
+        err=True,
+    )
+    last = [-1]
+
+    def progress(done: int, running: int, failed: int) -> None:
+        if done != last[0] and done:
+            last[0] = done
+            click.echo(f"lab: {done}/{len(jobs)} done, {running} running, {failed} failed", err=True)
+
+    if slurm is not None:
+        return sweep_id, _on_slurm(nb, jobs, p.configs, sweep_id, slurm, names, tags, source, progress)
+    from ..launch.sweep import run_sweep
+    from .launch import sweep_summary
+
+    for job, name in zip(jobs, names, strict=True):
+        job.options = ["--source-config", source, "-n", name]
+        for tag in tags:
+            job.options += ["-t", tag]
+    result = run_sweep(nb, jobs, sweep_id, opts["parallel"], False, progress)
+    if result.interrupted:
+        raise click.exceptions.Exit(130)
+    if any(j.exit_code not in (0, None) for j in jobs):
+        sweep_summary(result, jobs)
+    return sweep_id, [result.statuses.get(j.run_id or -1, "not started") for j in jobs]
+
+
+def _on_slurm(
+    nb: Any,
+    jobs: list[Any],
+    configs: list[dict[str, Any]],
+    sweep_id: str,
+    options: Any,
+    names: list[str],
+    tags: tuple[str, ...],
+    source: str,
+    progress: Any,
+) -> list[str]:
+    """Each run of the ablation as a Slurm job, through the launcher ``lab run --launcher slurm`` uses."""
+    import shutil
+
+    from ..errors import LaunchError
+    from ..launch import slurm
+
+    for job in jobs:
+        job.options = ["--source-config", source]
+    try:
+        submitted = slurm.submit(
+            nb,
+            jobs,
+            list(configs),
+            sweep_id,
+            options,
+            names=list(names),
+            tags=tags,
+            note=None,
+            hypothesis=None,
+        )
+    except LaunchError:
+        shutil.rmtree(nb.root / "sweeps" / sweep_id, ignore_errors=True)
+        raise
+    click.echo(
+        f"lab: submitted runs {submitted[0].run_id}-{submitted[-1].run_id} to Slurm as jobs "
+        f"{submitted[0].job_id} .. {submitted[-1].job_id}",
+        err=True,
+    )
+    statuses, interrupted = slurm.follow(nb, submitted, progress)
+    if interrupted:
+        raise click.exceptions.Exit(130)
+    return [statuses.get(s.run_id, "not started") for s in submitted]
+
+
+def _ablation_json(a: Any, sweep_id: str) -> dict[str, Any]:
+    return {
+        "sweep": sweep_id,
+        "metric": a.metric,
+        "agg": a.agg,
+        "goal": "min" if a.lower_better else "max",
+        "design": "factorial" if a.factorial else "leave-one-out",
+        "configurations": [{"name": name, **(s.as_dict() if s else {"n": 0})} for name, s in a.cells],
+        "effects": [
+            {
+                "component": e.component,
+                "contribution": e.contribution,
+                "ci_low": e.low,
+                "ci_high": e.high,
+                "p": e.p,
+                "how": e.detail,
+            }
+            for e in a.effects
+        ],
+        "carrier": a.carrier,
+        "verdict": a.sentence,
+        "missing": a.missing,
+        "excluded": a.excluded,
+    }
+
+
+def _ablation_text(a: Any, sweep_id: str) -> str:
+    from ..compare import num, pvalue
+
+    goal = "lower is better" if a.lower_better else "higher is better"
+    out = [f"{a.metric} ({a.agg} value per run, {goal}) by configuration, sweep {sweep_id}"]
+    rows = [[name, str(s.n) if s else "0", _ci(s) if s else "no finished run"] for name, s in a.cells]
+    out.append(render.plain_table(["configuration", "n", "mean ± [95% CI] sd"], rows, {1}))
+    out.append("")
+    how = "main effect (least squares)" if a.factorial else "full minus without it"
+    out.append(f"contribution of each component ({how}; > 0 means it helps), largest first")
+    rows = [
+        [
+            e.component,
+            num(e.contribution, 4),
+            f"[{num(e.low, 3)}, {num(e.high, 3)}]",
+            pvalue(e.p).removeprefix("= "),
+        ]
+        for e in a.effects
+    ]
+    out.append(render.plain_table(["component", "contribution", "95% CI", "p"], rows, {1, 3}))
+    out.append("")
+    out.append(a.sentence)
+    if a.missing:
+        out.append(f"! no finished run for: {', '.join(a.missing)}")
+    if a.excluded:
+        out.append("! left out: " + ", ".join(f"{len(v)} {k}" for k, v in a.excluded.items()))
+    return "\n".join(out)
+
+
+# -- lab ls --group-by ---------------------------------------------------------------------
+
+
+def variants_table(runs: list[Any], columns: str | None, group: str, as_json: bool) -> None:
+    """``lab ls --group-by``: one row per variant with n, mean, std and the 95% CI of each metric."""
+    from collections import Counter
+
+    from ..compare import variant_table
+
+    if columns:
+        names = [c.strip() for c in columns.split(",") if c.strip()]
+        bad = [c for c in names if c.rpartition(".")[2] not in ("last", "min", "max", "mean") or "." not in c]
+        if bad:
+            raise BadInput(
+                f"with --group-by, columns are METRIC.AGG (AGG last/min/max/mean); not {', '.join(bad)}"
+            )
+    else:
+        counts = Counter(k for r in runs for k in r.metrics if not k.startswith("sys/"))
+        names = [f"{k}.last" for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]]
+    rows, excluded = variant_table(runs, names, group=group)
+    if as_json:
+        render.echo_json(
+            {
+                "group_by": group,
+                "excluded": excluded,
+                "groups": [
+                    {
+                        "label": r.label,
+                        "runs": r.runs,
+                        **{k: (s.as_dict() if s else None) for k, s in r.summaries.items()},
+                    }
+                    for r in rows
+                ],
+            }
+        )
+        return
+    if not rows:
+        click.echo("no finished runs match" + (f" (left out: {_left_out(excluded)})" if excluded else ""))
+        return
+    table = []
+    for r in rows:
+        cells = []
+        for name in names:
+            s = r.summaries[name]
+            cells.append("" if s is None else _ci(s))
+        table.append([r.label, str(len(r.runs)), *cells])
+    click.echo(render.plain_table([group, "n", *names], table, {1}))
+    methods = sorted({s.method for r in rows for s in r.summaries.values() if s and s.n > 1})
+    click.echo(
+        f"mean ± half-width [95% CI of the mean: {' / '.join(methods) or 'none'}], sd: standard deviation"
+    )
+    if excluded:
+        click.echo(f"left out: {_left_out(excluded)}")
+
+
+def _left_out(excluded: dict[str, list[int]]) -> str:
+    return (
+        ", ".join(f"{len(v)} {k}" for k, v in sorted(excluded.items()))
+        + " (smoke runs and runs that did not finish)"
+    )
