@@ -60,8 +60,11 @@ def test_demo_predicts_first_and_scores_from_its_runs(tmp_path: Path) -> None:
         scaled = book.get("H1")
         assert scaled.outcome == "supported" and f"{preds[0].resolution.value:.3f}" in scaled.belief
     assert "$ lab calibration" in out and "3 scored of 3 predictions" in out
-    # it ends with the two variants compared, the verdict computed from the runs it made, and a plot
-    tail = out[out.index("$ lab compare scale=true scale=false --metric val_acc") :]
+    # the two variants are compared, the verdict computed from the runs it made, and plotted,
+    # before the predictions are scored
+    tail = out[
+        out.index("$ lab compare scale=true scale=false --metric val_acc") : out.index("$ lab calibration")
+    ]
     with Notebook.open(tmp_path / "d") as nb:
         runs = nb.list_runs(limit=0)[0]
     scaled = [r.metrics["val_acc"].last for r in runs if r.params["scale"]]
@@ -77,9 +80,10 @@ def test_demo_predicts_first_and_scores_from_its_runs(tmp_path: Path) -> None:
         (problem,) = nb.problems.list()
         assert problem.hyp_ids == (1, 2) and problem.workable
         assert [t.ref for t in nb.plan.schedule().tasks] == ["T2", "T1"]
-    today = out[out.index("$ lab today") :]  # the demo ends on today's agenda
+    today = out[out.index("$ lab today") : out.index("The notebook is in")]  # the agenda closes the demo
     assert "predictions due (0)" in today and "failure review (0)\n  no sample waiting for review" in today
     assert today.rstrip().endswith("2 open, all succeed with p=0.63, expected 3.2 h before the first failure")
+    assert out.rstrip().endswith(" hyp ls")  # the hints to explore further close it
     report = (tmp_path / "d" / "report" / "H1.md").read_text()
     assert report.startswith("# H1: With standardised features")
     assert (tmp_path / "d" / "report" / "H1_files" / "val_acc.png").exists()

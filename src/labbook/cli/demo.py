@@ -29,9 +29,10 @@ from .runs import ls_cmd, show_cmd
 def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
     """The research loop on a real small experiment, in a throwaway notebook.
 
-    Logistic regression with and without feature scaling: hypotheses and predictions
-    first, then a seed sweep of each variant from config.yaml (2 runs at a time), the
-    predictions resolved by those runs, and ls, show, hyp show, calibration and export.
+    Logistic regression with and without feature scaling: a problem, hypotheses and
+    predictions first, then a seed sweep of each variant from config.yaml (2 runs at a
+    time), the comparison with its verdict, the predictions scored, the failures sorted
+    into piles, a write-up, the plan and today's agenda.
     """
     from ..demo import BELIEFS, close_hypotheses, plan_next, run_demo
 
@@ -68,6 +69,7 @@ def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
     click.secho(f"\n$ lab show {ids[-1]}", bold=True)
     ctx.invoke(show_cmd, run=str(ids[-1]), as_json=False, patch=False, packages=False)
     first = hyps[next(iter(BELIEFS))]
+    _compare_variants(ctx)
     click.secho(f"\n$ lab hyp show {first}", bold=True)
     ctx.invoke(hyp_show, hyp=first, as_json=False)
     click.secho("\n$ lab calibration", bold=True)
@@ -87,14 +89,13 @@ def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
     report = project / "report" / f"{first}.md"
     click.secho(f"\n$ lab export {first} -o report/{first}.md", bold=True)
     ctx.invoke(export_cmd, hyp=first, output=str(report))
-    _compare_variants(ctx)
+    show_today(ctx, planned)
     lab = "lab" if shutil.which("lab") else shlex.quote(os.path.abspath(sys.argv[0]))
     click.echo(
         f"\nThe notebook is in {project}/.labbook. Explore it:\n"
         f"  cd {shlex.quote(str(project))} && {lab} ls --where \"'scaled' in tags\" --sort -val_acc.max\n"
         f"  {lab} metrics {ids[-1]} val_acc    {lab} logs {ids[0]}    {lab} journal    {lab} hyp ls"
     )
-    show_today(ctx, planned)
 
 
 def show_problem() -> None:
