@@ -8,7 +8,7 @@ import click
 
 from ..errors import BadInput
 from . import render
-from .launch import RunCommand
+from .launch import RunCommand, launcher_options, slurm_options
 from .runs import open_notebook
 
 _NOISE_HELP = "Parameters that are noise, not configuration (comma-separated). Default: seed."
@@ -474,9 +474,6 @@ def _ids_list(ids: list[int]) -> str:
 
 # -- lab ablate --------------------------------------------------------------------------
 
-#: Where an ablation's runs go: the same launchers as ``lab run``.
-LAUNCHERS = ("local", "slurm")
-
 
 @click.command(
     "ablate",
@@ -515,21 +512,7 @@ LAUNCHERS = ("local", "slurm")
     type=click.Choice(["max", "min"]),
     help="Whether higher or lower is better (default: guessed from the name).",
 )
-@click.option(
-    "--launcher",
-    type=click.Choice(LAUNCHERS),
-    default="local",
-    show_default=True,
-    help="Where the runs run: here, or as Slurm jobs (the notebook must be on a shared filesystem).",
-)
-@click.option("--slurm-partition", metavar="NAME", help="Slurm partition (default: the cluster's).")
-@click.option("--slurm-time", metavar="TIME", help="Time limit in any Slurm format: 30, 4:00:00, 1-12:00.")
-@click.option("--slurm-gpus", type=click.IntRange(0), metavar="N", help="GPUs per job.")
-@click.option("--slurm-cpus", type=click.IntRange(1), metavar="N", help="CPUs per job.")
-@click.option("--slurm-mem", metavar="SIZE", help="Memory per job, e.g. 16G.")
-@click.option(
-    "--slurm-opt", "slurm_opts", multiple=True, metavar="KEY=VALUE", help="Any other sbatch option; repeat."
-)
+@launcher_options
 @click.option(
     "-p", "--parallel", type=click.IntRange(1, 256), default=1, show_default=True, help="Runs at a time."
 )
@@ -576,9 +559,7 @@ def ablate_cmd(ctx: click.Context, **opts: Any) -> None:
         )
     for config in p.configs:  # every placeholder of every run checked before anything starts
         substitute(argv, config, Path("config.yaml"))
-    from .launch import _slurm_options
-
-    slurm = _slurm_options({**opts, "detach": False})  # checks the cluster before anything is written
+    slurm = slurm_options({**opts, "detach": False})  # checks the cluster before anything is written
     nb = open_notebook(ctx)
     try:
         sweep_id, statuses = _run_ablation(nb, p, argv, opts, slurm)
@@ -658,28 +639,21 @@ def _on_slurm(
     progress: Any,
 ) -> list[str]:
     """Each run of the ablation as a Slurm job, through the launcher ``lab run --launcher slurm`` uses."""
-    import shutil
-
-    from ..errors import LaunchError
     from ..launch import slurm
 
     for job in jobs:
         job.options = ["--source-config", source]
-    try:
-        submitted = slurm.submit(
-            nb,
-            jobs,
-            list(configs),
-            sweep_id,
-            options,
-            names=list(names),
-            tags=tags,
-            note=None,
-            hypothesis=None,
-        )
-    except LaunchError:
-        shutil.rmtree(nb.root / "sweeps" / sweep_id, ignore_errors=True)
-        raise
+    submitted = slurm.submit(
+        nb,
+        jobs,
+        list(configs),
+        sweep_id,
+        options,
+        names=list(names),
+        tags=tags,
+        note=None,
+        hypothesis=None,
+    )
     click.echo(
         f"lab: submitted runs {submitted[0].run_id}-{submitted[-1].run_id} to Slurm as jobs "
         f"{submitted[0].job_id} .. {submitted[-1].job_id}",

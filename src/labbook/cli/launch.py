@@ -2,17 +2,51 @@
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from ..errors import BadInput, LaunchError
+from ..errors import BadInput
 from . import render
 from .runs import open_notebook
 
 DEFAULT_MAX_RUNS = 100
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_LAUNCHER_OPTIONS = [
+    click.option(
+        "--launcher",
+        type=click.Choice(["local", "slurm"]),
+        default="local",
+        show_default=True,
+        help="Where the runs run: here, or as Slurm jobs (the notebook must be on a shared filesystem).",
+    ),
+    click.option("--slurm-partition", metavar="NAME", help="Slurm partition (default: the cluster's)."),
+    click.option(
+        "--slurm-time", metavar="TIME", help="Time limit in any Slurm format: 30, 4:00:00, 1-12:00."
+    ),
+    click.option("--slurm-gpus", type=click.IntRange(0), metavar="N", help="GPUs per job."),
+    click.option("--slurm-cpus", type=click.IntRange(1), metavar="N", help="CPUs per job."),
+    click.option("--slurm-mem", metavar="SIZE", help="Memory per job, e.g. 16G."),
+    click.option(
+        "--slurm-opt",
+        "slurm_opts",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Any other sbatch option; repeat.",
+    ),
+]
+
+
+def launcher_options(command: F) -> F:
+    """``--launcher`` and the ``--slurm-*`` options, the same wherever runs are launched."""
+    for option in reversed(_LAUNCHER_OPTIONS):
+        command = option(command)
+    return command
 
 
 class RunCommand(click.Command):
@@ -60,21 +94,7 @@ class RunCommand(click.Command):
 @click.option(
     "--pass-overrides", is_flag=True, help="Append the overrides to the command (for Hydra scripts)."
 )
-@click.option(
-    "--launcher",
-    type=click.Choice(["local", "slurm"]),
-    default="local",
-    show_default=True,
-    help="Where the runs run: here, or as Slurm jobs (the notebook must be on a shared filesystem).",
-)
-@click.option("--slurm-partition", metavar="NAME", help="Slurm partition (default: the cluster's).")
-@click.option("--slurm-time", metavar="TIME", help="Time limit in any Slurm format: 30, 4:00:00, 1-12:00.")
-@click.option("--slurm-gpus", type=click.IntRange(0), metavar="N", help="GPUs per job.")
-@click.option("--slurm-cpus", type=click.IntRange(1), metavar="N", help="CPUs per job.")
-@click.option("--slurm-mem", metavar="SIZE", help="Memory per job, e.g. 16G.")
-@click.option(
-    "--slurm-opt", "slurm_opts", multiple=True, metavar="KEY=VALUE", help="Any other sbatch option; repeat."
-)
+@launcher_options
 @click.option("--detach", is_flag=True, help="Slurm: submit and return; lab ls follows the jobs.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing of labbook's own.")
 @click.option("--adopt", hidden=True)
@@ -133,7 +153,7 @@ def run_cmd(ctx: click.Context, overrides: tuple[str, ...], **opts: Any) -> None
         substitute(argv, config, Path("config.yaml"))
     texts = [[o.text for o in combo] for combo in grid]
     tags = tuple(opts["tags"]) + (("smoke",) if opts["smoke"] else ())
-    slurm = _slurm_options(opts)
+    slurm = slurm_options(opts)
     notebook = open_notebook(ctx)
     try:
         if opts["smoke_first"]:
@@ -200,7 +220,7 @@ def _single(
     return code
 
 
-def _slurm_options(opts: dict[str, Any]) -> Any:
+def slurm_options(opts: dict[str, Any]) -> Any:
     """The Slurm request, checked against the cluster before anything is written; None: local."""
     given = [k for k in opts if k.startswith("slurm_") and opts[k] not in (None, ())]
     if opts["launcher"] != "slurm":
@@ -246,21 +266,17 @@ def _on_slurm(
     names = [f"{opts['name']}-{j.index}" if opts["name"] and many else opts["name"] for j in jobs]
     for job in jobs:
         job.options = _child_options(opts, (), None)
-    try:
-        submitted = slurm.submit(
-            notebook,
-            jobs,
-            list(configs) or [None],
-            sweep_id if many else None,
-            options,
-            names=names,
-            tags=tags,
-            note=opts["note"],
-            hypothesis=opts["hypothesis"],
-        )
-    except LaunchError:
-        shutil.rmtree(notebook.root / "sweeps" / sweep_id, ignore_errors=True)
-        raise
+    submitted = slurm.submit(
+        notebook,
+        jobs,
+        list(configs) or [None],
+        sweep_id if many else None,
+        options,
+        names=names,
+        tags=tags,
+        note=opts["note"],
+        hypothesis=opts["hypothesis"],
+    )
     if not opts["quiet"]:
         first, last = submitted[0], submitted[-1]
         what = f"run {first.run_id}" if not many else f"runs {first.run_id}-{last.run_id}, sweep {sweep_id}"

@@ -177,6 +177,7 @@ def submit(
         except Exception as err:  # sbatch refused (bad option, no such resources): the runs never were
             notebook.discard_pending([s.run_id for s in made])
             shutil.rmtree(folder, ignore_errors=True)
+            _forget_configs(jobs)
             said.seek(0)
             lines = said.read().decode(errors="replace").splitlines() + str(err).splitlines()
             raise LaunchError(f"sbatch refused the jobs: {_sbatch_reason(lines)}") from None
@@ -184,6 +185,19 @@ def submit(
         s.job_id = str(s.handle.job_id)
         notebook.set_job(s.run_id, s.job_id, PENDING.upper())
     return made
+
+
+def _forget_configs(jobs: list[Job]) -> None:
+    """The jobs' config files (and their sweep folder, once empty): nothing stays of a refused submission."""
+    for job in jobs:
+        if job.config_path is not None:
+            job.config_path.unlink(missing_ok=True)
+    folders = {job.config_path.parent for job in jobs if job.config_path is not None}
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty: something else lives there
 
 
 @contextmanager
