@@ -145,11 +145,9 @@ def wilson(k: int, n: int, level: float = LEVEL) -> tuple[float, float]:
         raise BadInput(f"a proportion needs 0 <= k <= n and n > 0, got {k}/{n}")
     from scipy import special
 
-    z = float(special.ndtri(0.5 + level / 2))
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    from . import failstats
+
+    return failstats.wilson(k, n, float(special.ndtri(0.5 + level / 2)))
 
 
 # -- two samples -----------------------------------------------------------------------
@@ -260,18 +258,14 @@ class McNemar:
 def mcnemar(a: ArrayLike, b: ArrayLike) -> McNemar:
     """McNemar's test on paired 0/1 scores: exact binomial below 25 discordant pairs,
     else the chi-square with continuity correction."""
-    from scipy import stats
+    from . import failstats
 
     x, y = _values(a).astype(bool), _values(b).astype(bool)
     a_only = int(np.sum(x & ~y))
     b_only = int(np.sum(~x & y))
-    n = a_only + b_only
-    if n == 0:
-        return McNemar(0, 0, 1.0, True)
-    if n < EXACT_MCNEMAR:
-        return McNemar(a_only, b_only, float(stats.binomtest(min(a_only, b_only), n, 0.5).pvalue), True)
-    chi2 = (abs(a_only - b_only) - 1) ** 2 / n
-    return McNemar(a_only, b_only, float(stats.chi2.sf(chi2, 1)), False)
+    test = failstats.mcnemar(b_only, a_only)
+    exact = a_only + b_only < EXACT_MCNEMAR
+    return McNemar(a_only, b_only, test.p_exact if exact else test.p_asymptotic, exact)
 
 
 def paired_bootstrap(a: ArrayLike, b: ArrayLike, level: float = LEVEL) -> tuple[float, float, float, float]:
