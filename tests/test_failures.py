@@ -249,6 +249,9 @@ def test_bad_sample_requests_are_refused_and_write_nothing(project: Path) -> Non
         project, "failures", "sample", "a", "--where", "los > 1"
     )
     assert "expected a value" in fails_cleanly(project, "failures", "sample", "a", "--where", "loss >> 1")
+    assert "'value in output' is not a test here; write output == 'value'" in fails_cleanly(
+        project, "failures", "sample", "a", "--where", "'x' in output"
+    )
     assert "run 2 has no examples" in fails_cleanly(project, "failures", "sample", "empty")
     assert "no examples in split 'test'; its splits: eval (50)" in fails_cleanly(
         project, "failures", "sample", "a", "--split", "test"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import QueryError
-from .query import COMPARE, Compiled, _Parser
+from .query import Compiled, _Parser
 
 COLUMNS = {"id": "e.ex_id", "split": "e.split", "correct": "e.correct"}
 
@@ -52,28 +52,16 @@ class _ExampleParser(_Parser):
     def __init__(self, text: str, known: frozenset[str]) -> None:
         super().__init__(text, _Names(known))  # type: ignore[arg-type]
 
-    def comparison(self) -> Compiled:
-        name = self.take()
-        if name.kind != "name":
-            raise QueryError(f"expected a field name but found {name.value!r} in the query {self.text!r}")
-        if self.accept("kw", "not"):
-            self.expect("kw", "in")
-            return self.membership(name.value, self.literal_list(), True)
-        if self.accept("kw", "in"):
-            return self.membership(name.value, self.literal_list(), False)
-        op = self.take()
-        if op.kind != "op" or (op.value not in COMPARE and op.value != "~"):
-            raise QueryError(f"expected a comparison after {name.value!r} in the query {self.text!r}")
-        value = self.literal()
-        expr, params = self.resolve(name.value, value)
-        if op.value == "~":
-            return Compiled(f"(instr(lower({expr}), lower(?)) > 0)", [*params, str(value)])
-        if value is None:
-            null = "IS NULL" if COMPARE[op.value] == "=" else "IS NOT NULL"
-            return Compiled(f"({expr} {null})", params)
-        return Compiled(f"({expr} {COMPARE[op.value]} ?)", [*params, value])
+    TAG_NAMES = ()  # examples have no tags: every name is a field
+
+    def convert(self, name: str, value: Any) -> Any:
+        return value
 
     def membership(self, name: str, values: list[Any], negate: bool, reverse: bool = False) -> Compiled:
+        if reverse:
+            raise QueryError(
+                f"'value in {name}' is not a test here; write {name} == 'value' (in {self.text!r})"
+            )
         expr, params = self.resolve(name, None)
         sql = f"{expr} IN ({', '.join('?' for _ in values)})"
         return Compiled(f"(NOT coalesce({sql}, 0))" if negate else f"({sql})", [*params, *values])

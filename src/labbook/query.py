@@ -187,6 +187,8 @@ class _Parser:
             raise QueryError(f"a list in the query {self.text!r} is not closed")
         return items
 
+    TAG_NAMES: tuple[str, ...] = ("tags", "tag")  # names compared as set membership
+
     def comparison(self) -> Compiled:
         tok = self.peek()
         if tok is not None and tok.kind in ("num", "str"):
@@ -209,10 +211,8 @@ class _Parser:
         op = self.take()
         if op.kind != "op" or (op.value not in COMPARE and op.value != "~"):
             raise QueryError(f"expected a comparison after {name.value!r} in the query {self.text!r}")
-        value = self.literal()
-        if name.value in TIME_FIELDS:
-            value = _as_time(value)
-        if name.value in ("tags", "tag"):
+        value = self.convert(name.value, self.literal())
+        if name.value in self.TAG_NAMES:
             if op.value not in ("==", "=", "!="):
                 raise QueryError("tags can only be tested with == , != or 'x' in tags")
             return self.membership("tags", [value], op.value == "!=")
@@ -223,6 +223,10 @@ class _Parser:
             null = "IS NULL" if COMPARE[op.value] == "=" else "IS NOT NULL"
             return Compiled(f"({expr} {null})", expr_params)
         return Compiled(f"({expr} {COMPARE[op.value]} ?)", [*expr_params, value])
+
+    def convert(self, name: str, value: Any) -> Any:
+        """The value a field is compared with, as stored (dates become timestamps)."""
+        return _as_time(value) if name in TIME_FIELDS else value
 
     def membership(self, name: str, values: list[Any], negate: bool, reverse: bool = False) -> Compiled:
         marks = ", ".join("?" for _ in values)
