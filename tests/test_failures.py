@@ -132,10 +132,13 @@ def test_import_parquet_with_another_id_field(project: Path) -> None:
 
     make_run("a")
     data = [{**r, "uid": 1000 + i} for i, r in enumerate(rows(30))]
+    data.append({**data[0], "uid": None})  # a row without its id is skipped, and named as a row
     pq.write_table(pa.Table.from_pylist(data), project / "preds.parquet")
     result = lab("failures", "import", "a", str(project / "preds.parquet"), "--id-field", "uid")
     assert result.exit_code == 0, result.output
-    assert "Imported 30 examples" in result.output
+    assert "Imported 30 examples" in result.output and "1 skipped" in result.output
+    assert "  row 31: " in result.output
+    data.pop()
     lab("failures", "sample", "a", "--name", "s", "-n", "100")
     ids = {json.loads(lab("failures", "show", "s", "--json").output)[0]["id"]}
     assert ids <= {str(1000 + i) for i, r in enumerate(data) if not r["correct"]}

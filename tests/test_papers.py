@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import pexpect
 import pytest
 from sklearn.metrics import mean_absolute_percentage_error
 
@@ -460,3 +463,34 @@ def test_relative_error_matches_scikit_learn_and_refuses_zero() -> None:
         scoring.relative_error([1.0, 2.0], [1.0, 0.0])
     with pytest.raises(BadInput):
         scoring.relative_error([1.0], [1.0, 2.0])
+
+
+def test_interactive_triage_in_a_real_terminal(project: Path) -> None:
+    """The triage loop over a pseudo-terminal, as over ssh: prompts shown, each answer saved at once."""
+    lab("papers", "import", str(FIX / "zotero.json"))
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "labbook", "papers", "triage"],
+        cwd=str(project),
+        env=dict(os.environ, TERM="xterm"),
+        dimensions=(24, 80),
+        encoding="utf-8",
+        timeout=20,
+    )
+    child.expect(r"\[1/3\] R1  Optimization Methods")
+    child.expect("decision: ")
+    child.sendline("dr")
+    child.expect("kind of output: ")
+    child.sendline("2")
+    child.expect("changes my work this quarter")
+    child.sendline("y")
+    child.expect(r"\[2/3\] R2")
+    child.expect("decision: ")
+    assert papers_json()[0]["status"] == "deep-read"  # saved before the session ends
+    child.sendline("q")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    by_ref = {p["ref"]: p for p in papers_json()}
+    assert (by_ref["R1"]["kind"], by_ref["R1"]["changes"]) == ("recipe", "yes")
+    assert by_ref["R2"]["status"] == "untriaged"

@@ -53,6 +53,7 @@ class ImportReport:
     replaced: int
     total: int  # examples the run now has in this split
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    unit: str = "line"  # what a skipped number counts: a line of JSONL/CSV, a row of Parquet
 
 
 @dataclass(frozen=True)
@@ -240,11 +241,13 @@ class Failures:
         fmt: str | None = None,
     ) -> ImportReport:
         """Import a JSONL / CSV / Parquet file in one transaction; re-importing replaces by id."""
-        from .exampleio import read_file
+        from .exampleio import detect_format, read_file
 
         run = self.nb.get_run(run_ref)
         check_name(split, "split")
         report = self._write(run, split, read_file(path, id_field, fmt), str(path))
+        if detect_format(path, fmt) == "parquet":
+            report.unit = "row"
         self.store.example_set(run.id, report.split, build_set)  # so the first diff is quick
         return report
 

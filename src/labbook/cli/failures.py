@@ -78,7 +78,7 @@ def import_cmd(
         f"{len(rep.skipped)} skipped. The run has {rep.total} {rep.split} examples."
     )
     for line, reason in rep.skipped[:50]:
-        click.echo(f"  line {line}: {reason}")
+        click.echo(f"  {rep.unit} {line}: {reason}")
     if len(rep.skipped) > 50:
         click.echo(f"  ... and {len(rep.skipped) - 50} more (--json lists all)")
 
