@@ -408,3 +408,54 @@ def test_ls_groups_seeds_into_variants_with_their_ci(two_variants: Path) -> None
     assert bad.exit_code == 2 and "columns are METRIC.AGG" in bad.output
     bad = lab("ls", "--group-by", "nokey")
     assert bad.exit_code == 2 and "no run has a parameter 'nokey'" in bad.output
+
+
+def _examples_run(config: dict, correct: list[int]) -> None:
+    with labbook.init(config=config) as run:
+        run.log({"acc": sum(correct) / len(correct)}, step=0)
+        run.log_examples([{"id": f"q{i}", "correct": bool(c)} for i, c in enumerate(correct)])
+
+
+def test_runs_that_scored_the_same_examples_are_compared_by_mcnemar(project: Path) -> None:
+    rng = np.random.default_rng(3)
+    a = rng.random(400) < 0.80
+    b = np.where(rng.random(400) < 0.1, ~a, a)  # B disagrees with A on about one example in ten
+    _examples_run({"model": "a"}, a.astype(int).tolist())
+    _examples_run({"model": "b"}, b.astype(int).tolist() + [1] * 20)  # 20 ids only B scored: left out
+    out = compare_json("model=a", "model=b", "-m", "acc")
+    e = out["examples"]
+    a_only, b_only = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    assert (e["n"], e["a_only"], e["b_only"]) == (400, a_only, b_only)
+    assert e["acc_a"] == pytest.approx(a.mean()) and e["acc_b"] == pytest.approx(b.mean())
+    chi2 = (abs(a_only - b_only) - 1) ** 2 / (a_only + b_only)
+    assert e["test"] == "McNemar chi-square" and e["p"] == pytest.approx(sp.chi2.sf(chi2, 1))
+    d = a.astype(float) - b.astype(float)
+    assert (e["low"], e["high"]) == pytest.approx(tuple(sp.ttest_1samp(d, 0).confidence_interval()))
+    text = lab("compare", "model=a", "model=b", "-m", "acc").output
+    assert "examples (eval: 400 ids scored by every run of both sides, paired)" in text
+    assert f"right in A only: {a_only}, right in B only: {b_only}" in text
+
+
+def test_several_runs_a_side_are_paired_over_examples_by_their_mean_accuracy(project: Path) -> None:
+    rng = np.random.default_rng(4)
+    truth = rng.random(300)
+    sides = {v: [(truth + shift + rng.normal(0, 0.3, 300) > 0.5).astype(int) for _ in range(3)]
+             for v, shift in (("a", 0.1), ("b", 0.0))}  # fmt: skip
+    for v, runs in sides.items():
+        for seed, correct in enumerate(runs):
+            _examples_run({"model": v, "seed": seed}, correct.tolist())
+    out = compare_json("model=a", "model=b", "-m", "acc")
+    e = out["examples"]
+    xa, xb = np.mean(sides["a"], axis=0), np.mean(sides["b"], axis=0)
+    ref = sp.ttest_rel(xa, xb)
+    assert e["test"] == "paired t over examples" and e["n"] == 300 and e["a_only"] is None
+    assert e["p"] == pytest.approx(ref.pvalue) and e["diff"] == pytest.approx(float(np.mean(xa - xb)))
+    assert (e["low"], e["high"]) == pytest.approx(tuple(ref.confidence_interval()))
+    verdict = lab("compare", "model=a", "model=b", "-m", "acc").output.split("verdict")[1]
+    assert ref.pvalue < 0.05  # the data are drawn so that A is more accurate
+    assert "examples: A is more accurate by" in verdict and "300 paired examples" in verdict
+
+
+def test_no_examples_section_without_examples_on_every_run(two_variants: Path) -> None:
+    assert compare_json("lr=1e-3", "lr=3e-4", "-m", "acc")["examples"] is None
+    assert "examples (" not in lab("compare", "lr=1e-3", "lr=3e-4", "-m", "acc").output

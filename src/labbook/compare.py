@@ -260,6 +260,26 @@ class MetricResult:
     pairing: str  # "", "seed" (the noise keys), "example id"
 
 
+@dataclass(frozen=True)
+class ExampleComparison:
+    """Accuracy on the example ids every run of both sides scored, paired example by example."""
+
+    split: str
+    n: int
+    acc_a: float
+    acc_b: float
+    diff: float  # A − B
+    low: float
+    high: float
+    p: float
+    test: str
+    a_only: int | None = None  # one run a side: examples A got right and B wrong
+    b_only: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
 @dataclass
 class Report:
     a: Side
@@ -270,6 +290,7 @@ class Report:
     metrics: list[MetricResult]
     warnings: list[str]
     budgets: tuple[int, int]
+    examples: ExampleComparison | None = None
 
 
 def _values(runs: list[RunRecord], metric: str, agg: str) -> tuple[list[float], list[int]]:
@@ -331,6 +352,52 @@ def _per_example(nb: Notebook, runs: list[RunRecord], key: str) -> dict[int, flo
     ids, where = np.unique(np.concatenate(steps), return_inverse=True)
     means = np.bincount(where, weights=np.concatenate(values)) / np.bincount(where)
     return dict(zip(ids.tolist(), means.tolist(), strict=True))
+
+
+def example_comparison(
+    nb: Notebook, a: list[RunRecord], b: list[RunRecord], split: str = "eval"
+) -> ExampleComparison | None:
+    """Pair the sides on the examples they all scored (``correct``), when every run logged them.
+
+    One run a side: McNemar's test on the discordant examples (exact below 25). Several:
+    each example's accuracy over a side's runs, and the paired t test over examples (the
+    examples, not the seeds, are the units; with hundreds of them the t is sound).
+    """
+    import numpy as np
+
+    from . import failstats
+
+    sets = [nb.failures.outcomes(r, split) for r in a + b]
+    if not a or not b or any(s is None for s in sets):
+        return None
+    keys = sets[0][0]  # type: ignore[index]
+    for k, _ in sets[1:]:  # type: ignore[misc]
+        keys = np.intersect1d(keys, k, assume_unique=True)
+    if keys.size < 2:
+        return None
+    rows = []
+    for k, o in sets:  # type: ignore[misc]
+        got = o[np.searchsorted(k, keys)].astype(float)
+        got[got < 0] = np.nan
+        rows.append(got)
+    xa, xb = np.nanmean(rows[: len(a)], axis=0), np.nanmean(rows[len(a) :], axis=0)
+    known = ~np.isnan(xa) & ~np.isnan(xb)
+    xa, xb = xa[known], xb[known]
+    d = xa - xb
+    low, high = (float(v) for v in stats.t_interval(d))
+    common = dict(
+        split=split, n=int(d.size), acc_a=float(xa.mean()), acc_b=float(xb.mean()), diff=float(d.mean())
+    )
+    if len(a) == 1 and len(b) == 1:
+        a_only, b_only = int(np.sum(d > 0)), int(np.sum(d < 0))
+        test = failstats.mcnemar(b_only, a_only)
+        exact = a_only + b_only < stats.EXACT_MCNEMAR
+        name = "McNemar exact" if exact else "McNemar chi-square"
+        p = test.p_exact if exact else test.p_asymptotic
+        return ExampleComparison(**common, low=low, high=high, p=p, test=name, a_only=a_only, b_only=b_only)
+    return ExampleComparison(
+        **common, low=low, high=high, p=stats.paired_t_p(d), test="paired t over examples"
+    )
 
 
 def compare(
@@ -463,6 +530,7 @@ def compare(
         results,
         warnings,
         budgets,
+        example_comparison(nb, a.runs, b.runs),
     )
 
 

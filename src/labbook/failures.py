@@ -419,10 +419,8 @@ class Failures:
             raise BadInput("diff needs two different runs")
         self._fields(a, split)
         self._fields(b, split)
-        ka, oa = self.store.example_set(a.id, split, build_set)
-        kb, ob = self.store.example_set(b.id, split, build_set)
-        keys_a, keys_b = np.frombuffer(ka, dtype=np.uint64), np.frombuffer(kb, dtype=np.uint64)
-        out_a, out_b = np.frombuffer(oa, dtype=np.int8), np.frombuffer(ob, dtype=np.int8)
+        keys_a, out_a = self._outcomes(a.id, split)
+        keys_b, out_b = self._outcomes(b.id, split)
         _, ia, ib = np.intersect1d(keys_a, keys_b, assume_unique=True, return_indices=True)
         xa, xb = out_a[ia], out_b[ib]
         known = (xa >= 0) & (xb >= 0)
@@ -470,6 +468,21 @@ class Failures:
         changes.sort(key=lambda c: (-c.in_a, c.pile))
         _, reviewed = self.store.pile_counts(chosen.id)
         return replace(report, sample=chosen.name, sample_reviewed=reviewed, piles=changes)
+
+    def _outcomes(self, run_id: int, split: str) -> tuple[Any, Any]:
+        import numpy as np
+
+        keys, outcomes = self.store.example_set(run_id, split, build_set)
+        return np.frombuffer(keys, dtype=np.uint64), np.frombuffer(outcomes, dtype=np.int8)
+
+    def outcomes(self, run: RunRecord, split: str = DEFAULT_SPLIT) -> tuple[Any, Any] | None:
+        """A run's example id keys (sorted) and whether each was right (1, 0; -1 unknown).
+
+        None when the run has no examples in ``split`` with a ``correct`` field: nothing to pair.
+        """
+        if "correct" not in self.store.example_fields(run.id, split):
+            return None
+        return self._outcomes(run.id, split)
 
     def _diff_sample(self, a: RunRecord, split: str, name: str | None) -> SampleRow | None:
         if name is not None:

@@ -441,7 +441,7 @@ def compare(
             d = x - y
             lo_, hi_ = t_interval(d)
             low, high = float(lo_), float(hi_)
-            p = _paired_t_p(d)
+            p = paired_t_p(d)
             test, ci_method = "paired t", "t of the differences"
             notes.append(
                 f"with {len(x)} pairs no sign-flip p-value can fall below {2 / 2 ** len(x):.2g}, "
@@ -502,7 +502,8 @@ def compare(
     )
 
 
-def _paired_t_p(d: Floats) -> float:
+def paired_t_p(d: Floats) -> float:
+    """Two-sided p of the paired t test on differences ``d`` (1 or 0 when they do not vary)."""
     from scipy import special
 
     sd = float(d.std(ddof=1)) if len(d) > 1 else math.nan

@@ -173,6 +173,7 @@ def _report_json(r: Any) -> dict[str, Any]:
             for m in r.metrics
         ],
         "tuning_budget": {"a": r.budgets[0], "b": r.budgets[1]},
+        "examples": r.examples.as_dict() if r.examples else None,
         "warnings": r.warnings,
     }
 
@@ -265,16 +266,54 @@ def _report_text(r: Any) -> str:
     )
     lower = "↓ lower is better. " if any(m.lower_better for m in r.metrics) else ""
     out.append(f"  {lower}P(A>B): chance a random run of A beats one of B. g: Hedges' g.")
+    out += _examples_text(r.examples)
     out.append("")
     out.append("verdict")
     for m in r.metrics:
         out.append(f"  {m.metric}: {verdict(m)}")
         out += [f"    ({note})" for note in m.comparison.notes]
+    if r.examples is not None:
+        out.append(f"  examples: {_examples_verdict(r.examples)}")
     if r.warnings:
         out.append("")
         out.append("warnings")
         out += [f"  ! {w}" for w in r.warnings]
     return "\n".join(out)
+
+
+def _examples_text(e: Any) -> list[str]:
+    """The per-example paired comparison, when both sides scored the same examples."""
+    from ..compare import num, pvalue
+
+    if e is None:
+        return []
+    out = ["", f"examples ({e.split}: {e.n} ids scored by every run of both sides, paired)"]
+    out.append(
+        f"  accuracy A {num(e.acc_a, 4)}, B {num(e.acc_b, 4)}: A − B = {num(e.diff, 4)} "
+        f"[{num(e.low, 3)}, {num(e.high, 3)}], {e.test} p {pvalue(e.p)}"
+    )
+    if e.a_only is not None:
+        out.append(
+            f"  right in A only: {e.a_only}, right in B only: {e.b_only} (lab failures diff shows them)"
+        )
+    else:
+        out.append(
+            "  each example's accuracy averaged over a side's runs; the examples are the units, so this says "
+            "the runs differ on these examples, not that new seeds would"
+        )
+    return out
+
+
+def _examples_verdict(e: Any) -> str:
+    from ..compare import num, pvalue
+
+    if e.p < 0.05 and (e.low > 0 or e.high < 0):
+        better, low, high = ("A", e.low, e.high) if e.diff > 0 else ("B", -e.high, -e.low)
+        return (
+            f"{better} is more accurate by {num(abs(e.diff), 3)} (95% CI {num(low, 3)} to {num(high, 3)}, "
+            f"p {pvalue(e.p)}, {e.n} paired examples)"
+        )
+    return f"no detectable difference in accuracy over {e.n} paired examples (p {pvalue(e.p)})"
 
 
 def _indent(text: str) -> str:
