@@ -333,3 +333,17 @@ def test_ctrl_c_typed_at_a_real_terminal(project: Path) -> None:
         os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 130
     assert run_record(project).status == "killed"
+
+
+def test_a_shell_command_records_the_python_its_sdk_ran_and_no_guess(project: Path) -> None:
+    """lab run -- sh -c '...': which Python runs is known only to the SDK inside, if any."""
+    (project / "train.py").write_text("import labbook\nwith labbook.init() as run:\n    run.log({'x': 1})\n")
+    proc = lab_proc("run", "--", "sh", "-c", f"{PY} train.py", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    run = run_record(project)
+    assert run.capture["python"]["executable"] == PY and run.capture["packages"]
+    plain = lab_proc("run", "--", "sh", "-c", "echo no python here", cwd=project)
+    assert plain.returncode == 0
+    run = run_record(project, 2)
+    assert "python" not in run.capture and "packages" not in run.capture and run.capture["git"] is not None
+    assert "\npython " not in lab_proc("show", "2", cwd=project).stdout

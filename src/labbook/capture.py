@@ -317,12 +317,15 @@ def capture_all(
     environ: dict[str, str] | None = None,
     python: str | None = None,
     cache_dir: Path | None = None,
+    with_python: bool = True,
 ) -> dict[str, Any]:
-    """Everything recorded about a run at its start."""
+    """Everything recorded about a run at its start.
+
+    ``with_python=False``: the command is not a Python one, so which interpreter (if any)
+    it ends up running is unknown here; an SDK attaching to the run records its own.
+    """
     git = git_state(cwd)
     patch = git.pop("patch", "")
-    py = python_info(python, cache_dir)
-    packages = py.pop("freeze", None)
     from . import __version__
 
     out: dict[str, Any] = {
@@ -330,12 +333,18 @@ def capture_all(
         "cwd": cwd,
         "git": git,
         "env": env_vars(environ),
-        "python": py,
         "system": system_info(cache_dir),
         "labbook": __version__,
     }
     if patch:
         out["patch"] = patch
-    if packages is not None:
-        out["packages"] = packages
+    if with_python:
+        out.update(python_capture(python, cache_dir))
     return out
+
+
+def python_capture(executable: str | None = None, cache_dir: Path | None = None) -> dict[str, Any]:
+    """The ``python`` and ``packages`` entries of a capture, for ``executable`` (default: this one)."""
+    py = python_info(executable, cache_dir)
+    packages = py.pop("freeze", None)
+    return {"python": py, **({"packages": packages} if packages is not None else {})}

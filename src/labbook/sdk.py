@@ -26,6 +26,8 @@ from .recorder import Recorder, writer_name
 
 ENV_RUN = "LABBOOK_RUN_ID"
 ENV_CONFIG = "LABBOOK_CONFIG"
+#: Set by ``lab run`` for a command it could not tell was Python: an attaching SDK records its interpreter.
+ENV_CAPTURE_PYTHON = "LABBOOK_CAPTURE_PYTHON"
 
 _current: contextvars.ContextVar[Run | None] = contextvars.ContextVar("labbook_run", default=None)
 _active: list[Run] = []  # unfinished runs of this process, for threads that lack the context
@@ -181,6 +183,23 @@ def _capture_in_background(run: Run, argv: list[str]) -> threading.Thread:
     return thread
 
 
+def _capture_python_in_background(run: Run) -> threading.Thread:
+    """Inside ``lab run`` of a non-Python command (a shell script, say): this interpreter is the one."""
+    from .capture import python_capture
+
+    nb = run._notebook
+
+    def work() -> None:
+        try:
+            nb.record_capture(run.id, python_capture(sys.executable, nb.cache_dir))
+        except Exception as err:
+            print(f"labbook: could not record the interpreter of run {run.id}: {err}", file=sys.stderr)
+
+    thread = threading.Thread(target=work, name="labbook-capture", daemon=True)
+    thread.start()
+    return thread
+
+
 def init(
     config: Mapping[str, Any] | None = None,
     name: str | None = None,
@@ -208,6 +227,8 @@ def init(
             if hypothesis is not None and record.hyp_id is None:
                 notebook.link_run(run.id, hypothesis)
             run.name = run.name or name
+            if os.environ.get(ENV_CAPTURE_PYTHON) == "1":
+                run._capture = _capture_python_in_background(run)
             _install_exit_hooks()
         else:
             record = notebook.start_run(

@@ -33,6 +33,7 @@ from ..errors import LaunchError
 from ..model import CRASHED, FAILED, FINISHED, KILLED, RunRecord
 from ..notebook import ENV_DIR, Notebook
 from ..recorder import Recorder
+from ..sdk import ENV_CAPTURE_PYTHON
 
 GRACE_S = 10.0  # after Ctrl-C, how long the command may take to stop before SIGKILL
 
@@ -215,6 +216,9 @@ def _supervise(
     run_dir = notebook.run_dir(record)
     env = dict(os.environ)
     env.update({"LABBOOK_RUN_ID": record.uid, ENV_DIR: str(notebook.root), "PYTHONUNBUFFERED": "1"})
+    python = command_python(argv)
+    if python is None:  # not a Python command: the SDK, if the command reaches it, says which Python ran
+        env[ENV_CAPTURE_PYTHON] = "1"
     if config is not None:
         config_path = dump(config, run_dir / "config.yaml")
         env["LABBOOK_CONFIG"] = str(config_path)
@@ -230,7 +234,9 @@ def _supervise(
     capture_thread = threading.Thread(
         target=lambda: notebook.record_capture(
             record.id,
-            capture_all(argv, cwd, env, python=command_python(argv), cache_dir=notebook.cache_dir),
+            capture_all(
+                argv, cwd, env, python=python, cache_dir=notebook.cache_dir, with_python=bool(python)
+            ),
         ),
         daemon=True,
         name="labbook-capture",

@@ -91,7 +91,11 @@ def plan(nb: Notebook, ref: str | int) -> Plan:
 
 def _environment_differences(nb: Notebook, run: RunRecord) -> list[str]:
     then = run.capture.get("python") or {}
-    now = python_info(command_python(run.command or []) or sys.executable, nb.cache_dir)
+    if not then:  # not a Python command, and no SDK inside said which Python it ran
+        return []
+    now = python_info(
+        command_python(run.command or []) or then.get("executable") or sys.executable, nb.cache_dir
+    )
     out = []
     if then.get("version") and now.get("version") and then["version"] != now["version"]:
         out.append(f"Python is {now['version']} now, {then['version']} then")
