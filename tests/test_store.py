@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from labbook.notebook import Notebook
 from labbook.store import migrations
 from labbook.store.base import BatchSummary
 from labbook.store.sqlite import SQLiteStore, connect
+
+from .conftest import lab_proc
 
 
 def test_upgrades_a_v1_notebook_keeping_its_runs(tmp_path: Path) -> None:
@@ -87,3 +90,39 @@ def test_bulky_capture_is_stored_once(notebook: Notebook) -> None:
     n = sqlite3.connect(notebook.root / "labbook.db").execute("SELECT count(*) FROM blobs").fetchone()[0]
     assert n == 1
     assert notebook.blob(notebook.get_run(3).capture["packages"]) == freeze
+
+
+def test_network_filesystems_are_told_from_proc_mounts() -> None:
+    from labbook.store.sqlite import NETWORK_FILESYSTEMS, filesystem_type
+
+    mounts = (
+        "server:/export/home /home nfs4 rw,relatime 0 0\n"
+        "/dev/sda1 / ext4 rw 0 0\n"
+        "/dev/sdb1 /home/scratch\\040space ext4 rw 0 0\n"
+        "lustre@tcp:/fs /lustre lustre rw 0 0\n"
+    )
+    assert filesystem_type(Path("/home/alice/project"), mounts) == "nfs4"
+    assert filesystem_type(Path("/home/scratch space/x"), mounts) == "ext4"  # the longest mount point wins
+    assert filesystem_type(Path("/homework/x"), mounts) == "ext4"  # a prefix of a name is not its mount
+    assert filesystem_type(Path("/lustre/proj"), mounts) in NETWORK_FILESYSTEMS
+
+
+def test_the_rollback_journal_serves_a_notebook_on_a_network_filesystem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where writers may be on other hosts the WAL's shared memory cannot be trusted: a real
+    lab run, SDK logging and lab ls all work on the rollback journal, and no WAL file appears."""
+    monkeypatch.setenv("LABBOOK_SQLITE_JOURNAL", "delete")
+    monkeypatch.chdir(tmp_path)
+    assert lab_proc("init", cwd=tmp_path).returncode == 0
+    script = (
+        "import labbook\nwith labbook.init() as run:\n    [run.log({'x': i}, step=i) for i in range(100)]\n"
+    )
+    (tmp_path / "t.py").write_text(script)
+    assert lab_proc("run", "--", sys.executable, "t.py", cwd=tmp_path).returncode == 0
+    listed = lab_proc("ls", "--json", cwd=tmp_path)
+    (run,) = json.loads(listed.stdout)
+    assert run["status"] == "finished" and run["metrics"]["x"]["count"] == 100
+    db = tmp_path / ".labbook" / "labbook.db"
+    assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert not (tmp_path / ".labbook" / "labbook.db-wal").exists()

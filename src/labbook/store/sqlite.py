@@ -1,15 +1,21 @@
-"""The embedded store: one SQLite file in WAL mode.
+"""The embedded store: one SQLite file in WAL mode (rollback journal on network filesystems).
 
 Writers take ``BEGIN IMMEDIATE`` so that lock upgrades never fail midway, and wait up
 to a minute for a busy database: many processes logging at once queue rather than see
 "database is locked". ``synchronous=NORMAL`` keeps commits off fsync; in WAL mode that
 loses nothing when a process is killed, only (at worst) the last commits on power loss.
+
+WAL keeps its index in shared memory, which processes on different machines do not
+share: on NFS, Lustre, GPFS and the like (a notebook that Slurm nodes write to) the
+database uses the rollback journal instead, which needs only the filesystem's locks.
+``LABBOOK_SQLITE_JOURNAL=wal|delete`` overrides the choice.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -36,10 +42,44 @@ _RUN_COLUMNS = (
 )
 
 
+NETWORK_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "lustre", "gpfs", "beegfs", "ceph", "fuse.ceph-fuse",
+     "fuse.sshfs", "9p", "afs", "glusterfs", "fuse.glusterfs", "panfs", "wekafs"}
+)  # fmt: skip
+
+
+def filesystem_type(path: Path, mounts: str | None = None) -> str | None:
+    """The type of the filesystem holding ``path`` (from /proc/mounts; None where unknown)."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:
+            return None
+    target = str(path.resolve())
+    best, kind = "", None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
+def journal_mode(path: Path) -> str:
+    """``wal`` on local disks, ``delete`` (the rollback journal) where writers may be on other hosts."""
+    chosen = os.environ.get("LABBOOK_SQLITE_JOURNAL", "").lower()
+    if chosen in ("wal", "delete"):
+        return chosen
+    return "delete" if filesystem_type(path.parent) in NETWORK_FILESYSTEMS else "wal"
+
+
 def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA journal_mode = {journal_mode(path).upper()}")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
