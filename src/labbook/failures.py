@@ -563,8 +563,7 @@ class Failures:
     ) -> tuple[Hypothesis, PileLink]:
         """A hypothesis about why a pile's examples fail, linked to that pile."""
         sample, pile, count, reviewed = self.pile_ref(ref)
-        hyp = self.nb.hypotheses.add(text, problem, tags)
-        self.store.link_pile(hyp.id, sample.id, pile, count, reviewed)
+        hyp = self.nb.hypotheses.add(text, problem, tags, pile=(sample.id, pile, count, reviewed))
         return hyp, PileLink(sample.name, pile, count, reviewed)
 
     def hypothesis_piles(self, hyp_id: int) -> list[PileLink]:

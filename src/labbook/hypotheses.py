@@ -174,7 +174,13 @@ class Hypotheses:
         self.store = notebook.store
 
     # -- hypotheses ----------------------------------------------------------
-    def add(self, text: str, problem: str | None = None, tags: tuple[str, ...] = ()) -> Hypothesis:
+    def add(
+        self,
+        text: str,
+        problem: str | None = None,
+        tags: tuple[str, ...] = (),
+        pile: tuple[int, str, int, int] | None = None,
+    ) -> Hypothesis:
         text = text.strip()
         if not text:
             raise BadInput("a hypothesis needs some text: what do you expect, and why?")
@@ -189,6 +195,7 @@ class Hypotheses:
                 time.time(),
                 tuple(dict.fromkeys(tags)),
                 problem_id=record.id if record else None,
+                pile=pile,
             )
         )
         return self.get(hyp_id)

@@ -109,6 +109,7 @@ class NewHypothesis:
     created_at: float
     tags: tuple[str, ...] = ()
     problem_id: int | None = None  # a problem record (problem then holds its title)
+    pile: tuple[int, str, int, int] | None = None  # started from a pile: (sample id, pile, count, reviewed)
 
 
 @dataclass(frozen=True)

@@ -332,14 +332,6 @@ class FailuresStore:
         return out
 
     # -- hypotheses started from a pile ------------------------------------------
-    def link_pile(self, hyp_id: int, sample_id: int, pile: str, count: int, reviewed: int) -> None:
-        with self._tx() as c:
-            c.execute(
-                "INSERT OR REPLACE INTO hypothesis_piles (hyp_id, sample_id, pile, count, reviewed)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (hyp_id, sample_id, pile, count, reviewed),
-            )
-
     def hypothesis_piles(self, hyp_id: int) -> list[PileLink]:
         rows = self._read(
             "SELECT s.name, h.pile, h.count, h.reviewed FROM hypothesis_piles h JOIN samples s ON s.id = h.sample_id"

@@ -47,6 +47,11 @@ class ResearchStore:
                 c.execute(
                     "INSERT INTO problem_links (hyp_id, problem_id) VALUES (?, ?)", (hyp_id, h.problem_id)
                 )
+            if h.pile is not None:  # in the same transaction: never a hypothesis that lost its pile
+                c.execute(
+                    "INSERT INTO hypothesis_piles (hyp_id, sample_id, pile, count, reviewed) VALUES (?, ?, ?, ?, ?)",
+                    (hyp_id, *h.pile),
+                )
         return hyp_id
 
     def _hypotheses(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Hypothesis]:
