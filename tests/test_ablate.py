@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,13 @@ def test_leave_one_out_ranks_components_and_names_the_carrier(ablation_project: 
     assert "warmup.enabled also helps detectably" in out["verdict"]
     names = {r.name for r in runs}
     assert {"full-s0", "no-aug.enabled-s2", "no-dropout.enabled-s1"} <= names
+    # the same analysis again from the runs alone, without running anything
+    again = lab_proc(
+        "ablate", "--report", out["sweep"], "--components", "aug.enabled,warmup.enabled,dropout.enabled",
+        "-m", "val_acc", "--json", cwd=ablation_project,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == out and len(sweep_runs(ablation_project)) == 12
     # the sweep plots like any other: a line per configuration, the legend naming the components
     plotted = lab("plot", "val_acc", "--sweep", out["sweep"])
     assert plotted.exit_code == 0, plotted.output
@@ -186,3 +194,52 @@ def test_the_ablation_runs_as_slurm_jobs_with_the_slurm_launcher(
     assert out["carrier"] == "aug.enabled" and out["effects"][0]["contribution"] == pytest.approx(
         0.2, abs=0.03
     )
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["--report", "abc'; x"], '--report "abc\'; x" is not a sweep id'),
+        (["--report", "0123456789"], "no run of sweep '0123456789' in this notebook"),
+        (["--report", "0123456789", "-c", "config.yaml"], "--report analyses runs already made"),
+        (["-c", "config.yaml", "--detach"], "--detach needs --launcher slurm"),
+        ([], "give the config with -c CONFIG (or --report SWEEP"),
+    ],
+)
+def test_bad_reports_and_detaches_are_one_line(
+    ablation_project: Path, args: list[str], expected: str
+) -> None:
+    result = lab("ablate", "--components", "aug.enabled", "-m", "val_acc", *args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.output
+    assert sweep_runs(ablation_project) == []
+
+
+def test_a_detached_ablation_on_slurm_is_analysed_later(ablation_project: Path, slurm: object) -> None:
+    proc = lab_proc(
+        "ablate", "-c", "config.yaml", "--components", "aug.enabled", "-m", "val_acc", "--seeds", "2",
+        "--launcher", "slurm", "--detach", "--", PY, "train.py", cwd=ablation_project,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    hint = proc.stderr.strip().splitlines()[-1]
+    assert hint.startswith("lab: detached; when the jobs are done: lab ablate --report ")
+    sweep = hint.split("--report ")[1].split()[0]
+    deadline = time.time() + 60
+    while time.time() < deadline and not all(r.status == "finished" for r in sweep_runs(ablation_project)):
+        time.sleep(0.5)
+    report = lab_proc(
+        "ablate",
+        "--report",
+        sweep,
+        "--components",
+        "aug.enabled",
+        "-m",
+        "val_acc",
+        "--json",
+        cwd=ablation_project,
+    )
+    assert report.returncode == 0, report.stderr
+    out = json.loads(report.stdout)
+    assert out["sweep"] == sweep and out["carrier"] == "aug.enabled"
+    assert out["effects"][0]["contribution"] == pytest.approx(0.2, abs=0.03)

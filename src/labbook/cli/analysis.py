@@ -524,9 +524,17 @@ def _ids_list(ids: list[int]) -> str:
     "-c",
     "--config",
     "config_file",
-    required=True,
     type=click.Path(dir_okay=False),
     help="The YAML config with every component on.",
+)
+@click.option(
+    "--report",
+    "report_sweep",
+    metavar="SWEEP",
+    help="Analyse the runs of an ablation sweep already made (e.g. after --detach); runs nothing.",
+)
+@click.option(
+    "--detach", is_flag=True, help="Slurm: submit the runs and return; --report SWEEP analyses them later."
 )
 @click.option(
     "--components", required=True, help="Boolean config keys, comma-separated, e.g. a.enabled,b.enabled."
@@ -584,13 +592,22 @@ def ablate_cmd(ctx: click.Context, **opts: Any) -> None:
     from ..config import load, substitute
     from ..launch.local import resolve_command
 
+    components = parse_components(opts["components"])
+    if opts["report_sweep"]:
+        _ablation_report(ctx, opts["report_sweep"], components, opts)
+        return
+    if not opts["config_file"]:
+        raise BadInput(
+            "give the config with -c CONFIG (or --report SWEEP to analyse an ablation already run)"
+        )
+    if opts["detach"] and opts["launcher"] != "slurm":
+        raise BadInput("--detach needs --launcher slurm: local runs end with the command")
     argv = ctx.meta.get("labbook.command")
     if not argv:
         raise BadInput(
             "give the command after --, e.g. lab ablate -c config.yaml --components a.on -m acc -- python train.py"
         )
     resolve_command(argv)
-    components = parse_components(opts["components"])
     p = plan(load(opts["config_file"]), components, opts["seeds"], opts["factorial"], opts["seed_key"])
     if len(p.configs) > opts["max_runs"]:
         raise BadInput(
@@ -602,6 +619,14 @@ def ablate_cmd(ctx: click.Context, **opts: Any) -> None:
     nb = open_notebook(ctx)
     try:
         sweep_id, statuses = _run_ablation(nb, p, argv, opts, slurm)
+        if opts["detach"]:
+            click.echo(
+                f"lab: detached; when the jobs are done: lab ablate --report {sweep_id} "
+                f"--components {opts['components']} -m {opts['metric']}"
+                + (" --factorial" if opts["factorial"] else ""),
+                err=True,
+            )
+            return
         analysis = analyse(
             nb,
             sweep_id,
@@ -618,6 +643,36 @@ def ablate_cmd(ctx: click.Context, **opts: Any) -> None:
     else:
         click.echo(_ablation_text(analysis, sweep_id))
     ctx.exit(0 if all(s == "finished" for s in statuses) else 1)
+
+
+def _ablation_report(ctx: click.Context, sweep_id: str, components: list[str], opts: dict[str, Any]) -> None:
+    """The analysis of an ablation sweep whose runs exist already."""
+    import re
+
+    from ..ablation import analyse
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", sweep_id):
+        raise BadInput(f"--report {sweep_id!r} is not a sweep id; lab ls --columns id,sweep shows them")
+    if ctx.meta.get("labbook.command") or opts["config_file"]:
+        raise BadInput("--report analyses runs already made: give it no -c and no command")
+    with open_notebook(ctx) as nb:
+        if not nb.list_runs(where=f"sweep == '{sweep_id}'", limit=1)[0]:
+            raise BadInput(
+                f"no run of sweep {sweep_id!r} in this notebook; lab ls --columns id,sweep shows them"
+            )
+        analysis = analyse(
+            nb,
+            sweep_id,
+            components,
+            opts["metric"],
+            agg=opts["agg"],
+            factorial=opts["factorial"],
+            goal=opts["goal"],
+        )
+    if opts["as_json"]:
+        render.echo_json(_ablation_json(analysis, sweep_id))
+    else:
+        click.echo(_ablation_text(analysis, sweep_id))
 
 
 def _run_ablation(
@@ -650,7 +705,10 @@ def _run_ablation(
             click.echo(f"lab: {done}/{len(jobs)} done, {running} running, {failed} failed", err=True)
 
     if slurm is not None:
-        return sweep_id, _on_slurm(nb, jobs, p.configs, sweep_id, slurm, names, tags, source, progress)
+        detach = opts["detach"]
+        return sweep_id, _on_slurm(
+            nb, jobs, p.configs, sweep_id, slurm, names, tags, source, progress, detach
+        )
     from ..launch.sweep import run_sweep
     from .launch import sweep_summary
 
@@ -676,6 +734,7 @@ def _on_slurm(
     tags: tuple[str, ...],
     source: str,
     progress: Any,
+    detach: bool = False,
 ) -> list[str]:
     """Each run of the ablation as a Slurm job, through the launcher ``lab run --launcher slurm`` uses."""
     from ..launch import slurm
@@ -698,6 +757,8 @@ def _on_slurm(
         f"{submitted[0].job_id} .. {submitted[-1].job_id}",
         err=True,
     )
+    if detach:
+        return ["pending"] * len(submitted)
     statuses, interrupted = slurm.follow(nb, submitted, progress)
     if interrupted:
         raise click.exceptions.Exit(130)
