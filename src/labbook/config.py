@@ -100,8 +100,6 @@ def _split_top(text: str) -> list[str]:
 
 def parse_value(text: str) -> Any:
     """One value as a user types it after ``=``."""
-    import yaml
-
     s = text.strip()
     if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
         return s[1:-1]
@@ -116,6 +114,8 @@ def parse_value(text: str) -> Any:
     if lowered in ("null", "none", "~"):
         return None
     if s and s[0] in "[{":
+        import yaml  # only here: plain numbers and words need no YAML parser (12 ms to import)
+
         try:
             return yaml.safe_load(s)
         except yaml.YAMLError:
