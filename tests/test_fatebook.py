@@ -556,3 +556,32 @@ def test_import_of_several_peoples_forecasts_asks_whose(project, tmp_path) -> No
     assert out.exit_code == 2 and "--forecaster NAME" in out.output
     ok = lab("predict", "--import-fatebook", str(path), "--forecaster", "grace")
     assert ok.exit_code == 0 and "1 added" in ok.output and "1 by other people left out" in ok.output
+
+
+def test_imported_questions_keep_their_tags_for_calibration_slices(project, tmp_path) -> None:
+    from sklearn.metrics import brier_score_loss
+
+    from .conftest import lab
+
+    done = {"resolution": "YES", "resolved_at": "2025-02-01 10:00:00"}
+    path = tmp_path / "fatebook.csv"
+    path.write_text(
+        export(
+            row("A?", 0.8, "2025-01-02 10:00:00", tags="vision, baselines", **done),
+            row("B?", 0.3, "2025-01-03 10:00:00", tags="vision", **done),
+            row(
+                "C?",
+                0.6,
+                "2025-01-04 10:00:00",
+                tags="nlp",
+                resolution="NO",
+                resolved_at="2025-02-01 10:00:00",
+            ),
+        )
+    )
+    assert lab("predict", "--import-fatebook", str(path)).exit_code == 0
+    vision = json.loads(lab("calibration", "--tag", "vision", "--json").output)
+    assert vision["binary"]["n"] == 2
+    assert vision["binary"]["brier"] == pytest.approx(brier_score_loss([1, 1], [0.8, 0.3]))
+    slices = {s["tag"]: s["n"] for s in json.loads(lab("calibration", "--json").output)["slices"]["tag"]}
+    assert slices == {"baselines": 1, "nlp": 1, "vision": 2}

@@ -82,12 +82,17 @@ class Report:
     warnings: list[str] = field(default_factory=list)
 
 
+def _tags(p: Prediction, hyp: Hypothesis | None) -> tuple[str, ...]:
+    """A prediction's own tags (an imported one's) and its hypothesis's."""
+    return tuple(dict.fromkeys((*p.tags, *(hyp.tags if hyp else ()))))
+
+
 def _matches(p: Prediction, hyp: Hypothesis | None, f: Filters) -> bool:
     if f.since is not None and p.created_at < f.since:
         return False
     if f.kind is not None and p.kind != f.kind and p.source != f.kind:
         return False
-    if f.tag is not None and (hyp is None or f.tag not in hyp.tags):
+    if f.tag is not None and f.tag not in _tags(p, hyp):
         return False
     if f.problem is None:
         return True
@@ -180,7 +185,7 @@ def _slices(preds: list[Prediction], hyps: dict[int, Hypothesis]) -> dict[str, l
     for p in preds:
         hyp = hyps.get(p.hyp_id) if p.hyp_id else None
         groups["kind"][p.kind if p.source == "lab" else p.source].append(p)
-        for tag in (hyp.tags if hyp else ()) or ("(untagged)",):
+        for tag in _tags(p, hyp) or ("(untagged)",):
             groups["tag"][tag].append(p)
         groups["problem"][(hyp.problem if hyp else None) or "(none)"].append(p)
     out: dict[str, list[dict[str, Any]]] = {}

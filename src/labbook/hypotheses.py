@@ -409,6 +409,7 @@ class Hypotheses:
                     due_at=row.resolve_by,
                     revision_of=latest.id if latest else None,
                     source="fatebook",
+                    tags=row.tags,
                     late=False,
                 )
             )

@@ -167,6 +167,7 @@ class Prediction:
     superseded_by: int | None = None
     resolution: Resolution | None = None
     paper_id: int | None = None
+    tags: tuple[str, ...] = ()  # its own tags (e.g. from Fatebook), besides its hypothesis's
 
     @property
     def ref(self) -> str:

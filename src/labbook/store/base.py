@@ -136,3 +136,4 @@ class NewPrediction:
     source: str = "lab"
     late: bool | None = None  # None: decide from the hypothesis's runs at insert time
     paper_id: int | None = None
+    tags: tuple[str, ...] = ()  # a prediction's own tags (imported ones); others use their hypothesis's

@@ -399,6 +399,15 @@ CREATE TABLE hypothesis_piles (
 """
 
 
+V9 = """
+CREATE TABLE prediction_tags (
+    prediction_id INTEGER NOT NULL REFERENCES predictions(id),
+    tag           TEXT NOT NULL,
+    PRIMARY KEY (prediction_id, tag)
+) WITHOUT ROWID;
+"""
+
+
 def _script(script: str) -> Callable[[sqlite3.Connection], None]:
     """Statements that may contain ';' inside BEGIN ... END (triggers), split by sqlite itself."""
 
@@ -462,6 +471,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _sql(V6),
     _script(V7),
     _sql(V8),
+    _sql(V9),
 ]
 LATEST = len(MIGRATIONS)
 

@@ -10,6 +10,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any
 
 from ..errors import BadInput
@@ -150,7 +151,12 @@ class ResearchStore:
                     p.paper_id,
                 ),
             )
-            return int(cur.lastrowid or 0)
+            pred_id = int(cur.lastrowid or 0)
+            c.executemany(
+                "INSERT OR IGNORE INTO prediction_tags (prediction_id, tag) VALUES (?, ?)",
+                [(pred_id, t) for t in p.tags],
+            )
+            return pred_id
 
     def _predictions(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Prediction]:
         rows = self._read(
@@ -158,7 +164,14 @@ class ResearchStore:
             f" {where} ORDER BY p.id",
             params,
         )
-        return list(_to_predictions(rows))
+        tags: dict[int, list[str]] = {}
+        for pred_id, tag in self._read(
+            "SELECT prediction_id, tag FROM prediction_tags WHERE prediction_id IN (SELECT p.id FROM predictions p"
+            f" LEFT JOIN resolutions r ON r.prediction_id = p.id {where}) ORDER BY tag",
+            params,
+        ):
+            tags.setdefault(pred_id, []).append(tag)
+        return [replace(p, tags=tuple(tags[p.id])) if p.id in tags else p for p in _to_predictions(rows)]
 
     def get_prediction(self, pred_id: int) -> Prediction | None:
         found = self._predictions("WHERE p.id = ?", (pred_id,))
