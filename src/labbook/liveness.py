@@ -10,7 +10,6 @@ trusts the heartbeat, which goes stale after ``STALE_AFTER_S``.
 from __future__ import annotations
 
 import os
-import socket
 from functools import cache
 
 from .store.base import LiveRow, Owner
@@ -30,6 +29,8 @@ def boot_id() -> str:
 
 @cache
 def hostname() -> str:
+    import socket
+
     return socket.gethostname()
 
 

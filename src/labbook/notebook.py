@@ -9,10 +9,7 @@ server call this class; none of them touches the store or the files directly.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import time
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +59,9 @@ def locate(explicit: str | os.PathLike[str] | None = None, start: Path | None = 
 
 def _ignore_in_git(project: Path) -> bool:
     """Add ``.labbook/`` to the project's .gitignore when the project is in a git work tree."""
+    import shutil
+    import subprocess
+
     if shutil.which("git") is None:
         return False
     probe = subprocess.run(
@@ -227,6 +227,8 @@ class Notebook:
         ``pending``: the run is queued on a cluster; the node's ``lab run`` adopts it.
         """
         hyp_id = self.hypotheses.get(hypothesis).id if hypothesis is not None else None
+        import uuid  # here, not at import: a script's first labbook.init() pays for what it uses
+
         uid = uuid.uuid4().hex
         self.run_dir(uid).mkdir(parents=True, exist_ok=True)
         run_id = self.store.create_run(
@@ -267,6 +269,8 @@ class Notebook:
 
     def discard_pending(self, ids: list[int]) -> None:
         """Forget runs that were queued but never submitted (the cluster refused them)."""
+        import shutil
+
         uids = [r.uid for r in (self.store.get_run(i) for i in ids) if r is not None and r.status == PENDING]
         self.store.delete_pending(ids)
         for uid in uids:
@@ -399,6 +403,8 @@ class Notebook:
     # -- maintenance -------------------------------------------------------------
     def backup(self, target: Path) -> Path:
         """Write a consistent copy of the notebook to the new directory ``target``."""
+        import shutil
+
         target = target.expanduser().resolve()
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise BadInput(f"{target} already exists; give a new directory for the backup")

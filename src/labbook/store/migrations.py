@@ -7,7 +7,6 @@ whole version. Never edit a migration that has shipped: append a new one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections.abc import Callable
@@ -429,6 +428,8 @@ BLOB_FIELDS = ("packages", "patch")
 
 
 def put_blob(conn: sqlite3.Connection, data: str) -> str:
+    import hashlib
+
     digest = "sha256:" + hashlib.sha256(data.encode("utf-8")).hexdigest()
     conn.execute("INSERT OR IGNORE INTO blobs(hash, data) VALUES (?, ?)", (digest, data))
     return digest

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..records import Paper
+if TYPE_CHECKING:  # the records load with the first paper read, not with every notebook
+    from ..records import Paper
 
 _COLUMNS = (
     "id, uid, title, authors, year, venue, doi, arxiv, url, abstract, citekey, entry_type, source,"
@@ -20,6 +21,8 @@ FILLABLE = ("authors", "year", "venue", "doi", "arxiv", "url", "abstract", "cite
 def _paper(row: tuple[Any, ...]) -> Paper:
     fields = list(row)
     fields[3] = tuple(json.loads(fields[3] or "[]"))
+    from ..records import Paper
+
     return Paper(*fields)
 
 

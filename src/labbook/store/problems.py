@@ -12,9 +12,10 @@ import json
 import sqlite3
 import threading
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..records import Idea, Problem, Rating, Task
+if TYPE_CHECKING:  # the records load with the first read, not with every notebook
+    from ..records import Idea, Problem, Rating, Task
 
 _PROBLEM = "id, uid, title, why, attack, notes, created_at, retired_at, retired_why"
 _IDEA = "id, uid, text, problem_id, author, created_at, outcome, outcome_at"
@@ -65,6 +66,8 @@ class ProblemsStore:
         links: dict[int, list[int]] = {}
         for hyp_id, problem_id in self._read("SELECT hyp_id, problem_id FROM problem_links ORDER BY hyp_id"):
             links.setdefault(problem_id, []).append(hyp_id)
+        from ..records import Problem
+
         return [Problem(*r, hyp_ids=tuple(links.get(r[0], ()))) for r in rows]
 
     def get_problem(self, problem_id: int) -> Problem | None:
@@ -182,6 +185,8 @@ class ProblemsStore:
             return int(cur.lastrowid or 0)
 
     def _ideas(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Idea]:
+        from ..records import Idea, Rating
+
         rows = self._read(f"SELECT {_IDEA} FROM ideas {where} ORDER BY id", params)
         ratings: dict[int, list[Rating]] = {}
         for idea_id, rater, p, at in self._read(
@@ -229,6 +234,8 @@ class ProblemsStore:
 
     def get_task(self, task_id: int) -> Task | None:
         rows = self._read(f"SELECT {_TASK} FROM tasks WHERE id = ?", (task_id,))
+        from ..records import Task
+
         return Task(*rows[0]) if rows else None
 
     def list_tasks(self, status: str | None = None) -> list[Task]:
@@ -236,6 +243,8 @@ class ProblemsStore:
             rows = self._read(f"SELECT {_TASK} FROM tasks ORDER BY id")
         else:
             rows = self._read(f"SELECT {_TASK} FROM tasks WHERE status = ? ORDER BY id", (status,))
+        from ..records import Task
+
         return [Task(*r) for r in rows]
 
     def close_task(self, task_id: int, status: str, at: float) -> bool:
