@@ -29,6 +29,8 @@ def boot_id() -> str:
 
 @cache
 def hostname() -> str:
+    if hasattr(os, "uname"):
+        return os.uname().nodename  # what gethostname() returns, without importing socket
     import socket
 
     return socket.gethostname()

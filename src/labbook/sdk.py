@@ -168,12 +168,12 @@ class Run:
 
 
 def _capture_in_background(run: Run, argv: list[str]) -> threading.Thread:
-    from .capture import capture_all
-
     nb = run._notebook
 
     def work() -> None:
         try:
+            from .capture import capture_all  # imported here too: init() returns without waiting for it
+
             nb.record_capture(run.id, capture_all(argv, os.getcwd(), cache_dir=nb.cache_dir))
         except Exception as err:
             print(f"labbook: could not capture the environment of run {run.id}: {err}", file=sys.stderr)

@@ -8,8 +8,6 @@ the run, so a training script's data-loader workers count too.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +22,9 @@ def sample_interval() -> float:
 
 
 def _gpu_sampler() -> Callable[[], dict[str, float]] | None:
+    import shutil  # here: the first sample comes seconds after init, which should not pay for it
+    import subprocess
+
     try:
         import pynvml  # nvidia-ml-py, when installed
 
