@@ -588,7 +588,7 @@ def ablate_cmd(ctx: click.Context, **opts: Any) -> None:
     """
     from pathlib import Path
 
-    from ..ablation import analyse, parse_components, plan
+    from ..ablation import parse_components, plan
     from ..config import load, substitute
     from ..launch.local import resolve_command
 
@@ -627,29 +627,34 @@ def ablate_cmd(ctx: click.Context, **opts: Any) -> None:
                 err=True,
             )
             return
-        analysis = analyse(
-            nb,
-            sweep_id,
-            components,
-            opts["metric"],
-            agg=opts["agg"],
-            factorial=opts["factorial"],
-            goal=opts["goal"],
-        )
+        _print_ablation(nb, sweep_id, components, opts)
     finally:
         nb.close()
+    ctx.exit(0 if all(s == "finished" for s in statuses) else 1)
+
+
+def _print_ablation(nb: Any, sweep_id: str, components: list[str], opts: dict[str, Any]) -> None:
+    """Attribute the metric over the sweep's runs and print the report (text or JSON)."""
+    from ..ablation import analyse
+
+    analysis = analyse(
+        nb,
+        sweep_id,
+        components,
+        opts["metric"],
+        agg=opts["agg"],
+        factorial=opts["factorial"],
+        goal=opts["goal"],
+    )
     if opts["as_json"]:
         render.echo_json(_ablation_json(analysis, sweep_id))
     else:
         click.echo(_ablation_text(analysis, sweep_id))
-    ctx.exit(0 if all(s == "finished" for s in statuses) else 1)
 
 
 def _ablation_report(ctx: click.Context, sweep_id: str, components: list[str], opts: dict[str, Any]) -> None:
     """The analysis of an ablation sweep whose runs exist already."""
     import re
-
-    from ..ablation import analyse
 
     if not re.fullmatch(r"[A-Za-z0-9_-]+", sweep_id):
         raise BadInput(f"--report {sweep_id!r} is not a sweep id; lab ls --columns id,sweep shows them")
@@ -660,19 +665,7 @@ def _ablation_report(ctx: click.Context, sweep_id: str, components: list[str], o
             raise BadInput(
                 f"no run of sweep {sweep_id!r} in this notebook; lab ls --columns id,sweep shows them"
             )
-        analysis = analyse(
-            nb,
-            sweep_id,
-            components,
-            opts["metric"],
-            agg=opts["agg"],
-            factorial=opts["factorial"],
-            goal=opts["goal"],
-        )
-    if opts["as_json"]:
-        render.echo_json(_ablation_json(analysis, sweep_id))
-    else:
-        click.echo(_ablation_text(analysis, sweep_id))
+        _print_ablation(nb, sweep_id, components, opts)
 
 
 def _run_ablation(
