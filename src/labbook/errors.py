@@ -14,6 +14,14 @@ adapter renders errors at exactly one boundary and never prints a traceback to a
     │   └── LaunchError (2, 400)       an empty command, or one that does not exist
     ├── SchemaTooNew (2, 409)          the notebook was written by a newer labbook
     └── StoreError (1, 500)            the store could not do what was asked
+        ├── NotebookBusy (1, 503)      another process held the write lock past the wait
+        ├── NotebookFull (1, 507)      the disk (or quota) holding the notebook is full
+        ├── NotebookReadOnly (1, 403)  files or mount not writable: reads work, writes do not
+        ├── NotebookCorrupt (1, 500)   the database file is damaged or not a database
+        └── DataLost (1, 500)          points the notebook accepted are gone (a deleted folder, damage)
+
+    LabbookWarning (UserWarning)       said, not raised; the CLI prints each as one line
+    └── DamageWarning                  a reader skipped a damaged region, named with its run and file
 """
 
 from __future__ import annotations
@@ -75,13 +83,66 @@ class StoreError(LabbookError):
     pass
 
 
+class NotebookBusy(StoreError):
+    """Retryable: the lock holder (a long transaction, a backup) will let go."""
+
+    http_status = 503
+
+
+class NotebookFull(StoreError):
+    """Nothing was written; freeing space is the fix."""
+
+    http_status = 507
+
+    @classmethod
+    def at(cls, where: object) -> NotebookFull:
+        return cls(f"the disk holding the notebook at {where} is full; free some space and try again")
+
+
+class NotebookReadOnly(StoreError):
+    """The notebook can be read but not written; a copy somewhere writable can be."""
+
+    http_status = 403
+
+    @classmethod
+    def at(cls, where: object) -> NotebookReadOnly:
+        """The one message every write to a read-only notebook gets, from the store or the files area."""
+        return cls(
+            f"the notebook at {where} is read-only; writes need a writable copy"
+            " (`lab backup DIR` to a writable place, then `lab --dir DIR ...`)"
+        )
+
+
+class NotebookCorrupt(StoreError):
+    """The database file cannot be trusted; ``lab verify`` says what is left."""
+
+
+class DataLost(StoreError):
+    """Found, not caused: the notebook holds less than it once accepted; ``lab verify`` lists it all."""
+
+
+class LabbookWarning(UserWarning):
+    """Something a reader must hear about but that does not stop the operation."""
+
+
+class DamageWarning(LabbookWarning):
+    pass
+
+
 __all__ = [
     "BadInput",
+    "DamageWarning",
+    "DataLost",
     "LabbookError",
+    "LabbookWarning",
     "LaunchError",
     "MetricValueError",
     "NotFound",
+    "NotebookBusy",
+    "NotebookCorrupt",
+    "NotebookFull",
     "NotebookNotFound",
+    "NotebookReadOnly",
     "QueryError",
     "RunNotFound",
     "SchemaTooNew",

@@ -16,6 +16,15 @@ from .store.base import LiveRow, Owner
 
 HEARTBEAT_S = 10.0
 STALE_AFTER_S = 90.0
+GRACE_S = 10.0  # how long a command may take to stop after SIGTERM before SIGKILL
+
+
+def grace_s() -> float:
+    """The stop grace period (``$LABBOOK_KILL_GRACE`` seconds, default ``GRACE_S``)."""
+    try:
+        return float(os.environ.get("LABBOOK_KILL_GRACE", GRACE_S))
+    except ValueError:
+        return GRACE_S
 
 
 @cache

@@ -32,6 +32,7 @@ class MetricSummary:
     min: float
     max: float
     sum: float
+    lost: int = 0  # points accepted by run.log that never reached the disk
 
     @property
     def mean(self) -> float:
@@ -47,6 +48,7 @@ class MetricSummary:
             "mean": self.mean,
             "count": self.count,
             "nan_count": self.nan_count,
+            "lost": self.lost,
         }
 
 
@@ -89,6 +91,16 @@ class RunRecord:
     @property
     def label(self) -> str:
         return self.name or f"run-{self.id}"
+
+    @property
+    def lost(self) -> int:
+        """Points ``run.log`` accepted that never reached the disk (a full disk, say)."""
+        return sum(m.lost for m in self.metrics.values())
+
+    @property
+    def status_line(self) -> str:
+        """The status as a person should read it: a run that lost data never reads as clean."""
+        return f"{self.status}, lost {self.lost:,} points" if self.lost else self.status
 
 
 # -- hypotheses and predictions --------------------------------------------------------

@@ -8,14 +8,30 @@ server call this class; none of them touches the store or the files directly.
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import liveness
-from .errors import BadInput, LaunchError, NotebookNotFound, QueryError, RunNotFound
-from .model import PENDING, RunRecord
+from .errors import (
+    BadInput,
+    DamageWarning,
+    DataLost,
+    LabbookError,
+    LaunchError,
+    NotebookCorrupt,
+    NotebookFull,
+    NotebookNotFound,
+    NotebookReadOnly,
+    QueryError,
+    RunNotFound,
+    StoreError,
+)
+from .model import CRASHED, PENDING, RunRecord
 from .store.base import NewRun, Owner
 from .store.sqlite import SQLiteStore
 
@@ -26,10 +42,89 @@ if TYPE_CHECKING:
     from .papers import Papers
     from .plan import Plan
     from .problems import Ideas, Problems
+    from .recorder import CloseReport
+    from .verify import Report as VerifyReport
 
 DIRNAME = ".labbook"
 DB_NAME = "labbook.db"
 ENV_DIR = "LABBOOK_DIR"
+SETTLE_DIR = "settle"  # notes of what a finishing writer could not record (the store refused it)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What a finishing writer could not record: applied by the next reader, once."""
+
+    uid: str
+    status: str | None
+    exit_code: int | None
+    ended_at: float
+    lost: dict[str, int]
+    rebuild: bool  # the store refused the last summaries: rebuild them from the files
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Settlement:
+        raw = json.loads(text)
+        return cls(
+            str(raw["uid"]),
+            raw["status"],
+            raw["exit_code"],
+            float(raw["ended_at"]),
+            {str(k): int(v) for k, v in raw["lost"].items()},
+            bool(raw["rebuild"]),
+        )
+
+
+def _trim_torn_tails(runs: Path) -> None:
+    """A file copied while its writer appended may end inside a block: the copy stops before it."""
+    from .series import intact_length
+
+    for path in runs.glob("*/metrics/*.lbm"):
+        keep = intact_length(path)
+        if keep < path.stat().st_size:
+            os.truncate(path, keep)
+
+
+def _check_copy(root: Path) -> list[str]:
+    """What ``lab verify`` would find wrong in a freshly written copy."""
+    from .verify import verify
+
+    try:
+        with Notebook(root) as copy:
+            runs = copy.store.query_runs(None, [], None)[0]
+            return [p.what for p in verify(copy, runs).problems if p.damage and p.kind != "lost"]
+    except LabbookError as err:  # the copied database does not even open
+        return [str(err)]
+
+
+def _warn_damage(run: RunRecord, damage: list[Any]) -> None:
+    """Damage is said, never silent; a killed writer's torn tail is expected, not damage."""
+    import warnings
+
+    from .model import FINISHED
+    from .series import DAMAGED
+
+    for d in damage:
+        if d.kind == DAMAGED or run.status == FINISHED:
+            warnings.warn(DamageWarning(f"run {run.id}: {d}; `lab verify` checks the notebook"), stacklevel=3)
+
+
+def _retry_in_background(notebook: Notebook, path: Path) -> None:
+    """A long-lived process (a notebook kernel) settles its own run once the store frees up."""
+    import threading
+
+    def work() -> None:
+        while path.exists():
+            threading.Event().wait(2.0)
+            try:
+                notebook.apply_settlements()
+            except Exception:
+                pass
+
+    threading.Thread(target=work, name="labbook-settle", daemon=True).start()
 
 
 def _as_notebook_dir(path: Path) -> Path | None:
@@ -170,11 +265,18 @@ class Notebook:
             raise BadInput(f"{project} is a file; give a directory to hold the notebook")
         root = project / DIRNAME
         created = not (root / DB_NAME).exists()
-        (root / "runs").mkdir(parents=True, exist_ok=True)
-        # Git ignores the notebook even in a repository created after it.
-        (root / ".gitignore").write_text("# created by labbook: the notebook is not source\n*\n")
-        notebook = cls(root)
-        ignored = _ignore_in_git(project) if created else False
+        try:
+            (root / "runs").mkdir(parents=True, exist_ok=True)
+            # Git ignores the notebook even in a repository created after it.
+            (root / ".gitignore").write_text("# created by labbook: the notebook is not source\n*\n")
+            notebook = cls(root)
+            ignored = _ignore_in_git(project) if created else False
+        except OSError as err:
+            if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise NotebookReadOnly(f"cannot create a notebook in {project}: it is not writable") from None
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise NotebookFull.at(project) from None
+            raise StoreError(f"cannot create a notebook in {project}: {err.strerror or err}") from None
         return notebook, created, ignored
 
     def close(self) -> None:
@@ -228,25 +330,39 @@ class Notebook:
         """
         hyp_id = self.hypotheses.get(hypothesis).id if hypothesis is not None else None
         uid = os.urandom(16).hex()  # 128 random bits, globally unique like a uuid4, without importing uuid
-        self.run_dir(uid).mkdir(parents=True, exist_ok=True)
-        run_id = self.store.create_run(
-            NewRun(
-                uid=uid,
-                name=name,
-                created_at=time.time(),
-                note=note,
-                command=command,
-                cwd=cwd or os.getcwd(),
-                source=source,
-                owner=owner or liveness.current_owner(),
-                tags=tuple(dict.fromkeys(tags)),
-                hyp_id=hyp_id,
-                sweep_id=sweep_id,
-                pending=pending,
+        run_dir = self.run_dir(uid)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise NotebookReadOnly.at(self.root) from None
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise NotebookFull.at(self.root) from None
+            raise StoreError(f"cannot create the run directory {run_dir}: {err.strerror}") from None
+        try:
+            run_id = self.store.create_run(  # the row, its tags and params: all or nothing
+                NewRun(
+                    uid=uid,
+                    name=name,
+                    created_at=time.time(),
+                    note=note,
+                    command=command,
+                    cwd=cwd or os.getcwd(),
+                    source=source,
+                    owner=owner or liveness.current_owner(),
+                    tags=tuple(dict.fromkeys(tags)),
+                    hyp_id=hyp_id,
+                    sweep_id=sweep_id,
+                    pending=pending,
+                    params=params,
+                )
             )
-        )
-        if params:
-            self.store.set_params(run_id, params)
+        except BaseException:
+            try:
+                run_dir.rmdir()  # still empty: a refused run leaves nothing behind
+            except OSError:
+                pass
+            raise
         return self._get(run_id)
 
     def adopt_run(self, uid: str, cwd: str | None = None) -> RunRecord:
@@ -297,20 +413,108 @@ class Notebook:
     def link_run(self, run_id: int, hypothesis: str | int) -> None:
         self.store.link_run(run_id, self.hypotheses.get(hypothesis).id)
 
-    def end_run(self, run_id: int, status: str, exit_code: int | None = None) -> bool:
+    def end_run(
+        self, run_id: int, status: str, exit_code: int | None = None, ended_at: float | None = None
+    ) -> bool:
         """Record how a run ended, then resolve what its hypothesis's predictions can now."""
-        ended = self.store.end_run(run_id, status, time.time(), exit_code)
+        ended = self.store.end_run(run_id, status, ended_at or time.time(), exit_code)
         run = self.store.get_run(run_id)
         if ended and run is not None and run.hyp_id is not None:
             self.hypotheses.auto_resolve(self.hypotheses.get(run.hyp_id))
         return ended
 
+    def settle_run(
+        self,
+        run: RunRecord,
+        status: str | None,
+        exit_code: int | None = None,
+        report: CloseReport | None = None,
+    ) -> str | None:
+        """End a run as its writer closes; None when done, else a line saying who will finish the job.
+
+        ``status`` None: only a writer's leftovers (points lost, summaries the store refused).
+        When the store cannot take them now (locked past its timeout, a full disk), they go
+        to a settlement note that the next reader applies (``reap``), so the run still ends
+        with its own status and the summaries its files support, never ``crashed``.
+        """
+        note = Settlement(
+            uid=run.uid,
+            status=status,
+            exit_code=exit_code,
+            ended_at=time.time(),
+            lost=dict(report.lost) if report else {},
+            rebuild=report is not None and not report.summaries_stored,
+        )
+        try:
+            if self._apply(note):
+                return None
+        except LabbookError:
+            pass
+        return self._defer(run.id, note)
+
+    def _apply(self, note: Settlement) -> bool:
+        """Apply a settlement; False while it must wait (the run still has writers)."""
+        from .model import UNFINISHED
+        from .recorder import lost_summaries
+
+        ids = self.store.find_run_ids(note.uid)
+        if not ids:
+            return True  # the run is gone: nothing left to settle
+        run = self._get(ids[0])
+        if note.status is None and note.rebuild and run.status in UNFINISHED:
+            return False  # rebuild from the files once every writer is done
+        if note.status is not None and run.status in (*UNFINISHED, CRASHED):
+            self.end_run(run.id, note.status, note.exit_code, note.ended_at)
+        if note.rebuild:
+            self._rebuild_summaries(run.id)
+        if note.lost:
+            self.store.merge_metrics(run.id, lost_summaries(note.lost.items()))
+        return True
+
+    def _defer(self, run_id: int, note: Settlement) -> str:
+        folder = self.root / SETTLE_DIR
+        path = folder / f"{note.uid}.{os.getpid()}-{os.urandom(3).hex()}.json"
+        what = f"the end of run {run_id}" if note.status else f"the metric summaries of run {run_id}"
+        try:
+            folder.mkdir(exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(note.to_json())
+            os.replace(tmp, path)
+        except OSError as err:
+            return (
+                f"could not record {what} ({err.strerror or err}); every point is in its files, "
+                "and the next labbook command will mark it crashed"
+            )
+        _retry_in_background(self, path)
+        return f"could not record {what} yet (the notebook database is busy or full); the next labbook command will"
+
+    def apply_settlements(self) -> int:
+        """Apply the settlement notes writers left when the store refused them; returns how many remain."""
+        folder = self.root / SETTLE_DIR
+        try:
+            paths = sorted(p for p in folder.iterdir() if p.suffix == ".json")
+        except OSError:
+            return 0
+        left = 0
+        for path in paths:
+            try:
+                note = Settlement.from_json(path.read_text())
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # half a note (a full disk): its run is settled like a crashed one
+            if self._apply(note):
+                path.unlink(missing_ok=True)
+            else:
+                left += 1
+        return left
+
     # -- reading runs ----------------------------------------------------------
     def reap(self) -> list[int]:
-        """Mark runs whose owner vanished as crashed, so every reader agrees."""
-        now = time.time()
-        dead = [row.id for row in self.store.live_runs() if liveness.is_dead(row, now)]
+        """Settle what writers left for a reader; mark runs whose owner vanished as crashed."""
+        dead: list[int] = []
         try:
+            self.apply_settlements()
+            now = time.time()
+            dead = [row.id for row in self.store.live_runs() if liveness.is_dead(row, now)]
             if dead:
                 self.store.mark_crashed(dead, now)
                 for run_id in dead:
@@ -387,18 +591,45 @@ class Notebook:
         return sorted(run.metrics)
 
     def series(self, run: RunRecord, key: str) -> Any:
-        from .series import read_series
+        """Every intact point of ``key``; damage met on the way is a ``DamageWarning`` naming it."""
+        from .series import read
 
-        s = read_series(self.run_dir(run) / "metrics", key)
+        folder = self.run_dir(run) / "metrics"
+        reading = read(folder, key)
+        _warn_damage(run, reading.damage)
+        s = reading.series.get(key)
         if s is None:
+            counted = run.metrics[key].count if key in run.metrics else 0
+            if counted:
+                where = "its series folder is missing" if not folder.is_dir() else "its files hold none"
+                raise DataLost(
+                    f"run {run.id}'s summary counts {counted:,} points of {key!r} but {where} ({folder}); "
+                    "`lab verify` checks the whole notebook"
+                )
             known = ", ".join(sorted(run.metrics)) or "none yet"
             raise BadInput(f"run {run.id} has no metric {key!r} (its metrics: {known})")
         return s
+
+    def damage(self, run: RunRecord) -> list[str]:
+        """One line per way the run's files fall short of what it accepted (for ``lab show``)."""
+        from .verify import shortfall
+
+        return shortfall(self, run)
 
     def output_path(self, run: RunRecord, stream: str = "output") -> Path:
         return self.run_dir(run) / f"{stream}.log"
 
     # -- maintenance -------------------------------------------------------------
+    def verify(self, refs: list[str] | None = None) -> VerifyReport:
+        """Check the database and the series files of ``refs`` (default: every run)."""
+        from .verify import Problem, verify
+
+        try:
+            runs = [self.get_run(ref) for ref in refs] if refs else self.list_runs(limit=0)[0]
+        except NotebookCorrupt as err:  # the runs cannot even be listed: the database check says why
+            return verify(self, [], [Problem(None, "database", f"database: {err}")])
+        return verify(self, runs)
+
     def backup(self, target: Path) -> Path:
         """Write a consistent copy of the notebook to the new directory ``target``."""
         import shutil
@@ -415,14 +646,23 @@ class Notebook:
             staging.mkdir(parents=True)
             # The database first, then the files: series are append-only, so every point
             # the copied summaries count is in the copied files (and perhaps a few more).
+            damaged = [f"the database: {line}" for line in self.store.integrity()]
             self.store.backup(staging / DB_NAME)
             runs = self.root / "runs"
             if runs.is_dir():
                 shutil.copytree(runs, staging / "runs", ignore=shutil.ignore_patterns("*.compacting"))
+                _trim_torn_tails(staging / "runs")
+            damaged += _check_copy(staging)
             if target.exists():
                 target.rmdir()
             os.replace(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        if damaged:
+            more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+            raise DataLost(
+                f"the backup in {target} is a copy of a damaged notebook: {damaged[0]}{more}; "
+                "`lab verify` lists every problem"
+            )
         return target

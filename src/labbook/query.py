@@ -11,6 +11,12 @@ duration exit_code host note source command``), ``tags``, a metric summary writt
 user summary value. ``params.X``, ``metrics.X.AGG`` and ``summary.X`` force the kind.
 Values never enter the SQL text: every literal becomes a ``?`` parameter, and every name
 is checked against what the notebook holds before it is used as a bound key.
+
+Nesting (``not``, parentheses) is limited to ``MAX_DEPTH`` levels, checked while parsing:
+the parser recurses once per level (5000 levels were a RecursionError), and SQLite before
+3.46 parses with a fixed 100-entry stack, which the costliest shape of level,
+``(a or b and (...))``, fills at 13. Runs of ``and`` / ``or`` are not nesting: they compile
+to balanced SQL trees, so thousands of terms stay within SQLite's expression depth (1000).
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ AGGS = {
     "last_step": "m.last_step",
 }
 COMPARE = {"==": "=", "=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+MAX_DEPTH = 12  # levels of not / parentheses that every shape of query fits in SQLite 3.40's parser
+_INT64 = (-(2**63), 2**63 - 1)  # what SQLite binds as an integer; wider literals compare as floats
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -85,7 +93,7 @@ def tokenize(text: str) -> list[Tok]:
         kind = m.lastgroup or ""
         raw, start = m.group(kind), m.start(kind)
         if kind == "num":
-            value: Any = float(raw) if any(c in raw for c in ".eE") else int(raw)
+            value: Any = float(raw) if any(c in raw for c in ".eE") else _integer(raw)
         elif kind == "str":
             value = re.sub(r"\\(.)", r"\1", raw[1:-1])
         elif kind == "name" and raw.lower() in _KEYWORDS:
@@ -95,6 +103,15 @@ def tokenize(text: str) -> list[Tok]:
         out.append(Tok(kind, value, start))
         pos = m.end()
     return out
+
+
+def _integer(raw: str) -> int | float:
+    """An integer literal; beyond 64 bits a float (±inf past 1e308), as big stored ints are viewed."""
+    if len(raw.lstrip("+-")) <= 19:  # so int() never meets Python's 4300-digit limit
+        value = int(raw)
+        if _INT64[0] <= value <= _INT64[1]:
+            return value
+    return float(raw)
 
 
 @dataclass
@@ -108,6 +125,7 @@ class _Parser:
         self.text = text
         self.toks = tokenize(text)
         self.i = 0
+        self.depth = 0
         self.fields = fields
 
     # -- token helpers -------------------------------------------------------
@@ -144,28 +162,38 @@ class _Parser:
         return out
 
     def disjunction(self) -> Compiled:
-        left = self.conjunction()
+        terms = [self.conjunction()]
         while self.accept("kw", "or"):
-            right = self.conjunction()
-            left = Compiled(f"({left.sql} OR {right.sql})", left.params + right.params)
-        return left
+            terms.append(self.conjunction())
+        return _balanced("OR", terms)
 
     def conjunction(self) -> Compiled:
-        left = self.negation()
+        terms = [self.negation()]
         while self.accept("kw", "and"):
-            right = self.negation()
-            left = Compiled(f"({left.sql} AND {right.sql})", left.params + right.params)
-        return left
+            terms.append(self.negation())
+        return _balanced("AND", terms)
 
     def negation(self) -> Compiled:
         if self.accept("kw", "not"):
+            self.enter()
             inner = self.negation()
-            return Compiled(f"(NOT coalesce({inner.sql}, 0))", inner.params)
+            self.depth -= 1
+            return Compiled(f"({inner.sql} IS NOT 1)", inner.params)  # NOT, with NULL as false
         if self.accept("op", "("):
+            self.enter()
             inner = self.disjunction()
             self.expect("op", ")")
+            self.depth -= 1
             return inner
         return self.comparison()
+
+    def enter(self) -> None:
+        """One more level of not / parentheses; refused past ``MAX_DEPTH`` (see the module docstring)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError(
+                f"--where nests deeper than {MAX_DEPTH} levels of not / parentheses; simplify it"
+            )
 
     def literal(self) -> Any:
         tok = self.take()
@@ -248,6 +276,15 @@ class _Parser:
             raise QueryError(f"{err} (in the query {self.text!r})") from None
 
 
+def _balanced(op: str, terms: list[Compiled]) -> Compiled:
+    """``a OP b OP c ...`` as a balanced tree: SQLite's depth grows with log2 of the terms, not their number."""
+    if len(terms) == 1:
+        return terms[0]
+    half = len(terms) // 2
+    left, right = _balanced(op, terms[:half]), _balanced(op, terms[half:])
+    return Compiled(f"({left.sql} {op} {right.sql})", left.params + right.params)
+
+
 def _as_time(value: Any) -> Any:
     return parse_date(value, "the value", QueryError) if isinstance(value, str) else value
 
@@ -263,7 +300,9 @@ def resolve_field(name: str, fields: Fields, example: Any = 0.0) -> tuple[str, l
     if kind == "summary" and rest:
         return _keyed("summary", rest, fields.summary, view, "summary value")
     if kind == "metrics" and rest:
-        return _metric(rest, fields, strict=True)
+        forced = _metric(rest, fields, strict=True)  # strict: raises rather than return None
+        if forced is not None:
+            return forced
     metric = _metric(name, fields, strict=False)
     if metric is not None:
         return metric

@@ -1,16 +1,23 @@
-"""Metric points from ``run.log`` to disk, off the hot path.
+"""Metric points from ``run.log`` to disk, off the hot path, whatever the disk and database do.
 
-``log`` only validates and appends to in-memory lists under a lock (no I/O, no
-database). A background thread wakes every ``FLUSH_S``: it swaps the buffer out, appends
-one block per metric to this writer's series file, and merges a per-batch summary
-(count, NaN count, last, min, max, sum) into the store in a single transaction. So a
-process killed with ``kill -9`` loses at most the last ``FLUSH_S`` or so of points (and
-never more than ``MAX_LAG_S`` plus one write: when the thread falls behind a tight loop,
-``log`` writes itself), and the database sees about two small transactions a second per
-logging process however fast it logs.
+``log`` only validates and appends to in-memory lists under a lock. Two background
+threads do the rest, so that neither the disk nor the database can hold up the other:
 
-The owner of a run (the process responsible for its status) also heartbeats and, if
-asked, samples system metrics from the same thread.
+- the *writer* swaps the buffer out every ``FLUSH_S`` (counted from the start of the
+  previous swap, so a slow write does not stretch the cycle), encodes one block per
+  metric and appends them to this writer's own series file. It never touches the database.
+- the *keeper* merges the summaries of what was written (count, NaN count, last, min,
+  max, sum) into the store, heartbeats, samples system metrics and, inside ``lab run``,
+  watches the supervisor. It may wait on a locked database as long as it must: nothing
+  else waits for it.
+
+``log`` waits only when the writer has fallen more than ``MAX_LAG_S`` behind (a tight
+loop logging faster than its points can be encoded): then it blocks until the next write
+completes. That back-pressure is what keeps every point logged more than a second before
+a ``kill -9`` on disk. A failing disk switches it off: points stay buffered (up to
+``MAX_BUFFERED``), one line on stderr says what is happening, writing resumes when space
+returns, and the points that could not be kept are counted per metric (``lost``) and
+shown on the run.
 """
 
 from __future__ import annotations
@@ -20,18 +27,22 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import MetricValueError
 from .series import SeriesWriter, encode_block, to_ms
 from .store.base import BatchSummary, Store
 
-FLUSH_S = 0.5
-#: If the last completed write covers only points older than this, log() writes itself:
-#: in a tight loop the flush thread gets too little of the GIL to keep the 1 s promise.
-MAX_LAG_S = 0.75
+FLUSH_S = 0.25
+#: log() waits for the writer once the newest completed write covers only points older than this.
+MAX_LAG_S = 0.5
+MERGE_S = 0.5  # how often summaries are merged into the store (two small transactions a second)
+RETRY_S = 1.0  # how often a failing disk is tried again
+MAX_BUFFERED = 4_000_000  # points held in memory while the disk refuses them (~100 MB)
+WATCH_S = 1.0  # how often an attached writer checks that lab run is still there
+_NUMPY_BATCH = 50_000  # points in one write that repay importing numpy (in the writer thread)
 _now = time.time
 _BIG = 2**1000  # ints beyond this are checked for fitting a float64
 MAX_KEY_LEN = 256
@@ -68,13 +79,14 @@ def _check_step(step: Any) -> int:
         if isinstance(step, float) and step.is_integer():
             return int(step)
         raise MetricValueError(f"step must be an integer, got {step!r:.40}")
-    step = int(step)
-    if not -(2**63) <= step < 2**63:
-        raise MetricValueError(f"step {step} does not fit in 64 bits")
-    return step
+    whole = int(step)
+    if not -(2**63) <= whole < 2**63:
+        raise MetricValueError(f"step {whole} does not fit in 64 bits")
+    return whole
 
 
-def summarize(key: str, steps: Sequence[int], values: Sequence[float]) -> BatchSummary:
+def summarize(key: str, steps: Any, values: Any) -> BatchSummary:
+    """One batch's summary; ``steps``/``values`` are lists or numpy arrays."""
     np = sys.modules.get("numpy")
     if np is not None and isinstance(values, np.ndarray):
         finite = values[~np.isnan(values)]
@@ -99,8 +111,32 @@ def summarize(key: str, steps: Sequence[int], values: Sequence[float]) -> BatchS
     )
 
 
+def _least(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _most(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def combine(a: BatchSummary, b: BatchSummary) -> BatchSummary:
+    """One summary for two consecutive batches of a metric (``b`` written after ``a``)."""
+    newer = b if b.count else a
+    return BatchSummary(
+        a.key,
+        a.count + b.count,
+        a.nan_count + b.nan_count,
+        newer.last,
+        newer.last_step,
+        _least(a.min, b.min),
+        _most(a.max, b.max),
+        a.sum + b.sum,
+        a.lost + b.lost,
+    )
+
+
 def _prepare(steps: list[int], times: list[float], values: list[float]) -> tuple[Any, Any, Any]:
-    """Columns as numpy arrays when numpy is already loaded (faster), else as lists."""
+    """Columns as numpy arrays when numpy is loaded, else lists."""
     np = sys.modules.get("numpy")
     if np is not None and len(values) > 64:
         return (
@@ -111,8 +147,16 @@ def _prepare(steps: list[int], times: list[float], values: list[float]) -> tuple
     return steps, to_ms(times), values
 
 
+class CloseReport(NamedTuple):
+    """What a closing writer could not do, for the caller to record or say."""
+
+    lost: dict[str, int]  # points accepted by log() that never reached the disk, per metric
+    summaries_stored: bool  # False: the store refused the last summaries (rebuild them from the files)
+    warning: str | None  # one line for the user (compaction kept a damaged file, say)
+
+
 class Recorder:
-    """Buffers one writer's points and flushes them in the background."""
+    """Buffers one writer's points and writes them in the background."""
 
     def __init__(
         self,
@@ -125,34 +169,56 @@ class Recorder:
         sampler: Callable[[], dict[str, float]] | None = None,
         sample_s: float = 10.0,
         flush_s: float = FLUSH_S,
+        watch: Callable[[], bool] | None = None,
+        on_orphaned: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
         self._run_id = run_id
         self._series = SeriesWriter(metrics_dir / f"{writer}.lbm")
         self._buf: dict[str, Columns] = {}
-        self._lock = threading.Lock()
-        self._io_lock = threading.Lock()
-        self._pending: list[BatchSummary] = []
+        self._lock = threading.Lock()  # the buffer
+        self._io_lock = threading.Lock()  # the series file
+        self._written = threading.Condition(threading.Lock())  # notified after every write attempt
+        self._pending: dict[str, BatchSummary] = {}  # written to disk, not yet in the store
+        self._pending_lock = threading.Lock()
+        self._store_lock = threading.Lock()  # one summary merge at a time
         self._next_step = 0
         self._sys_step = 0
-        self._written_upto = _now()  # every point logged before this is on disk
+        #: Acknowledgement: every point logged before this time is on disk.
+        self.written_upto = _now()
+        #: Acknowledgement: how many points this writer has put on disk.
+        self.written_points = 0
+        #: Set to a list to record ``(covers_from, completed_at, points)`` per write (benchmarks):
+        #: every point of a write was logged after ``covers_from``.
+        self.trace: list[tuple[float, float, int]] | None = None
+        self._deadline = self.written_upto + MAX_LAG_S  # log() waits for the writer after this
+        self._failing: str | None = None  # why the disk refuses writes, while it does
+        self._buffered = 0  # points held while the disk refuses them
+        self._lost: dict[str, int] = {}  # dropped for want of memory or disk, not yet in the store
+        self._lost_total = 0
         self._heartbeat_s = heartbeat_s
         self._sampler = sampler
         self._sample_s = sample_s
         self._flush_s = flush_s
+        self._watch = watch
+        self._on_orphaned = on_orphaned
         self._stop = threading.Event()
-        self._warned = False
+        self._wake = threading.Event()
+        self._warned: set[str] = set()
         self.closed = False
-        self._thread = threading.Thread(target=self._loop, name="labbook-recorder", daemon=True)
-        self._thread.start()
+        self._report: CloseReport | None = None
+        self._writer = threading.Thread(target=self._write_loop, name="labbook-writer", daemon=True)
+        self._keeper = threading.Thread(target=self._keep_loop, name="labbook-keeper", daemon=True)
+        self._writer.start()
+        self._keeper.start()
 
     # -- hot path ------------------------------------------------------------
     def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
         if self.closed:
             raise MetricValueError("this run has finished; start a new one with labbook.init()")
         t = _now()
-        if t - self._written_upto > MAX_LAG_S:
-            self.flush()  # the background thread is falling behind (a tight loop): help it
+        if t > self._deadline:
+            self._catch_up(t)
         with self._lock:
             if step is None:
                 step = self._next_step
@@ -160,6 +226,8 @@ class Recorder:
                 step = _check_step(step)
             self._next_step = step + 1
             buf = self._buf
+            if self._failing is not None and not self._room(data):
+                return
             for key, value in data.items():
                 cls = value.__class__
                 if cls is not float and (cls is not int or not -_BIG < value < _BIG):
@@ -171,6 +239,24 @@ class Recorder:
                 cols[0].append(step)
                 cols[1].append(t)
                 cols[2].append(value)
+
+    def _room(self, data: Mapping[str, Any]) -> bool:
+        """While the disk refuses writes: keep points up to the bound, count the rest as lost."""
+        if self._buffered + len(data) <= MAX_BUFFERED:
+            self._buffered += len(data)
+            return True
+        for key in data:
+            _check_key(key)
+            self._lost[key] = self._lost.get(key, 0) + 1
+        self._lost_total += len(data)
+        return False
+
+    def _catch_up(self, t: float) -> None:
+        """Back-pressure: wait (GIL released) until a write covers the points older than the lag."""
+        with self._written:
+            while t > self._deadline and not self._stop.is_set() and self._writer.is_alive():
+                self._wake.set()
+                self._written.wait(0.5)
 
     def log_system(self, data: Mapping[str, float]) -> None:
         """System samples carry their own step counter, apart from the user's."""
@@ -185,48 +271,90 @@ class Recorder:
                 cols[2].append(float(value))
             self._sys_step += 1
 
-    # -- background ----------------------------------------------------------
-    def flush(self) -> None:
+    # -- the writer ------------------------------------------------------------
+    def _write_loop(self) -> None:
+        next_at = time.monotonic() + self._flush_s
+        while not self._stop.is_set():
+            self._wake.wait(max(0.0, next_at - time.monotonic()))
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            next_at = time.monotonic() + (self._flush_s if self._failing is None else RETRY_S)
+            self.write()
+
+    def write(self) -> bool:
+        """Append what is buffered to the series file; False if the disk refused it (kept buffered)."""
         with self._io_lock:
             with self._lock:
                 buf, self._buf = self._buf, {}
+                held, self._buffered = self._buffered, 0
                 swapped_at = _now()
-            if buf:
-                prepared = {key: _prepare(*cols) for key, cols in buf.items()}
-                chunks = [encode_block(key, *cols) for key, cols in prepared.items()]
-                try:
-                    self._series.append(chunks)
-                except OSError as err:
-                    self._requeue(buf)
-                    self._written_upto = swapped_at  # retry on the next cycle, not on every log()
-                    self._warn(f"could not write metrics ({err}); keeping them in memory and retrying")
-                    return
-                self._pending += [summarize(key, cols[0], cols[2]) for key, cols in prepared.items()]
-            self._written_upto = swapped_at
-            if self._pending:
-                try:
-                    self._store.merge_metrics(self._run_id, self._pending)
-                    self._pending = []
-                except Exception as err:  # the store may be busy or briefly unwritable
-                    self._warn(f"could not update metric summaries ({err}); retrying")
+            ok = not buf or self._append(buf, held)
+            if ok:
+                if self.trace is not None and buf:
+                    self.trace.append((self.written_upto, _now(), sum(len(c[2]) for c in buf.values())))
+                self.written_upto = swapped_at
+            self._deadline = self.written_upto + MAX_LAG_S if self._failing is None else math.inf
+        with self._written:
+            self._written.notify_all()
+        return ok
 
-    def _requeue(self, old: dict[str, Columns]) -> None:
+    def _append(self, buf: dict[str, Columns], held: int) -> bool:
+        try:
+            if "numpy" not in sys.modules and sum(len(c[2]) for c in buf.values()) >= _NUMPY_BATCH:
+                import numpy  # noqa: F401  # a batch this large is encoded several times faster with it
+            prepared = {key: _prepare(*cols) for key, cols in buf.items()}
+            self._series.append([encode_block(key, *cols) for key, cols in prepared.items()])
+        except Exception as err:  # OSError from a full disk above all; the file was left as it was
+            self._requeue(buf, held)
+            self._fail(err)
+            return False
+        if self._failing is not None:
+            self._failing = None
+            self._say(f"writing the metrics of run {self._run_id} again{self._lost_note()}")
+        self.written_points += sum(len(cols[2]) for cols in buf.values())
+        summaries = [summarize(key, cols[0], cols[2]) for key, cols in prepared.items()]
+        with self._pending_lock:
+            for s in summaries:
+                old = self._pending.get(s.key)
+                self._pending[s.key] = s if old is None else combine(old, s)
+        return True
+
+    def _requeue(self, old: dict[str, Columns], held: int) -> None:
         with self._lock:
             for key, (s, t, v) in old.items():
                 cols = self._buf.setdefault(key, ([], [], []))
                 cols[0][:0], cols[1][:0], cols[2][:0] = s, t, v
+            self._buffered += held or sum(len(cols[2]) for cols in old.values())
 
-    def _warn(self, message: str) -> None:
-        if not self._warned:
-            self._warned = True
-            print(f"labbook: {message}", file=sys.stderr)
+    def _fail(self, err: Exception) -> None:
+        if self._failing is None:
+            reason = getattr(err, "strerror", None) or str(err)
+            self._failing = reason
+            self._say(
+                f"cannot write the metrics of run {self._run_id} to {self._series.path.parent} ({reason}); "
+                f"keeping up to {MAX_BUFFERED:,} points in memory and retrying every {RETRY_S:g} s"
+            )
 
-    def _loop(self) -> None:
+    def _lost_note(self) -> str:
+        return f"; {self._lost_total:,} points could not be kept" if self._lost_total else ""
+
+    def _say(self, message: str) -> None:
+        print(f"labbook: {message}", file=sys.stderr, flush=True)
+
+    def _warn_once(self, kind: str, message: str) -> None:
+        if kind not in self._warned:
+            self._warned.add(kind)
+            self._say(message)
+
+    # -- the keeper --------------------------------------------------------------
+    def _keep_loop(self) -> None:
         now = time.monotonic()
         next_beat = now + (self._heartbeat_s or math.inf)
         next_sample = now + (self._sample_s if self._sampler else math.inf)
-        while not self._stop.wait(self._flush_s):
-            self.flush()
+        next_watch = now + (WATCH_S if self._watch else math.inf)
+        while not self._stop.wait(max(self._flush_s, MERGE_S)):
+            self.store_summaries()
             now = time.monotonic()
             if now >= next_sample and self._sampler is not None:
                 next_sample = now + self._sample_s
@@ -239,22 +367,86 @@ class Recorder:
                 try:
                     self._store.heartbeat(self._run_id, time.time())
                 except Exception as err:
-                    self._warn(f"could not heartbeat ({err})")
+                    self._warn_once("heartbeat", f"could not heartbeat run {self._run_id} ({err})")
+            if now >= next_watch and self._watch is not None:
+                next_watch = now + WATCH_S
+                if not self._watch():
+                    self.write()
+                    if self._on_orphaned is not None:
+                        self._on_orphaned()
+                    next_watch = math.inf
 
-    def close(self) -> None:
-        """Stop the thread, flush everything, and compact the series file."""
-        if self.closed:
-            return
+    def _take_lost(self) -> list[BatchSummary]:
+        with self._lock:
+            lost, self._lost = self._lost, {}
+        return lost_summaries(lost.items())
+
+    def store_summaries(self) -> bool:
+        """Merge what was written (and what was lost) into the store; True when nothing is left over."""
+        with self._store_lock:
+            with self._pending_lock:
+                batch, self._pending = self._pending, {}
+            for extra in self._take_lost():
+                old = batch.get(extra.key)
+                batch[extra.key] = extra if old is None else combine(old, extra)
+            if not batch:
+                return True
+            try:
+                self._store.merge_metrics(self._run_id, list(batch.values()))
+                return True
+            except Exception as err:  # a busy, full or read-only database: keep them for the next try
+                with self._pending_lock:
+                    for key, s in batch.items():
+                        newer = self._pending.get(key)
+                        self._pending[key] = s if newer is None else combine(s, newer)
+                self._warn_once(
+                    "summaries",
+                    f"could not update the metric summaries of run {self._run_id} ({err}); retrying",
+                )
+                return False
+
+    def flush(self) -> None:
+        """Write everything buffered and merge its summaries now (the caller is about to read them)."""
+        self.write()
+        self.store_summaries()
+
+    # -- closing -------------------------------------------------------------------
+    def close(self) -> CloseReport:
+        """Stop the threads, write everything, merge the summaries and compact the series file."""
+        if self._report is not None:
+            return self._report
         self.closed = True
         self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
-        self.flush()
-        if self._pending:  # one last attempt, blocking on a busy store
-            self._store.merge_metrics(self._run_id, self._pending)
-            self._pending = []
-        self._series.close(compact=self._series.blocks > 32)
+        self._wake.set()
+        for thread in (self._writer, self._keeper):
+            if thread is not threading.current_thread():
+                thread.join()
+        if not self.write():
+            self._drop_buffer()
+        stored = self.store_summaries()
+        lost = {} if stored else self._unstored_lost()
+        warning = self._series.close(compact=self._series.blocks > 32).warning
+        self._report = CloseReport(lost, stored, warning)
+        return self._report
+
+    def _drop_buffer(self) -> None:
+        """The disk still refuses the last points as the run ends: they are lost, and counted."""
+        with self._lock:
+            buf, self._buf = self._buf, {}
+            for key, cols in buf.items():
+                self._lost[key] = self._lost.get(key, 0) + len(cols[2])
+                self._lost_total += len(cols[2])
+        self._say(f"run {self._run_id} ends with its disk still refusing writes{self._lost_note()}")
+
+    def _unstored_lost(self) -> dict[str, int]:
+        with self._pending_lock:
+            return {key: s.lost for key, s in self._pending.items() if s.lost}
 
 
 def writer_name() -> str:
     return f"{os.getpid()}-{os.urandom(3).hex()}"
+
+
+def lost_summaries(lost: Iterable[tuple[str, int]]) -> list[BatchSummary]:
+    """Summaries that only count lost points (recorded after the fact by a reader)."""
+    return [BatchSummary(key, 0, 0, math.nan, None, None, None, 0.0, n) for key, n in lost if n]

@@ -14,13 +14,13 @@ import contextvars
 import os
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from .errors import BadInput
-from .model import FAILED, FINISHED, KILLED
+from .model import FAILED, FINISHED, KILLED, RunRecord
 from .notebook import ENV_DIR, Notebook
 from .recorder import Recorder, writer_name
 
@@ -28,6 +28,8 @@ ENV_RUN = "LABBOOK_RUN_ID"
 ENV_CONFIG = "LABBOOK_CONFIG"
 #: Set by ``lab run`` for a command it could not tell was Python: an attaching SDK records its interpreter.
 ENV_CAPTURE_PYTHON = "LABBOOK_CAPTURE_PYTHON"
+#: Set by ``lab run`` to ``PID:START``: the supervisor an attached SDK follows (it stops the command if it dies).
+ENV_SUPERVISOR = "LABBOOK_SUPERVISOR"
 
 _current: contextvars.ContextVar[Run | None] = contextvars.ContextVar("labbook_run", default=None)
 _active: list[Run] = []  # unfinished runs of this process, for threads that lack the context
@@ -56,7 +58,7 @@ class Summary(MutableMapping[str, Any]):
         self._run = run
 
     def _load(self) -> dict[str, Any]:
-        self._run._recorder.flush()
+        self._run._own_recorder().flush()
         record = self._run._notebook.store.get_run(self._run.id)
         assert record is not None
         out: dict[str, Any] = {k: m.as_dict() for k, m in record.metrics.items()}
@@ -69,6 +71,7 @@ class Summary(MutableMapping[str, Any]):
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(key, str) or not key:
             raise BadInput("summary keys must be non-empty strings")
+        self._run._own_recorder()  # a forked child writes through its own connection
         self._run._notebook.set_summary(self._run.id, {key: value})
 
     def __delitem__(self, key: str) -> None:
@@ -85,10 +88,17 @@ class Summary(MutableMapping[str, Any]):
 
 
 class Run:
-    """One run as seen from the process that logs to it."""
+    """One run as seen from the process that logs to it.
+
+    After ``os.fork()`` the child holds a copy of this object. The copy never writes the
+    parent's buffer, never ends or compacts anything of the parent's, and never uses the
+    parent's database connection: its first ``log`` opens the notebook afresh and writes
+    through a series file of its own; its ``finish`` (or its exit) only closes that.
+    """
 
     def __init__(self, notebook: Notebook, record: Any, *, owner: bool) -> None:
         self._notebook = notebook
+        self._record: RunRecord = record
         self.id: int = record.id
         self.uid: str = record.uid
         self.name: str | None = record.name
@@ -98,32 +108,63 @@ class Run:
         self._capture: threading.Thread | None = None
         self._finished = False
         self._token: contextvars.Token[Run | None] | None = None
+        self._pid = os.getpid()
+        self._released = False  # the notebook connection was closed at finish()
+        self._recorder: Recorder | None = self._new_recorder(owner)
+        self.summary = Summary(self)
+        self.log = self._recorder.log  # type: ignore[method-assign]  # one call less per log()
+
+    def _new_recorder(self, owner: bool) -> Recorder:
+        from .liveness import HEARTBEAT_S
+        from .sysmon import sample_interval
+
         sampler = None
         if owner:
             from .sysmon import sampler_for
 
             sampler = sampler_for([os.getpid()])
-        from .liveness import HEARTBEAT_S
-        from .sysmon import sample_interval
-
-        self._recorder = Recorder(
-            notebook.store,
+        watch = None if owner else _supervisor_watch()
+        return Recorder(
+            self._notebook.store,
             self.id,
             self.dir / "metrics",
             writer_name(),
             heartbeat_s=HEARTBEAT_S if owner else None,
             sampler=sampler,
             sample_s=sample_interval(),
+            watch=watch,
+            on_orphaned=_stop_own_process_group if watch is not None else None,
         )
-        self.summary = Summary(self)
-        self.log = self._recorder.log  # type: ignore[method-assign]  # one call less per log()
+
+    def _own_recorder(self) -> Recorder:
+        """This process's writer; in a forked child, a new one over a fresh connection."""
+        if self._released:  # finished, and its connection closed: reading its summary reopens one
+            self._notebook = Notebook(self._notebook.root)
+            self._released = False
+        if self._recorder is None:
+            self._notebook = Notebook(self._notebook.root)
+            self._recorder = self._new_recorder(owner=False)
+            self.log = self._recorder.log  # type: ignore[method-assign]
+        return self._recorder
+
+    def _forked(self) -> None:
+        """In the child of ``os.fork()``: drop everything that belongs to the parent."""
+        _inherited.append((self._notebook, self._recorder))  # never used, never collected, never closed
+        self._recorder = None
+        self._capture = None
+        self.owner = False
+        self._pid = os.getpid()
+        self.log = self._log_after_fork  # type: ignore[method-assign]
+
+    def _log_after_fork(self, data: Mapping[str, Any], step: int | None = None) -> None:
+        self._own_recorder().log(data, step)
 
     def __repr__(self) -> str:
         return f"<labbook.Run {self.id} {self.name or ''}>".replace(" >", ">")
 
     def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
         """Record numbers (NaN and ±Inf included) at ``step`` (default: one past the last)."""
-        self._recorder.log(data, step)
+        self._own_recorder().log(data, step)
 
     def log_examples(self, rows: Iterable[Mapping[str, Any]], split: str = "eval") -> int:
         """Per-example results for failure analysis: dicts with an ``id`` and any fields.
@@ -132,18 +173,34 @@ class Run:
         are stored or, if one is unusable, none; logging an id again replaces it. Returns
         how many rows were stored.
         """
+        self._own_recorder()  # a forked child writes through its own connection
         return self._notebook.failures.log_examples(self.id, rows, split).taken
 
     def finish(self, status: str | None = None, exit_code: int | None = None) -> None:
-        """Flush everything; if this process owns the run, mark it finished (or ``status``)."""
+        """Flush everything; if this process owns the run, mark it finished (or ``status``).
+
+        Never raises for a busy, full or read-only notebook: what could not be recorded now
+        is left for the next reader, and one line on stderr says so.
+        """
         if self._finished:
             return
         self._finished = True
-        self._recorder.close()
+        report = self._recorder.close() if self._recorder is not None else None
+        deferred = False  # the end is left to a background retry, which keeps the connection
         if self._capture is not None:
             self._capture.join()
-        if self.owner:
-            self._notebook.end_run(self.id, status or FINISHED, exit_code)
+        if report is not None and report.warning:
+            print(f"labbook: {report.warning}", file=sys.stderr)
+        if self.owner or (report is not None and not report.summaries_stored):
+            problem = self._notebook.settle_run(
+                self._record, (status or FINISHED) if self.owner else None, exit_code, report
+            )
+            if problem:
+                print(f"labbook: {problem}", file=sys.stderr)
+                deferred = True
+        if not deferred and self._recorder is not None:  # not the parent's connection in a fork child
+            self._notebook.close()  # a finished run holds no connection (a later summary read reopens one)
+            self._released = True
         if self in _active:
             _active.remove(self)
         if self._token is not None:
@@ -289,6 +346,42 @@ def finish() -> None:
 
 _hooks_installed = False
 _died_of_exception = False
+#: What a forked child inherited from its parent: kept referenced so it is never finalised here.
+_inherited: list[tuple[Notebook, Recorder | None]] = []
+
+
+def _after_fork_in_child() -> None:
+    for run in _active:
+        run._forked()
+
+
+def _supervisor_watch() -> Callable[[], bool] | None:
+    """Inside ``lab run``: a check that the supervisor still lives (None when there is none)."""
+    from .liveness import process_started
+
+    pid, _, stamp = os.environ.get(ENV_SUPERVISOR, "").partition(":")
+    try:
+        expected = (int(pid), float(stamp))
+    except ValueError:
+        return None
+    if process_started(expected[0]) != expected[1]:
+        return None  # already gone, or a stale variable: nothing of ours to follow
+    return lambda: process_started(expected[0]) == expected[1]
+
+
+def _stop_own_process_group() -> None:
+    """``lab run`` died: stop the command it started (this process's group), as it would have."""
+    import signal
+
+    from .liveness import grace_s
+
+    print("labbook: lab run supervising this command has died; stopping the command", file=sys.stderr)
+    try:
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+        threading.Event().wait(grace_s())
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _install_exit_hooks() -> None:
@@ -296,6 +389,7 @@ def _install_exit_hooks() -> None:
     if _hooks_installed:
         return
     _hooks_installed = True
+    os.register_at_fork(after_in_child=_after_fork_in_child)
     previous = sys.excepthook
 
     def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:

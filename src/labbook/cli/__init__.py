@@ -49,7 +49,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "failures_cmd",
         "Per-example results: sample failures, review them into piles, diff.",
     ),
-    "backup": ("notebook", "backup_cmd", "Write a consistent copy of the notebook."),
+    "backup": ("notebook", "backup_cmd", "Write a consistent copy of the notebook, checked."),
+    "verify": ("notebook", "verify_cmd", "Check the database and every series file; exit 1 on damage."),
     "demo": ("demo", "demo_cmd", "Run a small real experiment in a throwaway notebook."),
 }
 
@@ -88,10 +89,15 @@ class LabGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
-        from ..errors import LabbookError
+        import warnings
+
+        from ..errors import LabbookError, LabbookWarning
 
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", LabbookWarning)
+                warnings.showwarning = _one_line_warnings(warnings.showwarning, LabbookWarning)
+                return super().invoke(ctx)
         except LabbookError as err:
             _debug_traceback()
             click.echo(f"error: {err}", err=True)
@@ -112,6 +118,18 @@ class LabGroup(click.Group):
                 err=True,
             )
             ctx.exit(1)
+
+
+def _one_line_warnings(original: Any, ours: type[Warning]) -> Any:
+    """labbook's warnings (damage met while reading, say) print as one line each, as errors do."""
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, ours):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            original(message, category, *args, **kwargs)
+
+    return show
 
 
 def _debug_traceback() -> None:

@@ -1,4 +1,4 @@
-"""Commands about the notebook itself: ``init`` and ``backup``."""
+"""Commands about the notebook itself: ``init``, ``backup`` and ``verify``."""
 
 from __future__ import annotations
 
@@ -42,3 +42,42 @@ def backup_cmd(ctx: click.Context, path: str) -> None:
         _, total = nb.list_runs(limit=1)
     size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
     click.echo(f"Backed up {total} run{'s' if total != 1 else ''} to {target} ({size / 2**20:.1f} MB)")
+
+
+@click.command("verify")
+@click.argument("runs", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+@click.pass_context
+def verify_cmd(ctx: click.Context, runs: tuple[str, ...], as_json: bool) -> None:
+    """Check the database and the series files of RUNS (default: every run) against their summaries.
+
+    Prints each problem with its run and file; exits 1 if anything the notebook accepted is
+    damaged or lost, 0 otherwise (a torn tail left by a killed writer is reported, not counted).
+    """
+    with open_notebook(ctx) as nb:
+        report = nb.verify(list(runs))
+    if as_json:
+        from . import render
+
+        render.echo_json(
+            {
+                "ok": not report.damaged,
+                "runs": report.runs,
+                "files": report.files,
+                "problems": [
+                    {"run": p.run_id, "kind": p.kind, "damage": p.damage, "what": p.what}
+                    for p in report.problems
+                ],
+            }
+        )
+    else:
+        for p in report.problems:
+            click.echo(("damage: " if p.damage else "note: ") + p.what)
+        n_bad = sum(p.damage for p in report.problems)
+        verdict = f"{n_bad} problem{'s' if n_bad != 1 else ''}" if n_bad else "ok"
+        click.echo(
+            f"Checked the database, {report.runs} run{'s' if report.runs != 1 else ''} and "
+            f"{report.files} series file{'s' if report.files != 1 else ''}: {verdict}"
+        )
+    if report.damaged:
+        ctx.exit(1)

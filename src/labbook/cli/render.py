@@ -169,6 +169,7 @@ def run_dict(run: RunRecord, full: bool = False) -> dict[str, Any]:
         "params": run.params,
         "metrics": {k: m.as_dict() for k, m in run.metrics.items()},
         "summary": run.summary,
+        "lost": run.lost,
     }
     if full:
         out["capture"] = run.capture

@@ -25,7 +25,7 @@ RUN_COLUMNS: dict[str, Callable[[RunRecord], Any]] = {
     "id": lambda r: r.id,
     "uid": lambda r: r.uid[:8],
     "name": lambda r: r.name or "",
-    "status": lambda r: r.status,
+    "status": lambda r: r.status_line,
     "created": lambda r: render.short_when(r.created_at),
     "started": lambda r: render.short_when(r.started_at),
     "ended": lambda r: render.short_when(r.ended_at),
@@ -154,6 +154,7 @@ def show_cmd(ctx: click.Context, run: str, as_json: bool, patch: bool, packages:
         packages_text = nb.blob(record.capture.get("packages")) or ""
         files = _files(nb, record)
         rerun = _rerun_rows(nb, record)
+        damage = nb.damage(record)
     if patch:
         click.echo(patch_text, nl=False) if patch_text else click.echo("no uncommitted changes were captured")
         return
@@ -164,6 +165,7 @@ def show_cmd(ctx: click.Context, run: str, as_json: bool, patch: bool, packages:
         out = render.run_dict(record, full=True)
         out["capture"] = dict(record.capture, patch=patch_text, packages=packages_text.splitlines())
         out["files"] = files
+        out["damage"] = damage
         if rerun is not None:
             out["rerun"] = {
                 "of": rerun[0],
@@ -174,7 +176,7 @@ def show_cmd(ctx: click.Context, run: str, as_json: bool, patch: bool, packages:
             }
         render.echo_json(out)
         return
-    _show_text(record, patch_text, packages_text, files, rerun)
+    _show_text(record, patch_text, packages_text, files, rerun, damage)
 
 
 def _files(nb: Notebook, run: RunRecord) -> dict[str, int]:
@@ -190,6 +192,7 @@ def _show_text(
     packages: str,
     files: dict[str, int],
     rerun: tuple[int, list[tuple[str, float, float, bool]]] | None = None,
+    damage: list[str] | None = None,
 ) -> None:
     from rich import box
     from rich.table import Table
@@ -199,6 +202,10 @@ def _show_text(
     title = f"run {r.id}" + (f"  {r.name}" if r.name else "") + f"  (uid {r.uid})"
     exit_part = f" (exit {r.exit_code})" if r.exit_code is not None else ""
     rows.append(("status", render.status_text(r.status) + exit_part if r.status else r.status))
+    if r.lost:
+        rows.append(("data", f"lost {r.lost:,} points that run.log accepted (the disk refused them)"))
+    for line in damage or ():
+        rows.append(("damage", line.removeprefix(f"run {r.id}: ") + "; `lab verify` checks the notebook"))
     if r.job_id:
         rows.append(("slurm", f"job {r.job_id}" + (f" ({r.job_state})" if r.job_state else "")))
     if r.command:
@@ -265,6 +272,7 @@ def _show_text(
             table.add_column(col, justify="left" if col == "metric" else "right", no_wrap=True)
         for key, m in r.metrics.items():
             count = f"{m.count}" + (f" ({m.nan_count} NaN)" if m.nan_count else "")
+            count += f" ({m.lost:,} lost)" if m.lost else ""
             table.add_row(
                 key,
                 *(render.number(v) for v in (m.last, m.min, m.max, m.mean)),

@@ -7,6 +7,7 @@ service (``labbook.notebook``) talks to a store; adapters never do.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +29,7 @@ class NewRun:
     hyp_id: int | None = None
     sweep_id: str | None = None
     pending: bool = False  # queued on a cluster: started (and owned) later by the node's lab run
+    params: Mapping[str, Any] | None = None  # written with the row, in one transaction
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,11 @@ class BatchSummary:
     count: int
     nan_count: int
     last: float
-    last_step: int
+    last_step: int | None
     min: float | None
     max: float | None
     sum: float
+    lost: int = 0  # points accepted by run.log that could not be kept (a full disk, say)
 
 
 @dataclass(frozen=True)

@@ -407,6 +407,11 @@ CREATE TABLE prediction_tags (
 """
 
 
+V10 = """
+ALTER TABLE metrics ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;  -- accepted by run.log, never written
+"""
+
+
 def _script(script: str) -> Callable[[sqlite3.Connection], None]:
     """Statements that may contain ';' inside BEGIN ... END (triggers), split by sqlite itself."""
 
@@ -473,6 +478,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(V7),
     _sql(V8),
     _sql(V9),
+    _sql(V10),
 ]
 LATEST = len(MIGRATIONS)
 

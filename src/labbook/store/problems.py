@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ class ProblemsStore:
 
     _conn: sqlite3.Connection
     _lock: threading.RLock
+    _translated: Callable[[], AbstractContextManager[None]]  # provided by SQLiteStore
 
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...  # provided by SQLiteStore
     def _read(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]: ...
@@ -139,7 +141,7 @@ class ProblemsStore:
         Returns the match id and (problem id, score) best first, where the score is
         FTS5's bm25 negated, so that higher means more relevant.
         """
-        with self._lock:
+        with self._lock, self._translated():
             c = self._conn
             c.execute("DROP TABLE IF EXISTS temp.problem_match")
             c.execute(
