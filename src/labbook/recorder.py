@@ -43,7 +43,8 @@ FLUSH_S = 0.5
 BUSY_FLUSH_S = 0.25
 BUSY_POINTS = 10_000
 #: log() waits for the writer once the newest completed write covers only points older than this.
-MAX_LAG_S = 0.5
+MAX_LAG_S = 0.75
+BUSY_LAG_S = 0.5  # the same under heavy logging, where the writer cycles every BUSY_FLUSH_S
 MERGE_S = 0.5  # how often summaries are merged into the store (two small transactions a second)
 RETRY_S = 1.0  # how often a failing disk is tried again
 MAX_BUFFERED = 4_000_000  # points held in memory while the disk refuses them (~100 MB)
@@ -197,7 +198,8 @@ class Recorder:
         #: Set to a list to record ``(covers_from, completed_at, points)`` per write (benchmarks):
         #: every point of a write was logged after ``covers_from``.
         self.trace: list[tuple[float, float, int]] | None = None
-        self._deadline = self.written_upto + MAX_LAG_S  # log() waits for the writer after this
+        self._lag = BUSY_LAG_S  # until the first write shows how heavily this run logs
+        self._deadline = self.written_upto + self._lag  # log() waits for the writer after this
         self._failing: str | None = None  # why the disk refuses writes, while it does
         self._buffered = 0  # points held while the disk refuses them
         self._lost: dict[str, int] = {}  # dropped for want of memory or disk, not yet in the store
@@ -279,7 +281,7 @@ class Recorder:
 
     # -- the writer ------------------------------------------------------------
     def _write_loop(self) -> None:
-        next_at = time.monotonic() + self._flush_s
+        next_at = time.monotonic() + BUSY_FLUSH_S
         while not self._stop.is_set():
             self._wake.wait(max(0.0, next_at - time.monotonic()))
             self._wake.clear()
@@ -289,6 +291,7 @@ class Recorder:
             before = self.written_points
             self.write()
             busy = self.written_points - before >= BUSY_POINTS
+            self._lag = BUSY_LAG_S if busy else MAX_LAG_S
             period = RETRY_S if self._failing is not None else BUSY_FLUSH_S if busy else self._flush_s
             next_at = start + period
 
@@ -304,7 +307,7 @@ class Recorder:
                 if self.trace is not None and buf:
                     self.trace.append((self.written_upto, _now(), sum(len(c[2]) for c in buf.values())))
                 self.written_upto = swapped_at
-            self._deadline = self.written_upto + MAX_LAG_S if self._failing is None else math.inf
+            self._deadline = self.written_upto + self._lag if self._failing is None else math.inf
         with self._written:
             self._written.notify_all()
         return ok
