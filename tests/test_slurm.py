@@ -93,6 +93,7 @@ def test_a_job_cancelled_while_running_reads_killed_with_its_slurm_state(proj: P
     )
     try:
         wait_for(lambda: [r.status for r in runs(proj)] == ["running"], what="the run to start on the node")
+        wait_for(lambda: "beat" in runs(proj)[0].metrics, what="the command's first metrics")
         (run,) = runs(proj)
         subprocess.run(["scancel", run.job_id], check=True)
         assert driver.wait(timeout=60) == 1
