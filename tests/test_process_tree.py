@@ -163,6 +163,31 @@ def test_the_command_dies_with_a_killed_lab_run(project: Path) -> None:
     assert status(project) == "crashed"
 
 
+def test_a_grandchild_logging_through_the_sdk_stops_when_lab_run_dies(project: Path) -> None:
+    """The parent-death signal covers lab run's own child only; the SDK follows LABBOOK_SUPERVISOR."""
+    script(
+        project,
+        "worker.py",
+        """
+        import labbook
+        run = labbook.init()
+        ready("worker.pid", os.getpid())
+        i = 0
+        while True:
+            run.log({"x": i}, step=i)
+            i += 1
+            time.sleep(0.01)
+        """,
+    )
+    shell = ["sh", "-c", f"{PY} worker.py; sleep 600"]  # the worker is a grandchild of lab run
+    with lab_run(project, *shell, grace="1") as proc:
+        (worker,) = pids_in(project / "worker.pid")
+        proc.kill()
+        proc.wait(timeout=TIMEOUT)
+        wait_until("the worker stopped with its supervisor", lambda: gone(worker))
+    assert status(project) == "crashed"
+
+
 LATE = """
 if sys.argv[1:] == ["child"]:
     terms = []

@@ -353,7 +353,10 @@ class Recorder:
         return f"; {self._lost_total:,} points could not be kept" if self._lost_total else ""
 
     def _say(self, message: str) -> None:
-        print(f"labbook: {message}", file=sys.stderr, flush=True)
+        try:
+            print(f"labbook: {message}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):  # no stderr left (a closed pipe): the run goes on regardless
+            pass
 
     def _warn_once(self, kind: str, message: str) -> None:
         if kind not in self._warned:

@@ -375,7 +375,10 @@ def _stop_own_process_group() -> None:
 
     from .liveness import grace_s
 
-    print("labbook: lab run supervising this command has died; stopping the command", file=sys.stderr)
+    try:  # stderr was a pipe to lab run, which is gone: the line may have nowhere to go
+        print("labbook: lab run supervising this command has died; stopping the command", file=sys.stderr)
+    except (OSError, ValueError):
+        pass
     try:
         os.killpg(os.getpgrp(), signal.SIGTERM)
         threading.Event().wait(grace_s())
