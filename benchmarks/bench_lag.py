@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from _common import (
     NOT_INSTALLED,
@@ -42,6 +43,7 @@ from _common import (
     print_table,
     progress,
     quiet_environment,
+    run_python,
     temp_dir,
 )
 
@@ -79,17 +81,17 @@ print(json.dumps({"worst": ages[-1] if ages else None, "writes": len(ages), "ste
 """
 
 
-def trace_shape(project: Path, keys: int, with_numpy: bool) -> dict[str, float]:
-    proc = subprocess.run(
-        [sys.executable, "-c", LOOP, str(keys), str(TRACE_S), str(int(with_numpy)), str(project)],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def last_json(code: str, *args: str) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter; the JSON object its last line prints."""
+    proc = run_python(code, *args, timeout=300)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr)
-    return json.loads(proc.stdout.splitlines()[-1])
+    result: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
+    return result
+
+
+def trace_shape(project: Path, keys: int, with_numpy: bool) -> dict[str, Any]:
+    return last_json(LOOP, str(keys), str(TRACE_S), str(int(with_numpy)), str(project))
 
 
 def kill_shape(project: Path, keys: int, with_numpy: bool, rng: random.Random) -> float:
@@ -179,19 +181,10 @@ print(json.dumps({"worst": lat[-1], "p999": lat[int(len(lat) * 0.999)], "calls":
 """
 
 
-def locked_labbook(root: Path) -> dict[str, float | str]:
+def locked_labbook(root: Path) -> dict[str, Any]:
     project = new_notebook(root / "locked")
     db = project / ".labbook" / "labbook.db"
-    proc = subprocess.run(
-        [sys.executable, "-c", LOCKED_LOGGER, str(db), str(LOCK_S), str(project), HOLDER],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr)
-    return json.loads(proc.stdout.splitlines()[-1])
+    return last_json(LOCKED_LOGGER, str(db), str(LOCK_S), str(project), HOLDER)
 
 
 def locked_mlflow(root: Path) -> dict[str, float] | None:

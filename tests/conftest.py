@@ -45,6 +45,25 @@ def notebook(project: Path) -> Iterator[Notebook]:
     nb.close()
 
 
+def namespaces_work() -> bool:
+    """Whether this machine lets a test mount in a user namespace of its own (tmpfs, bind mounts)."""
+    import shutil
+
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True, timeout=60
+    )
+    return probe.returncode == 0
+
+
+@pytest.fixture
+def namespaces() -> None:
+    """A real full disk or read-only mount needs a mount namespace of our own: never skipped."""
+    if not namespaces_work():
+        pytest.fail("this test mounts in `unshare --user --mount`; enable user namespaces")
+
+
 def lab(*args: str, input: str | None = None) -> Result:
     """Invoke the CLI in-process, the way click documents for testing."""
     return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)

@@ -206,20 +206,6 @@ _FULL_DISK = """
 """
 
 
-@pytest.fixture
-def namespaces() -> None:
-    """A real full disk needs a tmpfs mounted in a namespace of our own: never skipped."""
-    if not _namespaces_work():
-        pytest.fail("this test mounts a tmpfs in `unshare --user --mount`; enable user namespaces")
-
-
-def _namespaces_work() -> bool:
-    if not shutil.which("unshare"):
-        return False
-    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True)
-    return probe.returncode == 0
-
-
 @pytest.mark.usefixtures("namespaces")
 def test_a_full_disk_leaves_the_file_whole_and_the_retry_lands(tmp_path: Path) -> None:
     mnt = tmp_path / "mnt"

@@ -99,25 +99,6 @@ def test_a_write_that_waits_out_the_busy_timeout_is_one_line_naming_the_file_and
 # -- a full disk ----------------------------------------------------------------------
 
 
-def _namespaces_work() -> bool:
-    """Whether this machine lets us mount in a user namespace of our own (tmpfs, bind mounts)."""
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True, timeout=60
-    )
-    return probe.returncode == 0
-
-
-@pytest.fixture
-def namespaces() -> None:
-    """A real full disk and a real read-only mount need a mount namespace of our own: never skipped."""
-    if not _namespaces_work():
-        pytest.fail(
-            "these tests mount a tmpfs / a read-only bind in `unshare --user --mount`; enable user namespaces"
-        )
-
-
 needs_namespaces = pytest.mark.usefixtures("namespaces")
 
 FILL_THEN_WRITE = textwrap.dedent(

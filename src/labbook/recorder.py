@@ -302,10 +302,11 @@ class Recorder:
                 buf, self._buf = self._buf, {}
                 held, self._buffered = self._buffered, 0
                 swapped_at = _now()
+            before = self.written_points
             ok = not buf or self._append(buf, held)
             if ok:
                 if self.trace is not None and buf:
-                    self.trace.append((self.written_upto, _now(), sum(len(c[2]) for c in buf.values())))
+                    self.trace.append((self.written_upto, _now(), self.written_points - before))
                 self.written_upto = swapped_at
             self._deadline = self.written_upto + self._lag if self._failing is None else math.inf
         with self._written:
