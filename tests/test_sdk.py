@@ -180,3 +180,23 @@ def test_standalone_runs_sample_system_metrics(project: Path, monkeypatch: pytes
     m = read(project, run.id).metrics
     assert m["sys/cpu_percent"].count >= 1 and m["sys/rss_mb"].min > 10
     assert m["x"].count > 100  # the user's own step counter is untouched by the samples
+
+
+PRINTER = textwrap.dedent("""
+    import labbook
+    run = labbook.init()  # the environment is captured in a background thread from here
+    for i in range(20000):
+        print("line", i)
+    run.finish()
+""")
+
+
+def test_what_the_script_prints_while_the_environment_is_captured_reaches_stdout(project: Path) -> None:
+    (project / "printer.py").write_text(PRINTER)
+    proc = subprocess.run(
+        [sys.executable, "printer.py"], cwd=project, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.splitlines() == [f"line {i}" for i in range(20000)]
+    with Notebook.open(project) as nb:
+        assert nb.store.get_run(1).capture.get("packages")  # and the capture itself worked

@@ -178,8 +178,8 @@ for d in md.distributions():
         elif "vcs_info" in info or "archive_info" in info:
             line = f"{name} @ {info['url']}"
     rows[name.lower()] = line
-print(json.dumps({"version": sys.version.split()[0], "implementation": sys.implementation.name,
-                  "executable": sys.executable, "freeze": "\n".join(rows[k] for k in sorted(rows))}))
+result = {"version": sys.version.split()[0], "implementation": sys.implementation.name,
+          "executable": sys.executable, "freeze": "\n".join(rows[k] for k in sorted(rows))}
 """
 
 
@@ -222,15 +222,14 @@ def _cached(path: Path | None, compute: Callable[[], Any]) -> Any:
 
 def _query_python(executable: str) -> dict[str, Any] | None:
     if os.path.abspath(executable) == os.path.abspath(sys.executable):
-        import contextlib
-        import io
-
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):
-            exec(_FREEZE, {"__name__": "labbook_freeze"})
-        return json.loads(buf.getvalue())
+        # Run here without touching sys.stdout: this runs in a background thread while the
+        # user's code prints, and redirecting stdout would swallow their lines.
+        scope: dict[str, Any] = {"__name__": "labbook_freeze"}
+        exec(_FREEZE, scope)
+        return scope["result"]  # type: ignore[no-any-return]
     try:
-        proc = subprocess.run([executable, "-c", _FREEZE], capture_output=True, timeout=120)
+        code = _FREEZE + "print(json.dumps(result))\n"
+        proc = subprocess.run([executable, "-c", code], capture_output=True, timeout=120)
         return json.loads(proc.stdout)
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return None
