@@ -1,16 +1,18 @@
-"""What finishing a long run costs: compacting its series file, and reading a metric back.
+"""What finishing a long run costs: compacting its series files, and reading a metric back.
 
-A series file is built the way the recorder writes it, with ``encode_block`` and
-``SeriesWriter`` directly (no SDK), in two shapes:
+A run's series is written the way the recorder writes it, with ``encode_block`` and a
+``SeriesWriter`` whose closed 16 MB segments a background helper compacts during the run
+(no SDK), in two shapes:
 
 - *tight loop*: one metric logged flat out, so each 0.5 s flush holds ~250k points;
 - *many small blocks*: 100 metrics logged slowly, 5 points of each per flush (a long run
   logging 10 steps/s), so the file holds one small block per metric per flush.
 
-Each file is then compacted in a fresh process (numpy already imported, as in most training
-scripts), timing ``compact_file`` and its peak RSS above the process's size before it
-(VmHWM), then one metric is read back from the compacted file (first read, and the median
-of the next three). Where tensorboardX is importable, its peak RSS for writing the same
+Each case runs in a fresh process (numpy already imported, as in most training scripts):
+it writes the points, then times ``close()`` (what ``finish()`` waits for: the helper's
+last segment, then compacting what is left) and its peak RSS above the process's size
+before it (VmHWM, reset first), then reads one metric back (first read, and the median of
+the next three). Where tensorboardX is importable, its peak RSS for writing the same
 points is shown beside the 1M case. labbook's targets: compaction ≤ 64 MB above the
 process for any length (≤ 2 s for 10M points), reading 1M points ≤ 100 ms, 10M ≤ 0.5 s.
 
@@ -24,7 +26,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from _common import (
     NOT_INSTALLED,
@@ -41,6 +43,9 @@ from _common import (
     try_import,
 )
 
+if TYPE_CHECKING:
+    from labbook.series import SeriesWriter
+
 T0 = 1_700_000_000_000
 TIGHT_BLOCK = 250_000  # points per flush of a tight loop
 KEYS, SMALL_BLOCK = 100, 5  # metrics, and points of each per flush, of a slow many-metric run
@@ -53,23 +58,22 @@ CHILD_TIMEOUT_S = 3600
 # -- building the files (in this process) -------------------------------------------
 
 
-def build_tight(path: Path, n: int) -> str:
+def build_tight(path: Path, n: int) -> tuple[SeriesWriter, str]:
     """One metric, ~250k points per block; a decaying noisy loss, as a real curve compresses."""
     import numpy as np
 
     from labbook.series import SeriesWriter, encode_block
 
     rng = np.random.default_rng(0)
-    w = SeriesWriter(path)
+    w = SeriesWriter(path, background=True)
     for start in range(0, n, TIGHT_BLOCK):
         steps = np.arange(start, min(n, start + TIGHT_BLOCK))
         loss = 1.0 / (1.0 + steps / 1000.0) + 0.01 * rng.random(len(steps))
         w.append([encode_block("loss", steps, T0 + steps // 4, loss)])
-    w.close(compact=False)
-    return "loss"
+    return w, "loss"
 
 
-def build_small(path: Path, n: int) -> str:
+def build_small(path: Path, n: int) -> tuple[SeriesWriter, str]:
     """100 metrics, 5 points of each per flush; one flush is one append, as the recorder does it."""
     import random
 
@@ -77,15 +81,14 @@ def build_small(path: Path, n: int) -> str:
 
     rnd = random.Random(0)
     names = [f"metric/{k:02d}" for k in range(KEYS)]
-    w = SeriesWriter(path)
+    w = SeriesWriter(path, background=True)
     for start in range(0, n // KEYS, SMALL_BLOCK):
         steps = list(range(start, start + SMALL_BLOCK))
         times = [T0 + 100 * s for s in steps]  # 10 steps/s: a flush every 0.5 s
         w.append([encode_block(k, steps, times, [rnd.random() for _ in steps]) for k in names])
         if start % 200_000 == 0 and start:
             progress(f"  {start * KEYS:,} of {n:,} points written")
-    w.close(compact=False)
-    return names[7]
+    return w, names[7]
 
 
 SHAPES = {"tight loop": build_tight, "many small blocks": build_small}
@@ -104,42 +107,56 @@ def peak_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_child(path: str, key: str) -> None:
-    """Child side of ``--child``: compact, then read one metric back; one JSON line."""
+def reset_peak() -> float:
+    """Start the high-water mark afresh (Linux), so the peak measured is close()'s own."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+    return peak_mb()
+
+
+def run_child(shape: str, path: str, n: int) -> None:
+    """Child side of ``--child``: write, close (compacting), then read one metric back; one JSON line."""
     import time
 
     import numpy  # noqa: F401  # a training process has it; compaction then merges with it
 
-    from labbook.series import compact_file, read_series
+    from labbook.series import read_blocks, read_series, series_files
 
-    base = peak_mb()
+    w, key = SHAPES[shape](Path(path), n)
+    base = reset_peak()
     t0 = time.perf_counter()
-    result = compact_file(Path(path))
-    compact_s = time.perf_counter() - t0
+    result = w.close()
+    close_s = time.perf_counter() - t0
     growth = peak_mb() - base
     reads = []
-    n = 0
+    got = 0
+    directory = Path(path).parent
     for _ in range(4):
         t0 = time.perf_counter()
-        s = read_series(Path(path).parent, key)
+        s = read_series(directory, key)
         reads.append(time.perf_counter() - t0)
-        n = 0 if s is None else len(s.values)
+        got = 0 if s is None else len(s.values)
+    files = series_files(directory)
     out = {
-        "compact_s": compact_s,
+        "compact_s": close_s,
         "growth_mb": growth,
         "status": result.status,
-        "before": result.blocks_before,
-        "after": result.blocks_after,
+        "before": w.blocks,
+        "after": sum(len(b) for b in read_blocks(directory).values()),
+        "files": len(files),
         "reads": reads,
-        "n": n,
-        "bytes": Path(path).stat().st_size,
+        "n": got,
+        "bytes": sum(f.stat().st_size for f in files),
     }
     print(json.dumps(out), flush=True)
 
 
-def measure(path: Path, key: str) -> dict[str, Any]:
+def measure(shape: str, path: Path, n: int) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", str(path), key],
+        [sys.executable, __file__, "--child", shape, str(path), str(n)],
         env=child_env(),
         capture_output=True,
         text=True,
@@ -155,21 +172,17 @@ def measure(path: Path, key: str) -> dict[str, Any]:
 def case_rows(root: Path, shape: str, n: int) -> list[list[str]]:
     folder = root / f"{shape.replace(' ', '-')}-{n}" / "metrics"
     folder.mkdir(parents=True)
-    path = folder / "w.lbm"
-    progress(f"{shape}, {n:,} points: writing")
-    key = SHAPES[shape](path, n)
-    size = path.stat().st_size
-    progress(f"{shape}, {n:,} points: compacting and reading back in a fresh process")
-    r = measure(path, key)
+    progress(f"{shape}, {n:,} points: writing, finishing and reading back in a fresh process")
+    r = measure(shape, folder / "w.lbm", n)
     first, warm = r["reads"][0], median(r["reads"][1:])
     compact_target = against(r["compact_s"], TARGET_COMPACT_10M_S, fmt_time) if n == 10_000_000 else ""
     read_target = against(warm, TARGET_READ_S[r["n"]], fmt_time) if r["n"] in TARGET_READ_S else ""
     return [
         [
-            f"{shape}: compact",
+            f"{shape}: finish",
             f"{n:,}",
-            f"{r['before']:,} → {r['after']:,} ({r['status']})",
-            fmt_bytes(size),
+            f"{r['before']:,} → {r['after']:,} in {r['files']} files",
+            "",
             fmt_time(r["compact_s"]),
             f"{r['growth_mb']:.1f} MB",
             f"≤ {TARGET_MB} MB {'ok' if r['growth_mb'] <= TARGET_MB else 'MISSED'} {compact_target}".strip(),
@@ -222,13 +235,29 @@ def tensorboardx_row(root: Path, n: int) -> list[str]:
     return [label, f"{n:,}", "", "", fmt_time(seconds), f"{growth:.1f} MB", ""]
 
 
+_TOUCH = """
+import time, numpy as np
+t0 = time.perf_counter()
+a = np.empty(3 * 10_000_000)
+a[:] = 1.0
+print(time.perf_counter() - t0)
+"""
+
+
+def first_touch_row() -> list[str]:
+    """What a fresh process pays the kernel to first touch as much memory as 10M points read back."""
+    proc = subprocess.run([sys.executable, "-c", _TOUCH], env=child_env(), capture_output=True, text=True)
+    took = fmt_time(float(proc.stdout.split()[-1])) if proc.returncode == 0 else "error"
+    return ["numpy: first touch of 240 MB (3 arrays of 10M)", "", "", "", took, "", "for scale"]
+
+
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        run_child(sys.argv[2], sys.argv[3])
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        run_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return
     quiet_environment()
     sizes = [1_000_000, 10_000_000] + ([100_000_000] if "--huge" in sys.argv else [])
-    header("bench_series: compacting a finished run's series file, and reading it back")
+    header("bench_series: finishing a long run (compacting its series), and reading it back")
     rows: list[list[str]] = []
     for shape in SHAPES:
         for n in sizes:
@@ -236,8 +265,9 @@ def main() -> None:
                 rows += case_rows(root, shape, n)
     with temp_dir("series-tbx") as root:
         rows.append(tensorboardx_row(root, sizes[0]))
+    rows.append(first_touch_row())
     print_table(
-        "Compaction at finish() and read-back of one metric (each case in a fresh process)",
+        "Finishing (close: compaction) and read-back of one metric (each case in a fresh process)",
         ["case", "points", "blocks", "file", "time", "peak RSS +", "target"],
         rows,
         notes=[
@@ -245,8 +275,12 @@ def main() -> None:
             " as they are, so compaction only checks the file",
             f"many small blocks: {KEYS} metrics × {SMALL_BLOCK} points per block (0.5 s flushes at 10 steps/s);"
             " 'read one metric' reads 1/100 of the points",
-            "peak RSS +: VmHWM during compact_file above the process's own (numpy already imported)",
-            "read: Notebook.series' reader (read_series) on the compacted file, first call then median of 3",
+            "finish: SeriesWriter.close(), after a background helper compacted the closed 16 MB segments"
+            " during the run; it waits for the helper's last one (≤ 1 s), then compacts the rest",
+            "peak RSS +: VmHWM during close() above the process's own (numpy already imported)",
+            "read: Notebook.series' reader (read_series) on the compacted file, first call then median of 3;"
+            " a fresh process's first read of 10M points pays the kernel's first touch of the arrays"
+            " (last row: the same memory touched with nothing else done)",
         ],
     )
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import errno
 import json
 import math
+import os
 import random
 import shutil
 import struct
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labbook import series
+from labbook import compactor, series
 from labbook.series import (
     COMPACTED,
     DAMAGED,
@@ -35,6 +38,7 @@ from labbook.series import (
     iter_blocks,
     read,
     read_series,
+    series_files,
 )
 
 floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
@@ -351,6 +355,70 @@ def test_compaction_merges_small_blocks_into_few(tmp_path: Path) -> None:
     assert (result.status, result.blocks_before, result.blocks_after) == (COMPACTED, 100, 2)
     assert blocks_of(tmp_path / "w.lbm") == [("a", 5000), ("b", 50)]
     assert as_bits(read(tmp_path)) == before
+
+
+def _one_block_per_key(path: Path) -> bool:
+    keys = [k for k, _ in blocks_of(path)]
+    return len(keys) == len(set(keys))
+
+
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    """Wait on a state the helper process reaches, polling (never asserting on elapsed time)."""
+    for _ in range(6000):
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def test_a_long_run_rolls_into_segments_the_background_compacts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compactor, "WORTH_BLOCKS", 8)
+    monkeypatch.setattr(series, "JOIN_S", 120.0)  # this test is about what gets done, not how fast
+    d = tmp_path / "metrics"
+    w = SeriesWriter(d / "w.lbm", background=True, segment_bytes=20_000)
+    for i in range(0, 3000, 5):
+        w.append([block(k, i, 5) for k in "abc"])
+    before = as_bits(read(d))
+    files = series_files(d)
+    assert len(files) > 4  # one writer, several segments, read back as one series
+    _wait_for(lambda: _one_block_per_key(files[0]), "the helper to compact the first segment")
+    assert as_bits(read(d)) == before
+    w.close()
+    assert as_bits(read(d)) == before
+    assert all(_one_block_per_key(f) for f in series_files(d))
+    assert not list(d.glob("*.compacting"))
+
+
+def test_a_killed_compactor_leaves_its_segment_whole(tmp_path: Path) -> None:
+    d = tmp_path / "metrics"
+    w = SeriesWriter(d / "w.lbm")
+    for i in range(0, 20_000, 5):
+        w.append([block(k, i, 5) for k in "abcdefgh"])
+    w.close(compact=False)
+    before = as_bits(read(d))
+    helper = subprocess.Popen([sys.executable, "-m", "labbook.compactor", str(d / "w.lbm")])
+    _wait_for(
+        lambda: (d / "w.compacting").exists() or helper.poll() is not None, "the helper to start writing"
+    )
+    helper.kill()
+    helper.wait()
+    assert as_bits(read(d)) == before  # killed mid-copy or done: every point either way
+    assert compact_file(d / "w.lbm").status in (COMPACTED, "unchanged")
+    assert as_bits(read(d)) == before
+    assert not (d / "w.compacting").exists()
+
+
+def test_compaction_keeps_the_files_modification_time(tmp_path: Path) -> None:
+    """Readers order a run's files by it, so compacting an old segment must not make it the newest."""
+    w = SeriesWriter(tmp_path / "w.lbm")
+    for i in range(0, 500, 5):
+        w.append([block("a", i, 5)])
+    w.close(compact=False)
+    os.utime(tmp_path / "w.lbm", ns=(T0 * 10**6, T0 * 10**6))
+    assert compact_file(tmp_path / "w.lbm").status == COMPACTED
+    assert (tmp_path / "w.lbm").stat().st_mtime_ns == T0 * 10**6
 
 
 def test_a_damaged_or_torn_file_is_never_compacted(tmp_path: Path) -> None:

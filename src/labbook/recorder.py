@@ -181,7 +181,7 @@ class Recorder:
     ) -> None:
         self._store = store
         self._run_id = run_id
-        self._series = SeriesWriter(metrics_dir / f"{writer}.lbm")
+        self._series = SeriesWriter(metrics_dir / f"{writer}.lbm", background=True)
         self._buf: dict[str, Columns] = {}
         self._lock = threading.Lock()  # the buffer
         self._io_lock = threading.Lock()  # the series file

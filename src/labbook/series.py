@@ -557,11 +557,15 @@ def read(directory: Path, key: str | None = None) -> Reading:
     out = {}
     for name, items in located.items():
         s = _decode_located(items, damage)
-        if files > 1:
+        if files > 1 and not _ordered(np, s.times):  # a writer's own segments already are
             order = np.argsort(s.times, kind="stable")
             s = Series(s.steps[order], s.times[order], s.values[order])
         out[name] = s
     return Reading(out, damage)
+
+
+def _ordered(np: Any, times: Any) -> bool:
+    return len(times) < 2 or bool(np.all(times[1:] >= times[:-1]))
 
 
 def _decode_located(items: list[Located], damage: list[Damage]) -> Series:
@@ -745,6 +749,8 @@ def _write_all(fd: int, data: Buffer, offset: int | None = None) -> None:
 
 
 _APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+#: How long ``close`` waits for the background helper before leaving it its segment.
+JOIN_S = 1.0
 
 
 class SeriesWriter:
@@ -755,7 +761,9 @@ class SeriesWriter:
     back, because a torn block must never be followed by more blocks.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, background: bool = False, segment_bytes: int | None = None) -> None:
+        from .compactor import SEGMENT_BYTES, Background
+
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.blocks = 0  # blocks written, across files
@@ -763,6 +771,10 @@ class SeriesWriter:
         self._stem = path.name.removesuffix(SUFFIX)
         self._abandoned: list[tuple[Path, int]] = []  # (file, the length it should have)
         self._result: Compaction | None = None
+        self._segment_bytes = segment_bytes or SEGMENT_BYTES
+        self._segment_blocks = 0  # blocks in the file being written
+        self._closed: list[tuple[Path, int]] = []  # earlier segments and their block counts
+        self._background = Background() if background else None
         self._fd = os.open(path, _APPEND, 0o644)
         self._length = os.fstat(self._fd).st_size  # of the intact file: O_APPEND hides the offset
         if self._length and intact_length(path) != self._length:
@@ -784,7 +796,21 @@ class SeriesWriter:
             raise
         self._length += len(data)
         self.blocks += len(chunks)
+        self._segment_blocks += len(chunks)
         self.points += sum(_unpack(c)[1] for c in chunks)
+        if self._length >= self._segment_bytes:
+            self._roll()
+        elif self._background is not None:
+            self._background.tend()
+
+    def _roll(self) -> None:
+        """End this segment (the next append opens a fresh one) and hand it to the background."""
+        os.close(self._fd)
+        self._fd = -1
+        self._closed.append((self.path, self._segment_blocks))
+        if self._background is not None:
+            self._background.offer(self.path, self._segment_blocks)
+        self._length = self._segment_blocks = 0  # close() has no current segment until the next append
 
     def _cut_back(self) -> None:
         """Truncate a failed append away; if even that fails, leave the file for a fresh one."""
@@ -816,24 +842,34 @@ class SeriesWriter:
             except FileExistsError:
                 k += 1
                 continue
-            self.path, self._length = path, 0
+            self.path, self._length, self._segment_blocks = path, 0, 0
             return
 
     def close(self, compact: bool = True) -> Compaction:
         """Close, then (with ``compact``) merge small blocks so reads stay fast (``compact_file``).
 
-        A file left behind by a failed truncation gets one more try at it first.
+        With a background helper, only the segments it has not reached are compacted here,
+        after waiting briefly for the one it is working on. A file left behind by a failed
+        truncation gets one more try at it first. The result is the first compaction with
+        a warning, else that of the last segment.
         """
         if self._result is None:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
             self._repair_abandoned()
-            if compact and self.blocks > 1:
-                self._result = compact_file(self.path)
-            else:
-                self._result = Compaction(self.path, UNCHANGED, self.blocks, self.blocks, [], None)
+            results = [compact_file(p) for p in self._left_to_compact()] if compact else []
+            last = Compaction(self.path, UNCHANGED, self._segment_blocks, self._segment_blocks, [], None)
+            if compact and self._segment_blocks > 1 and self._length:
+                last = compact_file(self.path)
+            self._result = next((r for r in results if r.warning), last)
         return self._result
+
+    def _left_to_compact(self) -> list[Path]:
+        if self._background is None:
+            return [path for path, blocks in self._closed if blocks > 1]
+        left, _busy = self._background.finish(JOIN_S)
+        return left
 
     def _repair_abandoned(self) -> None:
         for path, length in self._abandoned:
@@ -1204,6 +1240,8 @@ def _replace(path: Path, plan: _Plan) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+        mtime = path.stat().st_mtime_ns  # readers order a run's files by it: compaction is no new write
+        os.utime(tmp, ns=(mtime, mtime))
         os.replace(tmp, path)
     except BaseException:
         try:
