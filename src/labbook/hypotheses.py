@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .dates import parse_date, span
-from .errors import BadInput, NotFound
+from .errors import BadInput, LabbookWarning, NotFound
 from .model import (
     BINARY,
     FINISHED,
@@ -125,6 +125,13 @@ class Forecast:
     op: str | None = None
     value: float | None = None
     min_runs: int = 1
+    where: str | None = None  # the runs it is about (the lab ls language)
+    diff: tuple[str, str] | None = None  # two sides, as lab compare takes them: a difference
+    verdict: tuple[str, str, str] | None = None  # two sides and what lab compare will conclude
+
+    @property
+    def scoped(self) -> bool:
+        return bool(self.where is not None or self.diff or self.verdict)
 
     @property
     def kind(self) -> str:
@@ -150,12 +157,20 @@ class Forecast:
                 raise BadInput("give -p PROBABILITY (yes/no) or --low/--high with --level (an interval)")
             if not 0 <= self.p <= 1:
                 raise BadInput(f"the probability {self.p:g} is outside [0, 1]")
-            if self.metric and (self.op is None or self.value is None):
+            if self.verdict and (self.op is not None or self.value is not None):
+                raise BadInput("--verdict A B WORD is itself the claim; drop --op/--value")
+            if self.metric and not self.verdict and (self.op is None or self.value is None):
                 raise BadInput(
                     "a yes/no prediction on a metric needs --op and --value, e.g. --op '>' --value 0.9"
                 )
         if self.metric is None and (self.op is not None or self.value is not None):
             raise BadInput("--op/--value need --metric")
+        if self.metric is None and self.scoped:
+            raise BadInput("--where, --diff and --verdict say which runs a metric is read from; add --metric")
+        if self.verdict and self.kind == NUMERIC:
+            raise BadInput("--verdict is a yes/no prediction: give -p, not --low/--high")
+        if self.where is not None and not self.where.strip():
+            raise BadInput("--where needs an expression, e.g. --where 'params.lr == 0.2'")
         if self.op is not None and self.op not in OPS:
             raise BadInput(f"--op must be one of {' '.join(OPS)}")
         if self.agg not in AGGS:
@@ -263,11 +278,18 @@ class Hypotheses:
                 hyp = self.get(previous.hyp_id)
         if hyp is not None and hyp.outcome is not None:
             raise BadInput(f"{hyp.ref} is resolved ({hyp.outcome}); predictions must come before the result")
-        if forecast.metric is not None:
-            self._check_metric(forecast.metric)
+        if forecast.scoped and hyp is None:
+            raise BadInput(
+                "--where, --diff and --verdict are about a hypothesis's runs: name it, e.g. lab predict H1 ..."
+            )
+        from . import targets
+
+        scope = targets.build(self.nb, forecast.where, forecast.diff, forecast.verdict)
         text = text.strip() or (previous.text if previous else "")
         if not text:
             raise BadInput("a prediction needs some text saying what you expect")
+        if forecast.metric is not None:
+            self._note_unknown_metric(forecast.metric)
         f = forecast
         pred_id = self.store.create_prediction(
             NewPrediction(
@@ -290,19 +312,28 @@ class Hypotheses:
                 created_at=time.time(),
                 due_at=parse_due(due),
                 revision_of=previous.id if previous else None,
+                scope=scope.as_json(),
             )
         )
         return self.prediction(pred_id)
 
-    def _check_metric(self, metric: str) -> None:
+    def _note_unknown_metric(self, metric: str) -> None:
+        """A prediction comes before its data, so an unknown metric is recorded; a near miss is said."""
         known = self.store.fields().metrics
-        if known and metric not in known:
-            import difflib
+        if metric in known:
+            return
+        import difflib
+        import warnings
 
-            close = difflib.get_close_matches(metric, sorted(known), n=3)
-            hint = f"did you mean {', '.join(close)}? " if close else ""
-            listed = ", ".join(sorted(known)[:8])
-            raise BadInput(f"no run in this notebook has logged {metric!r}; {hint}(known: {listed})")
+        close = difflib.get_close_matches(metric, sorted(known), n=3)
+        if close:
+            warnings.warn(
+                LabbookWarning(
+                    f"no run has logged {metric!r} yet; did you mean {', '.join(close)}? "
+                    "(recorded as written: revise it with --revise if that was a typo)"
+                ),
+                stacklevel=3,
+            )
 
     def prediction(self, ref: str | int | None) -> Prediction:
         pred_id = parse_ref(ref if ref is not None else "", "P", "prediction")
@@ -352,12 +383,14 @@ class Hypotheses:
             ]
             if not pending:
                 continue
+            from . import targets
+
             runs = [r for r in self.runs(h) if SMOKE_TAG not in r.tags]
             if any(r.status in UNFINISHED for r in runs):
                 continue
             finished = [r for r in runs if r.status == FINISHED]
             for pred in pending:
-                outcome = evaluate(pred, finished)
+                outcome = targets.evaluate(self.nb, pred, finished)
                 if outcome is None:
                     continue
                 result, value, detail = outcome
@@ -444,17 +477,3 @@ class Hypotheses:
                         reason += f" but not enough of them logged {pred.metric} (needs {pred.min_runs})"
                     out.append((pred, reason))
         return out
-
-
-def evaluate(pred: Prediction, runs: list[RunRecord]) -> tuple[str, float, dict[str, Any]] | None:
-    """Outcome, realised value and evidence of a metric-tied prediction, or None if not yet."""
-    assert pred.metric and pred.agg and pred.reduce
-    having = [r for r in runs if pred.metric in r.metrics]
-    if len(having) < (pred.min_runs or 1):
-        return None
-    per_run = [float(getattr(r.metrics[pred.metric], pred.agg)) for r in having]
-    x = REDUCERS[pred.reduce](per_run)
-    inside = pred.kind == NUMERIC and pred.low <= x <= pred.high  # type: ignore[operator]
-    ok = inside if pred.kind == NUMERIC else OPS[pred.op](x, pred.value)  # type: ignore[index,arg-type]
-    detail = {"runs": [r.id for r in having], "values": per_run, "reduced": x}
-    return ("true" if ok else "false"), x, detail

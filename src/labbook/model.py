@@ -180,6 +180,9 @@ class Prediction:
     resolution: Resolution | None = None
     paper_id: int | None = None
     tags: tuple[str, ...] = ()  # its own tags (e.g. from Fatebook), besides its hypothesis's
+    #: What a metric-tied prediction is about, beyond all its hypothesis's runs (``targets.Scope``):
+    #: {"where": EXPR}, and/or {"a": EXPR, "b": EXPR, "a_spec": .., "b_spec": ..} with "verdict": WORD.
+    scope: dict[str, Any] | None = None
 
     @property
     def ref(self) -> str:
@@ -217,8 +220,15 @@ class Prediction:
                 if (self.min_runs or 1) > 1
                 else f"{self.reduce} over runs"
             )
-            target = f"{self.metric}.{self.agg} ({over})"
-            parts.append(f"{target} {self.op} {self.value:g}" if self.op else target)
+            scope = self.scope or {}
+            if "verdict" in scope:
+                target = f"lab compare {scope['a_spec']} vs {scope['b_spec']} on {self.metric}.{self.agg}: {scope['verdict']}"
+            elif "a" in scope:
+                target = f"{self.metric}.{self.agg} ({over}) of {scope['a_spec']} − {scope['b_spec']}"
+            else:
+                target = f"{self.metric}.{self.agg} ({over})"
+            claim = f"{target} {self.op} {self.value:g}" if self.op else target
+            parts.append(claim + (f" where {scope['where']}" if scope.get("where") else ""))
         if self.kind == BINARY and self.p is not None:
             parts.append(f"p={self.p:g}")
         if self.kind == NUMERIC:

@@ -343,6 +343,26 @@ def _unknown(name: str, fields: Fields) -> str:
     )
 
 
+def widened(text: str, fields: Fields) -> Fields:
+    """``fields`` plus the names ``text`` gives a kind explicitly (``params.lr``, ``summary.x``,
+    ``metrics.loss.last``, ``test_loss.min``): a prediction may name what no run has logged yet.
+    A bare name (``lr``) must still be known, so a typo is not taken for the future."""
+    params, metrics, summary = set(fields.params), set(fields.metrics), set(fields.summary)
+    for m in _TOKEN.finditer(text):
+        name = m.group("name")
+        if not name or name in RUN_FIELDS:
+            continue
+        kind, _, rest = name.partition(".")
+        key, _, agg = (rest if kind == "metrics" else name).rpartition(".")
+        if kind == "params" and rest:
+            params.add(rest)
+        elif kind == "summary" and rest:
+            summary.add(rest)
+        elif key and agg in AGGS:
+            metrics.add(key)
+    return Fields(frozenset(params), frozenset(metrics), frozenset(summary))
+
+
 def compile_where(text: str, fields: Fields) -> Compiled:
     """Compile a --where expression; raises QueryError with a one-line reason."""
     return _Parser(text, fields).parse()

@@ -62,6 +62,7 @@ def _pred_dict(p: Prediction) -> dict[str, Any]:
         "superseded_by": p.superseded_by,
         "source": p.source,
         "paper": p.paper_id,
+        "scope": p.scope,
         "resolution": None
         if r is None
         else {
@@ -83,7 +84,24 @@ def _outcome_text(p: Prediction) -> str:
         return "open"
     r = p.resolution
     value = f" ({render.number(r.value)})" if r.value is not None else ""
-    return f"{r.outcome}{value}, {r.how}"
+    return f"{r.outcome}{value}, {r.how}" + _evidence_text(r.detail or {})
+
+
+def _evidence_text(detail: dict[str, Any]) -> str:
+    """Per side, the seeds that settled it; the verdict lab compare gave; repeats folded."""
+    parts = []
+    for side in ("a", "b"):
+        ev = detail.get(side)
+        if isinstance(ev, dict):
+            parts.append(f"{ev.get('spec')}: {len(ev.get('values', []))} seeds")
+    if "verdict" in detail:
+        parts.append(f"lab compare: {detail['verdict']}")
+    folded = detail.get("folded", 0) + sum(
+        detail[s].get("folded", 0) for s in ("a", "b") if isinstance(detail.get(s), dict)
+    )
+    if folded:
+        parts.append(f"{folded} repeated run{'s' if folded != 1 else ''} folded")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 # -- lab hyp ---------------------------------------------------------------------
@@ -281,6 +299,21 @@ def _show_hypothesis(d: Dossier, piles: tuple[Any, ...] | list[Any] = ()) -> Non
 @click.option("--op", help="With --value: > >= < <= == != (a yes/no prediction on the metric).")
 @click.option("--value", type=float, help="The threshold the reduced metric is compared with.")
 @click.option(
+    "--where", metavar="EXPR", help="Only the hypothesis's runs matching EXPR (the lab ls language)."
+)
+@click.option(
+    "--diff",
+    nargs=2,
+    metavar="A B",
+    help="About reduced(A) − reduced(B): two sides as lab compare takes them (with --op/--value or --low/--high).",
+)
+@click.option(
+    "--verdict",
+    nargs=3,
+    metavar="A B WORD",
+    help="About what lab compare A B --metric M concludes: better, worse or none.",
+)
+@click.option(
     "--runs", "min_runs", type=int, default=1, show_default=True, help="Finished runs needed to resolve."
 )
 @click.option("--due", help="When to come back to it (YYYY-MM-DD); lab due lists it then.")
@@ -311,6 +344,9 @@ def predict_cmd(
     lab predict H1 "scaling helps" -p 0.7
     lab predict H1 "accuracy lands here" --low 0.81 --high 0.86 --level 0.8
     lab predict H1 "beats 0.9 on average" -p 0.6 --metric val_acc --op '>' --value 0.9 --runs 3
+    lab predict H1 "lr=0.2 ends above 0.8" -p 0.8 --metric acc --op '>' --value 0.8 --where "params.lr == 0.2" --runs 3
+    lab predict H1 "scaling adds ≥ 2 points" -p 0.7 --metric val_acc --diff scale=true scale=false --op '>=' --value 0.02 --runs 3
+    lab predict H1 "compare will call it" -p 0.6 --metric val_acc --verdict scale=true scale=false better --runs 3
     lab predict --revise P2 -p 0.55
     lab predict --import-fatebook fatebook-forecasts.csv
     """

@@ -140,3 +140,4 @@ class NewPrediction:
     late: bool | None = None  # None: decide from the hypothesis's runs at insert time
     paper_id: int | None = None
     tags: tuple[str, ...] = ()  # a prediction's own tags (imported ones); others use their hypothesis's
+    scope: dict[str, Any] | None = None  # what a metric-tied prediction is about (targets.Scope)

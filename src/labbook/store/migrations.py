@@ -412,6 +412,11 @@ ALTER TABLE metrics ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;  -- accepted by 
 """
 
 
+V11 = """
+ALTER TABLE predictions ADD COLUMN scope TEXT;  -- JSON: --where / --diff / --verdict of a metric-tied prediction
+"""
+
+
 def _script(script: str) -> Callable[[sqlite3.Connection], None]:
     """Statements that may contain ';' inside BEGIN ... END (triggers), split by sqlite itself."""
 
@@ -479,6 +484,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _sql(V8),
     _sql(V9),
     _sql(V10),
+    _sql(V11),
 ]
 LATEST = len(MIGRATIONS)
 

@@ -22,7 +22,7 @@ _PRED = (
     "p.id, p.uid, p.hyp_id, p.text, p.kind, p.p, p.low, p.high, p.level, p.point, p.metric, p.agg,"
     " p.reduce, p.op, p.value, p.min_runs, p.author, p.created_at, p.due_at, p.late, p.revision_of,"
     " p.source, (SELECT max(n.id) FROM predictions n WHERE n.revision_of = p.id),"
-    " r.outcome, r.value, r.how, r.detail, r.resolved_at, p.paper_id"
+    " r.outcome, r.value, r.how, r.detail, r.resolved_at, p.paper_id, p.scope"
 )
 
 
@@ -124,8 +124,8 @@ class ResearchStore:
                 )
             cur = c.execute(
                 "INSERT INTO predictions (uid, hyp_id, text, kind, p, low, high, level, point, metric, agg,"
-                " reduce, op, value, min_runs, author, created_at, due_at, late, revision_of, source, paper_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " reduce, op, value, min_runs, author, created_at, due_at, late, revision_of, source, paper_id, scope)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     p.uid,
                     p.hyp_id,
@@ -149,6 +149,7 @@ class ResearchStore:
                     p.revision_of,
                     p.source,
                     p.paper_id,
+                    json.dumps(p.scope) if p.scope else None,
                 ),
             )
             pred_id = int(cur.lastrowid or 0)
@@ -207,10 +208,12 @@ class ResearchStore:
 
 def _to_predictions(rows: list[tuple[Any, ...]]) -> Iterator[Prediction]:
     for row in rows:
-        head, (outcome, value, how, detail, resolved_at, paper_id) = row[:23], row[23:]
+        head, (outcome, value, how, detail, resolved_at, paper_id, scope) = row[:23], row[23:]
         resolution = None
         if outcome is not None:
             resolution = Resolution(outcome, value, how, json.loads(detail) if detail else None, resolved_at)
         fields = list(head)
         fields[19] = bool(fields[19])  # late
-        yield Prediction(*fields, resolution=resolution, paper_id=paper_id)
+        yield Prediction(
+            *fields, resolution=resolution, paper_id=paper_id, scope=json.loads(scope) if scope else None
+        )
