@@ -71,6 +71,10 @@ def test_late_revised_ambiguous_and_open_are_left_out(project: Path) -> None:
     assert "1 late prediction left out" in text and "Brier 0.040" in text
 
 
+def _score(lo: float, hi: float, x: float, alpha: float = 0.2) -> float:
+    return (hi - lo) + 2 / alpha * max(lo - x, 0) + 2 / alpha * max(x - hi, 0)
+
+
 def test_interval_coverage_and_score(project: Path) -> None:
     lab("hyp", "add", "h")
     intervals = [(0.0, 1.0, 0.5), (0.0, 1.0, 2.0), (10, 20, 15), (10, 20, 5)]
@@ -79,11 +83,38 @@ def test_interval_coverage_and_score(project: Path) -> None:
         lab("resolve", f"P{i + 1}", "--value", str(x))
     n = report()["numeric"]
     assert n["coverage"] == 0.5 and n["expected_coverage"] == pytest.approx(0.8)
-    alpha = 0.2
-    want = np.mean(
-        [(hi - lo) + 2 / alpha * max(lo - x, 0) + 2 / alpha * max(x - hi, 0) for lo, hi, x in intervals]
+    assert n["interval_score"] is None  # no metric named: their units are unknown, never averaged raw
+    want = np.mean([_score(lo, hi, x) / (hi - lo) for lo, hi, x in intervals])
+    assert n["interval_score_scaled"] == pytest.approx(want)
+
+
+def test_interval_scores_are_reported_per_metric_not_averaged_across_units(project: Path) -> None:
+    lab("hyp", "add", "h")
+    intervals = [("acc", 0.8, 0.9, 0.85), ("acc", 0.8, 0.9, 0.95), ("tokens_per_s", 1000, 2000, 3000)]
+    for i, (metric, lo, hi, x) in enumerate(intervals):
+        lab(
+            "predict",
+            "H1",
+            f"n{i}",
+            "--low",
+            str(lo),
+            "--high",
+            str(hi),
+            "--level",
+            "0.8",
+            "--metric",
+            metric,
+        )
+        lab("resolve", f"P{i + 1}", "--value", str(x))
+    n = report()["numeric"]
+    by = {m["metric"]: m for m in n["by_metric"]}
+    assert by["acc"]["n"] == 2 and by["acc"]["interval_score"] == pytest.approx(
+        np.mean([_score(*iv[1:]) for iv in intervals[:2]])
     )
-    assert n["interval_score"] == pytest.approx(want)
+    assert by["tokens_per_s"]["interval_score"] == pytest.approx(_score(1000, 2000, 3000))
+    assert n["interval_score"] is None
+    text = lab("calibration").output
+    assert "acc: n=2" in text and "(in tokens_per_s's units)" in text
 
 
 def test_bins_list_their_predictions_and_the_diagram_is_written(project: Path, tmp_path: Path) -> None:

@@ -146,18 +146,58 @@ def _binary_scores(preds: list[Prediction]) -> dict[str, Any] | None:
     }
 
 
+def _interval_columns(preds: list[Prediction]) -> tuple[list[Any], ...]:
+    return (
+        [p.low for p in preds],
+        [p.high for p in preds],
+        [p.resolution.value for p in preds],  # type: ignore[union-attr]
+        [p.level for p in preds],
+    )
+
+
 def _numeric_scores(preds: list[Prediction]) -> dict[str, Any] | None:
+    """Coverage over all intervals; the interval score per metric, since it is in the metric's units.
+
+    Averaging it across metrics would let one metric measured in thousands drown the rest,
+    so the overall figure is scaled: each interval's score divided by its own width (1 for
+    a hit, plus 2/α times the miss in widths), which has no unit. Zero-width intervals
+    have no scale and are left out of it.
+    """
     if not preds:
         return None
-    lo = [x.low for x in preds]
-    hi = [x.high for x in preds]
-    x = [x.resolution.value for x in preds]  # type: ignore[union-attr]
-    level = [x.level for x in preds]
+    lo, hi, x, level = _interval_columns(preds)
+    by: dict[str, list[Prediction]] = defaultdict(list)
+    for p in preds:
+        if p.metric:
+            by[p.metric].append(p)
+    by_metric = []
+    for metric, members in sorted(by.items()):
+        mlo, mhi, mx, mlevel = _interval_columns(members)
+        by_metric.append(
+            {
+                "metric": metric,
+                "n": len(members),
+                "coverage": scoring.coverage(mlo, mhi, mx),
+                "expected_coverage": scoring.expected_coverage(mlevel),
+                "interval_score": scoring.interval_score(mlo, mhi, mx, mlevel),
+            }
+        )
+    wide = [i for i in range(len(preds)) if hi[i] > lo[i]]
+    scaled = (
+        sum(scoring.interval_score([lo[i]], [hi[i]], [x[i]], [level[i]]) / (hi[i] - lo[i]) for i in wide)
+        / len(wide)
+        if wide
+        else None
+    )
+    one_unit = len(by_metric) == 1 and by_metric[0]["n"] == len(preds)
     return {
         "n": len(preds),
         "coverage": scoring.coverage(lo, hi, x),
         "expected_coverage": scoring.expected_coverage(level),
-        "interval_score": scoring.interval_score(lo, hi, x, level),
+        "interval_score": by_metric[0]["interval_score"] if one_unit else None,
+        "interval_score_scaled": scaled,
+        "scaled_n": len(wide),
+        "by_metric": by_metric,
     }
 
 

@@ -125,11 +125,7 @@ def _print(rep: Any, figure: Path | None) -> None:
         parts += ["", table]
     if rep.numeric:
         n = rep.numeric
-        parts.append(
-            f"\nintervals: n={n['n']}  covered {_pct(n['coverage'])} of outcomes against a stated "
-            f"{_pct(n['expected_coverage'])}  interval score {n['interval_score']:.4g} "
-            "(Gneiting & Raftery; width plus penalties for misses, lower is better)"
-        )
+        parts.append(_intervals_text(n))
     if rep.point:
         pt = rep.point
         parts.append(
@@ -157,3 +153,23 @@ def _print(rep: Any, figure: Path | None) -> None:
     if figure is not None:
         parts.append(f"reliability diagram: {figure}")
     render.show(*parts)
+
+
+def _intervals_text(n: dict[str, Any]) -> str:
+    """Coverage overall; the interval score per metric (it has the metric's units) and scaled by width."""
+    lines = [
+        f"\nintervals: n={n['n']}  covered {_pct(n['coverage'])} of outcomes against a stated "
+        f"{_pct(n['expected_coverage'])}"
+    ]
+    if n["interval_score_scaled"] is not None:
+        lines.append(
+            f"  interval score {n['interval_score_scaled']:.3g} widths on average over {n['scaled_n']} "
+            "(Gneiting & Raftery, each divided by its interval's width: 1 is a hit, misses add 2/α times "
+            "the miss; lower is better)"
+        )
+    for m in n["by_metric"]:
+        lines.append(
+            f"  {m['metric']}: n={m['n']}  covered {_pct(m['coverage'])} against {_pct(m['expected_coverage'])}"
+            f"  interval score {m['interval_score']:.4g} (in {m['metric']}'s units)"
+        )
+    return "\n".join(lines)
