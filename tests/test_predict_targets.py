@@ -118,3 +118,27 @@ def test_a_repeated_seed_counts_once(project: Path) -> None:
     assert r is not None and r["outcome"] == "true"
     assert r["detail"]["folded"] == 1 and r["detail"]["groups"] == [[first[0]], [first[1], again[0]], third]
     assert "1 repeated run folded" in ok("hyp", "show", "H1")
+
+
+def test_a_diff_takes_its_sides_from_the_whole_notebook_like_lab_compare(project: Path) -> None:
+    ok("hyp", "add", "lr=0.2 helps")
+    ok("hyp", "add", "lr=0.8 baseline")
+    ok("predict", "H1", "0.2 beats the baseline", "-p", "0.7", "--metric", "acc",
+       "--diff", "lr=0.2", "lr=0.8", "--op", ">", "--value", "0", "--runs", "3")  # fmt: skip
+    arm(0.2)
+    for seed in range(3):  # the baseline belongs to another hypothesis
+        with labbook.init(hypothesis="H2", config={"lr": 0.8, "seed": seed}) as run:
+            run.log({"acc": ARMS[0.8][seed]})
+    r = resolution("P1")  # resolved as the baseline's last run ended, with no read in between
+    assert r is not None and r["outcome"] == "true" and len(r["detail"]["b"]["values"]) == 3
+
+
+def test_a_diff_written_after_a_side_has_results_is_late(project: Path) -> None:
+    ok("hyp", "add", "h")
+    ok("hyp", "add", "baseline")
+    with labbook.init(hypothesis="H2", config={"lr": 0.8, "seed": 0}) as run:
+        run.log({"acc": 0.5})
+    out = ok("predict", "H1", "beats the known baseline", "-p", "0.7", "--metric", "acc",
+             "--diff", "lr=0.2", "lr=0.8", "--op", ">", "--value", "0")  # fmt: skip
+    assert "LATE" in out
+    assert predictions()[0]["late"] is True

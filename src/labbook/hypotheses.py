@@ -63,6 +63,14 @@ SMOKE_TAG = "smoke"
 MEASURED = "measured"
 
 
+def _pending(p: Prediction) -> bool:
+    return bool(p.metric) and p.resolution is None and p.superseded_by is None
+
+
+def _two_sided(p: Prediction) -> bool:
+    return bool(p.scope and "a" in p.scope)
+
+
 def author() -> str:
     """Who is predicting: $LABBOOK_USER, else the login name."""
     return os.environ.get("LABBOOK_USER") or getpass.getuser()
@@ -313,6 +321,7 @@ class Hypotheses:
                 due_at=parse_due(due),
                 revision_of=previous.id if previous else None,
                 scope=scope.as_json(),
+                late=True if targets.has_results(self.nb, scope) else None,
             )
         )
         return self.prediction(pred_id)
@@ -371,35 +380,48 @@ class Hypotheses:
         self.store.resolve_prediction(pred.id, outcome, value, "manual", None, time.time())
         return self.prediction(pred.id)
 
-    def auto_resolve(self, hyp: Hypothesis | None = None) -> list[Prediction]:
-        """Resolve every metric-tied prediction whose runs are done; returns those resolved now."""
+    def auto_resolve(self, hyp: Hypothesis | None = None, sides: bool = True) -> list[Prediction]:
+        """Resolve every metric-tied prediction whose runs are done; returns those resolved now.
+
+        A prediction on two sides (``--diff``, ``--verdict``) waits on the runs those sides
+        name, wherever they are linked; with ``hyp`` and ``sides``, those of every other
+        hypothesis are tried too (a run that ends may complete another one's baseline).
+        """
+        from . import targets
+
         resolved = []
         hyps = [hyp] if hyp is not None else self.list()
         for h in hyps:
-            pending = [
-                p
-                for p in self.predictions(h)
-                if p.metric and p.resolution is None and p.superseded_by is None
-            ]
+            pending = [p for p in self.predictions(h) if _pending(p)]
             if not pending:
                 continue
-            from . import targets
-
             runs = [r for r in self.runs(h) if SMOKE_TAG not in r.tags]
-            if any(r.status in UNFINISHED for r in runs):
-                continue
+            busy = any(r.status in UNFINISHED for r in runs)
             finished = [r for r in runs if r.status == FINISHED]
             for pred in pending:
-                outcome = targets.evaluate(self.nb, pred, finished)
-                if outcome is None:
+                if _two_sided(pred):
+                    outcome = targets.evaluate_sides(self.nb, pred)
+                elif busy:
                     continue
-                result, value, detail = outcome
-                try:
-                    self.store.resolve_prediction(pred.id, result, value, "auto", detail, time.time())
-                except BadInput:
-                    continue  # another process resolved it first
-                resolved.append(self.prediction(pred.id))
+                else:
+                    outcome = targets.evaluate(self.nb, pred, finished)
+                if outcome is not None and self._record(pred, outcome):
+                    resolved.append(self.prediction(pred.id))
+        if hyp is not None and sides:
+            for pred in self.predictions():
+                if pred.hyp_id != hyp.id and _pending(pred) and _two_sided(pred):
+                    outcome = targets.evaluate_sides(self.nb, pred)
+                    if outcome is not None and self._record(pred, outcome):
+                        resolved.append(self.prediction(pred.id))
         return resolved
+
+    def _record(self, pred: Prediction, outcome: tuple[str, float, dict[str, Any]]) -> bool:
+        result, value, detail = outcome
+        try:
+            self.store.resolve_prediction(pred.id, result, value, "auto", detail, time.time())
+        except BadInput:
+            return False  # another process resolved it first
+        return True
 
     def import_fatebook(self, text: str, forecaster: str | None = None) -> ImportReport:
         """Bring a Fatebook history in as scored predictions; safe to run again on a newer export.

@@ -2,11 +2,17 @@
 
 By default, every finished run linked to its hypothesis. A prediction may instead be about
 
-- the runs matching ``--where EXPR`` (one arm of a sweep: ``params.lr == 0.2``);
-- ``--diff A B``: the difference of two variants' reduced metric (sides as ``lab compare``
-  takes them), compared with ``--op/--value`` or checked against ``--low/--high``;
+- the runs of its hypothesis matching ``--where EXPR`` (one arm of a sweep: ``params.lr == 0.2``);
+- ``--diff A B``: the difference of two variants' reduced metric, compared with
+  ``--op/--value`` or checked against ``--low/--high``;
 - ``--verdict A B better|worse|none``: what ``lab compare A B --metric M`` will conclude,
   resolved by the same code that prints that verdict.
+
+The two sides are chosen as ``lab compare`` chooses them: from the whole notebook (a
+baseline need not be linked to the hypothesis), finished runs only, smoke runs left out,
+each side ANDed with ``--where``. They resolve once every run either side names has ended
+and each has ``--runs`` seeds. A prediction written when a run of either side already has
+results is late, like one whose hypothesis's runs have results: it is kept, not scored.
 
 The meaning is fixed when the prediction is written: each side is turned into a
 ``--where`` expression then (a tag or run name names the runs it named at that time, a
@@ -32,6 +38,7 @@ if TYPE_CHECKING:
     from .notebook import Notebook
 
 VERDICTS = ("better", "worse", "none")
+_OLDEST_FIRST: list[tuple[str, list[Any], bool]] = [("r.id", [], False)]
 NOISE = ("seed",)
 
 
@@ -123,16 +130,39 @@ def side(nb: Notebook, spec: str, option: str) -> str:
 # -- resolving --------------------------------------------------------------------------
 
 
-def matching(nb: Notebook, hyp_id: int, expr: str) -> set[int]:
-    """Ids of the hypothesis's runs matching ``expr`` (none while a name is still unknown)."""
+def _runs(nb: Notebook, expr: str, hyp_id: int | None = None) -> list[RunRecord]:
+    """Runs matching ``expr`` (of one hypothesis, if given); none while a name is still unknown."""
     from .query import compile_where, widened
 
     try:
         c = compile_where(expr, widened(expr, nb.store.fields()))
     except QueryError:
-        return set()
-    runs, _ = nb.store.query_runs((f"r.hyp_id = ? AND ({c.sql})", [hyp_id, *c.params]), [], None)
-    return {r.id for r in runs}
+        return []
+    if hyp_id is None:
+        runs, _ = nb.store.query_runs((c.sql, c.params), _OLDEST_FIRST, None)
+    else:
+        where = (f"r.hyp_id = ? AND ({c.sql})", [hyp_id, *c.params])
+        runs, _ = nb.store.query_runs(where, _OLDEST_FIRST, None)
+    return runs
+
+
+def matching(nb: Notebook, hyp_id: int, expr: str) -> set[int]:
+    return {r.id for r in _runs(nb, expr, hyp_id)}
+
+
+def side_runs(nb: Notebook, scope: Scope) -> tuple[list[RunRecord], list[RunRecord]]:
+    """Every run each side names (any status), ``--where`` applied."""
+    assert scope.a is not None and scope.b is not None
+    extra = f" and ({scope.where})" if scope.where else ""
+    return _runs(nb, f"({scope.a}){extra}"), _runs(nb, f"({scope.b}){extra}")
+
+
+def has_results(nb: Notebook, scope: Scope) -> bool:
+    """Whether a run of either side has logged a metric: a prediction now would be late."""
+    if not scope.sides:
+        return False
+    a, b = side_runs(nb, scope)
+    return any(r.metrics for r in a + b)
 
 
 def folded_values(pred: Prediction, runs: list[RunRecord]) -> Folded:
@@ -150,9 +180,9 @@ Outcome = tuple[str, float, dict[str, Any]]
 
 
 def evaluate(nb: Notebook, pred: Prediction, runs: list[RunRecord]) -> Outcome | None:
-    """Outcome, realised value and evidence, or None while the runs cannot settle it yet.
+    """Outcome, realised value and evidence of a prediction on its hypothesis's runs, or None yet.
 
-    ``runs`` are the hypothesis's finished, non-smoke runs.
+    ``runs`` are the hypothesis's finished, non-smoke runs (none of them still running).
     """
     from .hypotheses import REDUCERS
 
@@ -160,19 +190,30 @@ def evaluate(nb: Notebook, pred: Prediction, runs: list[RunRecord]) -> Outcome |
     if scope.where is not None and pred.hyp_id is not None:
         keep = matching(nb, pred.hyp_id, scope.where)
         runs = [r for r in runs if r.id in keep]
+    f = folded_values(pred, runs)
+    if len(f.values) < (pred.min_runs or 1):
+        return None
+    x = REDUCERS[pred.reduce or "mean"](f.values)
+    evidence = {"runs": f.run_ids, "values": f.values, "reduced": x, "folded": f.folded, "groups": f.runs}
+    return _judge(pred, x), x, evidence
+
+
+def evaluate_sides(nb: Notebook, pred: Prediction) -> Outcome | None:
+    """Outcome, value and evidence of a --diff / --verdict prediction, or None while it cannot be settled."""
+    from .hypotheses import REDUCERS, SMOKE_TAG
+    from .model import FINISHED, UNFINISHED
+
+    scope = Scope.of(pred)
+    a, b = side_runs(nb, scope)
+    if any(r.status in UNFINISHED for r in a + b) or {r.id for r in a} & {r.id for r in b}:
+        return None
+
+    def usable(runs: list[RunRecord]) -> list[RunRecord]:
+        return [r for r in runs if r.status == FINISHED and SMOKE_TAG not in r.tags]
+
+    fa, fb = folded_values(pred, usable(a)), folded_values(pred, usable(b))
     need = pred.min_runs or 1
-    if not scope.sides:
-        f = folded_values(pred, runs)
-        if len(f.values) < need:
-            return None
-        x = REDUCERS[pred.reduce or "mean"](f.values)
-        evidence = {"runs": f.run_ids, "values": f.values, "reduced": x, "folded": f.folded, "groups": f.runs}
-        return _judge(pred, x), x, evidence
-    assert pred.hyp_id is not None and scope.a is not None and scope.b is not None
-    ids_a, ids_b = matching(nb, pred.hyp_id, scope.a), matching(nb, pred.hyp_id, scope.b)
-    fa = folded_values(pred, [r for r in runs if r.id in ids_a])
-    fb = folded_values(pred, [r for r in runs if r.id in ids_b])
-    if len(fa.values) < need or len(fb.values) < need or ids_a & ids_b:
+    if len(fa.values) < need or len(fb.values) < need:
         return None
     detail: dict[str, Any] = {"a": _side_evidence(scope.a_spec, fa), "b": _side_evidence(scope.b_spec, fb)}
     if scope.verdict is not None:
@@ -195,14 +236,13 @@ def _judge(pred: Prediction, x: float) -> str:
 
 
 def _verdict(nb: Notebook, pred: Prediction, scope: Scope, detail: dict[str, Any]) -> Outcome | None:
-    """Run the comparison ``lab compare`` would, over the hypothesis's runs, and read its verdict."""
+    """Run the comparison ``lab compare A B --metric M [--where]`` would, and read its verdict."""
     from . import compare
 
-    assert scope.a and scope.b and pred.metric and pred.hyp_id is not None
-    where = f"hyp == {pred.hyp_id}" + (f" and ({scope.where})" if scope.where else "")
+    assert scope.a and scope.b and pred.metric
     try:
         report = compare.compare(
-            nb, scope.a, scope.b, metrics=[pred.metric], agg=pred.agg or "last", where=where
+            nb, scope.a, scope.b, metrics=[pred.metric], agg=pred.agg or "last", where=scope.where
         )
     except LabbookError:
         return None  # not comparable yet (a side without the metric, say): it stays open
