@@ -53,13 +53,21 @@ def test_demo_predicts_first_and_scores_from_its_runs(tmp_path: Path) -> None:
         runs = {r.id: r for r in nb.list_runs(limit=0)[0]}
         for p in preds:
             assert not p.late and p.resolution is not None and p.resolution.how == "auto"
+            if p.scope:  # the difference of the two variants, from both hypotheses' runs
+                a, b = p.resolution.detail["a"], p.resolution.detail["b"]
+                sides = [[runs[i] for (i,) in side["runs"]] for side in (a, b)]
+                assert [r.params["scale"] for r in sides[0] + sides[1]] == [True, True, False, False]
+                means = [sum(r.metrics["val_acc"].last for r in side) / 2 for side in sides]
+                assert p.resolution.value == means[0] - means[1]
+                continue
             used = [runs[i] for i in p.resolution.detail["runs"]]
             assert len(used) == 2 and all(r.hyp_id == p.hyp_id for r in used)
             mean = sum(r.metrics["val_acc"].last for r in used) / 2
             assert p.resolution.value == mean
+        assert sum(1 for p in preds if p.scope) == 1
         scaled = book.get("H1")
         assert scaled.outcome == "supported" and f"{preds[0].resolution.value:.3f}" in scaled.belief
-    assert "$ lab calibration" in out and "3 scored of 3 predictions" in out
+    assert "$ lab calibration" in out and "4 scored of 4 predictions" in out
     # the two variants are compared, the verdict computed from the runs it made, and plotted,
     # before the predictions are scored
     tail = out[

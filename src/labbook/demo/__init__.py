@@ -71,6 +71,10 @@ BELIEFS = {
                 "mean val_acc lands in [0.84, 0.90]",
                 Forecast(low=0.84, high=0.90, level=0.8, point=0.87, metric="val_acc"),
             ),
+            (
+                "standardising adds at least 10 points of val_acc over raw features",
+                Forecast(p=0.75, metric="val_acc", diff=("scale=true", "scale=false"), op=">=", value=0.1),
+            ),
         ],
     ),
     "plain": (
