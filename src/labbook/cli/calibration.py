@@ -164,8 +164,8 @@ def _intervals_text(n: dict[str, Any]) -> str:
     if n["interval_score_scaled"] is not None:
         lines.append(
             f"  interval score {n['interval_score_scaled']:.3g} widths on average over {n['scaled_n']} "
-            "(Gneiting & Raftery, each divided by its interval's width: 1 is a hit, misses add 2/α times "
-            "the miss; lower is better)"
+            "(Gneiting & Raftery, each divided by its interval's width: 1 is a hit, a miss adds 2/α times "
+            "its distance in widths; lower is better)"
         )
     for m in n["by_metric"]:
         lines.append(
