@@ -9,7 +9,9 @@ killed, crashed or are still running are left out, and how many were is said.
 A *variant* is the runs whose parameters differ only in noise keys (``seed`` unless the
 user says otherwise): the seeds of one configuration. Values come from the stored metric
 summaries (last/min/max/mean), so a comparison reads no series at all unless it pairs on
-per-example scores (``examples``).
+per-example scores (``examples``). Runs that repeat a configuration *and* its seed (a
+``lab rerun``) are one observation: ``repeats.fold`` counts them once, and a warning says so.
+Of several metrics the first is primary, the rest secondary (``stats.family_calls``).
 
 The arithmetic is in ``stats.py``; this module only chooses what to feed it.
 """
@@ -23,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import stats
+from . import repeats, stats
 from .errors import BadInput, QueryError
 from .model import FINISHED, RunRecord
 
@@ -291,17 +293,32 @@ class Report:
     warnings: list[str]
     budgets: tuple[int, int]
     examples: ExampleComparison | None = None
+    primary: str | None = None  # the metric tested at alpha; the others are secondary
+    folded: dict[str, int] = field(default_factory=dict)  # side → repeated runs counted once
 
 
-def _values(runs: list[RunRecord], metric: str, agg: str) -> tuple[list[float], list[int]]:
-    vals, nan_runs = [], []
+def _values(
+    runs: list[RunRecord], metric: str, agg: str, noise: tuple[str, ...] = NOISE
+) -> tuple[list[float], list[int]]:
+    """One value per (configuration, seed): repeats folded to their mean (``repeats.fold``),
+    runs whose value is NaN left out (and returned)."""
+    pairs, nan_runs = [], []
     for run in runs:
         v = value(run, metric, agg)
         if math.isnan(v):
             nan_runs.append(run.id)
         else:
-            vals.append(v)
-    return vals, nan_runs
+            pairs.append((run, v))
+    return repeats.fold(pairs, noise).values, nan_runs
+
+
+def fold_runs(
+    runs: list[RunRecord], noise: tuple[str, ...] = NOISE
+) -> tuple[list[RunRecord], repeats.Folded]:
+    """The first run of each (configuration, seed), and the folding behind it."""
+    folded = repeats.fold([(r, 0.0) for r in runs], noise)
+    by_id = {r.id: r for r in runs}
+    return [by_id[ids[0]] for ids in folded.runs], folded
 
 
 def _noise_value(run: RunRecord, noise: tuple[str, ...]) -> tuple[str, ...]:
@@ -309,7 +326,9 @@ def _noise_value(run: RunRecord, noise: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def pairable(a: list[RunRecord], b: list[RunRecord], noise: tuple[str, ...]) -> bool:
-    """Both sides ran the same noise values (seeds), each once: a paired design was possible."""
+    """Both sides ran the same noise values (seeds), each once once repeats are folded:
+    a paired design was possible."""
+    a, b = fold_runs(a, noise)[0], fold_runs(b, noise)[0]
     ka = [_noise_value(r, noise) for r in a]
     kb = [_noise_value(r, noise) for r in b]
     if len(ka) < 2 or len(set(ka)) != len(ka) or len(set(kb)) != len(kb):
@@ -317,6 +336,16 @@ def pairable(a: list[RunRecord], b: list[RunRecord], noise: tuple[str, ...]) -> 
     if all(all(v == "None" for v in k) for k in ka):
         return False
     return sorted(ka) == sorted(kb)
+
+
+def _by_noise(
+    runs: list[RunRecord], metric: str, agg: str, noise: tuple[str, ...]
+) -> dict[tuple[str, ...], float]:
+    """Each (configuration, seed)'s folded finite value, by its noise value."""
+    by_id = {r.id: r for r in runs}
+    pairs = [(r, v) for r in runs if not math.isnan(v := value(r, metric, agg))]
+    folded = repeats.fold(pairs, noise)
+    return {_noise_value(by_id[ids[0]], noise): v for ids, v in zip(folded.runs, folded.values, strict=True)}
 
 
 def _paired_by_seed(
@@ -327,14 +356,9 @@ def _paired_by_seed(
             f"--paired needs each {'/'.join(noise)} value once on both sides; "
             "A and B ran different ones (compare them unpaired)"
         )
-    by_b = {_noise_value(r, noise): r for r in b}
-    xs, ys = [], []
-    for run in a:
-        x, y = value(run, metric, agg), value(by_b[_noise_value(run, noise)], metric, agg)
-        if not (math.isnan(x) or math.isnan(y)):
-            xs.append(x)
-            ys.append(y)
-    return xs, ys
+    va, vb = _by_noise(a, metric, agg, noise), _by_noise(b, metric, agg, noise)
+    keys = [k for k in va if k in vb]  # a seed whose value is NaN on a side drops its pair
+    return [va[k] for k in keys], [vb[k] for k in keys]
 
 
 def _per_example(nb: Notebook, runs: list[RunRecord], key: str) -> dict[int, float]:
@@ -387,18 +411,18 @@ def example_comparison(
     xa, xb = xa[known], xb[known]
     d = xa - xb
     low, high = (float(v) for v in stats.t_interval(d))
-    common = dict(
-        split=split, n=int(d.size), acc_a=float(xa.mean()), acc_b=float(xb.mean()), diff=float(d.mean())
-    )
+    acc_a, acc_b, n = float(xa.mean()), float(xb.mean()), int(d.size)
     if len(a) == 1 and len(b) == 1:
         a_only, b_only = int(np.sum(d > 0)), int(np.sum(d < 0))
         test = failstats.mcnemar(b_only, a_only)
         exact = a_only + b_only < stats.EXACT_MCNEMAR
         name = "McNemar exact" if exact else "McNemar chi-square"
         p = test.p_exact if exact else test.p_asymptotic
-        return ExampleComparison(**common, low=low, high=high, p=p, test=name, a_only=a_only, b_only=b_only)
+        return ExampleComparison(
+            split, n, acc_a, acc_b, float(d.mean()), low, high, p, name, a_only=a_only, b_only=b_only
+        )
     return ExampleComparison(
-        **common, low=low, high=high, p=stats.paired_t_p(d), test="paired t over examples"
+        split, n, acc_a, acc_b, float(d.mean()), low, high, stats.paired_t_p(d), "paired t over examples"
     )
 
 
@@ -417,12 +441,20 @@ def compare(
     include_all: bool = False,
     alpha: float = stats.ALPHA,
     detect: float | None = None,
+    primary: str | None = None,
 ) -> Report:
-    """A against B: configs, code, environment, and every metric with its test and verdict."""
-    import numpy as np
+    """A against B: configs, code, environment, and every metric with its test and verdict.
 
+    One metric is *primary*: ``primary`` when given (e.g. a hypothesis's metric), else the
+    first of ``metrics``, else the first shared metric by name. It is tested at alpha; the
+    others are secondary, Holm-adjusted among themselves and called only when the primary
+    is (``stats.family_calls``), so that comparing ten metrics does not find a difference
+    in one of them a third of the time. Repeats (same configuration *and* seed) count once.
+    """
     if agg not in AGGS:
         raise BadInput(f"--agg {agg!r}: use one of {', '.join(AGGS)}")
+    if detect is not None and not detect > 0:
+        raise BadInput("--detect takes a positive difference, e.g. --detect 0.01")
     a = select(nb, spec_a, where, include_all)
     b = select(nb, spec_b, where, include_all)
     same = {r.id for r in a.runs} & {r.id for r in b.runs}
@@ -433,86 +465,25 @@ def compare(
         )
     sides = {"A": a, "B": b}
     warnings: list[str] = []
-    if metrics:
-        for m in metrics:
-            check_metric(m, sides)
-        chosen = list(metrics)
-    else:
-        chosen, partial = common_metrics(a.runs, b.runs)
-        if partial:
-            warnings.append(
-                f"not every run logged {', '.join(partial[:6])}: not compared (name it with --metric)"
-            )
-        if not chosen:
-            raise BadInput("the two sides have no metric in common; name one with --metric")
-    if examples is not None:  # the per-example metric is compared paired, besides any named with --metric
-        for side in sides.values():
-            check_metric(examples, {"": side})
-        chosen = [m for m in metrics or [] if m != examples] + [examples]
-    results = []
-    for metric in chosen:
-        low_better = lower_is_better(metric, goal)
-        dropped: dict[str, list[int]] = {}
-        pairing = ""
-        if examples is not None and metric == examples:
-            ea, eb = _per_example(nb, a.runs, metric), _per_example(nb, b.runs, metric)
-            ids = sorted(set(ea) & set(eb))
-            if not ids:
-                raise BadInput(f"A and B scored no example id in common in {metric!r}; they cannot be paired")
-            if len(ids) < max(len(ea), len(eb)):
-                warnings.append(
-                    f"{metric}: {len(ids)} example ids scored on both sides are paired; "
-                    f"{len(ea) - len(ids)} of A's and {len(eb) - len(ids)} of B's are left out"
-                )
-            xs, ys = [ea[i] for i in ids], [eb[i] for i in ids]
-            pairing = "example id"
-        elif paired:
-            xs, ys = _paired_by_seed(a.runs, b.runs, metric, agg, noise)
-            pairing = "/".join(noise)
-        else:
-            xs, nan_a = _values(a.runs, metric, agg)
-            ys, nan_b = _values(b.runs, metric, agg)
-            dropped = {k: v for k, v in (("A", nan_a), ("B", nan_b)) if v}
-        for side_name, ids_ in dropped.items():
-            warnings.append(
-                f"{metric}: the {agg} value is NaN in run{'s' if len(ids_) > 1 else ''} "
-                f"{', '.join(map(str, ids_))} of {side_name}, left out"
-            )
-        nan_points = [r.id for r in a.runs + b.runs if metric in r.metrics and r.metrics[metric].nan_count]
-        if nan_points and not dropped:
-            warnings.append(
-                f"{metric} has NaN points in run{'s' if len(nan_points) > 1 else ''} {', '.join(map(str, nan_points[:8]))}"
-            )
-        if not xs or not ys:
-            warnings.append(f"{metric}: no finite {agg} value on side {'A' if not xs else 'B'}; not compared")
-            continue
-        c = stats.compare(
-            np.asarray(xs),
-            np.asarray(ys),
-            alpha=alpha,
-            higher_is_better=not low_better,
-            paired=bool(pairing),
-            detect=detect,
-        )
-        results.append(MetricResult(metric, agg, low_better, c, dropped, pairing))
-    if not results:
-        raise BadInput("no metric could be compared (every value was NaN on a side)")
-    if len(a.runs) == 1 or len(b.runs) == 1:
-        single = " and ".join(n for n, s in sides.items() if len(s.runs) == 1)
-        warnings.append(f"a single run on {single}: no spread to judge a difference by; run more seeds")
-    if not paired and examples is None and pairable(a.runs, b.runs, noise):
-        warnings.append(
-            f"both sides ran the same {'/'.join(noise)} values, so a paired test was possible "
-            "(--paired compares them seed by seed)"
-        )
+    chosen = _chosen_metrics(sides, metrics, examples, primary, warnings)
+    folded = {}
     for name, side in sides.items():
-        mixed = variants(side.runs, noise)
-        if len(mixed) > 1:
-            keys = differing_keys(mixed)
-            warnings.append(
-                f"{name} mixes {len(mixed)} configurations (they differ in {', '.join(keys[:4])}); "
-                "name one variant per side"
-            )
+        fold = fold_runs(side.runs, noise)[1]
+        folded[name] = fold.folded
+        note = fold.note(f"on side {name}")
+        if note:
+            warnings.append(note)
+    gathered = []
+    for metric in chosen:
+        got = _gather(nb, a, b, metric, agg, noise, paired, examples, warnings)
+        if got is not None:
+            gathered.append((metric, *got))
+    if not gathered:
+        raise BadInput("no metric could be compared (every value was NaN on a side)")
+    if gathered[0][0] != chosen[0]:
+        warnings.append(f"the primary metric {chosen[0]} could not be compared; {gathered[0][0]} is primary")
+    results = _compare_metrics(gathered, agg, goal, alpha, detect)
+    _design_warnings(nb, sides, noise, paired, examples, warnings)
     budgets = (tuning_budget(nb, a.runs, noise), tuning_budget(nb, b.runs, noise))
     if budgets[0] != budgets[1]:
         more, less = ("A", "B") if budgets[0] > budgets[1] else ("B", "A")
@@ -533,7 +504,153 @@ def compare(
         warnings,
         budgets,
         example_comparison(nb, a.runs, b.runs),
+        results[0].metric,
+        folded,
     )
+
+
+def _chosen_metrics(
+    sides: dict[str, Side],
+    metrics: list[str] | None,
+    examples: str | None,
+    primary: str | None,
+    warnings: list[str],
+) -> list[str]:
+    """The metrics to compare, the primary first."""
+    if metrics:
+        for m in metrics:
+            check_metric(m, sides)
+        chosen = list(dict.fromkeys(metrics))
+    else:
+        a, b = sides["A"], sides["B"]
+        chosen, partial = common_metrics(a.runs, b.runs)
+        if partial:
+            warnings.append(
+                f"not every run logged {', '.join(partial[:6])}: not compared (name it with --metric)"
+            )
+        if not chosen and examples is None:
+            raise BadInput("the two sides have no metric in common; name one with --metric")
+    if examples is not None:  # the per-example metric is compared paired, besides any named with --metric
+        for side in sides.values():
+            check_metric(examples, {"": side})
+        chosen = [m for m in metrics or [] if m != examples] + [examples]
+    if primary is not None:
+        if primary not in chosen:
+            raise BadInput(
+                f"the primary metric {primary!r} is not among those compared ({', '.join(chosen)})"
+            )
+        chosen = [primary] + [m for m in chosen if m != primary]
+    return chosen
+
+
+def _gather(
+    nb: Notebook,
+    a: Side,
+    b: Side,
+    metric: str,
+    agg: str,
+    noise: tuple[str, ...],
+    paired: bool,
+    examples: str | None,
+    warnings: list[str],
+) -> tuple[list[float], list[float], dict[str, list[int]], str] | None:
+    """(A's values, B's values, runs dropped for NaN by side, pairing) of one metric."""
+    dropped: dict[str, list[int]] = {}
+    pairing = ""
+    if examples is not None and metric == examples:
+        ea, eb = _per_example(nb, a.runs, metric), _per_example(nb, b.runs, metric)
+        ids = sorted(set(ea) & set(eb))
+        if not ids:
+            raise BadInput(f"A and B scored no example id in common in {metric!r}; they cannot be paired")
+        if len(ids) < max(len(ea), len(eb)):
+            warnings.append(
+                f"{metric}: {len(ids)} example ids scored on both sides are paired; "
+                f"{len(ea) - len(ids)} of A's and {len(eb) - len(ids)} of B's are left out"
+            )
+        xs, ys = [ea[i] for i in ids], [eb[i] for i in ids]
+        pairing = "example id"
+    elif paired:
+        xs, ys = _paired_by_seed(a.runs, b.runs, metric, agg, noise)
+        pairing = "/".join(noise)
+    else:
+        xs, nan_a = _values(a.runs, metric, agg, noise)
+        ys, nan_b = _values(b.runs, metric, agg, noise)
+        dropped = {k: v for k, v in (("A", nan_a), ("B", nan_b)) if v}
+    for side_name, ids_ in dropped.items():
+        warnings.append(
+            f"{metric}: the {agg} value is NaN in run{'s' if len(ids_) > 1 else ''} "
+            f"{', '.join(map(str, ids_))} of {side_name}, left out"
+        )
+    nan_points = [r.id for r in a.runs + b.runs if metric in r.metrics and r.metrics[metric].nan_count]
+    if nan_points and not dropped:
+        warnings.append(
+            f"{metric} has NaN points in run{'s' if len(nan_points) > 1 else ''} {', '.join(map(str, nan_points[:8]))}"
+        )
+    if not xs or not ys:
+        warnings.append(f"{metric}: no finite {agg} value on side {'A' if not xs else 'B'}; not compared")
+        return None
+    return xs, ys, dropped, pairing
+
+
+def _compare_metrics(
+    gathered: list[tuple[str, list[float], list[float], dict[str, list[int]], str]],
+    agg: str,
+    goal: str | None,
+    alpha: float,
+    detect: float | None,
+) -> list[MetricResult]:
+    """Each metric tested, then the family's rule: the first primary, the rest secondary.
+
+    A secondary metric's p-value must be able to reach alpha / m (m secondary metrics,
+    the first step of Holm's), so its test is chosen for that level.
+    """
+    import numpy as np
+
+    secondary = len(gathered) - 1
+    comparisons = [
+        stats.compare(
+            np.asarray(xs),
+            np.asarray(ys),
+            alpha=alpha,
+            higher_is_better=not lower_is_better(metric, goal),
+            paired=bool(pairing),
+            detect=detect,
+            reach=alpha if i == 0 else alpha / secondary,
+        )
+        for i, (metric, xs, ys, _, pairing) in enumerate(gathered)
+    ]
+    settled = stats.adjust_family(comparisons, alpha, primary=gathered[0][0])
+    return [
+        MetricResult(metric, agg, not c.higher_is_better, c, dropped, pairing)
+        for (metric, _, _, dropped, pairing), c in zip(gathered, settled, strict=True)
+    ]
+
+
+def _design_warnings(
+    nb: Notebook,
+    sides: dict[str, Side],
+    noise: tuple[str, ...],
+    paired: bool,
+    examples: str | None,
+    warnings: list[str],
+) -> None:
+    a, b = sides["A"], sides["B"]
+    if len(fold_runs(a.runs, noise)[0]) == 1 or len(fold_runs(b.runs, noise)[0]) == 1:
+        single = " and ".join(n for n, s in sides.items() if len(fold_runs(s.runs, noise)[0]) == 1)
+        warnings.append(f"a single run on {single}: no spread to judge a difference by; run more seeds")
+    if not paired and examples is None and pairable(a.runs, b.runs, noise):
+        warnings.append(
+            f"both sides ran the same {'/'.join(noise)} values, so a paired test was possible "
+            "(--paired compares them seed by seed)"
+        )
+    for name, side in sides.items():
+        mixed = variants(side.runs, noise)
+        if len(mixed) > 1:
+            keys = differing_keys(mixed)
+            warnings.append(
+                f"{name} mixes {len(mixed)} configurations (they differ in {', '.join(keys[:4])}); "
+                "name one variant per side"
+            )
 
 
 # -- diffs -----------------------------------------------------------------------------
@@ -674,8 +791,14 @@ def compare_groups(
     goal: str | None = None,
     include_all: bool = False,
     alpha: float = stats.ALPHA,
+    noise: tuple[str, ...] = NOISE,
 ) -> tuple[list[GroupRow], Side, list[str]]:
-    """Every value of parameter ``key`` against the baseline value, Holm-adjusted."""
+    """Every value of parameter ``key`` against the baseline value, Holm-adjusted.
+
+    Repeats (same configuration and seed) count once. Each test is chosen so that its
+    p-value can reach alpha / m (m comparisons): with 5 runs a value and 7 or more
+    comparisons no permutation p-value can, so Welch's t is used, and a note says so.
+    """
     import numpy as np
 
     from .config import parse_value
@@ -698,36 +821,41 @@ def compare_groups(
             raise BadInput(f"--baseline {baseline}: no run has {key}={baseline} (values: {known})")
         base = found[0]
     low_better = lower_is_better(metric, goal)
-    warnings = []
-    base_vals, _ = _values(base.runs, metric, agg)
-    rows, ps = [], []
+    warnings: list[str] = []
+    values: list[tuple[Variant, list[float]]] = []
     for g in groups:
-        vals, nan_ids = _values(g.runs, metric, agg)
+        vals, nan_ids = _values(g.runs, metric, agg, noise)
         if nan_ids:
             warnings.append(
-                f"{key}={g.params[key]}: NaN {metric} in runs {', '.join(map(str, nan_ids))}, left out"
+                f"{key}={short(g.params[key])}: NaN {metric} in runs {', '.join(map(str, nan_ids))}, left out"
             )
-        if not vals:
-            continue
+        note = fold_runs(g.runs, noise)[1].note(f"in {key}={short(g.params[key])}")
+        if note:
+            warnings.append(note)
+        if vals:
+            values.append((g, vals))
+    base_vals = next((v for g, v in values if g is base), [])
+    # every p-value must be able to reach alpha / m, the first step of Holm's over m comparisons
+    m = max(1, sum(1 for g, _ in values if g is not base)) if base_vals else 1
+    rows = []
+    for g, vals in values:
         comp = None
         if g is not base and base_vals:
             comp = stats.compare(
-                np.asarray(vals), np.asarray(base_vals), alpha=alpha, higher_is_better=not low_better
+                np.asarray(vals),
+                np.asarray(base_vals),
+                alpha=alpha,
+                higher_is_better=not low_better,
+                reach=alpha / m,
             )
-            ps.append(comp.p)
         rows.append(GroupRow(g.params[key], stats.describe(vals), comp, None, [r.id for r in g.runs]))
-    finite = [p for p in ps if math.isfinite(p)]
-    adjusted = iter(stats.holm(finite)) if finite else iter(())
-    for row in rows:
-        c = row.comparison
-        if c is None:
-            continue
-        row.verdict = "none"
-        if math.isfinite(c.p):
-            row.p_holm = float(next(adjusted))
-            called = str(stats.decide(row.p_holm, c.diff, alpha, not low_better))
-            row.verdict = called if not (c.low <= 0 <= c.high) else "none"
-    if any(len(g.runs) == 1 for g in groups):
+    compared = [r for r in rows if r.comparison is not None]
+    settled = stats.adjust_holm([r.comparison for r in compared if r.comparison is not None], alpha)
+    for row, c in zip(compared, settled, strict=True):
+        row.comparison = c
+        row.p_holm = c.p_adjusted if math.isfinite(c.p_adjusted) else None
+        row.verdict = c.verdict
+    if any(len(fold_runs(g.runs, noise)[0]) == 1 for g in groups):
         warnings.append("some values have a single run: no spread to judge them by")
     return rows, side, warnings
 
@@ -755,22 +883,52 @@ def verdict(result: MetricResult, a: str = "A", b: str = "B") -> str:
     """The comparison in one sentence a reader can quote."""
     c = result.comparison
     n = f"n = {c.a.n} pairs by {result.pairing}" if result.pairing else f"n = {c.a.n} vs {c.b.n}"
+    adjusted = (
+        f", adjusted p {pvalue(c.p_adjusted)}" if c.role != "primary" and math.isfinite(c.p_adjusted) else ""
+    )
     if c.verdict != "none":
         direction = "better" if c.verdict == "better" else "worse"
         which = " (lower)" if result.lower_better and c.diff < 0 else " (higher)" if c.diff > 0 else ""
         return (
             f"{a} is {direction}{which} by {num(abs(c.diff))} "
-            f"(95% CI {num(c.low)} to {num(c.high)}, p {pvalue(c.p)}, {n})"
+            f"(95% CI {num(c.low)} to {num(c.high)}, p {pvalue(c.p)}{adjusted}, {n})"
         )
     if math.isnan(c.p):
         return f"no test possible with {n}: a single run on a side has no spread"
-    text = f"no detectable difference with {n} (difference {num(c.diff)}, 95% CI {num(c.low)} to {num(c.high)}, p {pvalue(c.p)})"
-    if c.seeds_needed is not None and c.detect > 0 and not result.pairing:
-        text += (
-            f"; about {c.seeds_needed} seeds per side would be needed to detect "
-            f"{num(c.detect, 2)} at 80% power"
-        )
+    text = (
+        f"no detectable difference with {n} (difference {num(c.diff)}, "
+        f"95% CI {num(c.low)} to {num(c.high)}, p {pvalue(c.p)}{adjusted})"
+    )
+    if c.conflict:
+        text += f": {c.conflict}"
+    if result.pairing != "example id":  # examples, not seeds, are the units there
+        text += "; " + seeds_text(c)
     return text
+
+
+def seeds_text(c: stats.Comparison) -> str:
+    """How many seeds would detect the difference that matters, or how to ask for it."""
+    unit = "pairs (seeds run on both sides)" if c.paired else "seeds per side"
+    if c.seeds_for is None or c.detect is None:
+        if c.detect is not None:
+            why = "McNemar's test has none" if c.test.startswith("McNemar") else "the values do not vary"
+            return f"no seeds-needed estimate for {num(c.detect, 2)}: {why}"
+        return "give --detect D (the smallest difference that matters) for a seeds-needed estimate"
+    what = num(c.detect, 2) if c.seeds_for == "detect" else f"the observed difference {num(c.detect, 2)}"
+    if c.seeds_range is None:
+        return f"more than {stats.SEEDS_CAP:,} {unit} would be needed to detect {what} at 80% power"
+    low, high = c.seeds_range
+    count = (
+        f"{low:,}"
+        if high == low
+        else f"{low:,}–{high:,}"
+        if high is not None
+        else f"{low:,} to over {stats.SEEDS_CAP:,}"
+    )
+    return (
+        f"about {count} {unit} would be needed to detect {what} at 80% power "
+        "(SD estimate to its 80% upper bound)"
+    )
 
 
 # -- a table of variants ---------------------------------------------------------------

@@ -46,7 +46,8 @@ def _ids(runs: list[Any]) -> str:
     "--metric",
     "metrics",
     multiple=True,
-    help="Metric to compare; repeat for several (default: all shared).",
+    help="Metric to compare; repeat for several (default: all shared). The first is primary, "
+    "the others secondary (Holm-adjusted, called only when the primary is).",
 )
 @click.option(
     "--agg",
@@ -82,11 +83,12 @@ def _ids(runs: list[Any]) -> str:
     "--detect",
     type=float,
     metavar="D",
-    help="The difference worth detecting, for the seeds-needed estimate (default: the observed one).",
+    help="The smallest difference that matters, for the seeds-needed estimate "
+    "(default: the observed one, only when the data tell it from 0).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Exact machine output.")
 @click.pass_context
-def compare_cmd(ctx: click.Context, a: str | None, b: str | None, **opts: Any) -> None:
+def compare_cmd(ctx: click.Context, /, a: str | None, b: str | None, **opts: Any) -> None:
     """Compare A with B: config, code and environment diffs, then each metric with honest statistics.
 
     \b
@@ -97,9 +99,12 @@ def compare_cmd(ctx: click.Context, a: str | None, b: str | None, **opts: Any) -
     lab compare --group-by lr --metric val_acc --baseline 0.1
 
     Each side's seeds are summarised (mean, std, 95% CI: Student t, or BCa bootstrap for
-    clearly non-normal data); the difference gets Welch's CI and a test (Welch's t, or a
-    permutation test for small or skewed samples; paired tests with --paired/--examples),
-    P(a run of A beats one of B), Hedges' g, and a verdict in words.
+    clearly non-normal data; the median with a distribution-free interval when a side looks
+    skewed); the difference gets Welch's CI and a test (Welch's t, or a permutation test for
+    small or skewed samples; the paired t with --paired), P(a run of A beats one of B by the
+    goal), Hedges' g, and a verdict in words. The first metric is primary; the others are
+    secondary, Holm-adjusted and called only when the primary is. Repeats of a
+    configuration and seed count once.
     """
     from ..compare import noise_keys
 
@@ -147,12 +152,18 @@ def compare_cmd(ctx: click.Context, a: str | None, b: str | None, **opts: Any) -
 def _report_json(r: Any) -> dict[str, Any]:
     from ..compare import verdict
 
-    def side(s: Any) -> dict[str, Any]:
-        return {"spec": s.spec, "kind": s.kind, "runs": [x.id for x in s.runs], "excluded": s.excluded}
+    def side(s: Any, name: str) -> dict[str, Any]:
+        return {
+            "spec": s.spec,
+            "kind": s.kind,
+            "runs": [x.id for x in s.runs],
+            "excluded": s.excluded,
+            "folded": r.folded.get(name, 0),
+        }
 
     return {
-        "a": side(r.a),
-        "b": side(r.b),
+        "a": side(r.a, "A"),
+        "b": side(r.b, "B"),
         "config": [{"key": k, "a": va, "b": vb} for k, va, vb in r.config],
         "code": r.code,  # with both patches whole when they differ
         "environment": {
@@ -161,6 +172,7 @@ def _report_json(r: Any) -> dict[str, Any]:
                 k: {"a": v[0], "b": v[1], "differ": v[2]} for k, v in r.environment.items() if k != "packages"
             },
         },
+        "primary": r.primary,
         "metrics": [
             {
                 "metric": m.metric,
@@ -179,7 +191,7 @@ def _report_json(r: Any) -> dict[str, Any]:
 
 
 def _report_text(r: Any) -> str:
-    from ..compare import num, pvalue, short, verdict
+    from ..compare import short
 
     out = []
     for name, s in (("A", r.a), ("B", r.b)):
@@ -195,8 +207,23 @@ def _report_text(r: Any) -> str:
     else:
         out.append("  same configuration (apart from the noise keys)")
     out.append("")
-    out.append("code")
-    code = r.code
+    out += _code_text(r.code)
+    out.append("")
+    out += _environment_text(r.environment)
+    out.append("")
+    out += _metrics_text(r)
+    out += _examples_text(r.examples)
+    out.append("")
+    out += _verdict_text(r)
+    if r.warnings:
+        out.append("")
+        out.append("warnings")
+        out += [f"  ! {w}" for w in r.warnings]
+    return "\n".join(out)
+
+
+def _code_text(code: dict[str, Any]) -> list[str]:
+    out = ["code"]
 
     def commits(c: dict[str, int]) -> str:
         return ", ".join(f"{k} ({v} run{'s' if v != 1 else ''})" for k, v in c.items())
@@ -217,9 +244,11 @@ def _report_text(r: Any) -> str:
         out += ["    " + line for line in lines[:40]]
         if len(lines) > 40:
             out.append(f"    ... {len(lines) - 40} more lines")
-    out.append("")
-    out.append("environment")
-    env = r.environment
+    return out
+
+
+def _environment_text(env: dict[str, Any]) -> list[str]:
+    out = ["environment"]
     if env["packages"]:
         shown = [f"{n} {'/'.join(va)} vs {'/'.join(vb)}" for n, va, vb in env["packages"][:12]]
         more = f" and {len(env['packages']) - 12} more" if len(env["packages"]) > 12 else ""
@@ -231,31 +260,52 @@ def _report_text(r: Any) -> str:
         out.append(
             f"  {key}: " + (f"A {', '.join(va)}; B {', '.join(vb)}" if differ else f"{', '.join(va)} on both")
         )
-    out.append("")
+    return out
+
+
+def _shaped(s: Any) -> str:
+    """A side's CI, marked † when its shape puts the CI's coverage in doubt."""
+    return _ci(s) + (" †" if s.shape_note else "")
+
+
+def _shape_lines(label: str, s: Any, prefix: str = "  ") -> list[str]:
+    """The note beside a doubtful CI, with the distribution-free median interval."""
+    from ..compare import num
+
+    if not s.shape_note:
+        return []
+    return [
+        f"{prefix}† {label}: {s.shape_note}; median {num(s.median, 4)} "
+        f"[{num(s.median_low, 4)}, {num(s.median_high, 4)}] (order statistics: covers "
+        f"{100 * s.median_level:.4g}% whatever the shape)"
+    ]
+
+
+def _metrics_text(r: Any) -> list[str]:
+    from ..compare import num, pvalue
+
     agg = r.metrics[0].agg
-    out.append(f"metrics ({agg} value per run: mean ± half-width [95% CI], sd = standard deviation)")
+    family = len(r.metrics) > 1
+    out = [f"metrics ({agg} value per run: mean ± half-width [95% CI], sd = standard deviation)"]
     rows = []
     for m in r.metrics:
         c = m.comparison
-        rows.append(
-            [
-                m.metric + (" ↓" if m.lower_better else ""),
-                _ci(c.a),
-                _ci(c.b),
-                f"{num(c.diff, 4)} [{num(c.low, 3)}, {num(c.high, 3)}]",
-                c.test.split(" (")[0],
-                pvalue(c.p).removeprefix("= "),
-                num(c.superiority, 2),
-                num(c.effect, 2),
-            ]
-        )
-    out.append(
-        _indent(
-            render.plain_table(
-                ["metric", "A", "B", "A − B [95% CI]", "test", "p", "P(A>B)", "g"], rows, {5, 6, 7}
-            )
-        )
-    )
+        row = [m.metric + (" ↓" if m.lower_better else "")]
+        row += [c.role] if family else []
+        row += [
+            _shaped(c.a),
+            _shaped(c.b),
+            f"{num(c.diff, 4)} [{num(c.low, 3)}, {num(c.high, 3)}]",
+            c.test.split(" (")[0],
+            pvalue(c.p).removeprefix("= "),
+        ]
+        row += [pvalue(c.p_adjusted).removeprefix("= ")] if family else []
+        row += [num(c.superiority, 2), num(c.effect, 2)]
+        rows.append(row)
+    head = ["metric", *(["role"] if family else []), "A", "B", "A − B [95% CI]", "test", "p"]
+    head += [*(["p adj."] if family else []), "P(A beats B)", "g"]
+    right = set(range(len(head) - (4 if family else 3), len(head)))
+    out.append(_indent(render.plain_table(head, rows, right)))
     methods = sorted(
         {x.method for m in r.metrics for x in (m.comparison.a, m.comparison.b) if x.method != "none"}
     )
@@ -264,21 +314,54 @@ def _report_text(r: Any) -> str:
         f"  CI of each mean: {' / '.join(methods) or 'none'}; of the difference: "
         f"{', '.join(sorted({m.comparison.ci_method for m in r.metrics}))}. Tests: {'; '.join(tests)}."
     )
+    if family:
+        k = len(r.metrics) - 1
+        them = (
+            "the other metric is secondary: its p adj. is at least the primary's p, and it counts"
+            if k == 1
+            else f"the other {k} are secondary: p adj. is Holm's over them, at least the primary's p, and they count"
+        )
+        out.append(
+            f"  primary: {r.metrics[0].metric} (the first --metric, else the first by name), tested at 0.05; "
+            f"{them} only when the primary shows a difference."
+        )
     lower = "↓ lower is better. " if any(m.lower_better for m in r.metrics) else ""
-    out.append(f"  {lower}P(A>B): chance a random run of A beats one of B. g: Hedges' g.")
-    out += _examples_text(r.examples)
-    out.append("")
-    out.append("verdict")
+    out.append(
+        f"  {lower}P(A beats B): chance a random run of A beats one of B by the goal"
+        f"{' (the lower wins for ↓)' if lower else ''}. g: Hedges' g."
+    )
+    for m in r.metrics:
+        for name, s in (("A", m.comparison.a), ("B", m.comparison.b)):
+            out += _shape_lines(f"{m.metric}, {name}", s)
+    return out
+
+
+def _shared_notes(
+    notes_by: list[tuple[str, list[str]]],
+) -> tuple[dict[str, list[str]], list[tuple[str, list[str]]]]:
+    """Notes said of one item only, by item; and those said of several, once with their items."""
+    who: dict[str, list[str]] = {}
+    for item, notes in notes_by:
+        for note in notes:
+            who.setdefault(note, []).append(item)
+    own = {item: [n for n in notes if len(who[n]) == 1] for item, notes in notes_by}
+    shared = [(note, items) for note, items in who.items() if len(items) > 1]
+    return own, shared
+
+
+def _verdict_text(r: Any) -> list[str]:
+    from ..compare import verdict
+
+    out = ["verdict"]
+    own, shared = _shared_notes([(m.metric, m.comparison.notes) for m in r.metrics])
     for m in r.metrics:
         out.append(f"  {m.metric}: {verdict(m)}")
-        out += [f"    ({note})" for note in m.comparison.notes]
+        out += [f"    ({note})" for note in own[m.metric]]
+    for note, items in shared:
+        out.append(f"  ({', '.join(items)}: {note})")
     if r.examples is not None:
         out.append(f"  examples: {_examples_verdict(r.examples)}")
-    if r.warnings:
-        out.append("")
-        out.append("warnings")
-        out += [f"  ! {w}" for w in r.warnings]
-    return "\n".join(out)
+    return out
 
 
 def _examples_text(e: Any) -> list[str]:
@@ -321,7 +404,7 @@ def _indent(text: str) -> str:
 
 
 def _compare_groups(nb: Any, spec: str | None, opts: dict[str, Any]) -> None:
-    from ..compare import compare_groups, num, pvalue, short
+    from ..compare import compare_groups, noise_keys
 
     where = opts["where"]
     if spec is not None:
@@ -339,6 +422,7 @@ def _compare_groups(nb: Any, spec: str | None, opts: dict[str, Any]) -> None:
         where=where,
         goal=opts["goal"],
         include_all=opts["include_all"],
+        noise=noise_keys(opts["noise"]),
     )
     key = opts["group_key"]
     if opts["as_json"]:
@@ -352,6 +436,7 @@ def _compare_groups(nb: Any, spec: str | None, opts: dict[str, Any]) -> None:
                     {
                         "value": row.value,
                         "runs": row.runs,
+                        "folded": len(row.runs) - row.summary.n,
                         **row.summary.as_dict(),
                         "baseline": row.comparison is None,
                         "comparison": row.comparison.as_dict() if row.comparison else None,
@@ -364,6 +449,14 @@ def _compare_groups(nb: Any, spec: str | None, opts: dict[str, Any]) -> None:
             }
         )
         return
+    click.echo("\n".join(_groups_text(rows, side, warnings, key, metric, opts["agg"])))
+
+
+def _groups_text(
+    rows: list[Any], side: Any, warnings: list[str], key: str, metric: str, agg: str
+) -> list[str]:
+    from ..compare import num, pvalue, short
+
     table = []
     for row in rows:
         c = row.comparison
@@ -371,29 +464,35 @@ def _compare_groups(nb: Any, spec: str | None, opts: dict[str, Any]) -> None:
             [
                 f"{key}={short(row.value)}",
                 str(row.summary.n),
-                _ci(row.summary),
+                _shaped(row.summary),
                 "baseline" if c is None else f"{num(c.diff, 4)} [{num(c.low, 3)}, {num(c.high, 3)}]",
                 "" if c is None else pvalue(c.p).removeprefix("= "),
                 "" if row.p_holm is None else pvalue(row.p_holm).removeprefix("= "),
                 "" if c is None else {"none": "no detectable difference"}.get(row.verdict, row.verdict),
             ]
         )
-    click.echo(f"{metric} ({opts['agg']} value per run) by {key}, each against the baseline")
+    out = [f"{metric} ({agg} value per run) by {key}, each against the baseline"]
     if side.excluded:
-        click.echo(f"left out: {side.excluded_text()} runs")
-    click.echo(
+        out.append(f"left out: {side.excluded_text()} runs")
+    out.append(
         render.plain_table(
             ["group", "n", "mean ± [95% CI] sd", "diff vs baseline [95% CI]", "p", "p (Holm)", "verdict"],
             table,
             {1, 4, 5},
         )
     )
-    click.echo("p (Holm): adjusted for the number of comparisons; the verdict uses it.")
+    out.append("p (Holm): adjusted for the number of comparisons; the verdict uses it.")
     for row in rows:
-        for note in row.comparison.notes if row.comparison else []:
-            click.echo(f"{key}={short(row.value)}: {note}")
-    for w in warnings:
-        click.echo(f"! {w}")
+        out += _shape_lines(f"{key}={short(row.value)}", row.summary, prefix="")
+    labelled = [(f"{key}={short(row.value)}", row) for row in rows if row.comparison is not None]
+    own, shared = _shared_notes([(label, row.comparison.notes) for label, row in labelled])
+    for label, row in labelled:
+        said = ([row.comparison.conflict] if row.comparison.conflict else []) + own[label]
+        out += [f"{label}: {note}" for note in said]
+    for note, items in shared:
+        out.append(f"{', '.join(items)}: {note}")
+    out += [f"! {w}" for w in warnings]
+    return out
 
 
 # -- lab plot ----------------------------------------------------------------------------
@@ -439,7 +538,7 @@ def _compare_groups(nb: Any, spec: str | None, opts: dict[str, Any]) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figure's path and its lines as JSON.")
 @click.pass_context
-def plot_cmd(ctx: click.Context, metric: str, runs: tuple[str, ...], **opts: Any) -> None:
+def plot_cmd(ctx: click.Context, /, metric: str, runs: tuple[str, ...], **opts: Any) -> None:
     """Plot METRIC: one line per variant (the mean of its seeds) with a 95% CI band.
 
     \b
@@ -573,7 +672,7 @@ def _ids_list(ids: list[int]) -> str:
 @click.option("-t", "--tag", "tags", multiple=True, help="A tag for every run; repeat for several.")
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
 @click.pass_context
-def ablate_cmd(ctx: click.Context, **opts: Any) -> None:
+def ablate_cmd(ctx: click.Context, /, **opts: Any) -> None:
     """Run the full config and each leave-one-out, then rank the components by their effect.
 
     \b
