@@ -534,3 +534,24 @@ def test_counting_names_every_damaged_block_without_numpy(tmp_path: Path) -> Non
     state = run_python(_COUNT, str(tmp_path))
     assert state["counts"] == {"loss": 580, "lr": 29}
     assert state["damage"] == [[bad, DAMAGED, "loss", 20], [len(data) - len(chunks[-1]), TORN, "lr", 1]]
+
+
+def test_a_long_series_reads_back_exactly_into_arrays_the_caller_can_use(tmp_path: Path) -> None:
+    """Past 2M points the reader allocates its own pages and decodes on threads."""
+    n = series._THREADS_FROM + 12_345
+    rng = np.random.default_rng(1)
+    steps = np.arange(n, dtype=np.int64)
+    times = T0 + 3 * steps
+    values = rng.normal(size=n)
+    values[[5, n - 1]] = [math.nan, math.inf]
+    w = SeriesWriter(tmp_path / "w.lbm")
+    for start in range(0, n, 250_000):
+        end = min(n, start + 250_000)
+        w.append([encode_block("loss", steps[start:end], times[start:end], values[start:end])])
+    w.close()
+    s = read_series(tmp_path, "loss")
+    assert s is not None and len(s.values) == n
+    assert np.array_equal(s.steps, steps) and np.array_equal(s.times, times / 1000.0)
+    assert np.array_equal(s.values.view("<u8"), values.view("<u8"))  # NaN and inf bit for bit
+    s.values[:3] = 0.0  # writeable, like any numpy array
+    assert s.values[:3].sum() == 0.0
