@@ -710,22 +710,6 @@ def _decode_batch(
     _unshuffle_into(out[2][span], [c[2] for c in cols], lengths)
 
 
-def _array(np: Any, n: int, dtype: str) -> Any:
-    """An uninitialised array; a big one on anonymous pages of its own.
-
-    numpy asks the kernel for huge pages on large arrays, and a process's first touch of
-    huge pages can cost seconds while the kernel compacts memory to find them (0.9 s for
-    the 240 MB of a 10M-point series on a 2-core VM, against 0.3 s on plain pages). A
-    reader returning a long series in a fresh process (``lab metrics``) would pay it every
-    time, so its arrays get plain pages; they are freed with the array.
-    """
-    if n < _THREADS_FROM:
-        return np.empty(n, dtype=dtype)
-    import mmap
-
-    return np.frombuffer(mmap.mmap(-1, 8 * n), dtype=dtype)
-
-
 def decode(blocks: Sequence[Block], ms: bool = False) -> Series:
     """Turn the blocks of one metric (in order) into arrays (times in ms if ``ms``).
 
@@ -735,7 +719,8 @@ def decode(blocks: Sequence[Block], ms: bool = False) -> Series:
     import numpy as np
 
     total = sum(b.n for b in blocks)
-    out = (_array(np, total, "<i8"), _array(np, total, "<i8" if ms else "<f8"), _array(np, total, "<f8"))
+    times = np.empty(total, dtype="<i8" if ms else "<f8")
+    out = (np.empty(total, dtype="<i8"), times, np.empty(total, dtype="<f8"))
     batches = list(_batches(blocks))
     if total >= _THREADS_FROM and len(batches) > 1:
         from concurrent.futures import ThreadPoolExecutor
