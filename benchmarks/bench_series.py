@@ -176,7 +176,10 @@ def case_rows(root: Path, shape: str, n: int) -> list[list[str]]:
     r = measure(shape, folder / "w.lbm", n)
     first, warm = r["reads"][0], median(r["reads"][1:])
     compact_target = against(r["compact_s"], TARGET_COMPACT_10M_S, fmt_time) if n == 10_000_000 else ""
-    read_target = against(warm, TARGET_READ_S[r["n"]], fmt_time) if r["n"] in TARGET_READ_S else ""
+    read_target = ""
+    if r["n"] in TARGET_READ_S:
+        limit = TARGET_READ_S[r["n"]]
+        read_target = f"{against(first, limit, fmt_time)} first, {'ok' if warm <= limit else 'MISSED'} then"
     return [
         [
             f"{shape}: finish",
