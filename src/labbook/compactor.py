@@ -7,9 +7,11 @@ priority, one at a time, while training goes on: the training process pays one
 helper has not reached (normally the last segment), so its cost does not grow with
 the run's length.
 
-Compaction is atomic (a temporary file renamed over the segment), so the helper can be
-killed at any point (``lab run`` stopping leftovers, a job's end): the segment stays as it
-was, valid and readable, only less compact.
+The helper runs in a session of its own, so ``lab run`` stopping what a command left
+running lets it finish its segment (a second of work at most). Compaction is atomic (a
+temporary file renamed over the segment), so the helper can still be killed at any point
+(a job's end): the segment stays as it was, valid and readable, only less compact, and
+its partial ``*.compacting`` copy is left behind, ignored by readers and backups.
 
     python -m labbook.compactor FILE...
 """
@@ -79,6 +81,7 @@ def _spawn(path: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
+        start_new_session=True,  # not one of the command's processes: lab run's cleanup lets it finish
     )
 
 
