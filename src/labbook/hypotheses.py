@@ -11,6 +11,7 @@ against the stated interval.
 
 from __future__ import annotations
 
+import builtins
 import getpass
 import math
 import operator
@@ -233,7 +234,7 @@ class Hypotheses:
     def list(self) -> list[Hypothesis]:
         return self.store.list_hypotheses()
 
-    def runs(self, hyp: Hypothesis) -> list[RunRecord]:
+    def runs(self, hyp: Hypothesis) -> builtins.list[RunRecord]:
         """The runs linked to ``hyp``, oldest first (one query, without their capture)."""
         runs, _ = self.store.query_runs(("r.hyp_id = ?", [hyp.id]), [("r.id", [], False)], None)
         return runs
@@ -351,7 +352,7 @@ class Hypotheses:
             raise NotFound(f"no prediction P{pred_id} in this notebook; `lab hyp show H` lists them")
         return pred
 
-    def predictions(self, hyp: Hypothesis | None = None) -> list[Prediction]:
+    def predictions(self, hyp: Hypothesis | None = None) -> builtins.list[Prediction]:
         return self.store.list_predictions(hyp.id if hyp else None)
 
     # -- resolution ----------------------------------------------------------
@@ -380,7 +381,7 @@ class Hypotheses:
         self.store.resolve_prediction(pred.id, outcome, value, "manual", None, time.time())
         return self.prediction(pred.id)
 
-    def auto_resolve(self, hyp: Hypothesis | None = None, sides: bool = True) -> list[Prediction]:
+    def auto_resolve(self, hyp: Hypothesis | None = None, sides: bool = True) -> builtins.list[Prediction]:
         """Resolve every metric-tied prediction whose runs are done; returns those resolved now.
 
         A prediction on two sides (``--diff``, ``--verdict``) waits on the runs those sides
@@ -481,7 +482,7 @@ class Hypotheses:
             pred_id, row.outcome, None, "import", {"fatebook_line": row.line}, row.resolved_at or time.time()
         )
 
-    def due(self, now: float | None = None) -> list[tuple[Prediction, str]]:
+    def due(self, now: float | None = None) -> builtins.list[tuple[Prediction, str]]:
         """Unresolved predictions past their due date, or whose runs are all done."""
         now = time.time() if now is None else now
         self.auto_resolve()

@@ -14,6 +14,7 @@ import only fills fields the record lacks; it never overwrites what is there.
 
 from __future__ import annotations
 
+import builtins
 import math
 import re
 import time
@@ -156,14 +157,14 @@ class Papers:
         since = week_bounds(time.time() if now is None else now)[0] if week else None
         return self.store.list_papers(status, since)
 
-    def queue(self) -> list[Paper]:
+    def queue(self) -> builtins.list[Paper]:
         """Untriaged papers, oldest first."""
         return self.store.list_papers("untriaged")
 
     def counts(self) -> dict[str, int]:
         return self.store.count_papers()
 
-    def predictions(self, paper: Paper) -> list[Prediction]:
+    def predictions(self, paper: Paper) -> builtins.list[Prediction]:
         return self.store.paper_predictions(paper.id)
 
     # -- adding --------------------------------------------------------------------
@@ -187,7 +188,7 @@ class Papers:
             raise BadInput(f"{path.name}, {where}: {why} (without --strict such entries are skipped)")
         return self._save(parsed.entries, fmt, ImportReport(fmt, skipped=list(parsed.skipped)))
 
-    def _save(self, entries: list[Entry], source: str, report: ImportReport) -> ImportReport:
+    def _save(self, entries: builtins.list[Entry], source: str, report: ImportReport) -> ImportReport:
         index = _Index(self.store.paper_keys())
         new: list[dict[str, Any]] = []
         fills: dict[int, dict[str, Any]] = {}

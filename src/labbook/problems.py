@@ -13,6 +13,7 @@ trust is itself something to measure.
 
 from __future__ import annotations
 
+import builtins
 import re
 import time
 import uuid
@@ -91,7 +92,7 @@ class Problems:
             return f"{n} active problems: more than {high}; retire the ones you will not work on"
         return None
 
-    def add(self, title: str, why: str, attack: str | None = None) -> tuple[Problem, list[int]]:
+    def add(self, title: str, why: str, attack: str | None = None) -> tuple[Problem, builtins.list[int]]:
         """A new problem; hypotheses that already named it in free text are linked to it."""
         title, why = _text(title, "a problem needs a title"), _text(why, "say why it matters: --why TEXT")
         attack = " ".join(attack.split()) if attack and attack.strip() else None
@@ -172,7 +173,7 @@ class Problems:
         match_id, ranked = self.store.match_problems(match_query(words), words, time.time(), limit)
         return Match(match_id, words, [(self.get(pid), score) for pid, score in ranked])
 
-    def matches_of(self, problem: Problem) -> list[tuple[int, str, float, int]]:
+    def matches_of(self, problem: Problem) -> builtins.list[tuple[int, str, float, int]]:
         return self.store.matches_of(problem.id)
 
 
@@ -224,7 +225,7 @@ class Ideas:
             raise BadInput(f"{idea.ref} already has an outcome ({idea.outcome}); outcomes are final")
         return self.get(idea.id)
 
-    def raters(self) -> list[RaterScore]:
+    def raters(self) -> builtins.list[RaterScore]:
         """Each rater's Brier score over ideas that worked or failed (abandoned ones say nothing)."""
         by: dict[str, list[tuple[float, float | None]]] = {}
         for idea in self.list():
