@@ -16,7 +16,7 @@ _ALL_HELP = "Count smoke runs and runs that did not finish, too."
 
 
 def _ci(s: Any, sd: bool = True) -> str:
-    """``mean ± half-width [low, high] sd X`` (a BCa interval is not symmetric: no ±)."""
+    """``mean ± half-width [low, high] sd X`` (an interval of another method may not be symmetric: no ±)."""
     from ..compare import num
 
     if s.n < 2:
@@ -98,9 +98,8 @@ def compare_cmd(ctx: click.Context, /, a: str | None, b: str | None, **opts: Any
     lab compare 'lr == 1e-3 and seed < 5' baseline --agg max
     lab compare --group-by lr --metric val_acc --baseline 0.1
 
-    Each side's seeds are summarised (mean, std, 95% CI: Student t, or BCa bootstrap for
-    clearly non-normal data; the median with a distribution-free interval when a side looks
-    skewed); the difference gets Welch's CI and a test (Welch's t, or a permutation test for
+    Each side's seeds are summarised (mean, std, 95% CI: Student t; the median with a
+    distribution-free interval when a side looks skewed); the difference gets Welch's CI and a test (Welch's t, or a permutation test for
     small or skewed samples; the paired t with --paired), P(a run of A beats one of B by the
     goal), Hedges' g, and a verdict in words. The first metric is primary; the others are
     secondary, Holm-adjusted and called only when the primary is. Repeats of a
