@@ -110,10 +110,12 @@ def side(nb: Notebook, spec: str, option: str) -> str:
     from .compare import side_query
 
     kind, expr = side_query(nb, spec)
-    if kind in ("runs", "name"):
-        ids = [int(i) for i in expr[expr.index("(") + 1 : -1].split(",")]
-        if not any(nb.store.get_run(i) for i in ids):
-            raise BadInput(f"{option} side {spec!r} matches no run: no run {', '.join(map(str, ids))} here")
+    if kind == "runs":  # named one by one: each must exist (a run name's ids exist by definition)
+        missing = [i for i in (int(t) for t in spec.split(",")) if nb.store.get_run(i) is None]
+        if missing:
+            raise BadInput(
+                f"{option} side {spec!r} matches no run: no run {', '.join(map(str, missing))} here"
+            )
         return expr
     if kind == "where":
         try:
