@@ -50,7 +50,7 @@ class Background:
             path = self._queue.pop(0)
             try:
                 self._job = (path, _spawn(path))
-            except OSError:
+            except (OSError, ValueError, subprocess.SubprocessError):
                 self._usable = False  # no interpreter to run it: finish() compacts in-process
                 self._queue.insert(0, path)
 

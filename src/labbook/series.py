@@ -804,8 +804,15 @@ class SeriesWriter:
             self._background.tend()
 
     def _roll(self) -> None:
-        """End this segment (the next append opens a fresh one) and hand it to the background."""
-        os.close(self._fd)
+        """End this segment (the next append opens a fresh one) and hand it to the background.
+
+        Never raises: the append before it has landed, and a caller seeing an error would
+        write its points again.
+        """
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass
         self._fd = -1
         self._closed.append((self.path, self._segment_blocks))
         if self._background is not None:
