@@ -230,6 +230,18 @@ def run_python(
     )
 
 
+def child_json(argv: list[str], timeout: float) -> dict[str, Any]:
+    """Run ``argv``; the JSON object of its last ``{`` line, or a RuntimeError with stderr's last line."""
+    import json
+
+    proc = subprocess.run(argv, env=child_env(), capture_output=True, text=True, timeout=timeout)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        raise RuntimeError((proc.stderr.strip().splitlines() or ["no output"])[-1])
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
 # -- printing --------------------------------------------------------------------
 
 

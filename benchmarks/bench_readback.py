@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 from _common import (
     NOT_INSTALLED,
     against,
-    child_env,
+    child_json,
     fmt_time,
     header,
     loss_values,
@@ -285,18 +284,7 @@ def peer_rows(root: Path) -> tuple[list[list[str]], list[str]]:
         work = root / f"peer-{name}"
         work.mkdir()
         try:
-            proc = subprocess.run(
-                [sys.executable, __file__, "--peer", name, str(work)],
-                env=child_env(),
-                capture_output=True,
-                text=True,
-                timeout=PEER_TIMEOUT_S,
-            )
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-            if not lines:
-                tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                raise RuntimeError(tail)
-            result = json.loads(lines[-1])
+            result = child_json([sys.executable, __file__, "--peer", name, str(work)], PEER_TIMEOUT_S)
         except Exception as err:
             rows.append([label, f"{N_SMALL:,}", f"error: {type(err).__name__}: {err}"[:70], "", ""])
             continue

@@ -32,6 +32,7 @@ from _common import (
     NOT_INSTALLED,
     against,
     child_env,
+    child_json,
     fmt_bytes,
     fmt_time,
     header,
@@ -155,18 +156,7 @@ def run_child(shape: str, path: str, n: int) -> None:
 
 
 def measure(shape: str, path: Path, n: int) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", shape, str(path), str(n)],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT_S,
-    )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if not lines:
-        raise RuntimeError((proc.stderr.strip().splitlines() or ["no output"])[-1])
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
+    return child_json([sys.executable, __file__, "--child", shape, str(path), str(n)], CHILD_TIMEOUT_S)
 
 
 def case_rows(root: Path, shape: str, n: int) -> list[list[str]]:

@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,11 @@ def slurm(slurm_cluster: object, monkeypatch: pytest.MonkeyPatch) -> object:
     for key, value in slurm_cluster.env.items():  # type: ignore[attr-defined]
         monkeypatch.setenv(key, value)
     return slurm_cluster
+
+
+def wait_for(what: Callable[[], bool], timeout: float = 60.0, label: str = "the condition") -> None:
+    """Poll a condition (state, not time, decides); fail after a generous timeout."""
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert time.monotonic() < deadline, f"timed out waiting for {label}"
+        time.sleep(0.01)

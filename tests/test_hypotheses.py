@@ -17,6 +17,11 @@ from .conftest import lab, lab_proc
 PY = sys.executable
 
 
+#: A yes/no prediction on H1's val_acc, and a threshold for it: the stem of the bad-input cases.
+ON_ACC = ["predict", "H1", "x", "-p", "0.5", "--metric", "val_acc"]
+ABOVE_0 = ["--op", ">", "--value", "0"]
+
+
 def seed_run(hyp: str, acc: float, tags: tuple[str, ...] = ()) -> int:
     with labbook.init(hypothesis=hyp, tags=list(tags)) as run:
         run.log({"val_acc": acc - 0.1}, step=0)
@@ -204,82 +209,23 @@ def test_lab_run_links_to_a_hypothesis(project: Path) -> None:
         (["predict", "Hx", "x", "-p", "0.5"], "error: 'Hx' is not a hypothesis id; write it like H3\n"),
         (["predict", "H1", "x", "-p", "0.5", "--metric", "val_acc"], None),
         (
-            ["predict", "H1", "x", "-p", "0.5", "--metric", "val_acc", "--verdict", "1", "2", "maybe"],
+            [*ON_ACC, "--verdict", "1", "2", "maybe"],
             "error: --verdict 1 2 maybe: the last word is what lab compare concludes, one of better, worse, none\n",
         ),
         (
-            [
-                "predict",
-                "H1",
-                "x",
-                "-p",
-                "0.5",
-                "--metric",
-                "val_acc",
-                "--diff",
-                "basline",
-                "1",
-                "--op",
-                ">",
-                "--value",
-                "0",
-            ],
+            [*ON_ACC, "--diff", "basline", "1", *ABOVE_0],
             None,  # a side that is no run id, variant, tag, name or valid expression
         ),
         (
-            [
-                "predict",
-                "H1",
-                "x",
-                "-p",
-                "0.5",
-                "--metric",
-                "val_acc",
-                "--diff",
-                "1",
-                "77",
-                "--op",
-                ">",
-                "--value",
-                "0",
-            ],
+            [*ON_ACC, "--diff", "1", "77", *ABOVE_0],
             "error: --diff side '77' matches no run: no run 77 here\n",
         ),
         (
-            [
-                "predict",
-                "H1",
-                "x",
-                "-p",
-                "0.5",
-                "--metric",
-                "val_acc",
-                "--diff",
-                "1,77",
-                "1",
-                "--op",
-                ">",
-                "--value",
-                "0",
-            ],
+            [*ON_ACC, "--diff", "1,77", "1", *ABOVE_0],
             "error: --diff side '1,77' matches no run: no run 77 here\n",  # every id named must exist
         ),
         (
-            [
-                "predict",
-                "H1",
-                "x",
-                "-p",
-                "0.5",
-                "--metric",
-                "val_acc",
-                "--op",
-                ">",
-                "--value",
-                "0",
-                "--where",
-                "lrr == 0.2",
-            ],
+            [*ON_ACC, *ABOVE_0, "--where", "lrr == 0.2"],
             None,  # a bare name nothing in the notebook has
         ),
         (
@@ -287,41 +233,11 @@ def test_lab_run_links_to_a_hypothesis(project: Path) -> None:
             "error: --where, --diff and --verdict say which runs a metric is read from; add --metric\n",
         ),
         (
-            [
-                "predict",
-                "H1",
-                "x",
-                "-p",
-                "0.5",
-                "--metric",
-                "val_acc",
-                "--verdict",
-                "1",
-                "2",
-                "better",
-                "--op",
-                ">",
-                "--value",
-                "0",
-            ],
+            [*ON_ACC, "--verdict", "1", "2", "better", *ABOVE_0],
             "error: --verdict A B WORD is itself the claim; drop --op/--value\n",
         ),
         (
-            [
-                "predict",
-                "x",
-                "-p",
-                "0.5",
-                "--metric",
-                "val_acc",
-                "--diff",
-                "1",
-                "2",
-                "--op",
-                ">",
-                "--value",
-                "0",
-            ],
+            ["predict", "x", "-p", "0.5", "--metric", "val_acc", "--diff", "1", "2", *ABOVE_0],
             None,  # no hypothesis to take the runs from
         ),
         (["predict", "H1", "x", "-p", "0.5", "--metric", "val_acc", "--op", "=>", "--value", "1"], None),

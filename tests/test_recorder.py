@@ -13,8 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,17 +22,9 @@ import labbook
 from labbook.notebook import Notebook
 from labbook.recorder import MAX_LAG_S
 
-from .conftest import lab
+from .conftest import lab, wait_for
 
 PY = sys.executable
-
-
-def wait_for(what: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Poll a condition (state, not time, decides); fail after a generous timeout."""
-    deadline = time.monotonic() + timeout
-    while not what():
-        assert time.monotonic() < deadline, "timed out waiting for the condition"
-        time.sleep(0.01)
 
 
 # -- fork ------------------------------------------------------------------------------

@@ -13,8 +13,6 @@ import struct
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +38,8 @@ from labbook.series import (
     read_series,
     series_files,
 )
+
+from .conftest import wait_for
 
 floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
 steps = st.integers(min_value=-(2**62), max_value=2**62)
@@ -362,15 +362,6 @@ def _one_block_per_key(path: Path) -> bool:
     return len(keys) == len(set(keys))
 
 
-def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    """Wait on a state the helper process reaches, polling (never asserting on elapsed time)."""
-    for _ in range(6000):
-        if condition():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"gave up waiting for {what}")
-
-
 def test_a_long_run_rolls_into_segments_the_background_compacts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -383,7 +374,7 @@ def test_a_long_run_rolls_into_segments_the_background_compacts(
     before = as_bits(read(d))
     files = series_files(d)
     assert len(files) > 4  # one writer, several segments, read back as one series
-    _wait_for(lambda: _one_block_per_key(files[0]), "the helper to compact the first segment")
+    wait_for(lambda: _one_block_per_key(files[0]), label="the helper to compact the first segment")
     assert as_bits(read(d)) == before
     w.close()
     assert as_bits(read(d)) == before
@@ -399,8 +390,9 @@ def test_a_killed_compactor_leaves_its_segment_whole(tmp_path: Path) -> None:
     w.close(compact=False)
     before = as_bits(read(d))
     helper = subprocess.Popen([sys.executable, "-m", "labbook.compactor", str(d / "w.lbm")])
-    _wait_for(
-        lambda: (d / "w.compacting").exists() or helper.poll() is not None, "the helper to start writing"
+    wait_for(
+        lambda: (d / "w.compacting").exists() or helper.poll() is not None,
+        label="the helper to start writing",
     )
     helper.kill()
     helper.wait()

@@ -19,6 +19,7 @@ import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,18 +136,23 @@ FILL_THEN_WRITE = textwrap.dedent(
 )
 
 
+def in_mount_namespace(mount: str, path: Path, code: str) -> Any:
+    """Run ``code`` (with ``path`` as its argument) after ``mount`` in a user and mount namespace
+    of its own; the JSON it prints."""
+    proc = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+         f'{mount} && exec "$2" -c "$3" "$1"', "sh", str(path), sys.executable, code],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
 @needs_namespaces
 def test_a_full_disk_is_one_line_and_keeps_what_was_there(tmp_path: Path) -> None:
     disk = tmp_path / "disk"
     disk.mkdir()
-    proc = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
-         'mount -t tmpfs -o size=1m tmpfs "$1" && exec "$2" -c "$3" "$1"',
-         "sh", str(disk), sys.executable, FILL_THEN_WRITE],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    out = in_mount_namespace('mount -t tmpfs -o size=1m tmpfs "$1"', disk, FILL_THEN_WRITE)
     kind, base, message = out["error"]
     assert (kind, base) == ("NotebookFull", "StoreError")
     assert "full" in message and "free some space" in message and "\n" not in message
@@ -264,14 +270,7 @@ RO_MOUNT_DRIVER = textwrap.dedent(
 
 @needs_namespaces
 def test_a_notebook_on_a_read_only_mount_can_be_read_and_refuses_writes(shared_project: Path) -> None:
-    proc = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
-         'mount -o bind,ro "$1" "$1" && exec "$2" -c "$3" "$1"',
-         "sh", str(shared_project), sys.executable, RO_MOUNT_DRIVER],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
+    out = in_mount_namespace('mount -o bind,ro "$1" "$1"', shared_project, RO_MOUNT_DRIVER)
     code, stdout, stderr = out["ls"]
     assert code == 0, stderr
     assert len(json.loads(stdout)) == 6
