@@ -133,7 +133,7 @@ def temp_dir(label: str) -> Iterator[Path]:
 
 def new_notebook(project: Path) -> Path:
     """Create ``project/.labbook`` and return ``project`` (what ``labbook.init(dir=...)`` takes)."""
-    from labbook.notebook import Notebook
+    from labbook.service.notebook import Notebook
 
     project.mkdir(parents=True, exist_ok=True)
     nb, _, _ = Notebook.init(project)

@@ -57,8 +57,8 @@ def wall(
 
 def build_notebook(project: Path, n: int) -> float:
     """``n`` finished runs, each with 3 params, 3 metric summaries and a tag, via the store API."""
-    from labbook.notebook import Notebook
-    from labbook.store.base import BatchSummary
+    from labbook.records.runs import BatchSummary
+    from labbook.service.notebook import Notebook
 
     rng = random.Random(0)
     t0 = now()

@@ -42,8 +42,8 @@ def add_run(nb, params: dict, n: int, level: float, seed: int, metrics=("loss", 
     """A finished run whose metrics each hold ``n`` points, written as one block per metric."""
     import numpy as np
 
-    from labbook.recorder import summarize
-    from labbook.series import SeriesWriter, encode_block
+    from labbook.core.summaries import summarize
+    from labbook.store.series import SeriesWriter, encode_block
 
     rng = np.random.default_rng(seed)
     record = nb.start_run(params=params, source="sdk")
@@ -104,8 +104,8 @@ def compare_rows(project: Path) -> list[list[str]]:
 
 
 def in_process(project: Path) -> float:
-    from labbook.compare import compare
-    from labbook.notebook import Notebook
+    from labbook.service.compare import compare
+    from labbook.service.notebook import Notebook
 
     with Notebook.open(project) as nb:
         compare(nb, "lr=1e-3", "lr=3e-4")
@@ -141,9 +141,9 @@ def plot_rows(project: Path, out: Path) -> list[list[str]]:
 
 def plot_breakdown(project: Path, out: Path) -> list[list[str]]:
     """In-process: reading and averaging the series, then drawing (matplotlib import apart)."""
-    from labbook.curves import gather
-    from labbook.notebook import Notebook
-    from labbook.plots import _pyplot, variant_plot
+    from labbook.service.curves import gather
+    from labbook.service.notebook import Notebook
+    from labbook.views.plots import _pyplot, variant_plot
 
     t0 = now()
     _pyplot()
@@ -170,7 +170,7 @@ def main() -> None:
         project = tmp / "compare"
         progress(f"building {BACKGROUND_RUNS:,} background runs")
         build_notebook(project, BACKGROUND_RUNS)
-        from labbook.notebook import Notebook
+        from labbook.service.notebook import Notebook
 
         progress(f"adding 2 variants × {SEEDS} seeds with {COMPARE_POINTS:,} points per metric")
         with Notebook.open(project) as nb:

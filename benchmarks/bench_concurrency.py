@@ -85,7 +85,7 @@ def verify(project: Path, reports: list[dict[str, float]]) -> list[list[str]]:
     """Compare each run's series and summary with what its writer logged."""
     import numpy as np
 
-    from labbook.notebook import Notebook
+    from labbook.service.notebook import Notebook
 
     rows = []
     expected_steps = np.arange(POINTS)

@@ -94,7 +94,7 @@ def wall(argv: list[str], repeats: int = 1) -> tuple[list[float], subprocess.Com
 
 def make_runs(project: Path, n: int) -> None:
     """A notebook of ``n`` finished runs through the store API (so `lab ls` has something to list)."""
-    from labbook.notebook import Notebook
+    from labbook.service.notebook import Notebook
 
     nb, _, _ = Notebook.init(project)
     with nb:

@@ -57,7 +57,7 @@ while True:
 
 def torn_bytes(metrics_dir: Path) -> int:
     """Bytes after the last intact block of each series file (a write cut short by the kill)."""
-    from labbook.series import HEADER, iter_blocks
+    from labbook.store.series import HEADER, iter_blocks
 
     torn = 0
     for path in metrics_dir.glob("*.lbm"):
@@ -94,7 +94,7 @@ def integrity(project: Path) -> str:
 def one_kill(project: Path, run_for: float, pause: float) -> list[str]:
     import numpy as np
 
-    from labbook.notebook import Notebook
+    from labbook.service.notebook import Notebook
 
     proc = subprocess.Popen(
         [sys.executable, "-c", LOGGER, str(project), str(pause)],

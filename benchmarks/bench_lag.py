@@ -96,7 +96,7 @@ def trace_shape(project: Path, keys: int, with_numpy: bool) -> dict[str, Any]:
 
 def kill_shape(project: Path, keys: int, with_numpy: bool, rng: random.Random) -> float:
     """Seconds between the newest point that survived a SIGKILL and the kill."""
-    from labbook.notebook import Notebook
+    from labbook.service.notebook import Notebook
 
     proc = subprocess.Popen(
         [sys.executable, "-c", LOOP, str(keys), "3600", str(int(with_numpy)), str(project)],
@@ -145,7 +145,7 @@ while holder.poll() is None:
 t0 = time.perf_counter()
 run.finish()
 finish = time.perf_counter() - t0
-from labbook.notebook import Notebook
+from labbook.service.notebook import Notebook
 with Notebook.open(sys.argv[3]) as nb:
     r = nb.get_run(run.id)
     status, count = r.status, r.metrics["m0"].count

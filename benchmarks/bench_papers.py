@@ -176,7 +176,7 @@ def in_process(bib: str, path: Path) -> tuple[float, float]:
     import bibtexparser
     from bibtexparser import middlewares as mw
 
-    from labbook.notebook import Notebook
+    from labbook.service.notebook import Notebook
 
     t0 = now()
     bibtexparser.parse_string(
@@ -193,7 +193,7 @@ def in_process(bib: str, path: Path) -> tuple[float, float]:
 
 
 def seed_direction(project: Path) -> None:
-    from labbook.notebook import Notebook
+    from labbook.service.notebook import Notebook
 
     rng = random.Random(1)
     with Notebook.open(project) as nb:

@@ -52,7 +52,7 @@ TARGET_1M_S = 0.100
 def write_finished(project: Path, values: list[float]) -> tuple[int, int]:
     """A finished run holding ``values`` under "loss"; returns (run id, blocks in its files)."""
     import labbook
-    from labbook.series import iter_blocks, series_files
+    from labbook.store.series import iter_blocks, series_files
 
     run = labbook.init(dir=project)
     for i, v in enumerate(values):
@@ -66,7 +66,7 @@ def read_warm(project: Path, run_id: int, expected: list[float]) -> list[float]:
     """Reads from an already-open notebook, checked against what was logged."""
     import numpy as np
 
-    from labbook.notebook import Notebook
+    from labbook.service.notebook import Notebook
 
     times = []
     with Notebook.open(project) as nb:
@@ -83,7 +83,7 @@ def read_warm(project: Path, run_id: int, expected: list[float]) -> list[float]:
 _COLD_READ = """
 import json, sys, time
 t0 = time.perf_counter()
-from labbook.notebook import Notebook
+from labbook.service.notebook import Notebook
 import numpy
 t1 = time.perf_counter()
 nb = Notebook.open(sys.argv[1])
@@ -109,8 +109,8 @@ def live_run_reads(project: Path, values: list[float]) -> tuple[list[float], int
     import numpy as np
 
     import labbook
-    from labbook.notebook import Notebook
-    from labbook.series import iter_blocks, series_files
+    from labbook.service.notebook import Notebook
+    from labbook.store.series import iter_blocks, series_files
 
     run = labbook.init(dir=project)
     recorder = run._recorder  # flushing by hand gives the block layout of a long, slow run
@@ -152,7 +152,7 @@ def labbook_rows(root: Path) -> list[list[str]]:
     cold = read_cold(project, run_id)
     both = cold["imports"] + cold["first"]
     rows.append(row("labbook, fresh process: imports+open+get_run+read", N_LARGE, [both], TARGET_1M_S))
-    rows.append(row("  of which imports (labbook.notebook, numpy)", N_LARGE, [cold["imports"]]))
+    rows.append(row("  of which imports (labbook.service.notebook, numpy)", N_LARGE, [cold["imports"]]))
     rows.append(row("  of which open+get_run+read", N_LARGE, [cold["first"]], TARGET_1M_S))
     rows.append(row("labbook, fresh process: second read", N_LARGE, [cold["second"]], TARGET_1M_S))
 

@@ -42,7 +42,7 @@ def pct(x: float) -> str:
 
 def family_rates(n: int, rng: np.random.Generator) -> list[str]:
     """Family-wise false-call rate over 10 null metrics: before, Holm without gate, now."""
-    from labbook import stats
+    from labbook.core import stats
 
     x, y = rng.normal(size=(DATASETS, METRICS, n)), rng.normal(size=(DATASETS, METRICS, n))
     before = stats.unpaired(x, y, reach=ALPHA)  # every metric its own test at alpha
@@ -70,7 +70,7 @@ def family_rates(n: int, rng: np.random.Generator) -> list[str]:
 def paired_coverage(n: int, rng: np.random.Generator) -> list[str]:
     from scipy import stats as sp
 
-    from labbook import stats
+    from labbook.core import stats
 
     truth = 0.3
     d = rng.normal(truth, 1.0, (DATASETS * 10, n))
@@ -112,7 +112,7 @@ def before_ci(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row's CI as ``stats.describe`` made it before: t, or BCa when ≥ 8 values look clearly non-normal."""
     from scipy import stats as sp
 
-    from labbook import stats
+    from labbook.core import stats
 
     low, high = stats.t_interval(x)
     if x.shape[1] >= stats.NORMAL_CHECK_N:
@@ -126,7 +126,7 @@ def before_ci(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def side_coverage(kind: str, n: int, rng: np.random.Generator) -> list[str]:
-    from labbook import stats
+    from labbook.core import stats
 
     size = DATASETS * 2
     x, mean, median = draw(kind, n, rng, size)

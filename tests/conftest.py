@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from labbook.cli import cli
-from labbook.notebook import Notebook
+from labbook.service.notebook import Notebook
 
 LAB = [sys.executable, "-m", "labbook"]
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats as sp
 
-from labbook.notebook import Notebook
+from labbook.service.notebook import Notebook
 
 from .conftest import lab, lab_proc
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from labbook.bibformats import arxiv_id, detect, norm_doi, norm_title, parse, to_bibtex
 from labbook.errors import BadInput
+from labbook.formats.bib import arxiv_id, detect, norm_doi, norm_title, parse, to_bibtex
 
 FIX = Path(__file__).parent / "fixtures" / "papers"
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import brier_score_loss, log_loss
 
-from labbook.scoring import CLIP
+from labbook.core.scoring import CLIP
 
 from .conftest import lab
 

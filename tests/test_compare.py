@@ -11,9 +11,9 @@ import pytest
 from scipy import stats as sp
 
 import labbook
-from labbook import curves
-from labbook.model import FAILED
-from labbook.notebook import Notebook
+from labbook.records.runs import FAILED
+from labbook.service import curves
+from labbook.service.notebook import Notebook
 
 from .conftest import lab, lab_proc
 
@@ -159,7 +159,7 @@ def test_unequal_tuning_budget_and_mixed_sides_are_warned(project: Path) -> None
 
 
 def _summary(key: str, value: float):
-    from labbook.store.base import BatchSummary
+    from labbook.records.runs import BatchSummary
 
     return BatchSummary(key, 1, 0, value, 0, value, value, value)
 

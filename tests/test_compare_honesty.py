@@ -17,9 +17,10 @@ import pytest
 from scipy import stats as sp
 from statsmodels.stats.multitest import multipletests
 
-from labbook import compare, repeats
-from labbook.notebook import Notebook
-from labbook.store.base import BatchSummary
+from labbook.core import repeats
+from labbook.records.runs import BatchSummary
+from labbook.service import compare
+from labbook.service.notebook import Notebook
 
 from .conftest import lab
 

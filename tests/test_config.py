@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from labbook.config import (
+from labbook.core.config import (
     ConfigError,
     apply,
     expand,

@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from labbook.notebook import Notebook
+from labbook.service.notebook import Notebook
 
 from .conftest import lab, lab_proc
 

@@ -14,9 +14,9 @@ import pytest
 from scipy import stats
 
 import labbook
+from labbook.core.failstats import robust_z, wilson
 from labbook.errors import BadInput
-from labbook.failstats import robust_z, wilson
-from labbook.notebook import Notebook
+from labbook.service.notebook import Notebook
 
 from .conftest import lab
 

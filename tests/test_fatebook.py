@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from labbook.errors import BadInput
-from labbook.fatebook import FatebookForecast, parse
+from labbook.formats.fatebook import FatebookForecast, parse
 
 # Fatebook's header today, in its order (export.ts plus the tags column of issue #91).
 HEADER = [

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import labbook
-from labbook.notebook import Notebook
+from labbook.service.notebook import Notebook
 
 from .conftest import lab, lab_proc
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from labbook.notebook import Notebook
+from labbook.service.notebook import Notebook
 
 from .conftest import LAB, lab, lab_proc
 

@@ -13,8 +13,8 @@ import pexpect
 import pytest
 from sklearn.metrics import mean_absolute_percentage_error
 
-from labbook import scoring
-from labbook.notebook import Notebook
+from labbook.core import scoring
+from labbook.service.notebook import Notebook
 
 from .conftest import lab, lab_proc
 from .helpers_papers import FIX, stored
@@ -384,8 +384,8 @@ def test_ls_table_and_empty_states(project: Path) -> None:
 
 
 def test_upgrading_a_v5_notebook_keeps_its_predictions(tmp_path: Path) -> None:
-    from labbook.store import migrations
-    from labbook.store.sqlite import SQLiteStore, connect
+    from labbook.store.sqlite import migrations
+    from labbook.store.sqlite.store import SQLiteStore, connect
 
     db = tmp_path / "labbook.db"
     conn = connect(db)
@@ -425,7 +425,7 @@ def test_a_reused_key_names_two_papers(project: Path, tmp_path: Path) -> None:
 def test_weeks_start_on_monday_local_time() -> None:
     from datetime import datetime
 
-    from labbook.papers import week_bounds
+    from labbook.service.papers import week_bounds
 
     wednesday = datetime(2026, 11, 25, 15, 30).timestamp()
     start, end = week_bounds(wednesday)

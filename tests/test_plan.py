@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import brier_score_loss
 
-from labbook.plan import expected_hours, order, p_all_succeed, priority
+from labbook.core.plan import expected_hours, order, p_all_succeed, priority
 
 from .conftest import lab
 from .helpers_papers import stored

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from labbook.liveness import process_started
-from labbook.notebook import Notebook
+from labbook.service.liveness import process_started
+from labbook.service.notebook import Notebook
 
 from .conftest import LAB
 

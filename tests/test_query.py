@@ -6,10 +6,10 @@ import math
 
 import pytest
 
+from labbook.core.query import tokenize
 from labbook.errors import QueryError
-from labbook.notebook import Notebook
-from labbook.query import tokenize
-from labbook.store.base import BatchSummary
+from labbook.records.runs import BatchSummary
+from labbook.service.notebook import Notebook
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 import labbook
-from labbook.notebook import Notebook
-from labbook.recorder import MAX_LAG_S
+from labbook.service.notebook import Notebook
+from labbook.tracking.recorder import MAX_LAG_S
 
 from .conftest import lab, wait_for
 
@@ -40,7 +40,7 @@ FORKER = textwrap.dedent("""
             run.log({"c": i}, step=i)  # through the child's own writer
         sys.exit(0)  # a normal exit: atexit hooks run in the child
     os.waitpid(pid, 0)
-    from labbook.notebook import Notebook
+    from labbook.service.notebook import Notebook
     with Notebook.open() as reader:
         print("status-after-child", reader.get_run(run.id).status, flush=True)
     for i in range(300, 600):
@@ -229,9 +229,9 @@ FULL_DISK = textwrap.dedent("""
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mount], check=True)
     os.chdir(mount)
     from pathlib import Path
-    from labbook.notebook import Notebook
+    from labbook.service.notebook import Notebook
     Notebook.init(Path(mount))[0].close()
-    import labbook, labbook.recorder as recorder
+    import labbook, labbook.tracking.recorder as recorder
     recorder.MAX_BUFFERED = int(sys.argv[2])
     run = labbook.init(name="full")
     rec = run._own_recorder()

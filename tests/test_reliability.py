@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from labbook.notebook import Notebook
+from labbook.service.notebook import Notebook
 
 WRITER = textwrap.dedent("""
     import sys, labbook

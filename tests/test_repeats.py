@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from labbook.model import RunRecord
-from labbook.repeats import fold
+from labbook.core.repeats import fold
+from labbook.records.runs import RunRecord
 
 
 def run(i: int, **params: object) -> RunRecord:

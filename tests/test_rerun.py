@@ -83,8 +83,8 @@ def test_a_changed_result_is_reported(project: Path) -> None:
     repo_with_a_run(project)
     lab("rerun", "1")
     # make the original's stored result differ, as a non-deterministic script would
-    from labbook.notebook import Notebook
-    from labbook.store.base import BatchSummary
+    from labbook.records.runs import BatchSummary
+    from labbook.service.notebook import Notebook
 
     with Notebook.open(project) as nb:
         nb.store.replace_metrics(1, [BatchSummary("loss", 1, 0, 123.0, 50, 123.0, 123.0, 123.0)])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pexpect
 
-from labbook.notebook import Notebook
+from labbook.service.notebook import Notebook
 
 from .conftest import lab, lab_proc
 from .test_failures import make_run, rows
@@ -143,7 +143,7 @@ def test_review_without_a_terminal_points_to_tag(project: Path) -> None:
 
 
 def test_word_diff_marks_what_changed() -> None:
-    from labbook.review import word_diff
+    from labbook.cli.review import word_diff
 
     assert word_diff("the cat sat on it", "the dog sat on it") == "the [-cat-]{+dog+} sat on it"
     assert word_diff("Sydney", "Canberra") == "[-Sydney-]{+Canberra+}"

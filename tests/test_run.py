@@ -17,9 +17,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from labbook.liveness import current_owner
-from labbook.notebook import Notebook
-from labbook.store.base import NewRun, Owner
+from labbook.records.runs import NewRun, Owner
+from labbook.service.liveness import current_owner
+from labbook.service.notebook import Notebook
 
 from .conftest import LAB, lab_proc
 

@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 from scipy.stats import beta
 from sklearn.metrics import brier_score_loss, log_loss
 
-from labbook.errors import BadInput
-from labbook.scoring import (
+from labbook.core.scoring import (
     BINS,
     CLIP,
     Bin,
@@ -35,6 +34,7 @@ from labbook.scoring import (
     reliability,
     trend,
 )
+from labbook.errors import BadInput
 
 EXACT = {"rel": 1e-9, "abs": 1e-12}
 PROB = st.floats(min_value=0.0, max_value=1.0)
@@ -478,6 +478,6 @@ def test_bad_input_raises_one_clear_sentence(
 
 
 def test_importing_scoring_does_not_import_scipy() -> None:
-    code = "import sys, labbook.scoring; print('scipy' in sys.modules)"
+    code = "import sys, labbook.core.scoring; print('scipy' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "False"

@@ -13,7 +13,7 @@ import pytest
 
 import labbook
 from labbook.errors import BadInput, MetricValueError, NotebookNotFound
-from labbook.notebook import Notebook
+from labbook.service.notebook import Notebook
 
 
 def read(project: Path, ref: int):

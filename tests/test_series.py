@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labbook import compactor, series
-from labbook.series import (
+from labbook.store import compactor, series
+from labbook.store.series import (
     COMPACTED,
     DAMAGED,
     FAILED,
@@ -179,7 +179,7 @@ def test_header_layout_is_stable() -> None:
 _FULL_DISK = """
     import errno, json, random, sys
     from pathlib import Path
-    from labbook.series import SeriesWriter, encode_block, read
+    from labbook.store.series import SeriesWriter, encode_block, read
     d = Path(sys.argv[1])
     (d / "m").mkdir()
     w = SeriesWriter(d / "m" / "w.lbm")
@@ -229,7 +229,7 @@ def test_a_full_disk_leaves_the_file_whole_and_the_retry_lands(tmp_path: Path) -
 _FILE_SIZE_LIMIT = """
     import json, resource, signal, sys
     from pathlib import Path
-    from labbook.series import SeriesWriter, encode_block, read
+    from labbook.store.series import SeriesWriter, encode_block, read
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a killed process
     d = Path(sys.argv[1])
     w = SeriesWriter(d / "w.lbm")
@@ -389,7 +389,7 @@ def test_a_killed_compactor_leaves_its_segment_whole(tmp_path: Path) -> None:
         w.append([block(k, i, 5) for k in "abcdefgh"])
     w.close(compact=False)
     before = as_bits(read(d))
-    helper = subprocess.Popen([sys.executable, "-m", "labbook.compactor", str(d / "w.lbm")])
+    helper = subprocess.Popen([sys.executable, "-m", "labbook.store.compactor", str(d / "w.lbm")])
     wait_for(
         lambda: (d / "w.compacting").exists() or helper.poll() is not None,
         label="the helper to start writing",
@@ -429,7 +429,7 @@ def test_a_damaged_or_torn_file_is_never_compacted(tmp_path: Path) -> None:
 _COMPACT_OVER_LIMIT = """
     import json, resource, signal, sys
     from pathlib import Path
-    from labbook.series import compact_file
+    from labbook.store.series import compact_file
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     path = Path(sys.argv[1])
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
@@ -451,7 +451,7 @@ _NO_NUMPY = """
     import sys
     sys.modules["numpy"] = None  # any import of numpy fails
     from pathlib import Path
-    from labbook.series import compact_file
+    from labbook.store.series import compact_file
     print('"' + compact_file(Path(sys.argv[1])).status + '"')
 """
 
@@ -472,7 +472,7 @@ _COMPACT_MEMORY = """
     from pathlib import Path
     def peak_mb():
         return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
-    from labbook.series import compact_file
+    from labbook.store.series import compact_file
     base = peak_mb()
     result = compact_file(Path(sys.argv[1]))
     print(json.dumps({"growth_mb": peak_mb() - base, "status": result.status, "after": result.blocks_after}))
@@ -481,7 +481,7 @@ _BUILD = """
     import json, sys
     import numpy as np
     from pathlib import Path
-    from labbook.series import SeriesWriter, encode_block
+    from labbook.store.series import SeriesWriter, encode_block
     w = SeriesWriter(Path(sys.argv[1]))
     rng = np.random.default_rng(0)
     for i in range(0, 1_000_000, 1000):  # two metrics, 1,000 blocks each: 2M points
@@ -511,7 +511,7 @@ _COUNT = """
     import json, sys
     sys.modules["numpy"] = None  # lab verify counts without numpy, and without decompressing
     from pathlib import Path
-    from labbook.series import count_points
+    from labbook.store.series import count_points
     counts, damage = count_points(Path(sys.argv[1]))
     print(json.dumps({"counts": counts, "damage": [[d.offset, d.kind, d.key, d.points] for d in damage]}))
 """

@@ -1,4 +1,4 @@
-"""Every number of ``labbook.stats`` against scipy on the same inputs, and its error rates by simulation."""
+"""Every number of ``labbook.core.stats`` against scipy on the same inputs, and its error rates by simulation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sp
 
-from labbook import stats
+from labbook.core import stats
 from labbook.errors import BadInput
 
 RNG = np.random.default_rng(20261129)

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from labbook.errors import SchemaTooNew
-from labbook.liveness import current_owner
-from labbook.notebook import Notebook
-from labbook.store import migrations
-from labbook.store.base import BatchSummary
-from labbook.store.sqlite import SQLiteStore, connect
+from labbook.records.runs import BatchSummary
+from labbook.service.liveness import current_owner
+from labbook.service.notebook import Notebook
+from labbook.store.sqlite import migrations
+from labbook.store.sqlite.store import SQLiteStore, connect
 
 from .conftest import lab_proc
 
@@ -93,7 +93,7 @@ def test_bulky_capture_is_stored_once(notebook: Notebook) -> None:
 
 
 def test_network_filesystems_are_told_from_proc_mounts() -> None:
-    from labbook.store.sqlite import NETWORK_FILESYSTEMS, filesystem_type
+    from labbook.store.sqlite.store import NETWORK_FILESYSTEMS, filesystem_type
 
     mounts = (
         "server:/export/home /home nfs4 rw,relatime 0 0\n"

@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 
 import labbook
+from labbook.core.exquery import compile_example_where
+from labbook.core.query import MAX_DEPTH
 from labbook.errors import BadInput, NotebookBusy, QueryError, StoreError
-from labbook.exquery import compile_example_where
-from labbook.model import RunRecord
-from labbook.notebook import Notebook
-from labbook.query import MAX_DEPTH
+from labbook.records.runs import RunRecord
+from labbook.service.notebook import Notebook
 
 from .conftest import LAB, lab_proc
 
@@ -106,7 +106,7 @@ FILL_THEN_WRITE = textwrap.dedent(
     """
     import json, os, subprocess, sys
     from pathlib import Path
-    from labbook.notebook import Notebook
+    from labbook.service.notebook import Notebook
 
     disk = Path(sys.argv[1])
     nb, _, _ = Notebook.init(disk / "project")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .errors import (
+    from labbook.errors import (
         BadInput,
         LabbookError,
         MetricValueError,
@@ -25,17 +25,17 @@ if TYPE_CHECKING:
         QueryError,
         RunNotFound,
     )
-    from .notebook import Notebook
-    from .sdk import Run, config, current, finish, init, log
+    from labbook.service.notebook import Notebook
+    from labbook.tracking.sdk import Run, config, current, finish, init, log
 
 _LAZY = {
-    "init": "sdk",
-    "log": "sdk",
-    "finish": "sdk",
-    "current": "sdk",
-    "config": "sdk",
-    "Run": "sdk",
-    "Notebook": "notebook",
+    "init": "tracking.sdk",
+    "log": "tracking.sdk",
+    "finish": "tracking.sdk",
+    "current": "tracking.sdk",
+    "config": "tracking.sdk",
+    "Run": "tracking.sdk",
+    "Notebook": "service.notebook",
     "LabbookError": "errors",
     "BadInput": "errors",
     "MetricValueError": "errors",

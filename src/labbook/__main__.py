@@ -1,5 +1,5 @@
 """``python -m labbook`` is ``lab``."""
 
-from .cli import main
+from labbook.cli import main
 
 main()

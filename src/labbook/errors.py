@@ -11,6 +11,7 @@ adapter renders errors at exactly one boundary and never prints a traceback to a
     │   │   └── RunNotFound            an unknown run id
     │   ├── QueryError (2, 400)        a --where / --sort that does not parse or names nothing
     │   ├── MetricValueError (2, 400)  a metric value that is not a number (also a TypeError)
+    │   ├── ConfigError (2, 400)       a config file or override that cannot be used as given
     │   └── LaunchError (2, 400)       an empty command, or one that does not exist
     ├── SchemaTooNew (2, 409)          the notebook was written by a newer labbook
     └── StoreError (1, 500)            the store could not do what was asked
@@ -68,6 +69,10 @@ class QueryError(BadInput):
 
 class MetricValueError(BadInput, TypeError):
     """A value passed to ``run.log`` that cannot be stored as a number."""
+
+
+class ConfigError(BadInput):
+    """A config file or override that cannot be used as given."""
 
 
 class LaunchError(BadInput):

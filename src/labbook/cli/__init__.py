@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from .. import __version__
+from labbook import __version__
 
 #: name → (module, function, one-line help). The help is here so --help imports nothing.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -91,7 +91,7 @@ class LabGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         import warnings
 
-        from ..errors import LabbookError, LabbookWarning
+        from labbook.errors import LabbookError, LabbookWarning
 
         try:
             with warnings.catch_warnings():

@@ -6,10 +6,10 @@ from typing import Any
 
 import click
 
-from ..errors import BadInput
-from . import render
-from .launch import RunCommand, launcher_options, slurm_options
-from .runs import open_notebook
+from labbook.cli.launch import RunCommand, launcher_options, slurm_options
+from labbook.cli.runs import open_notebook
+from labbook.errors import BadInput
+from labbook.views import tables as render
 
 _NOISE_HELP = "Parameters that are noise, not configuration (comma-separated). Default: seed."
 _ALL_HELP = "Count smoke runs and runs that did not finish, too."
@@ -17,7 +17,7 @@ _ALL_HELP = "Count smoke runs and runs that did not finish, too."
 
 def _ci(s: Any, sd: bool = True) -> str:
     """``mean ± half-width [low, high] sd X`` (an interval of another method may not be symmetric: no ±)."""
-    from ..compare import num
+    from labbook.service.compare import num
 
     if s.n < 2:
         return f"{num(s.mean, 4)} (1 run)"
@@ -105,7 +105,7 @@ def compare_cmd(ctx: click.Context, /, a: str | None, b: str | None, **opts: Any
     secondary, Holm-adjusted and called only when the primary is. Repeats of a
     configuration and seed count once.
     """
-    from ..compare import noise_keys
+    from labbook.service.compare import noise_keys
 
     nb = open_notebook(ctx)
     try:
@@ -124,7 +124,7 @@ def compare_cmd(ctx: click.Context, /, a: str | None, b: str | None, **opts: Any
             raise BadInput("give two sides to compare, e.g. lab compare lr=1e-3 lr=3e-4 (or --group-by KEY)")
         if opts["baseline"]:
             raise BadInput("--baseline goes with --group-by KEY")
-        from ..compare import compare
+        from labbook.service.compare import compare
 
         report = compare(
             nb,
@@ -149,7 +149,7 @@ def compare_cmd(ctx: click.Context, /, a: str | None, b: str | None, **opts: Any
 
 
 def _report_json(r: Any) -> dict[str, Any]:
-    from ..compare import verdict
+    from labbook.service.compare import verdict
 
     def side(s: Any, name: str) -> dict[str, Any]:
         return {
@@ -190,7 +190,7 @@ def _report_json(r: Any) -> dict[str, Any]:
 
 
 def _report_text(r: Any) -> str:
-    from ..compare import short
+    from labbook.service.compare import short
 
     out = []
     for name, s in (("A", r.a), ("B", r.b)):
@@ -269,7 +269,7 @@ def _shaped(s: Any) -> str:
 
 def _shape_lines(label: str, s: Any, prefix: str = "  ") -> list[str]:
     """The note beside a doubtful CI, with the distribution-free median interval."""
-    from ..compare import num
+    from labbook.service.compare import num
 
     if not s.shape_note:
         return []
@@ -281,7 +281,7 @@ def _shape_lines(label: str, s: Any, prefix: str = "  ") -> list[str]:
 
 
 def _metrics_text(r: Any) -> list[str]:
-    from ..compare import num, pvalue
+    from labbook.service.compare import num, pvalue
 
     agg = r.metrics[0].agg
     family = len(r.metrics) > 1
@@ -349,7 +349,7 @@ def _shared_notes(
 
 
 def _verdict_text(r: Any) -> list[str]:
-    from ..compare import verdict
+    from labbook.service.compare import verdict
 
     out = ["verdict"]
     own, shared = _shared_notes([(m.metric, m.comparison.notes) for m in r.metrics])
@@ -365,7 +365,7 @@ def _verdict_text(r: Any) -> list[str]:
 
 def _examples_text(e: Any) -> list[str]:
     """The per-example paired comparison, when both sides scored the same examples."""
-    from ..compare import num, pvalue
+    from labbook.service.compare import num, pvalue
 
     if e is None:
         return []
@@ -387,7 +387,7 @@ def _examples_text(e: Any) -> list[str]:
 
 
 def _examples_verdict(e: Any) -> str:
-    from ..compare import num, pvalue
+    from labbook.service.compare import num, pvalue
 
     if e.p < 0.05 and (e.low > 0 or e.high < 0):
         better, low, high = ("A", e.low, e.high) if e.diff > 0 else ("B", -e.high, -e.low)
@@ -403,11 +403,11 @@ def _indent(text: str) -> str:
 
 
 def _compare_groups(nb: Any, spec: str | None, opts: dict[str, Any]) -> None:
-    from ..compare import compare_groups, noise_keys
+    from labbook.service.compare import compare_groups, noise_keys
 
     where = opts["where"]
     if spec is not None:
-        from ..compare import side_query
+        from labbook.service.compare import side_query
 
         _, expr = side_query(nb, spec)
         where = f"({expr}) and ({where})" if where else expr
@@ -454,7 +454,7 @@ def _compare_groups(nb: Any, spec: str | None, opts: dict[str, Any]) -> None:
 def _groups_text(
     rows: list[Any], side: Any, warnings: list[str], key: str, metric: str, agg: str
 ) -> list[str]:
-    from ..compare import num, pvalue, short
+    from labbook.service.compare import num, pvalue, short
 
     table = []
     for row in rows:
@@ -552,9 +552,9 @@ def plot_cmd(ctx: click.Context, /, metric: str, runs: tuple[str, ...], **opts: 
     """
     from pathlib import Path
 
-    from ..compare import noise_keys
-    from ..curves import default_path, gather, total_points
-    from ..plots import variant_plot
+    from labbook.service.compare import noise_keys
+    from labbook.service.curves import default_path, gather, total_points
+    from labbook.views.plots import variant_plot
 
     output = opts["output"]
     if output and Path(output).suffix.lower() not in (".png", ".svg"):
@@ -686,9 +686,9 @@ def ablate_cmd(ctx: click.Context, /, **opts: Any) -> None:
     """
     from pathlib import Path
 
-    from ..ablation import parse_components, plan
-    from ..config import load, substitute
-    from ..launch.local import resolve_command
+    from labbook.core.config import load, substitute
+    from labbook.launch.local import resolve_command
+    from labbook.service.ablation import parse_components, plan
 
     components = parse_components(opts["components"])
     if opts["report_sweep"]:
@@ -733,7 +733,7 @@ def ablate_cmd(ctx: click.Context, /, **opts: Any) -> None:
 
 def _print_ablation(nb: Any, sweep_id: str, components: list[str], opts: dict[str, Any]) -> None:
     """Attribute the metric over the sweep's runs and print the report (text or JSON)."""
-    from ..ablation import analyse
+    from labbook.service.ablation import analyse
 
     analysis = analyse(
         nb,
@@ -772,7 +772,7 @@ def _run_ablation(
     """The plan as one sweep through the launcher: each job an ordinary ``lab run`` (here or on Slurm)."""
     from pathlib import Path
 
-    from ..launch.sweep import new_sweep_id, prepare
+    from labbook.launch.sweep import new_sweep_id, prepare
 
     sweep_id = new_sweep_id()
     jobs = prepare(nb, sweep_id, p.configs, p.overrides, argv, False)
@@ -800,8 +800,8 @@ def _run_ablation(
         return sweep_id, _on_slurm(
             nb, jobs, p.configs, sweep_id, slurm, names, tags, source, progress, detach
         )
-    from ..launch.sweep import run_sweep
-    from .launch import sweep_summary
+    from labbook.cli.launch import sweep_summary
+    from labbook.launch.sweep import run_sweep
 
     for job, name in zip(jobs, names, strict=True):
         job.options = ["--source-config", source, "-n", name]
@@ -828,7 +828,7 @@ def _on_slurm(
     detach: bool = False,
 ) -> list[str]:
     """Each run of the ablation as a Slurm job, through the launcher ``lab run --launcher slurm`` uses."""
-    from ..launch import slurm
+    from labbook.launch import slurm
 
     for job in jobs:
         job.options = ["--source-config", source]
@@ -883,7 +883,7 @@ def _ablation_json(a: Any, sweep_id: str) -> dict[str, Any]:
 
 
 def _ablation_text(a: Any, sweep_id: str) -> str:
-    from ..compare import num, pvalue
+    from labbook.service.compare import num, pvalue
 
     goal = "lower is better" if a.lower_better else "higher is better"
     out = [f"{a.metric} ({a.agg} value per run, {goal}) by configuration, sweep {sweep_id}"]
@@ -918,7 +918,7 @@ def variants_table(runs: list[Any], columns: str | None, group: str, as_json: bo
     """``lab ls --group-by``: one row per variant with n, mean, std and the 95% CI of each metric."""
     from collections import Counter
 
-    from ..compare import variant_table
+    from labbook.service.compare import variant_table
 
     if columns:
         names = [c.strip() for c in columns.split(",") if c.strip()]

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from . import render
-from .runs import open_notebook
+from labbook.cli.runs import open_notebook
+from labbook.views import tables as render
 
 
 @click.command("calibration")
@@ -40,7 +40,7 @@ def calibration_cmd(
     Only the newest revision of each prediction counts, and only if it was made before
     any result of its hypothesis existed (--include-late to see the rest).
     """
-    from ..calibration import Filters, in_bin, parse_bin, parse_since, report
+    from labbook.service.calibration import Filters, in_bin, parse_bin, parse_since, report
 
     filters = Filters(parse_since(since), tag, kind, problem, include_late)
     with open_notebook(ctx) as nb:
@@ -65,7 +65,7 @@ def calibration_cmd(
         rep = report(nb, filters, bins)
         default_png = nb.root / "figures" / "calibration.png"
     if output is not None or (rep.bins and not as_json):
-        from ..plots import reliability_diagram
+        from labbook.views.plots import reliability_diagram
 
         path = Path(output) if output else default_png
         title = f"Reliability of {rep.binary['n']} yes/no forecasts" if rep.binary else "no yes/no forecasts"

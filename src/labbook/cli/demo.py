@@ -10,11 +10,11 @@ from pathlib import Path
 
 import click
 
-from .calibration import calibration_cmd
-from .journal import export_cmd
-from .launch import sweep_summary
-from .research import hyp_show
-from .runs import ls_cmd, show_cmd
+from labbook.cli.calibration import calibration_cmd
+from labbook.cli.journal import export_cmd
+from labbook.cli.launch import sweep_summary
+from labbook.cli.research import hyp_show
+from labbook.cli.runs import ls_cmd, show_cmd
 
 
 @click.command("demo")
@@ -34,7 +34,7 @@ def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
     time), the comparison with its verdict, the predictions scored, the failures sorted
     into piles, a write-up, the plan and today's agenda.
     """
-    from ..demo import BELIEFS, close_hypotheses, plan_next, run_demo
+    from labbook.demo import BELIEFS, close_hypotheses, plan_next, run_demo
 
     show_problem()
     hyps_by_variant = {variant: f"H{i + 1}" for i, variant in enumerate(BELIEFS)}
@@ -102,7 +102,7 @@ def show_problem() -> None:
     """The demo starts from a problem on the list; its hypotheses name it and are linked to it."""
     import shlex as sh
 
-    from ..demo import problem_command
+    from labbook.demo import problem_command
 
     click.secho("$ " + sh.join(problem_command()), bold=True)
     click.echo("The hypotheses below name this problem, so they are linked to it.\n")
@@ -112,7 +112,7 @@ def show_today(ctx: click.Context, planned: list[list[str]]) -> None:
     """The demo ends on the plan for what comes next and the agenda a researcher opens the next morning."""
     import shlex as sh
 
-    from .problems import today_cmd
+    from labbook.cli.problems import today_cmd
 
     for command in planned:
         click.secho("\n$ " + sh.join(command), bold=True)
@@ -122,9 +122,9 @@ def show_today(ctx: click.Context, planned: list[list[str]]) -> None:
 
 def _failure_piles(ctx: click.Context, project: Path) -> None:
     """Sort the failures of an unscaled run into piles by rule, then see which the scaled run fixed."""
-    from ..demo import failure_piles
-    from ..notebook import Notebook
-    from .failures import diff_cmd, piles_cmd
+    from labbook.cli.failures import diff_cmd, piles_cmd
+    from labbook.demo import failure_piles
+    from labbook.service.notebook import Notebook
 
     click.echo()
     with Notebook.open(project) as nb:
@@ -137,7 +137,7 @@ def _failure_piles(ctx: click.Context, project: Path) -> None:
 
 def _compare_variants(ctx: click.Context) -> None:
     """The two variants side by side with honest statistics, and their curves."""
-    from .analysis import compare_cmd, plot_cmd
+    from labbook.cli.analysis import compare_cmd, plot_cmd
 
     click.secho("\n$ lab compare scale=true scale=false --metric val_acc", bold=True)
     ctx.invoke(

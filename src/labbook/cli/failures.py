@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from ..errors import BadInput
-from . import render
-from .runs import open_notebook
+from labbook.cli.runs import open_notebook
+from labbook.errors import BadInput
+from labbook.views import tables as render
 
 SPLIT = click.option("--split", default="eval", show_default=True, help="Which examples of the run.")
 JSON = click.option("--json", "as_json", is_flag=True, help="Print exact machine output as JSON.")
@@ -156,7 +156,7 @@ def review_cmd(ctx: click.Context, sample: str) -> None:
     At the prompt: pile names separated by spaces (Tab completes), then an optional note.
     Enter alone skips, '<' goes back, 'q' quits. Every answer is saved at once.
     """
-    from ..review import review
+    from labbook.cli.review import review
 
     with open_notebook(ctx) as nb:
         review(nb, sample)
@@ -241,7 +241,7 @@ def piles_cmd(ctx: click.Context, sample: str, as_json: bool) -> None:
 @click.pass_context
 def show_cmd(ctx: click.Context, sample: str, pile: str | None, as_json: bool) -> None:
     """List the examples of SAMPLE (or of one pile) with their piles and notes."""
-    from ..failures import preview
+    from labbook.service.failures import preview
 
     with open_notebook(ctx) as nb:
         items = nb.failures.items(sample, pile)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from . import render
-from .runs import open_notebook
+from labbook.cli.runs import open_notebook
+from labbook.views import tables as render
 
 
 @click.command("note")
@@ -41,7 +41,7 @@ def note_cmd(ctx: click.Context, text: str, hyp: str | None, run: str | None, ag
 @click.pass_context
 def journal_cmd(ctx: click.Context, since: str, as_json: bool) -> None:
     """The timeline: notes, hypotheses, predictions, runs, resolutions and belief updates."""
-    from ..calibration import parse_since
+    from labbook.service.calibration import parse_since
 
     start = None if since == "all" else parse_since(since)
     with open_notebook(ctx) as nb:
@@ -109,7 +109,7 @@ def search_cmd(ctx: click.Context, query: str, limit: int, as_json: bool) -> Non
 @click.pass_context
 def export_cmd(ctx: click.Context, hyp: str, output: str | None) -> None:
     """Write hypothesis HYP up in Markdown, with figures in a folder beside it."""
-    from ..export import export
+    from labbook.views.export import export
 
     with open_notebook(ctx) as nb:
         h = nb.hypotheses.get(hyp)

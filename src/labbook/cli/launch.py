@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 import click
 
-from ..errors import BadInput
-from . import render
-from .runs import open_notebook
+from labbook.cli.runs import open_notebook
+from labbook.errors import BadInput
+from labbook.views import tables as render
 
 DEFAULT_MAX_RUNS = 100
 
@@ -118,7 +118,7 @@ def run_cmd(ctx: click.Context, overrides: tuple[str, ...], **opts: Any) -> None
     as the file named by $LABBOOK_CONFIG, and through {key} and {config} placeholders.
     lab run exits with the command's exit code (a sweep: 0 if every run finished).
     """
-    from ..config import (
+    from labbook.core.config import (
         ConfigError,
         apply,
         expand,
@@ -128,7 +128,7 @@ def run_cmd(ctx: click.Context, overrides: tuple[str, ...], **opts: Any) -> None
         substitute,
         without_smoke,
     )
-    from ..launch.local import resolve_command
+    from labbook.launch.local import resolve_command
 
     argv = ctx.meta.get("labbook.command")
     if argv is None:  # no "--": everything positional is the command (lab run python train.py)
@@ -186,7 +186,7 @@ def _single(
     tags: tuple[str, ...],
     opts: dict[str, Any],
 ) -> int:
-    from ..launch.local import execute
+    from labbook.launch.local import execute
 
     quiet = opts["quiet"]
 
@@ -230,7 +230,7 @@ def slurm_options(opts: dict[str, Any]) -> Any:
             )
             raise BadInput(f"{flag} needs --launcher slurm")
         return None
-    from ..launch.slurm import SlurmOptions, check_reachable
+    from labbook.launch.slurm import SlurmOptions, check_reachable
 
     options = SlurmOptions(
         partition=opts["slurm_partition"],
@@ -254,8 +254,8 @@ def _on_slurm(
     opts: dict[str, Any],
     options: Any,
 ) -> int:
-    from ..launch import slurm
-    from ..launch.sweep import Job, new_sweep_id, prepare
+    from labbook.launch import slurm
+    from labbook.launch.sweep import Job, new_sweep_id, prepare
 
     many = len(texts) > 1
     sweep_id = new_sweep_id()
@@ -324,7 +324,7 @@ def _follow_with_progress(notebook: Any, submitted: list[Any], quiet: bool) -> t
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..launch.slurm import follow
+    from labbook.launch.slurm import follow
 
     progress = Progress(
         TextColumn("slurm"),
@@ -362,8 +362,8 @@ def _smoke_first(
 ) -> int:
     import subprocess
 
-    from ..config import dump
-    from ..launch.sweep import Job, child_command, new_sweep_id
+    from labbook.core.config import dump
+    from labbook.launch.sweep import Job, child_command, new_sweep_id
 
     path = dump(config, notebook.root / "sweeps" / f"smoke-{new_sweep_id()}.yaml")
     name = f"{opts['name']}-smoke" if opts["name"] else None
@@ -400,7 +400,7 @@ def _sweep(
         TimeRemainingColumn,
     )
 
-    from ..launch.sweep import new_sweep_id, prepare, run_sweep
+    from labbook.launch.sweep import new_sweep_id, prepare, run_sweep
 
     sweep_id = new_sweep_id()
     jobs = prepare(notebook, sweep_id, configs, texts, argv, opts["pass_overrides"])
@@ -478,8 +478,8 @@ def rerun_cmd(ctx: click.Context, run: str, keep_worktree: bool, quiet: bool) ->
     """
     import os as _os
 
-    from ..launch.local import execute
-    from ..launch.rerun import plan, worktree
+    from labbook.launch.local import execute
+    from labbook.launch.rerun import plan, worktree
 
     notebook = open_notebook(ctx)
     try:
@@ -521,7 +521,7 @@ def rerun_cmd(ctx: click.Context, run: str, keep_worktree: bool, quiet: bool) ->
                     else:
                         _os.environ[k] = v
         if not quiet:
-            from ..launch.rerun import compare
+            from labbook.launch.rerun import compare
 
             rows = compare(p.run, notebook.get_run(run_id))
             same = sum(1 for r in rows if r[3])

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..notebook import Notebook
-from .runs import open_notebook
+from labbook.cli.runs import open_notebook
+from labbook.service.notebook import Notebook
 
 
 @click.command("init")
@@ -57,7 +57,7 @@ def verify_cmd(ctx: click.Context, runs: tuple[str, ...], as_json: bool) -> None
     with open_notebook(ctx) as nb:
         report = nb.verify(list(runs))
     if as_json:
-        from . import render
+        from labbook.views import tables as render
 
         render.echo_json(
             {

@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from ..records import CHANGES, DECISIONS, OUTPUT_KINDS, Paper
-from . import render
-from .research import _outcome_text, _pred_dict
-from .runs import open_notebook
+from labbook.cli.research import _outcome_text, _pred_dict
+from labbook.cli.runs import open_notebook
+from labbook.records.papers import CHANGES, DECISIONS, OUTPUT_KINDS, Paper
+from labbook.views import tables as render
 
 
 def paper_dict(p: Paper) -> dict[str, Any]:

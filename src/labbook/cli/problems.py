@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from ..records import Idea, Problem, Task
-from . import render
-from .runs import open_notebook
+from labbook.cli.runs import open_notebook
+from labbook.records.problems import Idea, Problem, Task
+from labbook.views import tables as render
 
 
 def problem_dict(p: Problem) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def idea_dict(i: Idea) -> dict[str, Any]:
 
 
 def task_dict(t: Task) -> dict[str, Any]:
-    from ..plan import priority
+    from labbook.core.plan import priority
 
     return {
         "id": t.id,
@@ -356,7 +356,7 @@ def plan_cmd(ctx: click.Context, as_json: bool) -> None:
         )
         return
     if s.tasks:
-        from ..plan import priority
+        from labbook.core.plan import priority
 
         rows = [
             [str(n), t.ref, f"{t.p:g}", f"{t.hours:g}", f"{priority(t.p, t.hours):.3f}", t.text]
@@ -421,7 +421,7 @@ def plan_failed(ctx: click.Context, task: str) -> None:
 @click.pass_context
 def today_cmd(ctx: click.Context, as_json: bool) -> None:
     """One screen: predictions due, hypotheses to resolve, papers this week, the plan's next task."""
-    from ..today import agenda
+    from labbook.service.today import agenda
 
     with open_notebook(ctx) as nb:
         sections = agenda(nb)

@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from ..errors import BadInput
-from ..hypotheses import Dossier, Forecast, Hypotheses, when_made
-from ..model import Hypothesis, Prediction
-from . import render
-from .runs import open_notebook
+from labbook.cli.runs import open_notebook
+from labbook.errors import BadInput
+from labbook.records.research import Hypothesis, Prediction
+from labbook.service.hypotheses import Dossier, Forecast, Hypotheses, when_made
+from labbook.views import tables as render
 
 
 def _hyp_dict(h: Hypothesis) -> dict[str, Any]:

@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from ..errors import BadInput
-from ..model import RunRecord
-from ..notebook import Notebook
-from . import render
+from labbook.errors import BadInput
+from labbook.records.runs import RunRecord
+from labbook.service.notebook import Notebook
+from labbook.views import tables as render
 
 
 def open_notebook(ctx: click.Context) -> Notebook:
@@ -107,7 +107,7 @@ def ls_cmd(
     lab ls --group-by variant --columns acc.last,loss.min
     """
     if group is not None:
-        from .analysis import variants_table
+        from labbook.cli.analysis import variants_table
 
         with open_notebook(ctx) as nb:
             runs, _ = nb.list_runs(where=where, sort=sort or "id", limit=0)
@@ -290,7 +290,7 @@ def _rerun_rows(nb: Notebook, run: RunRecord) -> tuple[int, list[tuple[str, floa
     original_id = run.capture.get("rerun_of")
     if original_id is None:
         return None
-    from ..launch.rerun import compare
+    from labbook.launch.rerun import compare
 
     try:
         original = nb.get_run(original_id)

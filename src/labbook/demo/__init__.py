@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import BadInput
-from ..hypotheses import Forecast
-from ..launch.sweep import SweepResult
-from ..notebook import Notebook
+from labbook.errors import BadInput
+from labbook.launch.sweep import SweepResult
+from labbook.service.hypotheses import Forecast
+from labbook.service.notebook import Notebook
 
 SCRIPT = Path(__file__).with_name("experiment.py")
 CONFIG = """\
@@ -159,9 +159,9 @@ def run_demo(
     Returns the notebook, the run ids, and the hypothesis of each variant. The
     metric-tied predictions resolve themselves as the last seed of each variant finishes.
     """
-    from ..config import apply, expand, load, parse_override
-    from ..launch.sweep import new_sweep_id, run_sweep
-    from ..launch.sweep import prepare as prepare_jobs
+    from labbook.core.config import apply, expand, load, parse_override
+    from labbook.launch.sweep import new_sweep_id, run_sweep
+    from labbook.launch.sweep import prepare as prepare_jobs
 
     project, notebook = prepare(directory)
     add_problem(notebook)

@@ -19,7 +19,7 @@ The command is its whole process group, not only the process ``lab run`` started
 - If ``lab run`` dies (kill -9), the kernel kills the started process (Linux parent-death
   signal). Its own children are not covered; they find the supervisor in
   ``LABBOOK_SUPERVISOR=<pid>:<start stamp>`` (the stamp as
-  ``labbook.liveness.process_started`` gives it, so a reused pid does not pass for it), and
+  ``labbook.service.liveness.process_started`` gives it, so a reused pid does not pass for it), and
   the SDK inside the command stops its process group once that process is gone.
 
 How the command ended, and the run's status (``lab run`` exits with the command's exit
@@ -51,12 +51,12 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import LaunchError
-from ..liveness import grace_s, process_started
-from ..model import CRASHED, FAILED, FINISHED, KILLED, RunRecord
-from ..notebook import ENV_DIR, Notebook
-from ..recorder import Recorder
-from ..sdk import ENV_CAPTURE_PYTHON, ENV_SUPERVISOR
+from labbook.errors import LaunchError
+from labbook.records.runs import CRASHED, FAILED, FINISHED, KILLED, RunRecord
+from labbook.service.liveness import grace_s, process_started
+from labbook.service.notebook import ENV_DIR, Notebook
+from labbook.tracking.recorder import Recorder
+from labbook.tracking.sdk import ENV_CAPTURE_PYTHON, ENV_SUPERVISOR
 
 POLL_S = 0.05  # how often waits look again at processes and at a pump's stop flag
 KILLED_WAIT_S = 5.0  # how long SIGKILLed leftovers may take to vanish (one stuck in the kernel can't)
@@ -208,8 +208,7 @@ def execute(
     ``LABBOOK_CONFIG``, recorded as the run's parameters, and ``{key}`` / ``{config}``
     placeholders in ``argv`` are filled in.
     """
-    from ..config import substitute
-    from ..sdk import flatten
+    from labbook.core.config import flatten, substitute
 
     if config is not None:
         substitute(argv, config, Path("config.yaml"))  # every placeholder checked before anything is written
@@ -255,10 +254,10 @@ def _supervise(
     config: dict[str, Any] | None,
     extra_capture: dict[str, Any] | None,
 ) -> tuple[int, int]:
-    from ..capture import capture_all, command_python
-    from ..config import dump, substitute
-    from ..liveness import HEARTBEAT_S
-    from ..sysmon import sample_interval, sampler_for
+    from labbook.core.config import dump, substitute
+    from labbook.service.liveness import HEARTBEAT_S
+    from labbook.tracking.capture import capture_all, command_python
+    from labbook.tracking.sysmon import sample_interval, sampler_for
 
     run_dir = notebook.run_dir(record)
     env = dict(os.environ)

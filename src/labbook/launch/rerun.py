@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..capture import command_python, python_info
-from ..errors import BadInput, LaunchError
-from ..model import RunRecord
-from ..notebook import Notebook
+from labbook.errors import BadInput, LaunchError
+from labbook.records.runs import RunRecord
+from labbook.service.notebook import Notebook
+from labbook.tracking.capture import command_python, python_info
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from ..errors import BadInput, LaunchError
-from ..model import CANCELLED, CRASHED, KILLED, PENDING, RUNNING, RunRecord
-from ..notebook import Notebook
-from .sweep import Job, child_command
+from labbook.errors import BadInput, LaunchError
+from labbook.launch.sweep import Job, child_command
+from labbook.records.runs import CANCELLED, CRASHED, KILLED, PENDING, RUNNING, RunRecord
+from labbook.service.notebook import Notebook
 
 # Slurm states after which a job never runs again (sacct's names).
 ENDED = frozenset(
@@ -148,7 +148,7 @@ def submit(
     """Create the runs as pending and submit one array task per run; returns them in order."""
     import submitit
 
-    from ..sdk import flatten
+    from labbook.core.config import flatten
 
     folder = notebook.root / "slurm" / (sweep_id or f"run-{time.time_ns()}")
     executor = submitit.SlurmExecutor(folder=folder)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import dump
-from ..notebook import Notebook
+from labbook.core.config import dump
+from labbook.service.notebook import Notebook
 
 _STARTED = re.compile(rb"lab: run (\d+) started")
 

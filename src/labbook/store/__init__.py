@@ -4,6 +4,7 @@
 the versioned schema.
 """
 
-from .base import BatchSummary, Fields, NewRun, Owner, Store
+from labbook.records.runs import BatchSummary, Fields, NewRun, Owner
+from labbook.store.base import Store
 
 __all__ = ["BatchSummary", "Fields", "NewRun", "Owner", "Store"]

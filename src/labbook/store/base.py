@@ -2,75 +2,15 @@
 
 SQLite is the embedded default (``store.sqlite``); a PostgreSQL implementation for
 ``lab server`` will satisfy the same protocol and the same contract tests. Only the
-service (``labbook.notebook``) talks to a store; adapters never do.
+service (``labbook.service.notebook``) talks to a store; adapters never do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..model import RunRecord
-
-
-@dataclass(frozen=True)
-class NewRun:
-    uid: str
-    name: str | None
-    created_at: float
-    note: str | None
-    command: list[str] | None
-    cwd: str | None
-    source: str
-    owner: Owner
-    tags: tuple[str, ...] = ()
-    hyp_id: int | None = None
-    sweep_id: str | None = None
-    pending: bool = False  # queued on a cluster: started (and owned) later by the node's lab run
-    params: Mapping[str, Any] | None = None  # written with the row, in one transaction
-
-
-@dataclass(frozen=True)
-class Owner:
-    """The process responsible for a run's status; used to tell running from crashed."""
-
-    host: str
-    pid: int
-    pid_started: float
-    boot_id: str
-
-
-@dataclass(frozen=True)
-class BatchSummary:
-    """Summary of one flushed batch of one metric, merged into the stored summary."""
-
-    key: str
-    count: int
-    nan_count: int
-    last: float
-    last_step: int | None
-    min: float | None
-    max: float | None
-    sum: float
-    lost: int = 0  # points accepted by run.log that could not be kept (a full disk, say)
-
-
-@dataclass(frozen=True)
-class Fields:
-    """Names a --where expression may refer to, for resolution and error messages."""
-
-    params: frozenset[str]
-    metrics: frozenset[str]
-    summary: frozenset[str]
-
-
-@dataclass(frozen=True)
-class LiveRow:
-    id: int
-    owner: Owner | None
-    heartbeat_at: float | None
+from labbook.records.runs import BatchSummary, Fields, LiveRow, NewRun, Owner, RunRecord
 
 
 class Store(Protocol):
@@ -101,43 +41,3 @@ class Store(Protocol):
     def fields(self) -> Fields: ...
     def backup(self, path: Path) -> None: ...
     def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class NewHypothesis:
-    uid: str
-    text: str
-    problem: str | None
-    author: str | None
-    created_at: float
-    tags: tuple[str, ...] = ()
-    problem_id: int | None = None  # a problem record (problem then holds its title)
-    pile: tuple[int, str, int, int] | None = None  # started from a pile: (sample id, pile, count, reviewed)
-
-
-@dataclass(frozen=True)
-class NewPrediction:
-    uid: str
-    hyp_id: int | None
-    text: str
-    kind: str
-    p: float | None = None
-    low: float | None = None
-    high: float | None = None
-    level: float | None = None
-    point: float | None = None
-    metric: str | None = None
-    agg: str | None = None
-    reduce: str | None = None
-    op: str | None = None
-    value: float | None = None
-    min_runs: int | None = None
-    author: str | None = None
-    created_at: float = 0.0
-    due_at: float | None = None
-    revision_of: int | None = None
-    source: str = "lab"
-    late: bool | None = None  # None: decide from the hypothesis's runs at insert time
-    paper_id: int | None = None
-    tags: tuple[str, ...] = ()  # a prediction's own tags (imported ones); others use their hypothesis's
-    scope: dict[str, Any] | None = None  # what a metric-tied prediction is about (targets.Scope)

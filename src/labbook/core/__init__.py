@@ -1,0 +1,1 @@
+"""Pure computation: statistics, scoring, configs, dates, the query languages. No I/O, no store."""

@@ -1,0 +1,1 @@
+"""Pure parsers and writers of outside formats: bibliographies, Fatebook, example files."""

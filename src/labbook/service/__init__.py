@@ -1,0 +1,1 @@
+"""The notebook service: ``Notebook(store, files)`` and one service per area."""

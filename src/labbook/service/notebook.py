@@ -1,0 +1,667 @@
+"""The notebook service: every operation on a notebook, for every adapter.
+
+A notebook is a directory (``.labbook/`` in a project) holding ``labbook.db`` (the
+store) and a files area: ``runs/<uid>/`` with each run's metric series and saved
+output, and ``cache/`` for slow probes. The CLI, the SDK and (later) the web UI and
+server call this class; none of them touches the store or the files directly.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labbook.errors import (
+    BadInput,
+    DamageWarning,
+    DataLost,
+    LabbookError,
+    LaunchError,
+    NotebookCorrupt,
+    NotebookFull,
+    NotebookNotFound,
+    NotebookReadOnly,
+    QueryError,
+    RunNotFound,
+    StoreError,
+)
+from labbook.records.runs import CRASHED, PENDING, NewRun, Owner, RunRecord
+from labbook.service import liveness
+from labbook.store.sqlite.store import SQLiteStore
+
+if TYPE_CHECKING:
+    from labbook.records.runs import CloseReport
+    from labbook.service.failures import Failures
+    from labbook.service.hypotheses import Hypotheses
+    from labbook.service.journal import Journal
+    from labbook.service.papers import Papers
+    from labbook.service.plan import Plan
+    from labbook.service.problems import Ideas, Problems
+    from labbook.service.verify import Report as VerifyReport
+
+DIRNAME = ".labbook"
+DB_NAME = "labbook.db"
+ENV_DIR = "LABBOOK_DIR"
+SETTLE_DIR = "settle"  # notes of what a finishing writer could not record (the store refused it)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What a finishing writer could not record: applied by the next reader, once."""
+
+    uid: str
+    status: str | None
+    exit_code: int | None
+    ended_at: float
+    lost: dict[str, int]
+    rebuild: bool  # the store refused the last summaries: rebuild them from the files
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Settlement:
+        raw = json.loads(text)
+        return cls(
+            str(raw["uid"]),
+            raw["status"],
+            raw["exit_code"],
+            float(raw["ended_at"]),
+            {str(k): int(v) for k, v in raw["lost"].items()},
+            bool(raw["rebuild"]),
+        )
+
+
+def _trim_torn_tails(runs: Path) -> None:
+    """A file copied while its writer appended may end inside a block: the copy stops before it."""
+    from labbook.store.series import intact_length
+
+    for path in runs.glob("*/metrics/*.lbm"):
+        keep = intact_length(path)
+        if keep < path.stat().st_size:
+            os.truncate(path, keep)
+
+
+def _check_copy(root: Path) -> list[str]:
+    """What ``lab verify`` would find wrong in a freshly written copy."""
+    from labbook.service.verify import verify
+
+    try:
+        with Notebook(root) as copy:
+            runs = copy.store.query_runs(None, [], None)[0]
+            return [p.what for p in verify(copy, runs).problems if p.damage and p.kind != "lost"]
+    except LabbookError as err:  # the copied database does not even open
+        return [str(err)]
+
+
+def _warn_damage(run: RunRecord, damage: list[Any]) -> None:
+    """Damage is said, never silent; a killed writer's torn tail is expected, not damage."""
+    import warnings
+
+    from labbook.records.runs import FINISHED
+    from labbook.store.series import DAMAGED
+
+    for d in damage:
+        if d.kind == DAMAGED or run.status == FINISHED:
+            warnings.warn(DamageWarning(f"run {run.id}: {d}; `lab verify` checks the notebook"), stacklevel=3)
+
+
+def _retry_in_background(notebook: Notebook, path: Path) -> None:
+    """A long-lived process (a notebook kernel) settles its own run once the store frees up."""
+    import threading
+
+    def work() -> None:
+        while path.exists():
+            threading.Event().wait(2.0)
+            try:
+                notebook.apply_settlements()
+            except Exception:
+                pass
+
+    threading.Thread(target=work, name="labbook-settle", daemon=True).start()
+
+
+def _as_notebook_dir(path: Path) -> Path | None:
+    """``path`` itself if it is a notebook directory, or its ``.labbook`` child."""
+    if (path / DB_NAME).is_file():
+        return path
+    if (path / DIRNAME / DB_NAME).is_file():
+        return path / DIRNAME
+    return None
+
+
+def locate(explicit: str | os.PathLike[str] | None = None, start: Path | None = None) -> Path:
+    """Find the notebook: ``explicit`` (or $LABBOOK_DIR), else walk up from ``start``."""
+    given = explicit if explicit is not None else os.environ.get(ENV_DIR) or None
+    if given is not None:
+        found = _as_notebook_dir(Path(given).expanduser().resolve())
+        if found is None:
+            raise NotebookNotFound(f"no notebook at {given}; run `lab init {given}` to create one")
+        return found
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        found = _as_notebook_dir(directory)
+        if found is not None:
+            return found
+    raise NotebookNotFound("no notebook here or above; run `lab init` to create one")
+
+
+def _ignore_in_git(project: Path) -> bool:
+    """Add ``.labbook/`` to the project's .gitignore when the project is in a git work tree."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        return False
+    probe = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"], cwd=project, capture_output=True, text=True
+    )
+    if probe.returncode != 0 or probe.stdout.strip() != "true":
+        return False
+    gitignore = project / ".gitignore"
+    lines = gitignore.read_text().splitlines() if gitignore.exists() else []
+    if any(line.strip() in (DIRNAME, DIRNAME + "/", "/" + DIRNAME, "/" + DIRNAME + "/") for line in lines):
+        return False
+    prefix = "" if not lines or gitignore.read_text().endswith("\n") else "\n"
+    with gitignore.open("a") as fh:
+        fh.write(f"{prefix}{DIRNAME}/\n")
+    return True
+
+
+class Notebook:
+    """One notebook: the store plus its files area."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.store = SQLiteStore(root / DB_NAME)
+        self._hypotheses: Hypotheses | None = None
+        self._journal: Journal | None = None
+        self._settling = False  # reap() is settling cluster jobs (settling reads runs too)
+        self._papers: Papers | None = None
+        self._problems: Problems | None = None
+        self._ideas: Ideas | None = None
+        self._plan: Plan | None = None
+        self._failures: Failures | None = None
+
+    @property
+    def hypotheses(self) -> Hypotheses:
+        """Hypotheses, predictions and their resolution."""
+        if self._hypotheses is None:
+            from labbook.service.hypotheses import Hypotheses
+
+            self._hypotheses = Hypotheses(self)
+        return self._hypotheses
+
+    @property
+    def journal(self) -> Journal:
+        """Notes, evidence against, the timeline, full-text search."""
+        if self._journal is None:
+            from labbook.service.journal import Journal
+
+            self._journal = Journal(self)
+        return self._journal
+
+    @property
+    def papers(self) -> Papers:
+        """Papers: import, triage, guesses of their results."""
+        if self._papers is None:
+            from labbook.service.papers import Papers
+
+            self._papers = Papers(self)
+        return self._papers
+
+    @property
+    def problems(self) -> Problems:
+        """The important problems and what bears on them."""
+        if self._problems is None:
+            from labbook.service.problems import Problems
+
+            self._problems = Problems(self)
+        return self._problems
+
+    @property
+    def ideas(self) -> Ideas:
+        """Ideas, their ratings and the raters' scores."""
+        if self._ideas is None:
+            from labbook.service.problems import Ideas
+
+            self._ideas = Ideas(self)
+        return self._ideas
+
+    @property
+    def plan(self) -> Plan:
+        """Tasks ordered riskiest cheap step first."""
+        if self._plan is None:
+            from labbook.service.plan import Plan
+
+            self._plan = Plan(self)
+        return self._plan
+
+    @property
+    def failures(self) -> Failures:
+        """Per-example results, failure samples, review and piles."""
+        if self._failures is None:
+            from labbook.service.failures import Failures
+
+            self._failures = Failures(self)
+        return self._failures
+
+    # -- opening -------------------------------------------------------------
+    @classmethod
+    def open(cls, explicit: str | os.PathLike[str] | None = None) -> Notebook:
+        return cls(locate(explicit))
+
+    @classmethod
+    def init(cls, project: Path) -> tuple[Notebook, bool, bool]:
+        """Create ``project/.labbook``; returns (notebook, created, added_to_gitignore)."""
+        project = project.expanduser().resolve()
+        if project.exists() and not project.is_dir():
+            raise BadInput(f"{project} is a file; give a directory to hold the notebook")
+        root = project / DIRNAME
+        created = not (root / DB_NAME).exists()
+        try:
+            (root / "runs").mkdir(parents=True, exist_ok=True)
+            # Git ignores the notebook even in a repository created after it.
+            (root / ".gitignore").write_text("# created by labbook: the notebook is not source\n*\n")
+            notebook = cls(root)
+            ignored = _ignore_in_git(project) if created else False
+        except OSError as err:
+            if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise NotebookReadOnly(f"cannot create a notebook in {project}: it is not writable") from None
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise NotebookFull.at(project) from None
+            raise StoreError(f"cannot create a notebook in {project}: {err.strerror or err}") from None
+        return notebook, created, ignored
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Notebook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- paths ---------------------------------------------------------------
+    @property
+    def cache_dir(self) -> Path:
+        """Where slow probes are remembered: per user, so a new notebook starts warm.
+
+        ``$LABBOOK_CACHE_DIR``, else ``$XDG_CACHE_HOME/labbook`` or ``~/.cache/labbook``;
+        the notebook's own ``cache/`` when there is no usable home directory.
+        """
+        explicit = os.environ.get("LABBOOK_CACHE_DIR")
+        if explicit:
+            return Path(explicit)
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        if os.path.isabs(base) and os.access(os.path.dirname(base.rstrip("/")) or "/", os.W_OK):
+            return Path(base) / "labbook"
+        return self.root / "cache"
+
+    def run_dir(self, run: RunRecord | str) -> Path:
+        uid = run if isinstance(run, str) else run.uid
+        return self.root / "runs" / uid
+
+    # -- writing runs ----------------------------------------------------------
+    def start_run(
+        self,
+        *,
+        name: str | None = None,
+        tags: tuple[str, ...] = (),
+        note: str | None = None,
+        command: list[str] | None = None,
+        cwd: str | None = None,
+        params: dict[str, Any] | None = None,
+        source: str = "sdk",
+        owner: Owner | None = None,
+        hypothesis: str | int | None = None,
+        sweep_id: str | None = None,
+        pending: bool = False,
+    ) -> RunRecord:
+        """Record a new running run owned by ``owner`` (default: this process).
+
+        ``pending``: the run is queued on a cluster; the node's ``lab run`` adopts it.
+        """
+        hyp_id = self.hypotheses.get(hypothesis).id if hypothesis is not None else None
+        uid = os.urandom(16).hex()  # 128 random bits, globally unique like a uuid4, without importing uuid
+        run_dir = self.run_dir(uid)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise NotebookReadOnly.at(self.root) from None
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise NotebookFull.at(self.root) from None
+            raise StoreError(f"cannot create the run directory {run_dir}: {err.strerror}") from None
+        try:
+            run_id = self.store.create_run(  # the row, its tags and params: all or nothing
+                NewRun(
+                    uid=uid,
+                    name=name,
+                    created_at=time.time(),
+                    note=note,
+                    command=command,
+                    cwd=cwd or os.getcwd(),
+                    source=source,
+                    owner=owner or liveness.current_owner(),
+                    tags=tuple(dict.fromkeys(tags)),
+                    hyp_id=hyp_id,
+                    sweep_id=sweep_id,
+                    pending=pending,
+                    params=params,
+                )
+            )
+        except BaseException:
+            try:
+                run_dir.rmdir()  # still empty: a refused run leaves nothing behind
+            except OSError:
+                pass
+            raise
+        return self._get(run_id)
+
+    def adopt_run(self, uid: str, cwd: str | None = None) -> RunRecord:
+        """Start a pending run in this process (the node side of a cluster job)."""
+        ids = self.store.find_run_ids(uid)
+        if len(ids) != 1:
+            raise RunNotFound(f"no pending run {uid} in this notebook; was it submitted from here?")
+        if not self.store.adopt_run(ids[0], liveness.current_owner(), time.time(), cwd or os.getcwd()):
+            run = self._get(ids[0])
+            raise LaunchError(f"run {run.id} is {run.status}, not pending; a run is started once")
+        job = os.environ.get("SLURM_JOB_ID")
+        array = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+        if all(array):
+            job = f"{array[0]}_{array[1]}"
+        if job:
+            self.store.set_job(ids[0], job, "RUNNING")
+        return self._get(ids[0])
+
+    def discard_pending(self, ids: list[int]) -> None:
+        """Forget runs that were queued but never submitted (the cluster refused them)."""
+        import shutil
+
+        uids = [r.uid for r in (self.store.get_run(i) for i in ids) if r is not None and r.status == PENDING]
+        self.store.delete_pending(ids)
+        for uid in uids:
+            shutil.rmtree(self.run_dir(uid), ignore_errors=True)
+
+    def set_job(self, run_id: int, job_id: str | None, job_state: str | None = None) -> None:
+        self.store.set_job(run_id, job_id, job_state)
+
+    def record_capture(self, run_id: int, capture: dict[str, Any]) -> None:
+        self.store.set_capture(run_id, capture)
+
+    def set_params(self, run_id: int, params: dict[str, Any]) -> None:
+        self.store.set_params(run_id, params)
+
+    def set_summary(self, run_id: int, values: dict[str, Any]) -> None:
+        self.store.set_summary(run_id, values)
+
+    def add_tags(self, run_id: int, tags: tuple[str, ...]) -> None:
+        self.store.add_tags(run_id, tags)
+
+    def fill_in(self, run_id: int, name: str | None = None, note: str | None = None) -> None:
+        """Set the name and note where the run has none (lab run's flags take precedence)."""
+        if name is not None or note is not None:
+            self.store.fill_in(run_id, name, note)
+
+    def link_run(self, run_id: int, hypothesis: str | int) -> None:
+        self.store.link_run(run_id, self.hypotheses.get(hypothesis).id)
+
+    def end_run(
+        self, run_id: int, status: str, exit_code: int | None = None, ended_at: float | None = None
+    ) -> bool:
+        """Record how a run ended, then resolve what its hypothesis's predictions can now."""
+        ended = self.store.end_run(run_id, status, ended_at or time.time(), exit_code)
+        run = self.store.get_run(run_id)
+        if ended and run is not None and run.hyp_id is not None:
+            self.hypotheses.auto_resolve(self.hypotheses.get(run.hyp_id))
+        return ended
+
+    def settle_run(
+        self,
+        run: RunRecord,
+        status: str | None,
+        exit_code: int | None = None,
+        report: CloseReport | None = None,
+    ) -> str | None:
+        """End a run as its writer closes; None when done, else a line saying who will finish the job.
+
+        ``status`` None: only a writer's leftovers (points lost, summaries the store refused).
+        When the store cannot take them now (locked past its timeout, a full disk), they go
+        to a settlement note that the next reader applies (``reap``), so the run still ends
+        with its own status and the summaries its files support, never ``crashed``.
+        """
+        note = Settlement(
+            uid=run.uid,
+            status=status,
+            exit_code=exit_code,
+            ended_at=time.time(),
+            lost=dict(report.lost) if report else {},
+            rebuild=report is not None and not report.summaries_stored,
+        )
+        try:
+            if self._apply(note):
+                return None
+        except LabbookError:
+            pass
+        return self._defer(run.id, note)
+
+    def _apply(self, note: Settlement) -> bool:
+        """Apply a settlement; False while it must wait (the run still has writers)."""
+        from labbook.core.summaries import lost_summaries
+        from labbook.records.runs import UNFINISHED
+
+        ids = self.store.find_run_ids(note.uid)
+        if not ids:
+            return True  # the run is gone: nothing left to settle
+        run = self._get(ids[0])
+        if note.status is None and note.rebuild and run.status in UNFINISHED:
+            return False  # rebuild from the files once every writer is done
+        if note.status is not None and run.status in (*UNFINISHED, CRASHED):
+            self.end_run(run.id, note.status, note.exit_code, note.ended_at)
+        if note.rebuild:
+            self._rebuild_summaries(run.id)
+        if note.lost:
+            self.store.merge_metrics(run.id, lost_summaries(note.lost.items()))
+        return True
+
+    def _defer(self, run_id: int, note: Settlement) -> str:
+        folder = self.root / SETTLE_DIR
+        path = folder / f"{note.uid}.{os.getpid()}-{os.urandom(3).hex()}.json"
+        what = f"the end of run {run_id}" if note.status else f"the metric summaries of run {run_id}"
+        try:
+            folder.mkdir(exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(note.to_json())
+            os.replace(tmp, path)
+        except OSError as err:
+            return (
+                f"could not record {what} ({err.strerror or err}); every point is in its files, "
+                "and the next labbook command will mark it crashed"
+            )
+        _retry_in_background(self, path)
+        return f"could not record {what} yet (the notebook database is busy or full); the next labbook command will"
+
+    def apply_settlements(self) -> int:
+        """Apply the settlement notes writers left when the store refused them; returns how many remain."""
+        folder = self.root / SETTLE_DIR
+        try:
+            paths = sorted(p for p in folder.iterdir() if p.suffix == ".json")
+        except OSError:
+            return 0
+        left = 0
+        for path in paths:
+            try:
+                note = Settlement.from_json(path.read_text())
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # half a note (a full disk): its run is settled like a crashed one
+            if self._apply(note):
+                path.unlink(missing_ok=True)
+            else:
+                left += 1
+        return left
+
+    # -- reading runs ----------------------------------------------------------
+    def reap(self) -> list[int]:
+        """Settle what writers left for a reader; mark runs whose owner vanished as crashed."""
+        dead: list[int] = []
+        try:
+            self.apply_settlements()
+            now = time.time()
+            dead = [row.id for row in self.store.live_runs() if liveness.is_dead(row, now)]
+            if dead:
+                self.store.mark_crashed(dead, now)
+                for run_id in dead:
+                    self._rebuild_summaries(run_id)
+            if not self._settling and self.store.unfinished_jobs():
+                from labbook.launch.slurm import settle_unfinished
+
+                self._settling = True
+                try:
+                    settle_unfinished(self)
+                finally:
+                    self._settling = False
+        except Exception:
+            pass  # a read-only copy: the next writable reader will do it
+        return dead
+
+    def _rebuild_summaries(self, run_id: int) -> None:
+        """A crashed writer may have written points whose summary never reached the store."""
+        from labbook.core.summaries import summarize
+        from labbook.store.series import read_all
+
+        run = self.store.get_run(run_id)
+        if run is None:
+            return
+        series = read_all(self.run_dir(run) / "metrics")
+        summaries = [summarize(key, s.steps, s.values) for key, s in series.items()]
+        if summaries:
+            self.store.replace_metrics(run_id, summaries)
+
+    def _get(self, run_id: int) -> RunRecord:
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise RunNotFound(f"no run {run_id} in this notebook; `lab ls` lists runs")
+        return run
+
+    def resolve(self, ref: str | int) -> int:
+        """A run id from a short id, a name, or a prefix of the unique id."""
+        text = str(ref).strip()
+        ids = self.store.find_run_ids(text) if text else []
+        if not ids:
+            raise RunNotFound(f"no run {text!r} in this notebook; `lab ls` lists runs")
+        if len(ids) > 1:
+            shown = ", ".join(str(i) for i in ids[:8])
+            raise BadInput(f"{text!r} matches {len(ids)} runs ({shown}); use the short id")
+        return ids[0]
+
+    def get_run(self, ref: str | int) -> RunRecord:
+        self.reap()
+        return self._get(self.resolve(ref))
+
+    def list_runs(
+        self, where: str | None = None, sort: str | None = None, limit: int | None = 50
+    ) -> tuple[list[RunRecord], int]:
+        """Runs matching ``where``, ordered by ``sort`` (default newest first), and the total."""
+        from labbook.core.query import compile_sort, compile_where
+
+        self.reap()
+        fields = self.store.fields() if (where or sort) else None
+        compiled = compile_where(where, fields) if where and fields else None
+        order = compile_sort(sort, fields) if sort and fields else []
+        if limit is not None and limit < 0:
+            raise QueryError("--limit must be 0 (all) or a positive number")
+        return self.store.query_runs(
+            (compiled.sql, compiled.params) if compiled else None, order, limit or None
+        )
+
+    def blob(self, ref: Any) -> str | None:
+        if isinstance(ref, dict) and "blob" in ref:
+            return self.store.blob(ref["blob"])
+        return ref if isinstance(ref, str) else None
+
+    # -- series and output -------------------------------------------------------
+    def metric_keys(self, run: RunRecord) -> list[str]:
+        return sorted(run.metrics)
+
+    def series(self, run: RunRecord, key: str) -> Any:
+        """Every intact point of ``key``; damage met on the way is a ``DamageWarning`` naming it."""
+        from labbook.store.series import read
+
+        folder = self.run_dir(run) / "metrics"
+        reading = read(folder, key)
+        _warn_damage(run, reading.damage)
+        s = reading.series.get(key)
+        if s is None:
+            counted = run.metrics[key].count if key in run.metrics else 0
+            if counted:
+                where = "its series folder is missing" if not folder.is_dir() else "its files hold none"
+                raise DataLost(
+                    f"run {run.id}'s summary counts {counted:,} points of {key!r} but {where} ({folder}); "
+                    "`lab verify` checks the whole notebook"
+                )
+            known = ", ".join(sorted(run.metrics)) or "none yet"
+            raise BadInput(f"run {run.id} has no metric {key!r} (its metrics: {known})")
+        return s
+
+    def damage(self, run: RunRecord) -> list[str]:
+        """One line per way the run's files fall short of what it accepted (for ``lab show``)."""
+        from labbook.service.verify import shortfall
+
+        return shortfall(self, run)
+
+    def output_path(self, run: RunRecord, stream: str = "output") -> Path:
+        return self.run_dir(run) / f"{stream}.log"
+
+    # -- maintenance -------------------------------------------------------------
+    def verify(self, refs: list[str] | None = None) -> VerifyReport:
+        """Check the database and the series files of ``refs`` (default: every run)."""
+        from labbook.service.verify import Problem, verify
+
+        try:
+            runs = [self.get_run(ref) for ref in refs] if refs else self.list_runs(limit=0)[0]
+        except NotebookCorrupt as err:  # the runs cannot even be listed: the database check says why
+            return verify(self, [], [Problem(None, "database", f"database: {err}")])
+        return verify(self, runs)
+
+    def backup(self, target: Path) -> Path:
+        """Write a consistent copy of the notebook to the new directory ``target``."""
+        import shutil
+
+        target = target.expanduser().resolve()
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise BadInput(f"{target} already exists; give a new directory for the backup")
+        if target == self.root or self.root in target.parents:
+            raise BadInput("the backup cannot go inside the notebook itself; choose another directory")
+        staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
+        if staging.exists():
+            shutil.rmtree(staging)
+        try:
+            staging.mkdir(parents=True)
+            # The database first, then the files: series are append-only, so every point
+            # the copied summaries count is in the copied files (and perhaps a few more).
+            damaged = [f"the database: {line}" for line in self.store.integrity()]
+            self.store.backup(staging / DB_NAME)
+            runs = self.root / "runs"
+            if runs.is_dir():
+                shutil.copytree(runs, staging / "runs", ignore=shutil.ignore_patterns("*.compacting"))
+                _trim_torn_tails(staging / "runs")
+            damaged += _check_copy(staging)
+            if target.exists():
+                target.rmdir()
+            os.replace(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if damaged:
+            more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+            raise DataLost(
+                f"the backup in {target} is a copy of a damaged notebook: {damaged[0]}{more}; "
+                "`lab verify` lists every problem"
+            )
+        return target

@@ -1,0 +1,1 @@
+"""The embedded SQLite store: connection, one module of SQL per area, migrations."""

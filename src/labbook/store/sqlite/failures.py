@@ -1,0 +1,308 @@
+"""SQLite storage of per-example results, failure samples and piles (mixed into SQLiteStore).
+
+Examples live in one table keyed by (run, split, example id), the user's fields as a
+JSON text column; an import is one transaction. Samples keep their members in review
+order; a pile membership is a row (sample, example, pile) with where it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from labbook.records.examples import ItemRow, PileLink, SampleRow
+
+#: The page cache of one import (KiB, negative as SQLite wants it): the index of a
+#: 1M-example run fits, so inserting ids in any order does not thrash.
+IMPORT_CACHE_KIB = -262144
+
+
+_SAMPLE = (
+    "s.id, s.name, s.run_id, s.split, s.where_expr, s.stratify, s.seed, s.requested, s.population,"
+    " s.cursor, s.created_at, (SELECT count(*) FROM sample_items i WHERE i.sample_id = s.id)"
+)
+
+
+class FailuresStore:
+    """Example, sample and pile queries; relies on SQLiteStore's ``_tx``, ``_read`` and ``_conn``."""
+
+    _conn: sqlite3.Connection
+    _lock: Any  # a threading.RLock
+
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...  # provided by SQLiteStore
+    def _read(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]: ...
+
+    # -- examples --------------------------------------------------------------
+    def write_examples(
+        self,
+        run_id: int,
+        split: str,
+        rows: list[tuple[str, int | None, str]],
+        fields: Iterable[str],
+        build: Callable[[list[tuple[Any, ...]]], tuple[bytes, bytes]],
+    ) -> tuple[int, int]:
+        """Insert or replace rows (ex_id, correct, JSON) in one transaction; (new, replaced).
+
+        When the rows are all the (run, split) holds, its id/outcome arrays are built from
+        them at once; otherwise they are dropped, to be rebuilt from the table when needed.
+        """
+        count = "SELECT count(*) FROM examples WHERE run_id = ? AND split = ?"
+        with self._lock:  # the page cache is the connection's: set and reset it inside one hold
+            self._conn.execute(f"PRAGMA cache_size = {IMPORT_CACHE_KIB}")
+            try:
+                with self._tx() as c:
+                    (before,) = c.execute(count, (run_id, split)).fetchone()
+                    c.executemany(
+                        "INSERT INTO examples (run_id, split, ex_id, correct, data) VALUES (?, ?, ?, ?, ?)"
+                        " ON CONFLICT (run_id, split, ex_id) DO UPDATE SET correct = excluded.correct,"
+                        " data = excluded.data",
+                        ((run_id, split, ex_id, correct, data) for ex_id, correct, data in rows),
+                    )
+                    (after,) = c.execute(count, (run_id, split)).fetchone()
+                    c.executemany(
+                        "INSERT OR IGNORE INTO example_fields (run_id, split, field) VALUES (?, ?, ?)",
+                        [(run_id, split, f) for f in fields],
+                    )
+                    if after == len(rows):
+                        keys, outcomes = build(rows)
+                        c.execute(
+                            "INSERT OR REPLACE INTO example_sets (run_id, split, n, keys, outcomes)"
+                            " VALUES (?, ?, ?, ?, ?)",
+                            (run_id, split, after, keys, outcomes),
+                        )
+                    else:
+                        c.execute("DELETE FROM example_sets WHERE run_id = ? AND split = ?", (run_id, split))
+            finally:
+                self._conn.execute("PRAGMA cache_size = -2000")
+        new = after - before
+        return new, len(rows) - new
+
+    def example_splits(self, run_id: int) -> dict[str, int]:
+        splits = [
+            r[0] for r in self._read("SELECT DISTINCT split FROM example_fields WHERE run_id = ?", (run_id,))
+        ]
+        return {s: self.example_count(run_id, s) for s in sorted(splits)}
+
+    def example_count(self, run_id: int, split: str) -> int:
+        return self._read("SELECT count(*) FROM examples WHERE run_id = ? AND split = ?", (run_id, split))[0][
+            0
+        ]
+
+    def example_fields(self, run_id: int, split: str) -> frozenset[str]:
+        rows = self._read("SELECT field FROM example_fields WHERE run_id = ? AND split = ?", (run_id, split))
+        return frozenset(r[0] for r in rows)
+
+    def select_examples(
+        self,
+        run_id: int,
+        split: str,
+        where: tuple[str, list[Any]],
+        extra: tuple[str, list[Any]] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """(ex_id[, extra]) of the matching examples, in id order (the unique index's order)."""
+        cols = "e.ex_id" + (f", {extra[0]}" if extra else "")
+        params = [*(extra[1] if extra else []), run_id, split, *where[1]]
+        return self._read(
+            f"SELECT {cols} FROM examples e WHERE e.run_id = ? AND e.split = ? AND ({where[0]}) ORDER BY e.ex_id",
+            params,
+        )
+
+    def field_values(
+        self, run_id: int, split: str, value: tuple[str, list[Any]], kind: str
+    ) -> list[tuple[str, float]]:
+        """(ex_id, number) for every example whose field is a number, or (kind "text") a text's length."""
+        keep, out = ("= 'text'", "length(v)") if kind == "text" else ("IN ('integer', 'real')", "v")
+        return self._read(
+            f"SELECT ex_id, {out} FROM (SELECT e.ex_id AS ex_id, {value[0]} AS v FROM examples e"
+            f" WHERE e.run_id = ? AND e.split = ?) WHERE typeof(v) {keep}",
+            [*value[1], run_id, split],
+        )
+
+    def examples_by_id(self, run_id: int, split: str, ids: list[str]) -> dict[str, tuple[int | None, str]]:
+        out: dict[str, tuple[int | None, str]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for ex_id, correct, data in self._read(
+                f"SELECT ex_id, correct, data FROM examples WHERE run_id = ? AND split = ? AND ex_id IN ({marks})",
+                [run_id, split, *chunk],
+            ):
+                out[ex_id] = (correct, data)
+        return out
+
+    def example_set(
+        self, run_id: int, split: str, build: Callable[[list[tuple[str, int | None]]], Any]
+    ) -> Any:
+        """The cached (keys, outcomes) arrays of a (run, split), built by ``build`` when stale."""
+        rows = self._read(
+            "SELECT keys, outcomes FROM example_sets WHERE run_id = ? AND split = ?", (run_id, split)
+        )
+        if rows:
+            return rows[0]
+        with self._tx() as c:
+            outcomes = c.execute(
+                "SELECT ex_id, correct FROM examples WHERE run_id = ? AND split = ?", (run_id, split)
+            ).fetchall()
+            keys, values = build(outcomes)
+            c.execute(
+                "INSERT OR REPLACE INTO example_sets (run_id, split, n, keys, outcomes) VALUES (?, ?, ?, ?, ?)",
+                (run_id, split, len(outcomes), keys, values),
+            )
+        return keys, values
+
+    # -- samples ---------------------------------------------------------------
+    def create_sample(
+        self,
+        name: str,
+        run_id: int,
+        split: str,
+        where: str | None,
+        stratify: str | None,
+        seed: int,
+        requested: int,
+        population: int,
+        ex_ids: list[str],
+    ) -> int:
+        with self._tx() as c:
+            if c.execute("SELECT 1 FROM samples WHERE name = ?", (name,)).fetchone():
+                from labbook.errors import BadInput
+
+                raise BadInput(f"a sample named {name!r} exists already; choose another --name")
+            cur = c.execute(
+                "INSERT INTO samples (name, run_id, split, where_expr, stratify, seed, requested, population,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, run_id, split, where, stratify, seed, requested, population, time.time()),
+            )
+            sample_id = int(cur.lastrowid or 0)
+            c.executemany(
+                "INSERT INTO sample_items (sample_id, position, ex_id) VALUES (?, ?, ?)",
+                [(sample_id, i, ex_id) for i, ex_id in enumerate(ex_ids)],
+            )
+        return sample_id
+
+    def get_sample(self, name: str) -> SampleRow | None:
+        rows = self._read(f"SELECT {_SAMPLE} FROM samples s WHERE s.name = ?", (name,))
+        return SampleRow(*rows[0]) if rows else None
+
+    def sample_by_id(self, sample_id: int) -> SampleRow | None:
+        rows = self._read(f"SELECT {_SAMPLE} FROM samples s WHERE s.id = ?", (sample_id,))
+        return SampleRow(*rows[0]) if rows else None
+
+    def list_samples(self, run_id: int | None = None) -> list[SampleRow]:
+        where, params = ("WHERE s.run_id = ?", (run_id,)) if run_id is not None else ("", ())
+        return [
+            SampleRow(*r)
+            for r in self._read(f"SELECT {_SAMPLE} FROM samples s {where} ORDER BY s.id", params)
+        ]
+
+    def sample_names(self) -> set[str]:
+        return {r[0] for r in self._read("SELECT name FROM samples")}
+
+    def sample_items(self, sample: SampleRow, pile: str | None = None) -> list[ItemRow]:
+        piles: dict[str, list[str]] = {}
+        for ex_id, name in self._read(
+            "SELECT ex_id, pile FROM pile_members WHERE sample_id = ? ORDER BY created_at, pile", (sample.id,)
+        ):
+            piles.setdefault(ex_id, []).append(name)
+        rows = self._read(
+            "SELECT i.position, i.ex_id, i.note, e.correct, e.data FROM sample_items i"
+            " LEFT JOIN examples e ON e.run_id = ? AND e.split = ? AND e.ex_id = i.ex_id"
+            " WHERE i.sample_id = ? ORDER BY i.position",
+            (sample.run_id, sample.split, sample.id),
+        )
+        out = []
+        for position, ex_id, note, correct, data in rows:
+            mine = tuple(piles.get(ex_id, ()))
+            if pile is not None and pile not in mine:
+                continue
+            out.append(ItemRow(position, ex_id, note, mine, correct, json.loads(data) if data else None))
+        return out
+
+    def examples_in_sample(self, sample_id: int, ex_ids: list[str]) -> list[str]:
+        marks = ",".join("?" * len(ex_ids))
+        return [
+            r[0]
+            for r in self._read(
+                f"SELECT ex_id FROM sample_items WHERE sample_id = ? AND ex_id IN ({marks})",
+                [sample_id, *ex_ids],
+            )
+        ]
+
+    def sample_matches(self, sample: SampleRow, where: tuple[str, list[Any]]) -> list[str]:
+        """The sample's examples that satisfy a compiled --where (over alias ``e``)."""
+        rows = self._read(
+            "SELECT e.ex_id FROM sample_items i JOIN examples e ON e.run_id = ? AND e.split = ? AND e.ex_id = i.ex_id"
+            f" WHERE i.sample_id = ? AND ({where[0]}) ORDER BY i.position",
+            [sample.run_id, sample.split, sample.id, *where[1]],
+        )
+        return [r[0] for r in rows]
+
+    def set_cursor(self, sample_id: int, position: int) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE samples SET cursor = ? WHERE id = ?", (position, sample_id))
+
+    def set_answer(
+        self, sample_id: int, ex_id: str, piles: list[str], note: str | None, source: str, replace: bool
+    ) -> None:
+        """An example's piles (replacing its earlier ones, or added to them) and note, in one write."""
+        now = time.time()
+        with self._tx() as c:
+            if replace:
+                c.execute("DELETE FROM pile_members WHERE sample_id = ? AND ex_id = ?", (sample_id, ex_id))
+            c.executemany(
+                "INSERT OR IGNORE INTO pile_members (sample_id, ex_id, pile, source, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(sample_id, ex_id, p, source, now) for p in piles],
+            )
+            if note is not None:
+                c.execute(
+                    "UPDATE sample_items SET note = ? WHERE sample_id = ? AND ex_id = ?",
+                    (note or None, sample_id, ex_id),
+                )
+
+    def add_to_pile(self, sample_id: int, ex_ids: list[str], pile: str, source: str) -> int:
+        now = time.time()
+        with self._tx() as c:
+            before = c.total_changes
+            c.executemany(
+                "INSERT OR IGNORE INTO pile_members (sample_id, ex_id, pile, source, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(sample_id, ex_id, pile, source, now) for ex_id in ex_ids],
+            )
+            return c.total_changes - before
+
+    def pile_counts(self, sample_id: int) -> tuple[dict[str, int], int]:
+        """{pile: examples in it} and how many examples have at least one pile."""
+        counts = dict(
+            self._read(
+                "SELECT pile, count(*) FROM pile_members WHERE sample_id = ? GROUP BY pile", (sample_id,)
+            )
+        )
+        (reviewed,) = self._read(
+            "SELECT count(DISTINCT ex_id) FROM pile_members WHERE sample_id = ?", (sample_id,)
+        )[0]
+        return counts, reviewed
+
+    def pile_names(self) -> list[str]:
+        return [r[0] for r in self._read("SELECT DISTINCT pile FROM pile_members ORDER BY pile")]
+
+    def pile_members(self, sample_id: int) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for pile, ex_id in self._read(
+            "SELECT pile, ex_id FROM pile_members WHERE sample_id = ? ORDER BY pile, ex_id", (sample_id,)
+        ):
+            out.setdefault(pile, []).append(ex_id)
+        return out
+
+    # -- hypotheses started from a pile ------------------------------------------
+    def hypothesis_piles(self, hyp_id: int) -> list[PileLink]:
+        rows = self._read(
+            "SELECT s.name, h.pile, h.count, h.reviewed FROM hypothesis_piles h JOIN samples s ON s.id = h.sample_id"
+            " WHERE h.hyp_id = ? ORDER BY s.name, h.pile",
+            (hyp_id,),
+        )
+        return [PileLink(*r) for r in rows]

@@ -1,0 +1,123 @@
+"""SQLite storage of notes, the journal's timeline and full-text search (mixed into SQLiteStore).
+
+The ``search`` FTS5 table is kept by triggers (migration v4), so every hypothesis,
+prediction, note and run is searchable the moment its transaction commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import AbstractContextManager
+from typing import Any
+
+from labbook.errors import BadInput
+from labbook.records.journal import Event, Hit, Note
+
+
+def fts_query(text: str) -> str:
+    """User words → an FTS5 query that cannot be a syntax error: every word quoted, all required.
+
+    A trailing ``*`` keeps prefix search (``calib*``).
+    """
+    terms = []
+    for word in text.split():
+        prefix = word.endswith("*")
+        word = word.rstrip("*").replace('"', '""')
+        if word:
+            terms.append(f'"{word}"' + ("*" if prefix else ""))
+    if not terms:
+        raise BadInput("the search query is empty; give a word or two")
+    return " ".join(terms)
+
+
+class JournalStore:
+    """Notes, timeline and search; relies on SQLiteStore's ``_tx`` and ``_read``."""
+
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...  # provided by SQLiteStore
+    def _read(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]: ...
+
+    def add_note(
+        self,
+        uid: str,
+        text: str,
+        hyp_id: int | None,
+        run_id: int | None,
+        against: bool,
+        author: str,
+        at: float,
+    ) -> int:
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO notes (uid, text, hyp_id, run_id, against, author, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (uid, text, hyp_id, run_id, int(against), author, at),
+            )
+            return int(cur.lastrowid or 0)
+
+    def notes(self, hyp_id: int | None = None, run_id: int | None = None) -> list[Note]:
+        where, params = [], []
+        if hyp_id is not None:
+            where.append("hyp_id = ?")
+            params.append(hyp_id)
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
+        clause = "WHERE " + " AND ".join(where) if where else ""
+        rows = self._read(
+            f"SELECT id, text, hyp_id, run_id, against, author, created_at FROM notes {clause}"
+            " ORDER BY against DESC, created_at",
+            params,
+        )
+        return [Note(i, t, h, r, bool(a), au, at) for i, t, h, r, a, au, at in rows]
+
+    def search(self, query: str, limit: int) -> list[Hit]:
+        try:
+            rows = self._read(
+                "SELECT kind, ref, title, snippet(search, -1, '[', ']', '…', 12), bm25(search, 0, 0, 2.0, 1.0)"
+                " FROM search WHERE search MATCH ? ORDER BY bm25(search, 0, 0, 2.0, 1.0) LIMIT ?",
+                (fts_query(query), limit),
+            )
+        except sqlite3.OperationalError as err:
+            raise BadInput(f"cannot search for {query!r}: {err}") from None
+        return [Hit(kind, int(ref), title, snippet, rank) for kind, ref, title, snippet, rank in rows]
+
+    def timeline(self, since: float | None) -> list[Event]:
+        """Everything that happened, oldest first."""
+        t = since if since is not None else float("-inf")
+        queries = [
+            (
+                "SELECT created_at, CASE against WHEN 1 THEN 'evidence-against' ELSE 'note' END, 'N' || id, text,"
+                " hyp_id FROM notes WHERE created_at >= ?"
+            ),
+            "SELECT created_at, 'hypothesis', 'H' || id, text, id FROM hypotheses WHERE created_at >= ?",
+            (
+                "SELECT resolved_at, 'hypothesis-resolved', 'H' || id,"
+                " outcome || coalesce(': ' || belief, ''), id FROM hypotheses WHERE resolved_at >= ?"
+            ),
+            (
+                "SELECT created_at, CASE late WHEN 1 THEN 'late-prediction' ELSE 'prediction' END, 'P' || id,"
+                " text, hyp_id FROM predictions WHERE created_at >= ?"
+            ),
+            (
+                "SELECT r.resolved_at, 'resolution', 'P' || p.id, r.outcome || ' (' || r.how || '): ' || p.text,"
+                " p.hyp_id FROM resolutions r JOIN predictions p ON p.id = r.prediction_id WHERE r.resolved_at >= ?"
+            ),
+            (
+                "SELECT ended_at, 'run-' || status, 'run ' || id, trim(coalesce(name, '') ||"
+                " coalesce(' (exit ' || exit_code || ')', '')), hyp_id FROM runs"
+                " WHERE ended_at IS NOT NULL AND ended_at >= ?"
+            ),
+        ]
+        events = []
+        for sql in queries:
+            events += [
+                Event(at, kind, ref, text or "", hyp) for at, kind, ref, text, hyp in self._read(sql, (t,))
+            ]
+        for at, run_id, name, command, hyp in self._read(
+            "SELECT created_at, id, name, command, hyp_id FROM runs WHERE created_at >= ?", (t,)
+        ):
+            argv = json.loads(command) if command else []
+            text = " ".join(x for x in (name or "", " ".join(argv)) if x)
+            events.append(Event(at, "run-started", f"run {run_id}", text, hyp))
+        return sorted(events, key=lambda e: e.at)

@@ -1,0 +1,135 @@
+"""SQLite storage of papers, their triage and the weekly target (mixed into SQLiteStore)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the records load with the first paper read, not with every notebook
+    from labbook.records.papers import Paper
+
+_COLUMNS = (
+    "id, uid, title, authors, year, venue, doi, arxiv, url, abstract, citekey, entry_type, source,"
+    " added_at, decision, output_kind, changes, triaged_at"
+)
+#: Fields an import may fill in on a paper already here (never overwriting what it has).
+FILLABLE = ("authors", "year", "venue", "doi", "arxiv", "url", "abstract", "citekey", "entry_type")
+
+
+def _paper(row: tuple[Any, ...]) -> Paper:
+    fields = list(row)
+    fields[3] = tuple(json.loads(fields[3] or "[]"))
+    from labbook.records.papers import Paper
+
+    return Paper(*fields)
+
+
+class PapersStore:
+    """Paper queries; relies on SQLiteStore's ``_tx`` and ``_read``."""
+
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...  # provided by SQLiteStore
+    def _read(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]: ...
+
+    def paper_keys(self) -> list[tuple[int, str | None, str | None, str]]:
+        """(id, doi, arxiv, normalised title) of every paper: what duplicates are found by."""
+        return [tuple(r) for r in self._read("SELECT id, doi, arxiv, norm_title FROM papers ORDER BY id")]  # type: ignore[misc]
+
+    def save_papers(self, new: list[dict[str, Any]], fills: dict[int, dict[str, Any]]) -> list[int]:
+        """Insert ``new`` papers and fill in missing fields of others, in one transaction."""
+        ids = []
+        with self._tx() as c:
+            for paper_id, values in fills.items():
+                for name, value in values.items():
+                    assert name in FILLABLE
+                    empty = "'[]'" if name == "authors" else "NULL"
+                    c.execute(
+                        f"UPDATE papers SET {name} = ? WHERE id = ? AND ({name} IS NULL OR {name} = {empty})",
+                        (json.dumps(value) if name == "authors" else value, paper_id),
+                    )
+            for p in new:
+                cur = c.execute(
+                    "INSERT INTO papers (uid, title, norm_title, authors, year, venue, doi, arxiv, url, abstract,"
+                    " citekey, entry_type, source, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        p["uid"],
+                        p["title"],
+                        p["norm_title"],
+                        json.dumps(p["authors"]),
+                        p["year"],
+                        p["venue"],
+                        p["doi"],
+                        p["arxiv"],
+                        p["url"],
+                        p["abstract"],
+                        p["citekey"],
+                        p["entry_type"],
+                        p["source"],
+                        p["added_at"],
+                    ),
+                )
+                ids.append(int(cur.lastrowid or 0))
+        return ids
+
+    def get_paper(self, paper_id: int) -> Paper | None:
+        rows = self._read(f"SELECT {_COLUMNS} FROM papers WHERE id = ?", (paper_id,))
+        return _paper(rows[0]) if rows else None
+
+    def find_papers(self, text: str) -> list[int]:
+        """Papers named by citation key, DOI or arXiv id."""
+        rows = self._read(
+            "SELECT id FROM papers WHERE citekey = ? OR doi = lower(?) OR arxiv = ? ORDER BY id",
+            (text, text, text),
+        )
+        return [r[0] for r in rows]
+
+    def list_papers(
+        self, status: str | None = None, triaged_since: float | None = None, limit: int | None = None
+    ) -> list[Paper]:
+        where, params = [], []
+        if status == "untriaged":
+            where.append("decision IS NULL")
+        elif status is not None:
+            where.append("decision = ?")
+            params.append(status)
+        if triaged_since is not None:
+            where.append("triaged_at >= ?")
+            params.append(triaged_since)
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        order = "triaged_at, id" if triaged_since is not None else "id"
+        sql = f"SELECT {_COLUMNS} FROM papers {clause} ORDER BY {order}"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [_paper(r) for r in self._read(sql, params)]
+
+    def count_papers(self) -> dict[str, int]:
+        rows = self._read("SELECT coalesce(decision, 'untriaged'), count(*) FROM papers GROUP BY 1")
+        return {k: n for k, n in rows}
+
+    def count_triaged(self, since: float, until: float) -> int:
+        rows = self._read(
+            "SELECT count(*) FROM papers WHERE triaged_at >= ? AND triaged_at < ?", (since, until)
+        )
+        return int(rows[0][0])
+
+    def triage_paper(
+        self, paper_id: int, decision: str, kind: str | None, changes: str | None, at: float
+    ) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE papers SET decision = ?, output_kind = ?, changes = ?, triaged_at = ? WHERE id = ?",
+                (decision, kind, changes, at, paper_id),
+            )
+
+    def paper_setting(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM paper_settings WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_paper_setting(self, key: str, value: str) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO paper_settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )

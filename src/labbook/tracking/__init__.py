@@ -1,0 +1,1 @@
+"""The logging SDK and what runs beside a training process: recorder, capture, sysmon."""

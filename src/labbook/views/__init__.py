@@ -1,0 +1,1 @@
+"""Every JSON shape and rendered table or figure the adapters print."""
