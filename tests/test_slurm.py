@@ -115,7 +115,9 @@ def test_a_job_cancelled_in_the_queue_reads_cancelled(proj: Path) -> None:
     pending = lab_proc("ls", cwd=proj).stdout
     assert "pending" in pending and run.job_id in pending
     subprocess.run(["scancel", run.job_id], check=True)
-    wait_for(lambda: runs(proj)[0].status == "cancelled", 30, "a reader to settle the cancelled job")
+    # `lab ls` is the reader: the CLI registers Slurm's settler with the service it opens
+    listed = lambda: json.loads(lab_proc("ls", "--json", cwd=proj).stdout)  # noqa: E731
+    wait_for(lambda: listed()[0]["status"] == "cancelled", 30, "`lab ls` to settle the cancelled job")
     (run,) = runs(proj)
     assert run.job_state == "CANCELLED" and run.ended_at is not None
 

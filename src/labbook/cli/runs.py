@@ -10,12 +10,14 @@ from typing import Any
 import click
 
 from labbook.errors import BadInput
+from labbook.launch import settle_jobs
 from labbook.records.runs import RunRecord
-from labbook.service.notebook import Notebook
+from labbook.service.notebook import Notebook, register_job_settler
 from labbook.views import tables as render
 
 
 def open_notebook(ctx: click.Context) -> Notebook:
+    register_job_settler(settle_jobs)
     return Notebook.open((ctx.obj or {}).get("dir"))
 
 

@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,6 +112,17 @@ def _warn_damage(run: RunRecord, damage: list[Any]) -> None:
             warnings.warn(DamageWarning(f"run {run.id}: {d}; `lab verify` checks the notebook"), stacklevel=3)
 
 
+#: How runs queued on a cluster are settled when their scheduler ended them without a word
+#: (cancelled in the queue, say). A launcher that queues runs provides one; the adapters that
+#: open notebooks register it (``register_job_settler``), so the service never imports a launcher.
+JOB_SETTLERS: list[Callable[[Notebook], None]] = []
+
+
+def register_job_settler(settle: Callable[[Notebook], None]) -> None:
+    if settle not in JOB_SETTLERS:
+        JOB_SETTLERS.append(settle)
+
+
 def _retry_in_background(notebook: Notebook, path: Path) -> None:
     """A long-lived process (a notebook kernel) settles its own run once the store frees up."""
     import threading
@@ -120,7 +132,7 @@ def _retry_in_background(notebook: Notebook, path: Path) -> None:
             threading.Event().wait(2.0)
             try:
                 notebook.apply_settlements()
-            except Exception:
+            except (StoreError, OSError):
                 pass
 
     threading.Thread(target=work, name="labbook-settle", daemon=True).start()
@@ -518,16 +530,15 @@ class Notebook:
                 self.store.mark_crashed(dead, now)
                 for run_id in dead:
                     self._rebuild_summaries(run_id)
-            if not self._settling and self.store.unfinished_jobs():
-                from labbook.launch.slurm import settle_unfinished
-
+            if JOB_SETTLERS and not self._settling and self.store.unfinished_jobs():
                 self._settling = True
                 try:
-                    settle_unfinished(self)
+                    for settle_jobs in JOB_SETTLERS:
+                        settle_jobs(self)
                 finally:
                     self._settling = False
-        except Exception:
-            pass  # a read-only copy: the next writable reader will do it
+        except (StoreError, OSError):
+            pass  # a read-only copy, a busy or full store: the next reader that can write will do it
         return dead
 
     def _rebuild_summaries(self, run_id: int) -> None:
