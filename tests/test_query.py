@@ -115,3 +115,24 @@ def test_bad_queries_say_what_is_wrong(filled: Notebook, where: str, message: st
 def test_tokenizer_reads_scientific_numbers_and_dotted_names() -> None:
     toks = tokenize("model.depth >= 1e-3 and a-b/c < -2")
     assert [t.value for t in toks] == ["model.depth", ">=", 1e-3, "and", "a-b/c", "<", -2]
+
+
+def test_a_query_parses_to_a_tree_that_names_no_table() -> None:
+    """The tree is the store-independent half: each store compiles it into its own language."""
+    from labbook.core.query import All, Any_, Compare, HasTag, In, Keyed, Metric, Not, RunField, parse_where
+    from labbook.records.runs import Fields
+
+    fields = Fields(frozenset({"lr", "opt"}), frozenset({"acc"}), frozenset())
+    tree = parse_where(
+        "acc.max > 0.9 and not ('base' in tags or opt in ('sgd')) and status == 'finished'", fields
+    )
+    assert tree == All(
+        (
+            Compare(Metric("acc", "max"), ">", 0.9),
+            Not(Any_((HasTag(("base",)), In(Keyed("params", "opt", text=True), ("sgd",))))),
+            Compare(RunField("status"), "=", "finished"),
+        )
+    )
+    assert parse_where("opt == 'adam'", fields) == Compare(Keyed("params", "opt", text=True), "=", "adam")
+    with pytest.raises(QueryError, match="unknown field 'lrr'; did you mean lr"):
+        parse_where("lrr > 1", fields)

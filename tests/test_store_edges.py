@@ -24,11 +24,12 @@ from typing import Any
 import pytest
 
 import labbook
-from labbook.core.exquery import compile_example_where
+from labbook.core.exquery import parse_example_where
 from labbook.core.query import MAX_DEPTH
 from labbook.errors import BadInput, NotebookBusy, QueryError, StoreError
 from labbook.records.runs import RunRecord
 from labbook.service.notebook import Notebook
+from labbook.store.sqlite.query import where_sql
 
 from .conftest import LAB, lab_proc
 
@@ -385,7 +386,7 @@ def test_a_where_nested_to_the_limit_runs_in_sqlite(notebook: Notebook) -> None:
 def test_the_examples_where_has_the_same_limit() -> None:
     known = frozenset({"loss"})
     with pytest.raises(QueryError, match=f"--where nests deeper than {MAX_DEPTH} levels"):
-        compile_example_where("(" * 5000 + "loss > 1" + ")" * 5000, known)
+        parse_example_where("(" * 5000 + "loss > 1" + ")" * 5000, known)
     with pytest.raises(QueryError, match="deeper than"):
-        compile_example_where("not " * 5000 + "loss > 1", known)
-    assert compile_example_where("not " * MAX_DEPTH + "loss > 1", known).params == ['$."loss"', 1]
+        parse_example_where("not " * 5000 + "loss > 1", known)
+    assert where_sql(parse_example_where("not " * MAX_DEPTH + "loss > 1", known))[1] == ['$."loss"', 1]

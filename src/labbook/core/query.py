@@ -1,4 +1,4 @@
-"""The ``--where`` / ``--sort`` language, compiled to parameterised SQL.
+"""The ``--where`` / ``--sort`` language: text → a syntax tree of typed references.
 
     status == 'finished' and acc.max > 0.9
     'baseline' in tags or lr <= 1e-3
@@ -9,14 +9,17 @@ A name resolves, in order, to: a run field (``id uid name status created started
 duration exit_code host note source command``), ``tags``, a metric summary written
 ``METRIC.AGG`` (AGG one of last min max mean count nan_count last_step), a parameter, or a
 user summary value. ``params.X``, ``metrics.X.AGG`` and ``summary.X`` force the kind.
-Values never enter the SQL text: every literal becomes a ``?`` parameter, and every name
-is checked against what the notebook holds before it is used as a bound key.
+Every name is checked against what the notebook holds (``Fields``) and becomes a typed
+reference (``RunField``, ``Tags``, ``Metric``, ``Keyed``); values stay values. Each store
+compiles the tree into its own query language (``store/sqlite/query.py`` binds every
+literal as a parameter), so no user text ever becomes SQL and a second store reuses the
+parser whole.
 
 Nesting (``not``, parentheses) is limited to ``MAX_DEPTH`` levels, checked while parsing:
 the parser recurses once per level (5000 levels were a RecursionError), and SQLite before
 3.46 parses with a fixed 100-entry stack, which the costliest shape of level,
-``(a or b and (...))``, fills at 13. Runs of ``and`` / ``or`` are not nesting: they compile
-to balanced SQL trees, so thousands of terms stay within SQLite's expression depth (1000).
+``(a or b and (...))``, fills at 13. Runs of ``and`` / ``or`` are not nesting: they are one
+``All`` / ``Any`` node each, which a compiler turns into a balanced tree.
 """
 
 from __future__ import annotations
@@ -30,35 +33,30 @@ from labbook.core.dates import parse_date
 from labbook.errors import QueryError
 from labbook.records.runs import Fields
 
-RUN_FIELDS = {
-    "id": "r.id",
-    "uid": "r.uid",
-    "name": "r.name",
-    "status": "r.status",
-    "created": "r.created_at",
-    "started": "r.started_at",
-    "ended": "r.ended_at",
-    "duration": "(coalesce(r.ended_at, r.heartbeat_at) - r.started_at)",
-    "exit_code": "r.exit_code",
-    "host": "r.host",
-    "note": "r.note",
-    "source": "r.source",
-    "command": "r.command",
-    "hyp": "r.hyp_id",
-    "sweep": "r.sweep_id",
-    "job": "r.job_id",
-    "job_state": "r.job_state",
-}
+#: Fields of a run itself, by the name a query uses.
+RUN_FIELDS = (
+    "id",
+    "uid",
+    "name",
+    "status",
+    "created",
+    "started",
+    "ended",
+    "duration",
+    "exit_code",
+    "host",
+    "note",
+    "source",
+    "command",
+    "hyp",
+    "sweep",
+    "job",
+    "job_state",
+)
 TIME_FIELDS = {"created", "started", "ended"}
-AGGS = {
-    "last": "m.last",
-    "min": "m.min",
-    "max": "m.max",
-    "mean": "m.sum / NULLIF(m.count - m.nan_count, 0)",
-    "count": "m.count",
-    "nan_count": "m.nan_count",
-    "last_step": "m.last_step",
-}
+#: What a metric reference may read of a metric's summary.
+AGGS = ("last", "min", "max", "mean", "count", "nan_count", "last_step")
+#: Comparison operators as written → as the tree holds them.
 COMPARE = {"==": "=", "=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 MAX_DEPTH = 12  # levels of not / parentheses that every shape of query fits in SQLite 3.40's parser
 _INT64 = (-(2**63), 2**63 - 1)  # what SQLite binds as an integer; wider literals compare as floats
@@ -114,13 +112,117 @@ def _integer(raw: str) -> int | float:
     return float(raw)
 
 
-@dataclass
-class Compiled:
-    sql: str
-    params: list[Any]
+# -- the tree ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunField:
+    """A field of the run itself (one of ``RUN_FIELDS``)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One aggregate (one of ``AGGS``) of a metric's summary."""
+
+    key: str
+    agg: str
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """A parameter or user summary value, read as text or as a number (how it is compared)."""
+
+    table: str  # "params" or "summary"
+    key: str
+    text: bool = False
+
+
+@dataclass(frozen=True)
+class ExampleField:
+    """A field of an example: a column (``id``, ``split``, ``correct``) or a path into its data."""
+
+    name: str
+
+
+Ref = RunField | Metric | Keyed | ExampleField
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``ref OP value``; a ``None`` value tests for null (``=`` null, ``!=`` not null)."""
+
+    ref: Ref
+    op: str  # one of COMPARE's values
+    value: Any
+
+
+@dataclass(frozen=True)
+class Contains:
+    """``ref ~ text``: case-insensitive substring."""
+
+    ref: Ref
+    text: str
+
+
+@dataclass(frozen=True)
+class In:
+    """``ref in (values)``; negated, a null ref counts as not in."""
+
+    ref: Ref
+    values: tuple[Any, ...]
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class HasTag:
+    """The run carries one of ``tags`` (none of them, negated)."""
+
+    tags: tuple[str, ...]
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class Not:
+    """Negation with null as false: ``not x`` holds unless ``x`` is true."""
+
+    inner: Expr
+
+
+@dataclass(frozen=True)
+class All:
+    terms: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Any_:
+    terms: tuple[Expr, ...]
+
+
+Expr = Compare | Contains | In | HasTag | Not | All | Any_
+
+
+@dataclass(frozen=True)
+class SortKey:
+    ref: Ref
+    desc: bool = False
+
+
+def both(*terms: Expr | None) -> Expr | None:
+    """The conjunction of the terms given (``None`` ones left out)."""
+    kept = tuple(x for x in terms if x is not None)
+    return None if not kept else kept[0] if len(kept) == 1 else All(kept)
+
+
+# -- the parser ---------------------------------------------------------------------
 
 
 class _Parser:
+    """Recursive descent over the tokens; names are resolved by ``resolve`` / ``membership``."""
+
+    TAG_NAMES: tuple[str, ...] = ("tags", "tag")  # names compared as set membership
+
     def __init__(self, text: str, fields: Fields) -> None:
         self.text = text
         self.toks = tokenize(text)
@@ -153,32 +255,33 @@ class _Parser:
             raise QueryError(f"expected {value!r} but found {got} in the query {self.text!r}")
 
     # -- grammar -------------------------------------------------------------
-    def parse(self) -> Compiled:
+    def parse(self) -> Expr:
         if not self.toks:
             raise QueryError("the --where expression is empty")
         out = self.disjunction()
-        if self.peek() is not None:
-            raise QueryError(f"unexpected {self.peek().value!r} in the query {self.text!r}")  # type: ignore[union-attr]
+        tok = self.peek()
+        if tok is not None:
+            raise QueryError(f"unexpected {tok.value!r} in the query {self.text!r}")
         return out
 
-    def disjunction(self) -> Compiled:
+    def disjunction(self) -> Expr:
         terms = [self.conjunction()]
         while self.accept("kw", "or"):
             terms.append(self.conjunction())
-        return _balanced("OR", terms)
+        return terms[0] if len(terms) == 1 else Any_(tuple(terms))
 
-    def conjunction(self) -> Compiled:
+    def conjunction(self) -> Expr:
         terms = [self.negation()]
         while self.accept("kw", "and"):
             terms.append(self.negation())
-        return _balanced("AND", terms)
+        return terms[0] if len(terms) == 1 else All(tuple(terms))
 
-    def negation(self) -> Compiled:
+    def negation(self) -> Expr:
         if self.accept("kw", "not"):
             self.enter()
             inner = self.negation()
             self.depth -= 1
-            return Compiled(f"({inner.sql} IS NOT 1)", inner.params)  # NOT, with NULL as false
+            return Not(inner)
         if self.accept("op", "("):
             self.enter()
             inner = self.disjunction()
@@ -215,9 +318,7 @@ class _Parser:
             raise QueryError(f"a list in the query {self.text!r} is not closed")
         return items
 
-    TAG_NAMES: tuple[str, ...] = ("tags", "tag")  # names compared as set membership
-
-    def comparison(self) -> Compiled:
+    def comparison(self) -> Expr:
         tok = self.peek()
         if tok is not None and tok.kind in ("num", "str"):
             # 'value' in tags / 'value' in FIELD
@@ -244,61 +345,44 @@ class _Parser:
             if op.value not in ("==", "=", "!="):
                 raise QueryError("tags can only be tested with == , != or 'x' in tags")
             return self.membership("tags", [value], op.value == "!=")
-        expr, expr_params = self.resolve(name.value, value)
+        ref = self.resolve(name.value, value)
         if op.value == "~":
-            return Compiled(f"(instr(lower({expr}), lower(?)) > 0)", [*expr_params, str(value)])
-        if value is None:
-            null = "IS NULL" if COMPARE[op.value] == "=" else "IS NOT NULL"
-            return Compiled(f"({expr} {null})", expr_params)
-        return Compiled(f"({expr} {COMPARE[op.value]} ?)", [*expr_params, value])
+            return Contains(ref, str(value))
+        return Compare(ref, COMPARE[op.value], value)
 
     def convert(self, name: str, value: Any) -> Any:
         """The value a field is compared with, as stored (dates become timestamps)."""
         return _as_time(value) if name in TIME_FIELDS else value
 
-    def membership(self, name: str, values: list[Any], negate: bool, reverse: bool = False) -> Compiled:
-        marks = ", ".join("?" for _ in values)
+    def membership(self, name: str, values: list[Any], negate: bool, reverse: bool = False) -> Expr:
         if name in ("tags", "tag"):
-            sql = f"EXISTS (SELECT 1 FROM tags t WHERE t.run_id = r.id AND t.tag IN ({marks}))"
-            params = [str(v) for v in values]
-        elif reverse:
+            return HasTag(tuple(str(v) for v in values), negate)
+        if reverse:
             raise QueryError(f"'value in {name}' works only for tags; write {name} == 'value'")
-        else:
-            expr, expr_params = self.resolve(name, values[0] if values else None)
-            sql, params = f"{expr} IN ({marks})", [*expr_params, *values]
-        return Compiled(f"(NOT coalesce({sql}, 0))" if negate else f"({sql})", params)
+        return In(self.resolve(name, values[0] if values else None), tuple(values), negate)
 
     # -- names ---------------------------------------------------------------
-    def resolve(self, name: str, example: Any) -> tuple[str, list[Any]]:
+    def resolve(self, name: str, example: Any) -> Ref:
         try:
             return resolve_field(name, self.fields, example)
         except QueryError as err:
             raise QueryError(f"{err} (in the query {self.text!r})") from None
 
 
-def _balanced(op: str, terms: list[Compiled]) -> Compiled:
-    """``a OP b OP c ...`` as a balanced tree: SQLite's depth grows with log2 of the terms, not their number."""
-    if len(terms) == 1:
-        return terms[0]
-    half = len(terms) // 2
-    left, right = _balanced(op, terms[:half]), _balanced(op, terms[half:])
-    return Compiled(f"({left.sql} {op} {right.sql})", left.params + right.params)
-
-
 def _as_time(value: Any) -> Any:
     return parse_date(value, "the value", QueryError) if isinstance(value, str) else value
 
 
-def resolve_field(name: str, fields: Fields, example: Any = 0.0) -> tuple[str, list[Any]]:
-    """SQL expression (over alias ``r``) and its parameters for a field name."""
+def resolve_field(name: str, fields: Fields, example: Any = 0.0) -> Ref:
+    """The reference a field name stands for; compared with a string, keyed values are read as text."""
     kind, _, rest = name.partition(".")
     if name in RUN_FIELDS:
-        return RUN_FIELDS[name], []
-    view = "text" if isinstance(example, str) else "num"
+        return RunField(name)
+    text = isinstance(example, str)
     if kind == "params" and rest:
-        return _keyed("params", rest, fields.params, view, "parameter")
+        return _keyed("params", rest, fields.params, text, "parameter")
     if kind == "summary" and rest:
-        return _keyed("summary", rest, fields.summary, view, "summary value")
+        return _keyed("summary", rest, fields.summary, text, "summary value")
     if kind == "metrics" and rest:
         forced = _metric(rest, fields, strict=True)  # strict: raises rather than return None
         if forced is not None:
@@ -307,19 +391,19 @@ def resolve_field(name: str, fields: Fields, example: Any = 0.0) -> tuple[str, l
     if metric is not None:
         return metric
     if name in fields.params:
-        return _keyed("params", name, fields.params, view, "parameter")
+        return _keyed("params", name, fields.params, text, "parameter")
     if name in fields.summary:
-        return _keyed("summary", name, fields.summary, view, "summary value")
+        return _keyed("summary", name, fields.summary, text, "summary value")
     raise QueryError(_unknown(name, fields))
 
 
-def _keyed(table: str, key: str, known: frozenset[str], view: str, what: str) -> tuple[str, list[Any]]:
+def _keyed(table: str, key: str, known: frozenset[str], text: bool, what: str) -> Keyed:
     if key not in known:
         raise QueryError(f"no {what} named {key!r} in this notebook")
-    return f"(SELECT x.{view} FROM {table} x WHERE x.run_id = r.id AND x.key = ?)", [key]
+    return Keyed(table, key, text)
 
 
-def _metric(name: str, fields: Fields, strict: bool) -> tuple[str, list[Any]] | None:
+def _metric(name: str, fields: Fields, strict: bool) -> Metric | None:
     key, _, agg = name.rpartition(".")
     if not key or agg not in AGGS:
         if strict:
@@ -329,7 +413,7 @@ def _metric(name: str, fields: Fields, strict: bool) -> tuple[str, list[Any]] | 
         if strict:
             raise QueryError(f"no metric named {key!r} in this notebook")
         return None
-    return f"(SELECT {AGGS[agg]} FROM metrics m WHERE m.run_id = r.id AND m.key = ?)", [key]
+    return Metric(key, agg)
 
 
 def _unknown(name: str, fields: Fields) -> str:
@@ -363,13 +447,13 @@ def widened(text: str, fields: Fields) -> Fields:
     return Fields(frozenset(params), frozenset(metrics), frozenset(summary))
 
 
-def compile_where(text: str, fields: Fields) -> Compiled:
-    """Compile a --where expression; raises QueryError with a one-line reason."""
+def parse_where(text: str, fields: Fields) -> Expr:
+    """Parse a --where expression against the names the notebook holds; raises QueryError with a one-line reason."""
     return _Parser(text, fields).parse()
 
 
-def compile_sort(spec: str, fields: Fields) -> list[tuple[str, list[Any], bool]]:
-    """``-acc.max,name`` → ORDER BY parts (expression, parameters, descending)."""
+def parse_sort(spec: str, fields: Fields) -> list[SortKey]:
+    """``-acc.max,name`` → sort keys, most significant first."""
     out = []
     for part in (p.strip() for p in spec.split(",")):
         if not part:
@@ -378,8 +462,7 @@ def compile_sort(spec: str, fields: Fields) -> list[tuple[str, list[Any], bool]]
         name = part.lstrip("-+")
         if name in ("tags", "tag"):
             raise QueryError("cannot sort by tags; sort by a field, parameter or METRIC.AGG")
-        expr, params = resolve_field(name, fields)
-        out.append((expr, params, desc))
+        out.append(SortKey(resolve_field(name, fields), desc))
     if not out:
         raise QueryError("--sort needs a field name, e.g. --sort -acc.max")
     return out

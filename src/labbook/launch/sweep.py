@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from labbook.core.config import dump
+from labbook.core.query import Compare, RunField
 from labbook.service.notebook import Notebook
 
 _STARTED = re.compile(rb"lab: run (\d+) started")
@@ -155,6 +156,6 @@ def run_sweep(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     notebook.reap()
-    runs, _ = notebook.store.query_runs(("r.sweep_id = ?", [sweep_id]), [], None)
+    runs, _ = notebook.store.query_runs(Compare(RunField("sweep"), "=", sweep_id), [], None)
     result.statuses = {r.id: r.status for r in runs}
     return result

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labbook.core.exquery import compile_example_where, field_sql, json_path
+from labbook.core.exquery import example_field, parse_example_where
 from labbook.core.failstats import McNemar, allocate, mcnemar, robust_z, wilson
+from labbook.core.query import Compare, ExampleField, Expr
 from labbook.errors import BadInput, NotFound
 from labbook.records.examples import ItemRow, PileLink, SampleRow
 
@@ -295,19 +296,15 @@ class Failures:
             base = f"r{run.id}-{split}"
             name = next(f"{base}-{i}" for i in range(1, len(taken) + 2) if f"{base}-{i}" not in taken)
         if where:
-            compiled = compile_example_where(where, known)
-            cond: tuple[str, list[Any]] = (compiled.sql, compiled.params)
+            cond: Expr = parse_example_where(where, known)
         else:
             if "correct" not in known:
                 raise BadInput(
                     f"the examples of run {run.id} have no 'correct' field; say which are failures with --where"
                 )
-            cond = ("e.correct = 0", [])
-        extra = None
-        if stratify:
-            expr, params = field_sql(stratify, known)
-            extra = (f"json_quote({expr})" if expr.startswith("json_extract") else expr, params)
-        rows = self.store.select_examples(run.id, split, cond, extra)
+            cond = Compare(ExampleField("correct"), "=", False)
+        stratum = example_field(stratify, known) if stratify else None
+        rows = self.store.select_examples(run.id, split, cond, stratum)
         if not rows:
             what = (
                 f"--where {where!r} matches no example"
@@ -389,8 +386,7 @@ class Failures:
         if not where or not where.strip():
             raise BadInput("a rule needs --where EXPR, e.g. --where \"output == ''\"")
         run = self.nb._get(sample.run_id)
-        compiled = compile_example_where(where, self._fields(run, sample.split))
-        ids = self.store.sample_matches(sample, (compiled.sql, compiled.params))
+        ids = self.store.sample_matches(sample, parse_example_where(where, self._fields(run, sample.split)))
         if not ids:
             raise BadInput(f"--where {where!r} matches no example of sample {sample.name}; nothing was added")
         return len(ids), self.store.add_to_pile(sample.id, ids, pile, "rule")
@@ -511,10 +507,8 @@ class Failures:
         name = m.group(1).strip() if m else by.strip()
         if name in ("id", "split"):
             raise BadInput(f"--by needs a numeric field; {name!r} is not one (try len({name}))")
-        field_sql(name, known)  # checks the name
-        value = "e.correct" if name == "correct" else "json_extract(e.data, ?)"
-        params = [] if name == "correct" else [json_path(name)]
-        rows = self.store.field_values(run.id, split, (value, params), "text" if m else "number")
+        field = example_field(name, known)
+        rows = self.store.field_values(run.id, split, field, "text" if m else "number")
         total = self.store.example_count(run.id, split)
         if not rows:
             kind = "text" if m else "numeric"

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from labbook.core.dates import parse_date, span
+from labbook.core.query import Compare, RunField, SortKey
 from labbook.errors import BadInput, LabbookWarning, NotFound
 from labbook.records.journal import Note
 from labbook.records.research import (
@@ -235,7 +236,9 @@ class Hypotheses:
 
     def runs(self, hyp: Hypothesis) -> builtins.list[RunRecord]:
         """The runs linked to ``hyp``, oldest first (one query, without their capture)."""
-        runs, _ = self.store.query_runs(("r.hyp_id = ?", [hyp.id]), [("r.id", [], False)], None)
+        runs, _ = self.store.query_runs(
+            Compare(RunField("hyp"), "=", hyp.id), [SortKey(RunField("id"))], None
+        )
         return runs
 
     def first_result_at(self, hyp: Hypothesis) -> float | None:

@@ -579,17 +579,15 @@ class Notebook:
         self, where: str | None = None, sort: str | None = None, limit: int | None = 50
     ) -> tuple[list[RunRecord], int]:
         """Runs matching ``where``, ordered by ``sort`` (default newest first), and the total."""
-        from labbook.core.query import compile_sort, compile_where
+        from labbook.core.query import parse_sort, parse_where
 
         self.reap()
         fields = self.store.fields() if (where or sort) else None
-        compiled = compile_where(where, fields) if where and fields else None
-        order = compile_sort(sort, fields) if sort and fields else []
+        cond = parse_where(where, fields) if where and fields else None
+        order = parse_sort(sort, fields) if sort and fields else []
         if limit is not None and limit < 0:
             raise QueryError("--limit must be 0 (all) or a positive number")
-        return self.store.query_runs(
-            (compiled.sql, compiled.params) if compiled else None, order, limit or None
-        )
+        return self.store.query_runs(cond, order, limit or None)
 
     def blob(self, ref: Any) -> str | None:
         if isinstance(ref, dict) and "blob" in ref:

@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from labbook.core.query import RunField, SortKey
 from labbook.core.repeats import Folded, fold
 from labbook.errors import BadInput, LabbookError, QueryError
 
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from labbook.service.notebook import Notebook
 
 VERDICTS = ("better", "worse", "none")
-_OLDEST_FIRST: list[tuple[str, list[Any], bool]] = [("r.id", [], False)]
+_OLDEST_FIRST = [SortKey(RunField("id"))]
 NOISE = ("seed",)
 
 
@@ -98,10 +99,10 @@ def build(
 
 def check(nb: Notebook, expr: str, option: str) -> None:
     """Compile ``expr`` as it will be run, allowing explicit names not yet logged."""
-    from labbook.core.query import compile_where, widened
+    from labbook.core.query import parse_where, widened
 
     try:
-        compile_where(expr, widened(expr, nb.store.fields()))
+        parse_where(expr, widened(expr, nb.store.fields()))
     except QueryError as err:
         raise BadInput(f"{option} {expr!r}: {err}") from None
 
@@ -135,17 +136,14 @@ def side(nb: Notebook, spec: str, option: str) -> str:
 
 def _runs(nb: Notebook, expr: str, hyp_id: int | None = None) -> list[RunRecord]:
     """Runs matching ``expr`` (of one hypothesis, if given); none while a name is still unknown."""
-    from labbook.core.query import compile_where, widened
+    from labbook.core.query import Compare, RunField, both, parse_where, widened
 
     try:
-        c = compile_where(expr, widened(expr, nb.store.fields()))
+        cond = parse_where(expr, widened(expr, nb.store.fields()))
     except QueryError:
         return []
-    if hyp_id is None:
-        runs, _ = nb.store.query_runs((c.sql, c.params), _OLDEST_FIRST, None)
-    else:
-        where = (f"r.hyp_id = ? AND ({c.sql})", [hyp_id, *c.params])
-        runs, _ = nb.store.query_runs(where, _OLDEST_FIRST, None)
+    of_hyp = None if hyp_id is None else Compare(RunField("hyp"), "=", hyp_id)
+    runs, _ = nb.store.query_runs(both(of_hyp, cond), _OLDEST_FIRST, None)
     return runs
 
 

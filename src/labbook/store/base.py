@@ -7,9 +7,11 @@ service (``labbook.service.notebook``) talks to a store; adapters never do.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from labbook.core.query import Expr, SortKey
 from labbook.records.runs import BatchSummary, Fields, LiveRow, NewRun, Owner, RunRecord
 
 
@@ -31,10 +33,7 @@ class Store(Protocol):
     def get_run(self, run_id: int) -> RunRecord | None: ...
     def find_run_ids(self, ref: str) -> list[int]: ...
     def query_runs(
-        self,
-        where: tuple[str, list[Any]] | None,
-        order: list[tuple[str, list[Any], bool]],
-        limit: int | None,
+        self, where: Expr | None, order: Sequence[SortKey], limit: int | None
     ) -> tuple[list[RunRecord], int]: ...
     def live_runs(self) -> list[LiveRow]: ...
     def mark_crashed(self, ids: list[int], now: float) -> None: ...

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from labbook.core.query import ExampleField, Expr
 from labbook.records.examples import ItemRow, PileLink, SampleRow
+from labbook.store.sqlite.query import ref_sql, stratum_sql, where_sql
 
 #: The page cache of one import (KiB, negative as SQLite wants it): the index of a
 #: 1M-example run fits, so inserting ids in any order does not thrash.
@@ -97,29 +99,27 @@ class FailuresStore:
         return frozenset(r[0] for r in rows)
 
     def select_examples(
-        self,
-        run_id: int,
-        split: str,
-        where: tuple[str, list[Any]],
-        extra: tuple[str, list[Any]] | None = None,
+        self, run_id: int, split: str, where: Expr, stratify: ExampleField | None = None
     ) -> list[tuple[Any, ...]]:
-        """(ex_id[, extra]) of the matching examples, in id order (the unique index's order)."""
-        cols = "e.ex_id" + (f", {extra[0]}" if extra else "")
-        params = [*(extra[1] if extra else []), run_id, split, *where[1]]
+        """(ex_id[, stratum]) of the matching examples, in id order (the unique index's order)."""
+        cond, cond_params = where_sql(where)
+        extra, extra_params = stratum_sql(stratify) if stratify else ("", [])
+        cols = "e.ex_id" + (f", {extra}" if extra else "")
         return self._read(
-            f"SELECT {cols} FROM examples e WHERE e.run_id = ? AND e.split = ? AND ({where[0]}) ORDER BY e.ex_id",
-            params,
+            f"SELECT {cols} FROM examples e WHERE e.run_id = ? AND e.split = ? AND ({cond}) ORDER BY e.ex_id",
+            [*extra_params, run_id, split, *cond_params],
         )
 
     def field_values(
-        self, run_id: int, split: str, value: tuple[str, list[Any]], kind: str
+        self, run_id: int, split: str, field: ExampleField, kind: str
     ) -> list[tuple[str, float]]:
         """(ex_id, number) for every example whose field is a number, or (kind "text") a text's length."""
         keep, out = ("= 'text'", "length(v)") if kind == "text" else ("IN ('integer', 'real')", "v")
+        value, params = ref_sql(field)
         return self._read(
-            f"SELECT ex_id, {out} FROM (SELECT e.ex_id AS ex_id, {value[0]} AS v FROM examples e"
+            f"SELECT ex_id, {out} FROM (SELECT e.ex_id AS ex_id, {value} AS v FROM examples e"
             f" WHERE e.run_id = ? AND e.split = ?) WHERE typeof(v) {keep}",
-            [*value[1], run_id, split],
+            [*params, run_id, split],
         )
 
     def examples_by_id(self, run_id: int, split: str, ids: list[str]) -> dict[str, tuple[int | None, str]]:
@@ -232,12 +232,13 @@ class FailuresStore:
             )
         ]
 
-    def sample_matches(self, sample: SampleRow, where: tuple[str, list[Any]]) -> list[str]:
-        """The sample's examples that satisfy a compiled --where (over alias ``e``)."""
+    def sample_matches(self, sample: SampleRow, where: Expr) -> list[str]:
+        """The sample's examples that satisfy a --where over their fields."""
+        cond, params = where_sql(where)
         rows = self._read(
             "SELECT e.ex_id FROM sample_items i JOIN examples e ON e.run_id = ? AND e.split = ? AND e.ex_id = i.ex_id"
-            f" WHERE i.sample_id = ? AND ({where[0]}) ORDER BY i.position",
-            [sample.run_id, sample.split, sample.id, *where[1]],
+            f" WHERE i.sample_id = ? AND ({cond}) ORDER BY i.position",
+            [sample.run_id, sample.split, sample.id, *params],
         )
         return [r[0] for r in rows]
 

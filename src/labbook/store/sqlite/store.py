@@ -32,11 +32,12 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from labbook.core.query import Expr, RunField, SortKey
 from labbook.errors import (
     BadInput,
     LabbookError,
@@ -64,11 +65,13 @@ from labbook.store.sqlite.failures import FailuresStore
 from labbook.store.sqlite.journal import JournalStore
 from labbook.store.sqlite.papers import PapersStore
 from labbook.store.sqlite.problems import ProblemsStore
+from labbook.store.sqlite.query import order_sql, where_sql
 from labbook.store.sqlite.research import ResearchStore
 
 BUSY_TIMEOUT_S = 60.0
 ENV_BUSY_TIMEOUT = "LABBOOK_BUSY_TIMEOUT"
 
+_NEWEST_FIRST = (SortKey(RunField("id"), desc=True),)
 _RUN_COLUMNS = (
     "id, uid, name, status, created_at, started_at, ended_at, exit_code, note, command, "
     "cwd, host, pid, source, heartbeat_at, hyp_id, sweep_id, job_id, job_state"
@@ -611,18 +614,15 @@ class SQLiteStore(ResearchStore, JournalStore, PapersStore, ProblemsStore, Failu
         return rows[0][0] if rows else None
 
     def query_runs(
-        self,
-        where: tuple[str, list[Any]] | None,
-        order: list[tuple[str, list[Any], bool]],
-        limit: int | None,
+        self, where: Expr | None, order: Sequence[SortKey], limit: int | None
     ) -> tuple[list[RunRecord], int]:
-        clause, params = ("WHERE " + where[0], list(where[1])) if where else ("", [])
+        clause, params = "", []
+        if where is not None:
+            cond, params = where_sql(where)
+            clause = "WHERE " + cond
         (total,) = self._read(f"SELECT count(*) FROM runs r {clause}", params)[0]
-        order_sql, order_params = [], []
-        for expr, expr_params, desc in order or [("r.id", [], True)]:
-            order_sql.append(f"({expr}) IS NULL, ({expr}) {'DESC' if desc else 'ASC'}")
-            order_params += expr_params + expr_params
-        sql = f"SELECT {_RUN_COLUMNS} FROM runs r {clause} ORDER BY {', '.join(order_sql)}"
+        ordering, order_params = order_sql(order or _NEWEST_FIRST)
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs r {clause} ORDER BY {ordering}"
         if limit:
             sql += f" LIMIT {int(limit)}"
         return self._load(sql, params + order_params, False), total

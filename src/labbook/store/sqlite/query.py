@@ -1,0 +1,136 @@
+"""The query tree (``core/query``) → parameterised SQLite.
+
+Every literal and every key becomes a ``?`` parameter; only the names this module writes
+reach the SQL text. Runs are aliased ``r``, examples ``e``. ``and`` / ``or`` runs compile
+to balanced trees, so SQLite's expression depth grows with the log of their length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from labbook.core.query import (
+    All,
+    Any_,
+    Compare,
+    Contains,
+    ExampleField,
+    Expr,
+    HasTag,
+    In,
+    Keyed,
+    Metric,
+    Not,
+    Ref,
+    RunField,
+    SortKey,
+)
+
+SQL = tuple[str, list[Any]]
+
+RUN_COLUMNS = {
+    "id": "r.id",
+    "uid": "r.uid",
+    "name": "r.name",
+    "status": "r.status",
+    "created": "r.created_at",
+    "started": "r.started_at",
+    "ended": "r.ended_at",
+    "duration": "(coalesce(r.ended_at, r.heartbeat_at) - r.started_at)",
+    "exit_code": "r.exit_code",
+    "host": "r.host",
+    "note": "r.note",
+    "source": "r.source",
+    "command": "r.command",
+    "hyp": "r.hyp_id",
+    "sweep": "r.sweep_id",
+    "job": "r.job_id",
+    "job_state": "r.job_state",
+}
+AGGS = {
+    "last": "m.last",
+    "min": "m.min",
+    "max": "m.max",
+    "mean": "m.sum / NULLIF(m.count - m.nan_count, 0)",
+    "count": "m.count",
+    "nan_count": "m.nan_count",
+    "last_step": "m.last_step",
+}
+EXAMPLE_COLUMNS = {"id": "e.ex_id", "split": "e.split", "correct": "e.correct"}
+
+
+def json_path(name: str) -> str:
+    """``meta.lang`` → ``$."meta"."lang"`` (quoted, so any characters are allowed)."""
+    parts = name.split(".")
+    return "$" + "".join('."' + p.replace("\\", "\\\\").replace('"', '\\"') + '"' for p in parts)
+
+
+def ref_sql(ref: Ref) -> SQL:
+    """The expression a reference reads, and its parameters."""
+    if isinstance(ref, RunField):
+        return RUN_COLUMNS[ref.name], []
+    if isinstance(ref, Metric):
+        return f"(SELECT {AGGS[ref.agg]} FROM metrics m WHERE m.run_id = r.id AND m.key = ?)", [ref.key]
+    if isinstance(ref, Keyed):
+        view = "text" if ref.text else "num"
+        table = {"params": "params", "summary": "summary"}[ref.table]
+        return f"(SELECT x.{view} FROM {table} x WHERE x.run_id = r.id AND x.key = ?)", [ref.key]
+    if ref.name in EXAMPLE_COLUMNS:
+        return EXAMPLE_COLUMNS[ref.name], []
+    return "json_extract(e.data, ?)", [json_path(ref.name)]
+
+
+def where_sql(expr: Expr) -> SQL:
+    """A condition of the tree as SQL; ``not`` and negated membership read null as false."""
+    if isinstance(expr, (All, Any_)):
+        return _balanced("AND" if isinstance(expr, All) else "OR", [where_sql(t) for t in expr.terms])
+    if isinstance(expr, Not):
+        sql, params = where_sql(expr.inner)
+        return f"({sql} IS NOT 1)", params
+    if isinstance(expr, HasTag):
+        marks = ", ".join("?" for _ in expr.tags)
+        sql = f"EXISTS (SELECT 1 FROM tags t WHERE t.run_id = r.id AND t.tag IN ({marks}))"
+        return _negated(sql, list(expr.tags), expr.negate)
+    value, params = ref_sql(expr.ref)
+    if isinstance(expr, In):
+        sql = f"{value} IN ({', '.join('?' for _ in expr.values)})"
+        return _negated(sql, [*params, *expr.values], expr.negate)
+    if isinstance(expr, Contains):
+        return f"(instr(lower({value}), lower(?)) > 0)", [*params, expr.text]
+    return _compare(value, params, expr)
+
+
+def _compare(value: str, params: list[Any], expr: Compare) -> SQL:
+    if expr.value is None:
+        return f"({value} {'IS NULL' if expr.op == '=' else 'IS NOT NULL'})", params
+    return f"({value} {expr.op} ?)", [*params, expr.value]
+
+
+def _negated(sql: str, params: list[Any], negate: bool) -> SQL:
+    return (f"(NOT coalesce({sql}, 0))" if negate else f"({sql})"), params
+
+
+def _balanced(op: str, terms: list[SQL]) -> SQL:
+    """``a OP b OP c ...`` as a balanced tree: SQLite's depth grows with log2 of the terms, not their number."""
+    if len(terms) == 1:
+        return terms[0]
+    half = len(terms) // 2
+    (left, lp), (right, rp) = _balanced(op, terms[:half]), _balanced(op, terms[half:])
+    return f"({left} {op} {right})", lp + rp
+
+
+def order_sql(keys: Sequence[SortKey]) -> SQL:
+    """ORDER BY terms: nulls last whichever the direction."""
+    parts, params = [], []
+    for key in keys:
+        expr, expr_params = ref_sql(key.ref)
+        parts.append(f"({expr}) IS NULL, ({expr}) {'DESC' if key.desc else 'ASC'}")
+        params += expr_params + expr_params
+    return ", ".join(parts), params
+
+
+def stratum_sql(field: ExampleField) -> SQL:
+    """An example field as a grouping key: JSON values quoted, so 1 and "1" stay apart."""
+    expr, params = ref_sql(field)
+    return (f"json_quote({expr})" if expr.startswith("json_extract") else expr), params
