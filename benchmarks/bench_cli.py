@@ -67,7 +67,7 @@ def build_notebook(project: Path, n: int) -> float:
         for i in range(n):
             tag = rng.choice(("baseline", "sweep-a", "sweep-b"))
             record = nb.start_run(name=f"{tag}-{i}", tags=(tag,), source="sdk")
-            nb.store.set_params(
+            nb.store.runs.set_params(
                 record.id,
                 {
                     "lr": 10 ** rng.uniform(-5, -1),
@@ -77,7 +77,7 @@ def build_notebook(project: Path, n: int) -> float:
             )
             acc = [rng.random() for _ in range(3)]
             loss = [rng.uniform(0.1, 3.0) for _ in range(3)]
-            nb.store.merge_metrics(
+            nb.store.runs.merge_metrics(
                 record.id,
                 [
                     BatchSummary("acc", 100, 0, acc[0], 99, min(acc), max(acc), sum(acc) * 33),

@@ -43,7 +43,8 @@ def add_run(nb, params: dict, n: int, level: float, seed: int, metrics=("loss", 
     import numpy as np
 
     from labbook.core.summaries import summarize
-    from labbook.store.series import SeriesWriter, encode_block
+    from labbook.formats.series import encode_block
+    from labbook.store.series.write import SeriesWriter
 
     rng = np.random.default_rng(seed)
     record = nb.start_run(params=params, source="sdk")
@@ -58,7 +59,7 @@ def add_run(nb, params: dict, n: int, level: float, seed: int, metrics=("loss", 
         summaries.append(summarize(key, steps, values))
     writer.append(blocks)
     writer.close()
-    nb.store.replace_metrics(record.id, summaries)
+    nb.store.runs.replace_metrics(record.id, summaries)
     nb.end_run(record.id, "finished", 0)
     return record.id
 
@@ -104,7 +105,7 @@ def compare_rows(project: Path) -> list[list[str]]:
 
 
 def in_process(project: Path) -> float:
-    from labbook.service.compare import compare
+    from labbook.service.compare.report import compare
     from labbook.service.notebook import Notebook
 
     with Notebook.open(project) as nb:

@@ -100,7 +100,7 @@ def make_runs(project: Path, n: int) -> None:
     with nb:
         for i in range(n):
             record = nb.start_run(name=f"run-{i}", tags=("bench",), source="sdk")
-            nb.store.set_params(record.id, {"lr": 10 ** -(i % 5), "seed": i})
+            nb.store.runs.set_params(record.id, {"lr": 10 ** -(i % 5), "seed": i})
             nb.end_run(record.id, "finished", 0)
 
 

@@ -57,7 +57,8 @@ while True:
 
 def torn_bytes(metrics_dir: Path) -> int:
     """Bytes after the last intact block of each series file (a write cut short by the kill)."""
-    from labbook.store.series import HEADER, iter_blocks
+    from labbook.formats.series import HEADER
+    from labbook.store.series.read import iter_blocks
 
     torn = 0
     for path in metrics_dir.glob("*.lbm"):

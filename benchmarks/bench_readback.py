@@ -52,7 +52,7 @@ TARGET_1M_S = 0.100
 def write_finished(project: Path, values: list[float]) -> tuple[int, int]:
     """A finished run holding ``values`` under "loss"; returns (run id, blocks in its files)."""
     import labbook
-    from labbook.store.series import iter_blocks, series_files
+    from labbook.store.series.read import iter_blocks, series_files
 
     run = labbook.init(dir=project)
     for i, v in enumerate(values):
@@ -110,7 +110,7 @@ def live_run_reads(project: Path, values: list[float]) -> tuple[list[float], int
 
     import labbook
     from labbook.service.notebook import Notebook
-    from labbook.store.series import iter_blocks, series_files
+    from labbook.store.series.read import iter_blocks, series_files
 
     run = labbook.init(dir=project)
     recorder = run._recorder  # flushing by hand gives the block layout of a long, slow run

@@ -45,7 +45,7 @@ from _common import (
 )
 
 if TYPE_CHECKING:
-    from labbook.store.series import SeriesWriter
+    from labbook.store.series.write import SeriesWriter
 
 T0 = 1_700_000_000_000
 TIGHT_BLOCK = 250_000  # points per flush of a tight loop
@@ -63,7 +63,8 @@ def build_tight(path: Path, n: int) -> tuple[SeriesWriter, str]:
     """One metric, ~250k points per block; a decaying noisy loss, as a real curve compresses."""
     import numpy as np
 
-    from labbook.store.series import SeriesWriter, encode_block
+    from labbook.formats.series import encode_block
+    from labbook.store.series.write import SeriesWriter
 
     rng = np.random.default_rng(0)
     w = SeriesWriter(path, background=True)
@@ -78,7 +79,8 @@ def build_small(path: Path, n: int) -> tuple[SeriesWriter, str]:
     """100 metrics, 5 points of each per flush; one flush is one append, as the recorder does it."""
     import random
 
-    from labbook.store.series import SeriesWriter, encode_block
+    from labbook.formats.series import encode_block
+    from labbook.store.series.write import SeriesWriter
 
     rnd = random.Random(0)
     names = [f"metric/{k:02d}" for k in range(KEYS)]
@@ -124,7 +126,7 @@ def run_child(shape: str, path: str, n: int) -> None:
 
     import numpy  # noqa: F401  # a training process has it; compaction then merges with it
 
-    from labbook.store.series import read_blocks, read_series, series_files
+    from labbook.store.series.read import read_blocks, read_series, series_files
 
     w, key = SHAPES[shape](Path(path), n)
     base = reset_peak()

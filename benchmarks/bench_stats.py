@@ -5,7 +5,7 @@ Beside each figure, what the previous method gave where that is cheap to compute
 1. A/A comparisons of 10 metrics where nothing differs: how often *any* metric is called
    better/worse (family-wise). Before: every metric at alpha. Primary + Holm without the
    gate. Now: the primary at alpha, the secondary metrics Holm-adjusted and called only
-   when the primary is (``stats.family_calls``). Target ≤ alpha + 1.5 points.
+   when the primary is (``multiple.family_calls``). Target ≤ alpha + 1.5 points.
 2. ``--paired``: coverage of the "95%" interval of the mean difference on normal data.
    Before: BCa bootstrap (1,999 resamples here to keep it quick; lab used 9,999). Now:
    the paired t interval. Target 93-97%.
@@ -42,18 +42,18 @@ def pct(x: float) -> str:
 
 def family_rates(n: int, rng: np.random.Generator) -> list[str]:
     """Family-wise false-call rate over 10 null metrics: before, Holm without gate, now."""
-    from labbook.core import stats
+    from labbook.core.stats import multiple, tests
 
     x, y = rng.normal(size=(DATASETS, METRICS, n)), rng.normal(size=(DATASETS, METRICS, n))
-    before = stats.unpaired(x, y, reach=ALPHA)  # every metric its own test at alpha
-    old_calls = stats.calls(before.p, before.low, before.high, ALPHA)
-    first = stats.unpaired(x[:, :1], y[:, :1], reach=ALPHA)
-    rest = stats.unpaired(x[:, 1:], y[:, 1:], reach=ALPHA / (METRICS - 1))
+    before = tests.unpaired(x, y, reach=ALPHA)  # every metric its own test at alpha
+    old_calls = multiple.calls(before.p, before.low, before.high, ALPHA)
+    first = tests.unpaired(x[:, :1], y[:, :1], reach=ALPHA)
+    rest = tests.unpaired(x[:, 1:], y[:, 1:], reach=ALPHA / (METRICS - 1))
     p, low, high = (np.concatenate([getattr(first, k), getattr(rest, k)], -1) for k in ("p", "low", "high"))
     no_gate = p.copy()
-    no_gate[:, 1:] = stats.holm(p[:, 1:])
-    holm_calls = stats.calls(no_gate, low, high, ALPHA)
-    _, now_calls = stats.family_calls(p, low, high, ALPHA)
+    no_gate[:, 1:] = multiple.holm(p[:, 1:])
+    holm_calls = multiple.calls(no_gate, low, high, ALPHA)
+    _, now_calls = multiple.family_calls(p, low, high, ALPHA)
     return [
         str(n),
         pct(old_calls.any(axis=1).mean()),
@@ -70,11 +70,11 @@ def family_rates(n: int, rng: np.random.Generator) -> list[str]:
 def paired_coverage(n: int, rng: np.random.Generator) -> list[str]:
     from scipy import stats as sp
 
-    from labbook.core import stats
+    from labbook.core.stats import paired
 
     truth = 0.3
     d = rng.normal(truth, 1.0, (DATASETS * 10, n))
-    t = stats.paired_t(d)
+    t = paired.paired_t(d)
     t_cov = np.mean((t.low <= truth) & (t.high >= truth))
     boot = sp.bootstrap(
         (d[:DATASETS],), np.mean, axis=-1, method="BCa", n_resamples=1999, random_state=0, batch=200
@@ -109,14 +109,14 @@ def draw(kind: str, n: int, rng: np.random.Generator, size: int) -> tuple[np.nda
 
 
 def before_ci(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's CI as ``stats.describe`` made it before: t, or BCa when ≥ 8 values look clearly non-normal."""
+    """Each row's CI as ``intervals.describe`` made it before: t, or BCa when ≥ 8 values look clearly non-normal."""
     from scipy import stats as sp
 
-    from labbook.core import stats
+    from labbook.core.stats import intervals, shape
 
-    low, high = stats.t_interval(x)
-    if x.shape[1] >= stats.NORMAL_CHECK_N:
-        rows = np.asarray(stats.shapiro_p(x)) < stats.NON_NORMAL_P
+    low, high = intervals.t_interval(x)
+    if x.shape[1] >= shape.NORMAL_CHECK_N:
+        rows = np.asarray(shape.shapiro_p(x)) < shape.NON_NORMAL_P
         if rows.any():
             ci = sp.bootstrap(
                 (x[rows],), np.mean, axis=-1, method="BCa", n_resamples=1999, random_state=0, batch=100
@@ -126,16 +126,16 @@ def before_ci(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def side_coverage(kind: str, n: int, rng: np.random.Generator) -> list[str]:
-    from labbook.core import stats
+    from labbook.core.stats import intervals, shape
 
     size = DATASETS * 2
     x, mean, median = draw(kind, n, rng, size)
-    low, high = stats.t_interval(x)  # what describe prints now, whatever the shape
+    low, high = intervals.t_interval(x)  # what describe prints now, whatever the shape
     covered = (low <= mean) & (high >= mean)
     b_low, b_high = before_ci(x)
     before = np.mean((b_low <= mean) & (b_high >= mean))
-    fires = np.asarray(stats.looks_misshapen(stats.shapiro_p(x)))
-    _, m_low, m_high, level = stats.median_interval(x)
+    fires = np.asarray(shape.looks_misshapen(shape.shapiro_p(x)))
+    _, m_low, m_high, level = intervals.median_interval(x)
     m_cov = np.mean((m_low <= median) & (m_high >= median))
 
     def when(mask: np.ndarray) -> str:

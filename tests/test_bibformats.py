@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from labbook.errors import BadInput
-from labbook.formats.bib import arxiv_id, detect, norm_doi, norm_title, parse, to_bibtex
+from labbook.formats.bib.bibtex import to_bibtex
+from labbook.formats.bib.entry import arxiv_id, norm_doi, norm_title
+from labbook.formats.bib.files import detect, parse
 
 FIX = Path(__file__).parent / "fixtures" / "papers"
 

@@ -156,6 +156,23 @@ def test_metrics_json_spells_out_non_finite_values(project: Path) -> None:
     assert data["values"] == ["NaN", "Infinity"]
 
 
+def test_logs_of_a_run_that_printed_nothing_are_empty(project: Path) -> None:
+    assert lab_proc("run", "-q", "--", PY, "-c", "pass", cwd=project).returncode == 0
+    for args in (["logs", "1"], ["logs", "1", "--stderr"]):
+        proc = lab_proc(*args, cwd=project)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+
+
+def test_logs_of_a_run_that_saved_no_output_are_one_error_line(project: Path) -> None:
+    """An SDK run's output was never captured: an error (exit 2), not an empty log."""
+    labbook.init(name="sdk").finish()
+    for args in (["logs", "1"], ["logs", "sdk", "--stderr"]):
+        result = lab(*args)
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert result.stderr == "error: run 1 saved no output (it was not started with lab run)\n"
+
+
 def test_backup_is_a_consistent_notebook(project: Path, tmp_path_factory) -> None:
     make_runs(project)
     target = tmp_path_factory.mktemp("b") / "copy"

@@ -143,11 +143,11 @@ def test_unequal_tuning_budget_and_mixed_sides_are_warned(project: Path) -> None
         for lr in (0.1, 0.01, 0.001):  # the method's sweep tried three learning rates
             for seed in range(2):
                 r = nb.start_run(params={"lr": lr, "seed": seed, "method": "new"}, sweep_id="sw1")
-                nb.store.merge_metrics(r.id, [_summary("acc", 0.8 + lr + seed / 100)])
+                nb.store.runs.merge_metrics(r.id, [_summary("acc", 0.8 + lr + seed / 100)])
                 nb.end_run(r.id, "finished", 0)
         for seed in range(2):  # the baseline ran once per seed
             r = nb.start_run(params={"lr": 0.1, "seed": seed, "method": "old"})
-            nb.store.merge_metrics(r.id, [_summary("acc", 0.7 + seed / 100)])
+            nb.store.runs.merge_metrics(r.id, [_summary("acc", 0.7 + seed / 100)])
             nb.end_run(r.id, "finished", 0)
     out = compare_json("method=new lr=0.001", "method=old", "-m", "acc")
     assert out["tuning_budget"] == {"a": 3, "b": 1}

@@ -19,7 +19,7 @@ from statsmodels.stats.multitest import multipletests
 
 from labbook.core import repeats
 from labbook.records.runs import BatchSummary
-from labbook.service import compare
+from labbook.service.compare.report import compare
 from labbook.service.notebook import Notebook
 
 from .conftest import lab
@@ -31,7 +31,9 @@ def add_runs(project: Path, runs: list[tuple[dict[str, Any], dict[str, float]]])
     with Notebook.open(project) as nb:
         for params, metrics in runs:
             r = nb.start_run(params=params)
-            nb.store.merge_metrics(r.id, [BatchSummary(k, 1, 0, v, 0, v, v, v) for k, v in metrics.items()])
+            nb.store.runs.merge_metrics(
+                r.id, [BatchSummary(k, 1, 0, v, 0, v, v, v) for k, v in metrics.items()]
+            )
             nb.end_run(r.id, "finished", 0)
             ids.append(r.id)
     return ids
@@ -111,7 +113,7 @@ def test_the_first_metric_is_primary_the_others_holm_adjusted_and_gated(project:
         and "primary: acc (the first --metric, else the first by name), tested at 0.05" in text
     )
     with Notebook.open(project) as nb:  # a caller (a hypothesis) names its metric
-        report = compare.compare(nb, "v=a", "v=b", primary="noise")
+        report = compare(nb, "v=a", "v=b", primary="noise")
     assert report.metrics[0].metric == "noise" and report.metrics[0].comparison.role == "primary"
     assert [r.comparison.role for r in report.metrics[1:]] == ["secondary", "secondary"]
 

@@ -139,7 +139,7 @@ def test_backup_of_a_live_run_is_a_clean_copy(project: Path, tmp_path_factory) -
         proc.stdin.close()
         proc.wait(timeout=60)
     with Notebook.open(target) as nb:
-        run = nb.store.get_run(1)
+        run = nb.store.runs.get_run(1)
         assert run is not None
         series = nb.series(run, "x")
     # the copy holds a prefix of the series, at least as many points as its summary counts

@@ -10,8 +10,8 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
+from labbook.core.example_sets import id_keys
 from labbook.core.failstats import allocate, binom_half_cdf, mcnemar, robust_z, wilson
-from labbook.service.failures import id_keys
 
 
 @pytest.mark.parametrize(

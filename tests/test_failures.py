@@ -365,7 +365,7 @@ def test_diff_counts_fixes_and_breaks_and_follows_the_piles(project: Path) -> No
     assert out["acc_b"] == pytest.approx(sum(y for _, y in pairs) / 350)
     assert out["mcnemar"]["p_exact"] == pytest.approx(stats.binomtest(fixed, fixed + broken).pvalue)
     with Notebook.open(project) as nb:
-        piles = nb.store.pile_members(nb.failures.get("s").id)
+        piles = nb.store.failures.pile_members(nb.failures.get("s").id)
     assert out["sample"] == "s"
     for change in out["piles"]:
         group = piles[change["pile"]]

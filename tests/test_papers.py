@@ -385,7 +385,8 @@ def test_ls_table_and_empty_states(project: Path) -> None:
 
 def test_upgrading_a_v5_notebook_keeps_its_predictions(tmp_path: Path) -> None:
     from labbook.store.sqlite import migrations
-    from labbook.store.sqlite.store import SQLiteStore, connect
+    from labbook.store.sqlite.connection import connect
+    from labbook.store.sqlite.store import SQLiteStore
 
     db = tmp_path / "labbook.db"
     conn = connect(db)
@@ -398,12 +399,12 @@ def test_upgrading_a_v5_notebook_keeps_its_predictions(tmp_path: Path) -> None:
     )
     conn.close()
     store = SQLiteStore(db)  # opening migrates
-    assert migrations.version(store._conn) == migrations.LATEST
-    (pred,) = store.list_predictions()
+    assert migrations.version(store.db.conn) == migrations.LATEST
+    (pred,) = store.research.list_predictions()
     assert (pred.text, pred.p, pred.paper_id) == ("old guess", 0.7, None)
-    hyp = store.get_hypothesis(1)
+    hyp = store.research.get_hypothesis(1)
     assert hyp is not None and hyp.problem == "conditioning" and hyp.problem_id is None  # free text stays
-    assert store.list_papers() == [] and store.list_problems() == []
+    assert store.papers.list_papers() == [] and store.problems.list_problems() == []
     store.close()
 
 

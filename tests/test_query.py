@@ -22,9 +22,13 @@ def filled(notebook: Notebook) -> Notebook:
             params={"lr": 10.0 ** -(i % 4), "opt": "adam" if i % 3 else "sgd", "model.depth": i},
         )
         acc = i / 12
-        notebook.store.merge_metrics(run.id, [BatchSummary("acc", 2, 0, acc, 1, acc / 2, acc, acc * 1.5)])
+        notebook.store.runs.merge_metrics(
+            run.id, [BatchSummary("acc", 2, 0, acc, 1, acc / 2, acc, acc * 1.5)]
+        )
         if i == 5:
-            notebook.store.merge_metrics(run.id, [BatchSummary("acc", 1, 1, math.nan, 2, None, None, 0.0)])
+            notebook.store.runs.merge_metrics(
+                run.id, [BatchSummary("acc", 1, 1, math.nan, 2, None, None, 0.0)]
+            )
         notebook.end_run(run.id, "finished" if i % 5 else "failed", 0 if i % 5 else 1)
         if i == 7:
             notebook.set_summary(run.id, {"best": 0.99, "note_text": "great"})

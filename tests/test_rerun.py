@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from .conftest import lab, lab_proc
 
@@ -87,7 +90,7 @@ def test_a_changed_result_is_reported(project: Path) -> None:
     from labbook.service.notebook import Notebook
 
     with Notebook.open(project) as nb:
-        nb.store.replace_metrics(1, [BatchSummary("loss", 1, 0, 123.0, 50, 123.0, 123.0, 123.0)])
+        nb.store.runs.replace_metrics(1, [BatchSummary("loss", 1, 0, 123.0, 50, 123.0, 123.0, 123.0)])
     assert "rerun of run 1: 0 of 1 metrics match" in lab("show", "2").output
     assert "differs: 123.0 then" in lab("show", "2").output
 
@@ -101,3 +104,24 @@ def test_runs_without_git_capture_cannot_be_rerun(project: Path) -> None:
         == "error: run 1 cannot be rerun: its code was not in a git commit (not a git repository)\n"
     )
     assert len(json.loads(lab("ls", "--json").output)) == 1  # nothing half-written
+
+
+def test_the_captured_environment_reaches_the_rerun_and_only_it(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    git(project, "init", "-q", "-b", "main")
+    (project / ".gitignore").write_text(".labbook/\n")
+    (project / "seed.py").write_text(
+        "import json, os\nprint(json.dumps({'hashseed': int(os.environ['PYTHONHASHSEED'])}))\n"
+    )
+    git(project, "add", ".gitignore", "seed.py")
+    git(project, "commit", "-q", "-m", "first")
+    first = lab_proc("run", "-q", "--", PY, "seed.py", cwd=project, env={"PYTHONHASHSEED": "7"})
+    assert first.returncode == 0, first.stderr
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    result = lab("rerun", "1", "-q")  # in this process: its environment must come out as it went in
+    assert result.exit_code == 0, result.output
+    assert "PYTHONHASHSEED" not in os.environ
+    shown = json.loads(lab("show", "2", "--json").output)
+    assert shown["metrics"]["hashseed"]["last"] == 7
+    assert shown["capture"]["env"]["PYTHONHASHSEED"] == "7"

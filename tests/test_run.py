@@ -256,19 +256,19 @@ def test_runs_of_other_hosts_crash_only_when_their_heartbeat_is_stale(notebook: 
     now = time.time()
     far = Owner("another-host", 4242, 1.0, "boot")
     for uid, heartbeat in (("fresh", now - 5), ("stale", now - 3600)):
-        run_id = notebook.store.create_run(NewRun(uid, uid, now - 4000, None, None, "/", "cli", far))
-        notebook.store.heartbeat(run_id, heartbeat)
+        run_id = notebook.store.runs.create_run(NewRun(uid, uid, now - 4000, None, None, "/", "cli", far))
+        notebook.store.runs.heartbeat(run_id, heartbeat)
     by_name = {r.name: r.status for r in notebook.list_runs(limit=0)[0]}
     assert by_name == {"fresh": "running", "stale": "crashed"}
     # a heartbeat from a run taken for dead brings it back
-    stale = notebook.store.find_run_ids("stale")[0]
-    notebook.store.heartbeat(stale, time.time())
+    stale = notebook.store.runs.find_run_ids("stale")[0]
+    notebook.store.runs.heartbeat(stale, time.time())
     assert notebook.get_run(stale).status == "running"
 
 
 def test_a_live_local_run_stays_running(notebook: Notebook) -> None:
     run = notebook.start_run(owner=current_owner())
-    notebook.store.heartbeat(run.id, time.time() - 10_000)  # silent, but its process is alive
+    notebook.store.runs.heartbeat(run.id, time.time() - 10_000)  # silent, but its process is alive
     assert notebook.get_run(run.id).status == "running"
 
 

@@ -199,4 +199,4 @@ def test_what_the_script_prints_while_the_environment_is_captured_reaches_stdout
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert proc.stdout.splitlines() == [f"line {i}" for i in range(20000)]
     with Notebook.open(project) as nb:
-        assert nb.store.get_run(1).capture.get("packages")  # and the capture itself worked
+        assert nb.store.runs.get_run(1).capture.get("packages")  # and the capture itself worked

@@ -20,24 +20,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labbook.store import compactor, series
-from labbook.store.series import (
-    COMPACTED,
-    DAMAGED,
-    FAILED,
-    KEPT_DAMAGED,
-    TORN,
-    Damage,
-    SeriesWriter,
-    compact_file,
+from labbook.formats import series as series_format
+from labbook.formats.series import encode_block
+from labbook.store.series import compactor
+from labbook.store.series.compact import COMPACTED, FAILED, KEPT_DAMAGED, compact_file
+from labbook.store.series.read import (
+    Reading,
     count_points,
-    encode_block,
     intact_length,
     iter_blocks,
     read,
     read_series,
     series_files,
 )
+from labbook.store.series.scan import DAMAGED, TORN, Damage
+from labbook.store.series.write import SeriesWriter
 
 from .conftest import wait_for
 
@@ -69,7 +66,7 @@ def blocks_of(path: Path) -> list[tuple[str, int]]:
     return [(b.key, b.n) for b in iter_blocks(path.read_bytes())]
 
 
-def as_bits(reading: series.Reading) -> dict[str, tuple[list[int], list[int], list[int]]]:
+def as_bits(reading: Reading) -> dict[str, tuple[list[int], list[int], list[int]]]:
     out = {}
     for key, s in reading.series.items():
         out[key] = (s.steps.tolist(), s.times.view("<u8").tolist(), s.values.view("<u8").tolist())
@@ -179,7 +176,9 @@ def test_header_layout_is_stable() -> None:
 _FULL_DISK = """
     import errno, json, random, sys
     from pathlib import Path
-    from labbook.store.series import SeriesWriter, encode_block, read
+    from labbook.formats.series import encode_block
+    from labbook.store.series.read import read
+    from labbook.store.series.write import SeriesWriter
     d = Path(sys.argv[1])
     (d / "m").mkdir()
     w = SeriesWriter(d / "m" / "w.lbm")
@@ -229,7 +228,9 @@ def test_a_full_disk_leaves_the_file_whole_and_the_retry_lands(tmp_path: Path) -
 _FILE_SIZE_LIMIT = """
     import json, resource, signal, sys
     from pathlib import Path
-    from labbook.store.series import SeriesWriter, encode_block, read
+    from labbook.formats.series import encode_block
+    from labbook.store.series.read import read
+    from labbook.store.series.write import SeriesWriter
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a killed process
     d = Path(sys.argv[1])
     w = SeriesWriter(d / "w.lbm")
@@ -321,10 +322,10 @@ def test_compaction_keeps_every_point_bit_for_bit(
     (d / "w.lbm").write_bytes(b"".join(chunks))
     before = as_bits(read(d))
     with pytest.MonkeyPatch.context() as mp:  # small limits, so that a few blocks meet every case
-        mp.setattr(series, "LARGE", 40)  # copied verbatim
-        mp.setattr(series, "CHUNK", 100)  # runs are cut
-        mp.setattr(series, "_HELD", 2000)  # merged blocks spill to a temp file
-        mp.setattr(series, "_MIN_SAVED", 0)
+        mp.setattr("labbook.store.series.compact.LARGE", 40)  # copied verbatim
+        mp.setattr("labbook.store.series.compact.CHUNK", 100)  # runs are cut
+        mp.setattr("labbook.store.series.compact._HELD", 2000)  # merged blocks spill to a temp file
+        mp.setattr("labbook.store.series.compact._MIN_SAVED", 0)
         result = compact_file(d / "w.lbm")
     assert result.status == COMPACTED and result.warning is None
     assert as_bits(read(d)) == before
@@ -366,7 +367,9 @@ def test_a_long_run_rolls_into_segments_the_background_compacts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(compactor, "WORTH_BLOCKS", 8)
-    monkeypatch.setattr(series, "JOIN_S", 120.0)  # this test is about what gets done, not how fast
+    monkeypatch.setattr(
+        "labbook.store.series.write.JOIN_S", 120.0
+    )  # this test is about what gets done, not how fast
     d = tmp_path / "metrics"
     w = SeriesWriter(d / "w.lbm", background=True, segment_bytes=20_000)
     for i in range(0, 3000, 5):
@@ -389,7 +392,7 @@ def test_a_killed_compactor_leaves_its_segment_whole(tmp_path: Path) -> None:
         w.append([block(k, i, 5) for k in "abcdefgh"])
     w.close(compact=False)
     before = as_bits(read(d))
-    helper = subprocess.Popen([sys.executable, "-m", "labbook.store.compactor", str(d / "w.lbm")])
+    helper = subprocess.Popen([sys.executable, "-m", "labbook.store.series.compactor", str(d / "w.lbm")])
     wait_for(
         lambda: (d / "w.compacting").exists() or helper.poll() is not None,
         label="the helper to start writing",
@@ -429,7 +432,7 @@ def test_a_damaged_or_torn_file_is_never_compacted(tmp_path: Path) -> None:
 _COMPACT_OVER_LIMIT = """
     import json, resource, signal, sys
     from pathlib import Path
-    from labbook.store.series import compact_file
+    from labbook.store.series.compact import compact_file
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     path = Path(sys.argv[1])
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
@@ -451,7 +454,7 @@ _NO_NUMPY = """
     import sys
     sys.modules["numpy"] = None  # any import of numpy fails
     from pathlib import Path
-    from labbook.store.series import compact_file
+    from labbook.store.series.compact import compact_file
     print('"' + compact_file(Path(sys.argv[1])).status + '"')
 """
 
@@ -472,7 +475,7 @@ _COMPACT_MEMORY = """
     from pathlib import Path
     def peak_mb():
         return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
-    from labbook.store.series import compact_file
+    from labbook.store.series.compact import compact_file
     base = peak_mb()
     result = compact_file(Path(sys.argv[1]))
     print(json.dumps({"growth_mb": peak_mb() - base, "status": result.status, "after": result.blocks_after}))
@@ -481,7 +484,8 @@ _BUILD = """
     import json, sys
     import numpy as np
     from pathlib import Path
-    from labbook.store.series import SeriesWriter, encode_block
+    from labbook.formats.series import encode_block
+    from labbook.store.series.write import SeriesWriter
     w = SeriesWriter(Path(sys.argv[1]))
     rng = np.random.default_rng(0)
     for i in range(0, 1_000_000, 1000):  # two metrics, 1,000 blocks each: 2M points
@@ -511,7 +515,7 @@ _COUNT = """
     import json, sys
     sys.modules["numpy"] = None  # lab verify counts without numpy, and without decompressing
     from pathlib import Path
-    from labbook.store.series import count_points
+    from labbook.store.series.read import count_points
     counts, damage = count_points(Path(sys.argv[1]))
     print(json.dumps({"counts": counts, "damage": [[d.offset, d.kind, d.key, d.points] for d in damage]}))
 """
@@ -530,7 +534,7 @@ def test_counting_names_every_damaged_block_without_numpy(tmp_path: Path) -> Non
 
 def test_a_long_series_reads_back_exactly_into_arrays_the_caller_can_use(tmp_path: Path) -> None:
     """Past 2M points the reader allocates its own pages and decodes on threads."""
-    n = series._THREADS_FROM + 12_345
+    n = series_format._THREADS_FROM + 12_345
     rng = np.random.default_rng(1)
     steps = np.arange(n, dtype=np.int64)
     times = T0 + 3 * steps

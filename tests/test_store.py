@@ -15,7 +15,8 @@ from labbook.records.runs import BatchSummary
 from labbook.service.liveness import current_owner
 from labbook.service.notebook import Notebook
 from labbook.store.sqlite import migrations
-from labbook.store.sqlite.store import SQLiteStore, connect
+from labbook.store.sqlite.connection import connect
+from labbook.store.sqlite.store import SQLiteStore
 
 from .conftest import lab_proc
 
@@ -32,13 +33,13 @@ def test_upgrades_a_v1_notebook_keeping_its_runs(tmp_path: Path) -> None:
     conn.close()
 
     store = SQLiteStore(db)  # opening migrates
-    assert migrations.version(store._conn) == migrations.LATEST
-    run = store.get_run(1)
+    assert migrations.version(store.db.conn) == migrations.LATEST
+    run = store.runs.get_run(1)
     assert run is not None and run.name == "old"
     assert run.capture["cwd"] == "/x"
-    assert store.blob(run.capture["packages"]["blob"]) == freeze
-    store.set_summary(1, {"best": 0.5})  # the v2 table exists and works
-    assert store.get_run(1).summary == {"best": 0.5}
+    assert store.runs.blob(run.capture["packages"]["blob"]) == freeze
+    store.runs.set_summary(1, {"best": 0.5})  # the v2 table exists and works
+    assert store.runs.get_run(1).summary == {"best": 0.5}
 
 
 def test_refuses_a_notebook_from_a_newer_labbook(tmp_path: Path) -> None:
@@ -57,7 +58,7 @@ def test_database_is_in_wal_mode(notebook: Notebook) -> None:
 
 def test_metric_summaries_merge_across_batches_and_writers(notebook: Notebook) -> None:
     run = notebook.start_run(name="m")
-    s = notebook.store
+    s = notebook.store.runs
     s.merge_metrics(run.id, [BatchSummary("loss", 3, 1, 0.5, 2, 0.5, 2.0, 3.5)])
     s.merge_metrics(run.id, [BatchSummary("loss", 2, 0, 0.25, 4, 0.25, 1.0, 1.25)])
     s.merge_metrics(run.id, [BatchSummary("loss", 1, 1, math.nan, 5, None, None, 0.0)])
@@ -69,10 +70,10 @@ def test_metric_summaries_merge_across_batches_and_writers(notebook: Notebook) -
 
 def test_infinities_survive_the_database(notebook: Notebook) -> None:
     run = notebook.start_run()
-    notebook.store.merge_metrics(
+    notebook.store.runs.merge_metrics(
         run.id, [BatchSummary("x", 2, 0, math.inf, 1, -math.inf, math.inf, math.nan)]
     )
-    m = notebook.store.get_run(run.id).metrics["x"]
+    m = notebook.store.runs.get_run(run.id).metrics["x"]
     assert (m.last, m.min, m.max) == (math.inf, -math.inf, math.inf)
 
 
@@ -93,7 +94,7 @@ def test_bulky_capture_is_stored_once(notebook: Notebook) -> None:
 
 
 def test_network_filesystems_are_told_from_proc_mounts() -> None:
-    from labbook.store.sqlite.store import NETWORK_FILESYSTEMS, filesystem_type
+    from labbook.store.sqlite.connection import NETWORK_FILESYSTEMS, filesystem_type
 
     mounts = (
         "server:/export/home /home nfs4 rw,relatime 0 0\n"

@@ -16,17 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:
-    from labbook.errors import (
-        BadInput,
-        LabbookError,
-        MetricValueError,
-        NotebookNotFound,
-        QueryError,
-        RunNotFound,
-    )
-    from labbook.service.notebook import Notebook
-    from labbook.tracking.sdk import Run, config, current, finish, init, log
+if TYPE_CHECKING:  # explicit re-exports, so that mypy --strict accepts ``labbook.init`` in user code
+    from labbook.errors import BadInput as BadInput
+    from labbook.errors import LabbookError as LabbookError
+    from labbook.errors import MetricValueError as MetricValueError
+    from labbook.errors import NotebookNotFound as NotebookNotFound
+    from labbook.errors import QueryError as QueryError
+    from labbook.errors import RunNotFound as RunNotFound
+    from labbook.service.notebook import Notebook as Notebook
+    from labbook.tracking.sdk import Run as Run
+    from labbook.tracking.sdk import config as config
+    from labbook.tracking.sdk import current as current
+    from labbook.tracking.sdk import finish as finish
+    from labbook.tracking.sdk import init as init
+    from labbook.tracking.sdk import log as log
 
 _LAZY = {
     "init": "tracking.sdk",
@@ -44,7 +47,22 @@ _LAZY = {
     "RunNotFound": "errors",
 }
 
-__all__ = [*_LAZY, "__version__"]
+__all__ = [
+    "BadInput",
+    "LabbookError",
+    "MetricValueError",
+    "Notebook",
+    "NotebookNotFound",
+    "QueryError",
+    "Run",
+    "RunNotFound",
+    "__version__",
+    "config",
+    "current",
+    "finish",
+    "init",
+    "log",
+]
 
 
 def __getattr__(name: str) -> Any:

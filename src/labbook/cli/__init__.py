@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -27,9 +28,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "show": ("runs", "show_cmd", "Show everything recorded about a run."),
     "logs": ("runs", "logs_cmd", "Print a run's saved output."),
     "metrics": ("runs", "metrics_cmd", "Print one metric series of a run."),
-    "plot": ("analysis", "plot_cmd", "Plot a metric: one line per variant, with its CI band."),
-    "compare": ("analysis", "compare_cmd", "Compare runs or variants: diffs, tests and a verdict."),
-    "ablate": ("analysis", "ablate_cmd", "Run leave-one-out ablations of components and rank them."),
+    "plot": ("plot", "plot_cmd", "Plot a metric: one line per variant, with its CI band."),
+    "compare": ("compare", "compare_cmd", "Compare runs or variants: diffs, tests and a verdict."),
+    "ablate": ("ablate", "ablate_cmd", "Run leave-one-out ablations of components and rank them."),
     "hyp": ("research", "hyp_cmd", "Hypotheses: add, list, show."),
     "predict": ("research", "predict_cmd", "Write down a prediction before any result exists."),
     "resolve": ("research", "resolve_cmd", "Record how a prediction or hypothesis ended."),
@@ -64,16 +65,24 @@ class LabGroup(click.Group):
         if spec is None:
             return None
         module = importlib.import_module(f".{spec[0]}", __name__)
-        return getattr(module, spec[1])
+        command: click.Command = getattr(module, spec[1])
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
             formatter.write_dl([(name, spec[2]) for name, spec in COMMANDS.items()])
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         """Run the CLI; click's usage errors, too, become one line and exit code 2."""
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.UsageError as err:
             where = f"; see {err.ctx.command_path} --help" if err.ctx is not None else ""
             click.echo(f"error: {err.format_message().rstrip('.')}{where}", err=True)

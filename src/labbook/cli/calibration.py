@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 
+from labbook.cli.output import echo_json, show
 from labbook.cli.runs import open_notebook
-from labbook.views import tables as render
+from labbook.views.research import bin_list, calibration_dict
 
 
 @click.command("calibration")
@@ -48,13 +48,7 @@ def calibration_cmd(
             lo, hi = parse_bin(bin_range)
             preds = in_bin(nb, filters, lo, hi)
             if as_json:
-                render.echo_json(
-                    [
-                        {"ref": p.ref, "p": p.p, "outcome": p.resolution.outcome, "text": p.text}
-                        for p in preds
-                        if p.resolution
-                    ]
-                )
+                echo_json(bin_list(preds))
                 return
             if not preds:
                 click.echo(f"no scored yes/no predictions with p in [{lo:g}, {hi:g})")
@@ -73,9 +67,7 @@ def calibration_cmd(
     else:
         path = None
     if as_json:
-        out = asdict(rep)
-        out["figure"] = str(path) if path else None
-        render.echo_json(out)
+        echo_json(calibration_dict(rep, path))
         return
     _print(rep, path)
 
@@ -152,7 +144,7 @@ def _print(rep: Any, figure: Path | None) -> None:
         parts.append(f"note: {warning}")
     if figure is not None:
         parts.append(f"reliability diagram: {figure}")
-    render.show(*parts)
+    show(*parts)
 
 
 def _intervals_text(n: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ import click
 
 from labbook.cli.calibration import calibration_cmd
 from labbook.cli.journal import export_cmd
-from labbook.cli.launch import sweep_summary
+from labbook.cli.launcher import sweep_summary
 from labbook.cli.research import hyp_show
 from labbook.cli.runs import ls_cmd, show_cmd
 
@@ -137,7 +137,8 @@ def _failure_piles(ctx: click.Context, project: Path) -> None:
 
 def _compare_variants(ctx: click.Context) -> None:
     """The two variants side by side with honest statistics, and their curves."""
-    from labbook.cli.analysis import compare_cmd, plot_cmd
+    from labbook.cli.compare import compare_cmd
+    from labbook.cli.plot import plot_cmd
 
     click.secho("\n$ lab compare scale=true scale=false --metric val_acc", bold=True)
     ctx.invoke(

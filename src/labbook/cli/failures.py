@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
-from typing import Any
 
 import click
 
+from labbook.cli.output import echo_json
 from labbook.cli.runs import open_notebook
 from labbook.errors import BadInput
+from labbook.views import failures as views
 from labbook.views import tables as render
 
 SPLIT = click.option("--split", default="eval", show_default=True, help="Which examples of the run.")
@@ -19,21 +19,6 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print exact machine
 
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%" if math.isfinite(x) else ""
-
-
-def _sample_dict(s: Any) -> dict[str, Any]:
-    return {
-        "name": s.name,
-        "run": s.run_id,
-        "split": s.split,
-        "where": s.where,
-        "stratify": s.stratify,
-        "seed": s.seed,
-        "requested": s.requested,
-        "size": s.size,
-        "population": s.population,
-        "created_at": s.created_at,
-    }
 
 
 @click.group("failures")
@@ -70,7 +55,7 @@ def import_cmd(
     with open_notebook(ctx) as nb:
         rep = nb.failures.import_file(run, file, split, id_field, fmt)
     if as_json:
-        render.echo_json(dataclasses.asdict(rep))
+        echo_json(views.import_dict(rep))
         return
     replaced = f" ({rep.replaced} replaced existing ids)" if rep.replaced else ""
     click.echo(
@@ -111,7 +96,7 @@ def sample_cmd(
         res = nb.failures.sample(run, n, where, stratify, seed, name, split)
     s = res.sample
     if as_json:
-        render.echo_json(dict(_sample_dict(s), short=res.short))
+        echo_json(views.drawn_dict(res))
         return
     what = f"matching {s.where!r}" if s.where else "failures"
     if res.short:
@@ -133,7 +118,7 @@ def ls_cmd(ctx: click.Context, run: str | None, as_json: bool) -> None:
         samples = nb.failures.samples(run)
         reviewed = {s.name: nb.failures.piles(s.name).reviewed for s in samples}
     if as_json:
-        render.echo_json([dict(_sample_dict(s), reviewed=reviewed[s.name]) for s in samples])
+        echo_json(views.samples_list(samples, reviewed))
         return
     if not samples:
         click.echo("no samples yet; draw one with: lab failures sample RUN -n 100")
@@ -200,14 +185,7 @@ def piles_cmd(ctx: click.Context, sample: str, as_json: bool) -> None:
         rep = nb.failures.piles(sample)
     s = rep.sample
     if as_json:
-        render.echo_json(
-            {
-                "sample": _sample_dict(s),
-                "reviewed": rep.reviewed,
-                "unreviewed": rep.unreviewed,
-                "piles": [dataclasses.asdict(p) for p in rep.piles],
-            }
-        )
+        echo_json(views.piles_dict(rep))
         return
     click.echo(
         f"sample {s.name}: {s.size} of {s.population} failures of run {s.run_id} ({s.split}); "
@@ -246,19 +224,7 @@ def show_cmd(ctx: click.Context, sample: str, pile: str | None, as_json: bool) -
     with open_notebook(ctx) as nb:
         items = nb.failures.items(sample, pile)
     if as_json:
-        render.echo_json(
-            [
-                {
-                    "position": i.position + 1,
-                    "id": i.ex_id,
-                    "piles": list(i.piles),
-                    "note": i.note,
-                    "correct": None if i.correct is None else bool(i.correct),
-                    "fields": i.data,
-                }
-                for i in items
-            ]
-        )
+        echo_json(views.items_list(items))
         return
     rows = [
         [str(i.position + 1), i.ex_id, ",".join(i.piles), preview(i.data, 50), i.note or ""] for i in items
@@ -280,10 +246,7 @@ def diff_cmd(
     with open_notebook(ctx) as nb:
         d = nb.failures.diff(run_a, run_b, split, sample)
     if as_json:
-        out = {k: v for k, v in dataclasses.asdict(d).items() if k not in ("test", "piles")}
-        out.update(acc_a=d.acc_a, acc_b=d.acc_b, mcnemar=d.test.as_dict())
-        out["piles"] = [dataclasses.asdict(p) for p in d.piles]
-        render.echo_json(out)
+        echo_json(views.diff_dict(d))
         return
     extra = []
     if d.only_a or d.only_b:
@@ -328,10 +291,7 @@ def tail_cmd(ctx: click.Context, run: str, by: str, n: int, split: str, as_json:
     with open_notebook(ctx) as nb:
         t = nb.failures.tail(run, by, n, split)
     if as_json:
-        out = dataclasses.asdict(t)
-        for row in out["rows"]:
-            row["correct"] = None if row["correct"] is None else bool(row["correct"])
-        render.echo_json(out)
+        echo_json(views.tail_dict(t))
         return
     missing = f" ({t.missing} without it)" if t.missing else ""
     click.echo(

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from labbook.cli.output import echo_json
 from labbook.cli.runs import open_notebook
 from labbook.views import tables as render
+from labbook.views.journal import hits_list, timeline_list
 
 
 @click.command("note")
@@ -47,12 +49,7 @@ def journal_cmd(ctx: click.Context, since: str, as_json: bool) -> None:
     with open_notebook(ctx) as nb:
         events = nb.journal.timeline(start)
     if as_json:
-        render.echo_json(
-            [
-                {"at": e.at, "kind": e.kind, "ref": e.ref, "text": e.text, "hypothesis": e.hyp_id}
-                for e in events
-            ]
-        )
+        echo_json(timeline_list(events))
         return
     if not events:
         click.echo("nothing happened in that time")
@@ -78,12 +75,7 @@ def search_cmd(ctx: click.Context, query: str, limit: int, as_json: bool) -> Non
     with open_notebook(ctx) as nb:
         hits = nb.journal.search(query, limit)
     if as_json:
-        render.echo_json(
-            [
-                {"kind": h.kind, "id": h.ref, "title": h.title, "snippet": h.snippet, "rank": h.rank}
-                for h in hits
-            ]
-        )
+        echo_json(hits_list(hits))
         return
     if not hits:
         click.echo(f"nothing matches {query!r}")

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from labbook.cli.output import echo_json
 from labbook.cli.runs import open_notebook
 from labbook.service.notebook import Notebook
+from labbook.views.notebook import verify_dict
 
 
 @click.command("init")
@@ -57,19 +59,7 @@ def verify_cmd(ctx: click.Context, runs: tuple[str, ...], as_json: bool) -> None
     with open_notebook(ctx) as nb:
         report = nb.verify(list(runs))
     if as_json:
-        from labbook.views import tables as render
-
-        render.echo_json(
-            {
-                "ok": not report.damaged,
-                "runs": report.runs,
-                "files": report.files,
-                "problems": [
-                    {"run": p.run_id, "kind": p.kind, "damage": p.damage, "what": p.what}
-                    for p in report.problems
-                ],
-            }
-        )
+        echo_json(verify_dict(report))
     else:
         for p in report.problems:
             click.echo(("damage: " if p.damage else "note: ") + p.what)

@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import click
 
-from labbook.cli.research import _outcome_text, _pred_dict
+from labbook.cli.output import echo_json
 from labbook.cli.runs import open_notebook
 from labbook.records.papers import CHANGES, DECISIONS, OUTPUT_KINDS, Paper
+from labbook.views import papers as views
 from labbook.views import tables as render
-
-
-def paper_dict(p: Paper) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "ref": p.ref,
-        "title": p.title,
-        "authors": list(p.authors),
-        "year": p.year,
-        "venue": p.venue,
-        "doi": p.doi,
-        "arxiv": p.arxiv,
-        "url": p.url,
-        "abstract": p.abstract,
-        "key": p.citekey,
-        "type": p.entry_type,
-        "source": p.source,
-        "added_at": p.added_at,
-        "status": p.status,
-        "kind": p.output_kind,
-        "changes": p.changes,
-        "triaged_at": p.triaged_at,
-    }
+from labbook.views.research import outcome_text, prediction_dict
 
 
 def _authors(p: Paper, most: int = 2) -> str:
@@ -73,7 +51,7 @@ def papers_import(ctx: click.Context, file: str, fmt: str | None, strict: bool, 
     with open_notebook(ctx) as nb:
         rep = nb.papers.import_file(Path(file), fmt, strict)
     if as_json:
-        render.echo_json(dataclasses.asdict(rep))
+        echo_json(views.import_dict(rep))
         return
     click.echo(
         f"{Path(file).name} ({rep.format}): {len(rep.added)} added, {len(rep.merged)} merged into papers "
@@ -97,12 +75,12 @@ def papers_import(ctx: click.Context, file: str, fmt: str | None, strict: bool, 
 @click.option("--url", help="Where to read it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new paper as JSON.")
 @click.pass_context
-def papers_add(ctx: click.Context, title: str, as_json: bool, **fields: Any) -> None:
+def papers_add(ctx: click.Context, /, title: str, as_json: bool, **fields: Any) -> None:
     """Add a paper by hand."""
     with open_notebook(ctx) as nb:
         paper = nb.papers.add(title, **fields)
     if as_json:
-        render.echo_json(paper_dict(paper))
+        echo_json(views.paper_dict(paper))
         return
     click.echo(f"{paper.ref}: {paper.title}")
 
@@ -118,17 +96,7 @@ def papers_ls(ctx: click.Context, status: str | None, week: bool, as_json: bool)
         papers = nb.papers.list(status, week)
         w = nb.papers.week() if week else None
     if as_json:
-        out: Any = [paper_dict(p) for p in papers]
-        if w is not None:
-            out = {
-                "week_start": w.start,
-                "triaged": w.triaged,
-                "target": [w.low, w.high],
-                "verdict": w.verdict,
-                "untriaged": w.untriaged,
-                "papers": out,
-            }
-        render.echo_json(out)
+        echo_json(views.papers_list(papers, w))
         return
     if w is not None:
         click.echo(
@@ -166,7 +134,7 @@ def papers_show(ctx: click.Context, paper: str, as_json: bool) -> None:
         p = nb.papers.get(paper)
         preds = nb.papers.predictions(p)
     if as_json:
-        render.echo_json(dict(paper_dict(p), predictions=[_pred_dict(x) for x in preds]))
+        echo_json(views.paper_detail(p, preds))
         return
     click.echo(f"{p.ref}  {p.title}")
     rows = [
@@ -192,7 +160,7 @@ def papers_show(ctx: click.Context, paper: str, as_json: bool) -> None:
             flags = f"  [{'; '.join(x.flags())}]" if x.flags() else ""
             due = f", due {render.when(x.due_at)[:10]}" if x.due_at else ""
             words = "" if x.metric else f" — {x.text}"  # a guess's text only repeats its metric and paper
-            click.echo(f"  {x.ref}  {x.describe()}{due} → {_outcome_text(x)}{flags}{words}")
+            click.echo(f"  {x.ref}  {x.describe()}{due} → {outcome_text(x)}{flags}{words}")
 
 
 @papers_cmd.command("export")
@@ -331,13 +299,13 @@ def _walk(nb: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the guess as JSON.")
 @click.pass_context
 def papers_guess(
-    ctx: click.Context, paper: str, metric: str, value: float, as_json: bool, **interval: Any
+    ctx: click.Context, /, paper: str, metric: str, value: float, as_json: bool, **interval: Any
 ) -> None:
     """Before reading a paper's results, guess one from its method; scored like any prediction."""
     with open_notebook(ctx) as nb:
         pred = nb.papers.guess(paper, metric, value, **interval)
     if as_json:
-        render.echo_json(_pred_dict(pred))
+        echo_json(prediction_dict(pred))
         return
     click.echo(f"{pred.ref} on R{pred.paper_id}: {pred.describe()}")
     if pred.late:
@@ -355,7 +323,7 @@ def papers_actual(ctx: click.Context, paper: str, metric: str, value: float, as_
     with open_notebook(ctx) as nb:
         pred = nb.papers.actual(paper, metric, value)
     if as_json:
-        render.echo_json(_pred_dict(pred))
+        echo_json(prediction_dict(pred))
         return
     assert pred.point is not None
     off = abs(pred.point - value) / abs(value) if value else None

@@ -6,58 +6,10 @@ from typing import Any
 
 import click
 
+from labbook.cli.output import echo_json
 from labbook.cli.runs import open_notebook
-from labbook.records.problems import Idea, Problem, Task
+from labbook.views import problems as views
 from labbook.views import tables as render
-
-
-def problem_dict(p: Problem) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "ref": p.ref,
-        "title": p.title,
-        "why": p.why,
-        "attack": p.attack,
-        "notes": p.notes,
-        "status": p.status,
-        "workable": p.workable,
-        "hypotheses": [f"H{h}" for h in p.hyp_ids],
-        "created_at": p.created_at,
-        "retired_at": p.retired_at,
-        "retired_why": p.retired_why,
-    }
-
-
-def idea_dict(i: Idea) -> dict[str, Any]:
-    return {
-        "id": i.id,
-        "ref": i.ref,
-        "text": i.text,
-        "problem": f"Q{i.problem_id}" if i.problem_id else None,
-        "author": i.author,
-        "created_at": i.created_at,
-        "outcome": i.outcome,
-        "outcome_at": i.outcome_at,
-        "ratings": [{"rater": r.rater, "p": r.p, "created_at": r.created_at} for r in i.ratings],
-    }
-
-
-def task_dict(t: Task) -> dict[str, Any]:
-    from labbook.core.plan import priority
-
-    return {
-        "id": t.id,
-        "ref": t.ref,
-        "text": t.text,
-        "p": t.p,
-        "hours": t.hours,
-        "priority": priority(t.p, t.hours),
-        "hypothesis": f"H{t.hyp_id}" if t.hyp_id else None,
-        "status": t.status,
-        "created_at": t.created_at,
-        "closed_at": t.closed_at,
-    }
-
 
 # -- lab problems ---------------------------------------------------------------------
 
@@ -78,7 +30,7 @@ def problems_add(ctx: click.Context, title: str, why: str, attack: str | None, a
     with open_notebook(ctx) as nb:
         problem, adopted = nb.problems.add(title, why, attack)
     if as_json:
-        render.echo_json(problem_dict(problem))
+        echo_json(views.problem_dict(problem))
         return
     click.echo(f"{problem.ref}: {problem.title}" + ("" if problem.workable else "  (no angle of attack yet)"))
     if adopted:
@@ -96,7 +48,7 @@ def problems_ls(ctx: click.Context, show_all: bool, as_json: bool) -> None:
         problems = nb.problems.list(include_retired=show_all)
         warning = nb.problems.active_warning()
     if as_json:
-        render.echo_json([problem_dict(p) for p in problems])
+        echo_json(views.problems_list(problems))
         return
     if problems:
         rows = [
@@ -122,10 +74,7 @@ def problems_show(ctx: click.Context, problem: str, as_json: bool) -> None:
         ideas = [i for i in nb.ideas.list() if i.problem_id == p.id]
         matches = nb.problems.matches_of(p)
     if as_json:
-        out = problem_dict(p)
-        out["ideas"] = [i.ref for i in ideas]
-        out["matches"] = [{"id": m, "text": t, "at": at, "rank": r} for m, t, at, r in matches]
-        render.echo_json(out)
+        echo_json(views.problem_detail(p, ideas, matches))
         return
     click.echo(f"{p.ref}  {p.title}  [{p.status}]")
     click.echo(f"  why     {p.why}")
@@ -157,7 +106,7 @@ def problems_show(ctx: click.Context, problem: str, as_json: bool) -> None:
 @click.option("--attack", help="The angle of attack ('' removes it).")
 @click.option("--note", help="A note to add (searched by lab problems match).")
 @click.pass_context
-def problems_edit(ctx: click.Context, problem: str, **changes: Any) -> None:
+def problems_edit(ctx: click.Context, /, problem: str, **changes: Any) -> None:
     """Change a problem's title, why or attack, or add a note."""
     with open_notebook(ctx) as nb:
         p = nb.problems.edit(problem, **changes)
@@ -204,13 +153,7 @@ def problems_match(ctx: click.Context, text: str, limit: int, as_json: bool) -> 
     with open_notebook(ctx) as nb:
         m = nb.problems.match(text, limit)
     if as_json:
-        render.echo_json(
-            {
-                "match": m.id,
-                "text": m.text,
-                "ranked": [{"ref": p.ref, "title": p.title, "score": score} for p, score in m.ranked],
-            }
-        )
+        echo_json(views.match_dict(m))
         return
     if not m.ranked:
         click.echo(f"no active problem shares a word with this (recorded as match #{m.id})")
@@ -248,7 +191,7 @@ def ideas_ls(ctx: click.Context, as_json: bool) -> None:
     with open_notebook(ctx) as nb:
         ideas = nb.ideas.list()
     if as_json:
-        render.echo_json([idea_dict(i) for i in ideas])
+        echo_json(views.ideas_list(ideas))
         return
     if not ideas:
         click.echo('no ideas yet: lab ideas add "TEXT"')
@@ -297,7 +240,7 @@ def ideas_raters(ctx: click.Context, as_json: bool) -> None:
     with open_notebook(ctx) as nb:
         scores = nb.ideas.raters()
     if as_json:
-        render.echo_json([_asdict(s) for s in scores])
+        echo_json(views.raters_list(scores))
         return
     if not scores:
         click.echo("no ratings yet: lab ideas rate I1 -p 0.3 [--rater NAME]")
@@ -319,12 +262,6 @@ def ideas_raters(ctx: click.Context, as_json: bool) -> None:
     click.echo("Brier: 0 is perfect, 0.25 is always saying 50%; only ideas that worked or failed are scored")
 
 
-def _asdict(value: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(value)
-
-
 # -- lab plan -------------------------------------------------------------------------
 
 
@@ -344,16 +281,7 @@ def plan_cmd(ctx: click.Context, as_json: bool) -> None:
     with open_notebook(ctx) as nb:
         s = nb.plan.schedule()
     if as_json:
-        render.echo_json(
-            {
-                "tasks": [task_dict(t) for t in s.tasks],
-                "p_all_succeed": s.p_all,
-                "expected_hours_before_first_failure": s.expected_hours,
-                "total_hours": s.total_hours,
-                "closed": s.closed,
-                "brier": s.brier,
-            }
-        )
+        echo_json(views.schedule_dict(s))
         return
     if s.tasks:
         from labbook.core.plan import priority
@@ -426,12 +354,7 @@ def today_cmd(ctx: click.Context, as_json: bool) -> None:
     with open_notebook(ctx) as nb:
         sections = agenda(nb)
     if as_json:
-        render.echo_json(
-            {
-                s.name: {"title": s.title, "available": s.available, "lines": s.lines, "data": s.data}
-                for s in sections
-            }
-        )
+        echo_json(views.agenda_dict(sections))
         return
     for n, s in enumerate(sections):
         if n:

@@ -2,107 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import click
 
+from labbook.cli.output import echo_json, show
 from labbook.cli.runs import open_notebook
 from labbook.errors import BadInput
-from labbook.records.research import Hypothesis, Prediction
 from labbook.service.hypotheses import Dossier, Forecast, Hypotheses, when_made
+from labbook.views import research as views
 from labbook.views import tables as render
-
-
-def _hyp_dict(h: Hypothesis) -> dict[str, Any]:
-    return {
-        "id": h.id,
-        "ref": h.ref,
-        "uid": h.uid,
-        "text": h.text,
-        "status": h.status,
-        "problem": h.problem,
-        "problem_id": h.problem_id,
-        "tags": list(h.tags),
-        "author": h.author,
-        "created_at": h.created_at,
-        "outcome": h.outcome,
-        "belief": h.belief,
-        "resolved_at": h.resolved_at,
-        "runs": list(h.run_ids),
-    }
-
-
-def _pred_dict(p: Prediction) -> dict[str, Any]:
-    r = p.resolution
-    return {
-        "id": p.id,
-        "ref": p.ref,
-        "uid": p.uid,
-        "hypothesis": p.hyp_id,
-        "text": p.text,
-        "kind": p.kind,
-        "p": p.p,
-        "low": p.low,
-        "high": p.high,
-        "level": p.level,
-        "point": p.point,
-        "metric": p.metric,
-        "agg": p.agg,
-        "reduce": p.reduce,
-        "op": p.op,
-        "value": p.value,
-        "min_runs": p.min_runs,
-        "author": p.author,
-        "created_at": p.created_at,
-        "due_at": p.due_at,
-        "late": p.late,
-        "revision_of": p.revision_of,
-        "superseded_by": p.superseded_by,
-        "source": p.source,
-        "paper": p.paper_id,
-        "scope": p.scope,
-        "resolution": None
-        if r is None
-        else {
-            "outcome": r.outcome,
-            "value": r.value,
-            "how": r.how,
-            "detail": r.detail,
-            "resolved_at": r.resolved_at,
-        },
-    }
-
-
-def _pile_dict(link: Any) -> dict[str, Any]:
-    return {"sample": link.sample, "pile": link.pile, "count": link.count, "reviewed": link.reviewed}
-
-
-def _outcome_text(p: Prediction) -> str:
-    if p.resolution is None:
-        return "open"
-    r = p.resolution
-    value = f" ({render.number(r.value)})" if r.value is not None else ""
-    return f"{r.outcome}{value}, {r.how}" + _evidence_text(r.detail or {})
-
-
-def _evidence_text(detail: dict[str, Any]) -> str:
-    """Per side, the seeds that settled it; the verdict lab compare gave; repeats folded."""
-    parts = []
-    for side in ("a", "b"):
-        ev = detail.get(side)
-        if isinstance(ev, dict):
-            parts.append(f"{ev.get('spec')}: {len(ev.get('values', []))} seeds")
-    if "verdict" in detail:
-        parts.append(f"lab compare: {detail['verdict']}")
-    folded = detail.get("folded", 0) + sum(
-        detail[s].get("folded", 0) for s in ("a", "b") if isinstance(detail.get(s), dict)
-    )
-    if folded:
-        parts.append(f"{folded} repeated run{'s' if folded != 1 else ''} folded")
-    return f" ({'; '.join(parts)})" if parts else ""
-
+from labbook.views.research import outcome_text
 
 # -- lab hyp ---------------------------------------------------------------------
 
@@ -141,10 +52,7 @@ def hyp_add(
         else:
             h = nb.hypotheses.add(text, problem, tags)
     if as_json:
-        out = _hyp_dict(h)
-        if link is not None:
-            out["from_piles"] = [_pile_dict(link)]
-        render.echo_json(out)
+        echo_json(views.new_hypothesis_dict(h, link))
         return
     click.echo(f"{h.ref}: {h.text}")
     if link is not None:
@@ -164,7 +72,7 @@ def hyp_ls(ctx: click.Context, as_json: bool) -> None:
         hyps = nb.hypotheses.list()
         preds = nb.hypotheses.predictions()
     if as_json:
-        render.echo_json([_hyp_dict(h) for h in hyps])
+        echo_json(views.hypotheses_list(hyps))
         return
     if not hyps:
         click.echo('no hypotheses yet; add one with: lab hyp add "TEXT"')
@@ -184,7 +92,7 @@ def hyp_ls(ctx: click.Context, as_json: bool) -> None:
         table.add_row(
             h.ref, status, str(len(h.run_ids)), f"{done}/{len(mine)} resolved" if mine else "0", h.text
         )
-    render.show(table)
+    show(table)
 
 
 @hyp_cmd.command("show")
@@ -197,23 +105,7 @@ def hyp_show(ctx: click.Context, hyp: str, as_json: bool) -> None:
         d = nb.hypotheses.dossier(hyp)
         piles = nb.failures.hypothesis_piles(d.hypothesis.id)
     if as_json:
-        out = _hyp_dict(d.hypothesis)
-        out["first_result_at"] = d.first_result_at
-        out["from_piles"] = [_pile_dict(link) for link in piles]
-        out["notes"] = [
-            {
-                "id": n.id,
-                "text": n.text,
-                "against": n.against,
-                "run": n.run_id,
-                "created_at": n.created_at,
-                "author": n.author,
-            }
-            for n in d.notes
-        ]
-        out["predictions"] = [_pred_dict(p) for p in d.predictions]
-        out["runs"] = [render.run_dict(r) for r in d.runs]
-        render.echo_json(out)
+        echo_json(views.dossier_dict(d, piles))
         return
     _show_hypothesis(d, piles)
 
@@ -255,7 +147,7 @@ def _show_hypothesis(d: Dossier, piles: tuple[Any, ...] | list[Any] = ()) -> Non
             made = when_made(p, first)
             flags = p.flags()
             text = p.text + (f"  [{'; '.join(flags)}]" if flags else "")
-            table.add_row(p.ref, p.describe(), made, _outcome_text(p), text)
+            table.add_row(p.ref, p.describe(), made, outcome_text(p), text)
         parts += ["", table]
     else:
         parts += ["", f"no predictions yet: lab predict {h.ref} TEXT -p 0.7"]
@@ -275,7 +167,7 @@ def _show_hypothesis(d: Dossier, piles: tuple[Any, ...] | list[Any] = ()) -> Non
     others = [n for n in notes if not n.against]
     if others:
         parts += ["", "notes"] + [f"  N{n.id}  {render.when(n.created_at)}  {n.text}" for n in others]
-    render.show(*parts)
+    show(*parts)
 
 
 # -- lab predict -------------------------------------------------------------------
@@ -329,6 +221,7 @@ def _show_hypothesis(d: Dossier, piles: tuple[Any, ...] | list[Any] = ()) -> Non
 @click.pass_context
 def predict_cmd(
     ctx: click.Context,
+    /,
     hyp: str | None,
     text: str,
     due: str | None,
@@ -356,7 +249,7 @@ def predict_cmd(
     with open_notebook(ctx) as nb:
         pred = nb.hypotheses.predict(hyp, text, Forecast(**fields), due=due, revise=revise)
     if as_json:
-        render.echo_json(_pred_dict(pred))
+        echo_json(views.prediction_dict(pred))
         return
     where = f" on H{pred.hyp_id}" if pred.hyp_id else ""
     click.echo(f"{pred.ref}{where}: {pred.describe()} — {pred.text}")
@@ -374,7 +267,7 @@ def _import_fatebook(ctx: click.Context, path: Path, forecaster: str | None, as_
     with open_notebook(ctx) as nb:
         rep = nb.hypotheses.import_fatebook(text, forecaster)
     if as_json:
-        render.echo_json(dataclasses.asdict(rep))
+        echo_json(views.fatebook_dict(rep))
         return
     click.echo(
         f"Imported from {path.name}: {rep.added} added, {rep.resolved} newly resolved, {rep.revised} revised, "
@@ -422,7 +315,7 @@ def resolve_cmd(
         if auto:
             done = book.auto_resolve()
             for p in done:
-                click.echo(f"{p.ref}: {_outcome_text(p)} — {p.text}")
+                click.echo(f"{p.ref}: {outcome_text(p)} — {p.text}")
             click.echo(f"{len(done)} prediction{'s' if len(done) != 1 else ''} resolved")
             return
         if ref is None:
@@ -434,7 +327,7 @@ def resolve_cmd(
             click.echo(f"{h.ref} resolved: {h.outcome}" + (f" — {h.belief}" if h.belief else ""))
             return
         pred = book.resolve_prediction(ref, outcome, value)
-        click.echo(f"{pred.ref}: {_outcome_text(pred)} — {pred.text}")
+        click.echo(f"{pred.ref}: {outcome_text(pred)} — {pred.text}")
 
 
 @click.command("due")
@@ -445,7 +338,7 @@ def due_cmd(ctx: click.Context, as_json: bool) -> None:
     with open_notebook(ctx) as nb:
         items = nb.hypotheses.due()
     if as_json:
-        render.echo_json([dict(_pred_dict(p), reason=reason) for p, reason in items])
+        echo_json(views.due_list(items))
         return
     if not items:
         click.echo("nothing is due")

@@ -19,7 +19,8 @@ import textwrap
 from typing import TYPE_CHECKING, Any
 
 from labbook.errors import BadInput, LabbookError
-from labbook.service.failures import ItemRow, check_name
+from labbook.records.examples import ItemRow
+from labbook.service.failures import check_name
 
 if TYPE_CHECKING:
     from labbook.service.notebook import Notebook

@@ -9,14 +9,18 @@ from typing import Any
 
 import click
 
-from labbook.errors import BadInput
+from labbook.cli.output import echo_json, show
+from labbook.errors import BadInput, NotFound
 from labbook.launch import settle_jobs
 from labbook.records.runs import RunRecord
 from labbook.service.notebook import Notebook, register_job_settler
+from labbook.views import runs as views
 from labbook.views import tables as render
+from labbook.views.runs import RerunRows
 
 
 def open_notebook(ctx: click.Context) -> Notebook:
+    """The notebook ``--dir`` names (or the nearest one), with Slurm's settling hooked into reaping."""
     register_job_settler(settle_jobs)
     return Notebook.open((ctx.obj or {}).get("dir"))
 
@@ -55,14 +59,18 @@ def _column(name: str, runs: list[RunRecord]) -> Callable[[RunRecord], Any]:
         return lambda r: getattr(r.metrics[key], agg) if key in r.metrics else None
     for prefix, attr in (("params.", "params"), ("summary.", "summary"), ("", "params"), ("", "summary")):
         if name.startswith(prefix) and any(name[len(prefix) :] in getattr(r, attr) for r in runs):
-            field = name[len(prefix) :]
-            return lambda r, a=attr, f=field: getattr(r, a).get(f)
+            return _field(attr, name[len(prefix) :])
     if not runs:
         return lambda r: None
     raise BadInput(
         f"unknown column {name!r}; use a run field ({', '.join(RUN_COLUMNS)}), "
         "a parameter, a summary value, or METRIC.last/min/max/mean/count"
     )
+
+
+def _field(attr: str, key: str) -> Callable[[RunRecord], Any]:
+    """A column of one parameter or summary value (``attr`` names which dict holds it)."""
+    return lambda r: getattr(r, attr).get(key)
 
 
 def _default_columns(runs: list[RunRecord]) -> list[str]:
@@ -109,16 +117,14 @@ def ls_cmd(
     lab ls --group-by variant --columns acc.last,loss.min
     """
     if group is not None:
-        from labbook.cli.analysis import variants_table
-
         with open_notebook(ctx) as nb:
             runs, _ = nb.list_runs(where=where, sort=sort or "id", limit=0)
-        variants_table(runs, columns, group, as_json)
+        _variants(runs, columns, group, as_json)
         return
     with open_notebook(ctx) as nb:
         runs, total = nb.list_runs(where=where, sort=sort, limit=limit)
     if as_json:
-        render.echo_json([render.run_dict(r) for r in runs])
+        echo_json(views.runs_list(runs))
         return
     names = [c.strip() for c in columns.split(",") if c.strip()] if columns else _default_columns(runs)
     getters = [_column(n, runs) for n in names]
@@ -154,7 +160,7 @@ def show_cmd(ctx: click.Context, run: str, as_json: bool, patch: bool, packages:
         record = nb.get_run(run)
         patch_text = nb.blob(record.capture.get("patch")) or ""
         packages_text = nb.blob(record.capture.get("packages")) or ""
-        files = _files(nb, record)
+        files = run_files(nb, record)
         rerun = _rerun_rows(nb, record)
         damage = nb.damage(record)
     if patch:
@@ -164,24 +170,13 @@ def show_cmd(ctx: click.Context, run: str, as_json: bool, patch: bool, packages:
         click.echo(packages_text or "no package list was captured")
         return
     if as_json:
-        out = render.run_dict(record, full=True)
-        out["capture"] = dict(record.capture, patch=patch_text, packages=packages_text.splitlines())
-        out["files"] = files
-        out["damage"] = damage
-        if rerun is not None:
-            out["rerun"] = {
-                "of": rerun[0],
-                "metrics": [
-                    {"metric": k, "original": then, "rerun": now, "matched": ok}
-                    for k, then, now, ok in rerun[1]
-                ],
-            }
-        render.echo_json(out)
+        echo_json(views.run_detail(record, patch_text, packages_text, files, damage, rerun))
         return
     _show_text(record, patch_text, packages_text, files, rerun, damage)
 
 
-def _files(nb: Notebook, run: RunRecord) -> dict[str, int]:
+def run_files(nb: Notebook, run: RunRecord) -> dict[str, int]:
+    """Each file the run left in its folder, with its size; shown so a missing log or series is seen."""
     base = nb.run_dir(run)
     if not base.is_dir():
         return {}
@@ -193,7 +188,7 @@ def _show_text(
     patch: str,
     packages: str,
     files: dict[str, int],
-    rerun: tuple[int, list[tuple[str, float, float, bool]]] | None = None,
+    rerun: RerunRows | None = None,
     damage: list[str] | None = None,
 ) -> None:
     from rich import box
@@ -284,10 +279,10 @@ def _show_text(
         parts += ["", table]
     else:
         parts.append("no metrics logged")
-    render.show(*parts)
+    show(*parts)
 
 
-def _rerun_rows(nb: Notebook, run: RunRecord) -> tuple[int, list[tuple[str, float, float, bool]]] | None:
+def _rerun_rows(nb: Notebook, run: RunRecord) -> RerunRows | None:
     """For a rerun: the original's id and, per metric, whether the rerun matched it."""
     original_id = run.capture.get("rerun_of")
     if original_id is None:
@@ -301,7 +296,7 @@ def _rerun_rows(nb: Notebook, run: RunRecord) -> tuple[int, list[tuple[str, floa
     return original_id, compare(original, run)
 
 
-def _rerun_text(rerun: tuple[int, list[tuple[str, float, float, bool]]]) -> str:
+def _rerun_text(rerun: RerunRows) -> str:
     original_id, rows = rerun
     if not rows:
         return f"rerun of run {original_id} (no metrics to compare)"
@@ -352,10 +347,11 @@ def logs_cmd(ctx: click.Context, run: str, stream: str | None) -> None:
     with open_notebook(ctx) as nb:
         record = nb.get_run(run)
         path = nb.output_path(record, stream or "output")
-    if not path.exists():
-        click.echo(f"run {record.id} saved no output (it was not started with lab run)", err=True)
-        return
-    out = click.get_binary_stream("stdout")
+    if not path.exists():  # never recorded is an error (exit 2); a run that printed nothing prints nothing
+        if record.status == "pending":
+            raise NotFound(f"run {record.id} has not started yet; its output is saved once it runs")
+        raise NotFound(f"run {record.id} saved no output (it was not started with lab run)")
+    out = sys.stdout.buffer
     with path.open("rb") as fh:
         while chunk := fh.read(1 << 16):
             out.write(chunk)
@@ -374,21 +370,13 @@ def metrics_cmd(ctx: click.Context, run: str, key: str | None, as_json: bool) ->
         if key is None:
             keys = nb.metric_keys(record)
             if as_json:
-                render.echo_json(keys)
+                echo_json(keys)
             else:
                 click.echo("\n".join(keys) if keys else f"run {record.id} has no metrics")
             return
         s = nb.series(record, key)
     if as_json:
-        render.echo_json(
-            {
-                "run": record.id,
-                "key": key,
-                "steps": s.steps.tolist(),
-                "values": s.values.tolist(),
-                "times": s.times.tolist(),
-            }
-        )
+        echo_json(views.series_dict(record, key, s))
         return
     lines = ["step\tvalue\ttime"]
     lines += [
@@ -396,3 +384,53 @@ def metrics_cmd(ctx: click.Context, run: str, key: str | None, as_json: bool) ->
         for st, v, t in zip(s.steps.tolist(), s.values.tolist(), s.times.tolist(), strict=True)
     ]
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+# -- lab ls --group-by ---------------------------------------------------------------------
+
+
+def _variants(runs: list[RunRecord], columns: str | None, group: str, as_json: bool) -> None:
+    """One row per variant with n, mean, std and the 95% CI of each metric."""
+    from labbook.service.compare.variants import variant_table
+    from labbook.views.compare import variants_dict
+
+    names = _variant_columns(runs, columns)
+    rows, excluded = variant_table(runs, names, group=group)
+    if as_json:
+        echo_json(variants_dict(group, rows, excluded))
+        return
+    if not rows:
+        click.echo("no finished runs match" + (f" (left out: {_left_out(excluded)})" if excluded else ""))
+        return
+    table = []
+    for r in rows:
+        cells = ["" if r.summaries[name] is None else render.ci_text(r.summaries[name]) for name in names]
+        table.append([r.label, str(len(r.runs)), *cells])
+    click.echo(render.plain_table([group, "n", *names], table, {1}))
+    methods = sorted({s.method for r in rows for s in r.summaries.values() if s and s.n > 1})
+    click.echo(
+        f"mean ± half-width [95% CI of the mean: {' / '.join(methods) or 'none'}], sd: standard deviation"
+    )
+    if excluded:
+        click.echo(f"left out: {_left_out(excluded)}")
+
+
+def _variant_columns(runs: list[RunRecord], columns: str | None) -> list[str]:
+    """The METRIC.AGG columns asked for, or the three metrics most runs logged."""
+    if not columns:
+        counts = Counter(k for r in runs for k in r.metrics if not k.startswith("sys/"))
+        return [f"{k}.last" for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]]
+    names = [c.strip() for c in columns.split(",") if c.strip()]
+    bad = [c for c in names if c.rpartition(".")[2] not in ("last", "min", "max", "mean") or "." not in c]
+    if bad:
+        raise BadInput(
+            f"with --group-by, columns are METRIC.AGG (AGG last/min/max/mean); not {', '.join(bad)}"
+        )
+    return names
+
+
+def _left_out(excluded: dict[str, list[int]]) -> str:
+    return (
+        ", ".join(f"{len(v)} {k}" for k, v in sorted(excluded.items()))
+        + " (smoke runs and runs that did not finish)"
+    )

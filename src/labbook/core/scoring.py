@@ -79,10 +79,10 @@ class Murphy:
 
 
 class MonthScore(NamedTuple):
-    """Brier score of the forecasts made in one UTC calendar month."""
+    """Brier score of the forecasts made in one UTC calendar month (a row of ``--json``'s ``trend``)."""
 
     month: str
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count, as the JSON row has always named it
     brier: float
 
 
@@ -264,7 +264,7 @@ def reliability(p: ArrayLike, y: ArrayLike, bins: int = BINS) -> list[Bin]:
         if n == 0:
             out.append(Bin(float(edges[i]), float(edges[i + 1]), 0, 0, None, None, None, None))
             continue
-        low, high = beta.ppf([tail, 1.0 - tail], k + 0.5, n - k + 0.5)
+        low, high = (float(v) for v in beta.ppf(np.array([tail, 1.0 - tail]), k + 0.5, n - k + 0.5))
         out.append(
             Bin(
                 lo=float(edges[i]),

@@ -214,9 +214,10 @@ def close_hypotheses(notebook: Notebook, hyps: dict[str, str]) -> None:
         if not tied:
             continue
         p = tied[0]
-        outcome = "supported" if p.resolution.outcome == "true" else "refuted"  # type: ignore[union-attr]
-        value = p.resolution.value  # type: ignore[union-attr]
-        belief = f"{variant} runs averaged val_acc {value:.3f} over {len(p.resolution.detail['runs'])} seeds"  # type: ignore[union-attr]
+        resolution = p.resolution
+        assert resolution is not None and resolution.detail is not None  # a resolved prediction's evidence
+        outcome = "supported" if resolution.outcome == "true" else "refuted"
+        belief = f"{variant} runs averaged val_acc {resolution.value:.3f} over {len(resolution.detail['runs'])} seeds"
         book.resolve(ref, outcome, belief)
 
 

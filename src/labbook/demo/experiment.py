@@ -7,21 +7,25 @@ from ``labbook.config()``; on its own, from ``--seed 0 [--scale] [--lr] [--steps
 
 import argparse
 import json
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 import labbook
 
+Array = npt.NDArray[np.float64]
 
-def sigmoid(z):
+
+def sigmoid(z: Array) -> Array:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
-def log_loss(logits, y):
+def log_loss(logits: Array, y: Array) -> float:
     return float(np.mean(np.logaddexp(0.0, logits) - y * logits))
 
 
-def examples(logits, y, p_true, x):
+def examples(logits: Array, y: Array, p_true: Array, x: Array) -> list[dict[str, Any]]:
     """One row per validation example: what the model said, what was right, and how sure it was.
 
     ``bayes_correct`` says whether the true model would have been right: when it is false
@@ -47,7 +51,7 @@ def examples(logits, y, p_true, x):
     return rows
 
 
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", action="store_true", help="standardise the features")
@@ -65,7 +69,7 @@ def main():
     scales = 10.0 ** np.linspace(-2, 2, d)
     offsets = task.normal(size=d) * scales
 
-    def draw(rng, n):
+    def draw(rng: np.random.Generator, n: int) -> tuple[Array, Array, Array]:
         z = rng.normal(size=(n, d))
         p = sigmoid(z @ true_w)
         return z * scales + offsets, (rng.random(n) < p).astype(float), p

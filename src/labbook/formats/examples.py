@@ -104,7 +104,7 @@ def dumps(row: dict[str, Any]) -> str:
         return text.replace(json.dumps(_INF), "9e999").replace(json.dumps(_NINF), "-9e999")
 
 
-_ABSENT = object()
+_ABSENT: Any = object()
 _FAST_CORRECT = (bool, type(None), object)
 
 
@@ -120,7 +120,7 @@ class _Collector:
         # The common row (a dict, a string id, a boolean or absent 'correct', a new id) takes
         # the fast path; anything else goes through the checks that explain what is wrong.
         ex_id = row.get(self.id_field) if type(row) is dict else None
-        correct = row.get("correct", _ABSENT) if ex_id is not None else None
+        correct: Any = row.get("correct", _ABSENT) if ex_id is not None else None
         if (
             type(ex_id) is not str
             or not ex_id
@@ -138,7 +138,7 @@ class _Collector:
                 self.out.skipped.append((line, str(why)))
                 return
         else:
-            correct = None if correct is _ABSENT or correct is None else int(correct)
+            correct = None if correct is _ABSENT or correct is None else int(bool(correct))  # a bool here
         self.first_line[ex_id] = line
         self.out.rows.append((ex_id, correct, text if text is not None else dumps(row)))
         self.out.fields.update(row)

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +138,45 @@ def worktree(p: Plan, keep: bool = False) -> Iterator[Path]:
                 ["git", "-C", str(p.repo), "worktree", "remove", "--force", str(where)], capture_output=True
             )
             shutil.rmtree(where.parent, ignore_errors=True)
+
+
+def run_again(
+    nb: Notebook,
+    p: Plan,
+    keep_worktree: bool = False,
+    on_start: Callable[[int, list[str], Path], None] | None = None,
+) -> tuple[int, int]:
+    """Run the plan in its worktree as a new run; returns (run id, exit code).
+
+    The captured environment is handed to the command alone: this process's own
+    environment never changes, so nothing of the original run leaks into what runs after.
+    ``on_start`` gets the new run's id, the command as filled in, and the worktree.
+    """
+    from labbook.launch.local import execute
+
+    with worktree(p, keep_worktree) as code:
+
+        def started(run_id: int, filled: list[str]) -> None:
+            if on_start is not None:
+                on_start(run_id, filled, code)
+
+        return execute(
+            nb,
+            p.argv,
+            name=f"rerun-of-{p.run.id}",
+            tags=(*p.run.tags, "rerun"),
+            note=f"rerun of run {p.run.id}",
+            cwd=str(code / p.cwd_in_repo),
+            config=p.config,
+            on_start=started,
+            env=p.env,
+            extra_capture={
+                "rerun_of": p.run.id,
+                "rerun_warnings": p.warnings,
+                "overrides": p.run.capture.get("overrides", []),
+                "config_file": p.run.capture.get("config_file"),
+            },
+        )
 
 
 def compare(

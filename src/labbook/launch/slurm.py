@@ -67,15 +67,16 @@ class SlurmOptions:
         params: dict[str, Any] = {"time": None}
         if self.time:
             extra["time"] = self.time
-        for name, value in (
+        settings: tuple[tuple[str, str | int | None], ...] = (
             ("partition", self.partition),
             ("gpus_per_node", self.gpus),
             ("cpus_per_task", self.cpus),
             ("mem", self.mem),
             ("array_parallelism", self.parallel),
-        ):
-            if value is not None:
-                params[name] = value
+        )
+        for name, setting in settings:
+            if setting is not None:
+                params[name] = setting
         params["additional_parameters"] = extra
         return params
 
@@ -322,7 +323,7 @@ def _follow(
             state = states.get(s.job_id, "UNKNOWN")
             if state in ENDED:
                 watch.ended.setdefault(s.job_id, now)
-            run = notebook.store.get_run(s.run_id)
+            run = notebook.store.runs.get_run(s.run_id)
             assert run is not None
             statuses[s.run_id] = settle(notebook, run, state, now - watch.ended.get(s.job_id, now))
         unfinished = [r for r, st in statuses.items() if st in (PENDING, RUNNING)]
@@ -350,13 +351,13 @@ def cancel(submitted: list[Submitted]) -> None:
 
 def settle_unfinished(notebook: Notebook) -> None:
     """For readers: runs whose queued job ended without them (cancelled in the queue, say)."""
-    jobs = notebook.store.unfinished_jobs()
+    jobs = notebook.store.runs.unfinished_jobs()
     pending = [(rid, jid) for rid, jid, status in jobs if status == PENDING]
     if not pending or shutil.which("sacct") is None:
         return
     states = job_states([jid for _, jid in pending])
     for rid, jid in pending:
         state = states.get(jid)
-        run = notebook.store.get_run(rid)
+        run = notebook.store.runs.get_run(rid)
         if state in ENDED and run is not None:
             settle(notebook, run, state)

@@ -156,6 +156,6 @@ def run_sweep(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     notebook.reap()
-    runs, _ = notebook.store.query_runs(Compare(RunField("sweep"), "=", sweep_id), [], None)
+    runs, _ = notebook.store.runs.query_runs(Compare(RunField("sweep"), "=", sweep_id), [], None)
     result.statuses = {r.id: r.status for r in runs}
     return result

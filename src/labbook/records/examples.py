@@ -1,9 +1,11 @@
-"""Per-example rows of failure analysis: samples, their items and the piles linked to hypotheses."""
+"""Per-example rows and reports of failure analysis: samples, items, piles, diffs, tails."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from labbook.core.failstats import McNemar
 
 
 @dataclass(frozen=True)
@@ -38,3 +40,104 @@ class PileLink:
     pile: str
     count: int
     reviewed: int
+
+
+# -- reports of failure analysis ---------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    run_id: int
+    split: str
+    taken: int
+    new: int
+    replaced: int
+    total: int  # examples the run now has in this split
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    unit: str = "line"  # what a skipped number counts: a line of JSONL/CSV, a row of Parquet
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    sample: SampleRow
+    available: int  # the failures (or --where matches) the sample was drawn from
+
+    @property
+    def short(self) -> bool:
+        return self.sample.size < self.sample.requested
+
+
+@dataclass(frozen=True)
+class PileStat:
+    pile: str
+    count: int
+    share: float
+    low: float
+    high: float
+    estimate: float
+    est_low: float
+    est_high: float
+
+
+@dataclass(frozen=True)
+class PileReport:
+    sample: SampleRow
+    reviewed: int
+    unreviewed: int
+    piles: list[PileStat]
+
+
+@dataclass(frozen=True)
+class PileChange:
+    pile: str
+    in_a: int
+    fixed: int
+    still_failing: int
+    missing: int
+
+
+@dataclass(frozen=True)
+class DiffReport:
+    run_a: int
+    run_b: int
+    split: str
+    paired: int  # ids both runs scored with a known outcome
+    only_a: int
+    only_b: int
+    unknown: int  # ids in both whose correctness one run does not say
+    fixed: int
+    broken: int
+    still_right: int
+    still_wrong: int
+    test: McNemar
+    sample: str | None = None
+    sample_reviewed: int = 0
+    piles: list[PileChange] = field(default_factory=list)
+
+    @property
+    def acc_a(self) -> float:
+        return (self.still_right + self.broken) / self.paired if self.paired else float("nan")
+
+    @property
+    def acc_b(self) -> float:
+        return (self.still_right + self.fixed) / self.paired if self.paired else float("nan")
+
+
+@dataclass(frozen=True)
+class TailRow:
+    ex_id: str
+    value: float
+    z: float
+    correct: int | None
+    preview: str
+
+
+@dataclass(frozen=True)
+class TailReport:
+    run_id: int
+    split: str
+    by: str
+    numeric: int
+    missing: int
+    median: float
+    rows: list[TailRow]

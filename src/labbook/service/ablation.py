@@ -22,11 +22,15 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from labbook.core import stats
 from labbook.core.config import Override, apply, lookup, without_smoke
+from labbook.core.stats.common import ALPHA
+from labbook.core.stats.intervals import Summary, describe
+from labbook.core.stats.tests import welch
 from labbook.errors import BadInput, ConfigError
 from labbook.records.runs import FINISHED
-from labbook.service.compare import SMOKE_TAG, lower_is_better, num
+from labbook.service.compare.metrics import lower_is_better
+from labbook.service.compare.sides import SMOKE_TAG
+from labbook.service.compare.words import num
 
 if TYPE_CHECKING:
     from labbook.records.runs import RunRecord
@@ -137,7 +141,7 @@ class Analysis:
     agg: str
     lower_better: bool
     factorial: bool
-    cells: list[tuple[str, stats.Summary | None]]
+    cells: list[tuple[str, Summary | None]]
     effects: list[Effect]
     carrier: str | None
     sentence: str
@@ -193,7 +197,7 @@ def analyse(
     )
     low_better = lower_is_better(metric, goal)
     sign = -1.0 if low_better else 1.0
-    summaries = [(c.name(components), stats.describe(by_cell[c]) if c in by_cell else None) for c in cells]
+    summaries = [(c.name(components), describe(by_cell[c]) if c in by_cell else None) for c in cells]
     missing = [c.name(components) for c in cells if c not in by_cell]
     effects: list[Effect] = []
     if factorial:
@@ -212,7 +216,7 @@ def analyse(
                 d = sign * (float(np.mean(full)) - float(np.mean(without)))
                 effects.append(Effect(comp, d, math.nan, math.nan, math.nan, "single seed: no CI"))
                 continue
-            w = stats.welch(np.asarray(full), np.asarray(without))  # the CI and the p-value of one test
+            w = welch(np.asarray(full), np.asarray(without))  # the CI and the p-value of one test
             lo, hi = sorted((sign * float(w.low), sign * float(w.high)))
             p = float(w.p) if math.isfinite(float(w.p)) else (1.0 if w.diff == 0 else 0.0)
             effects.append(Effect(comp, sign * float(w.diff), lo, hi, p, "full − without, Welch's t"))
@@ -264,7 +268,7 @@ def _main_effects(
 def _carrier(
     effects: list[Effect], metric: str, by_cell: dict[Cell, list[float]], full: Cell
 ) -> tuple[str | None, str]:
-    helping = [e for e in effects if math.isfinite(e.low) and e.low > 0 and e.p < stats.ALPHA]
+    helping = [e for e in effects if math.isfinite(e.low) and e.low > 0 and e.p < ALPHA]
     if helping:
         top = helping[0]
         text = (

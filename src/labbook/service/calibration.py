@@ -15,11 +15,11 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from labbook.core import scoring
 from labbook.errors import BadInput
-from labbook.records.research import BINARY, NUMERIC, POINT, Hypothesis, Prediction
+from labbook.records.research import BINARY, NUMERIC, POINT, Hypothesis, Prediction, Resolution
 
 if TYPE_CHECKING:
     from labbook.service.notebook import Notebook
@@ -127,11 +127,17 @@ def select(nb: Notebook, f: Filters) -> tuple[list[Prediction], dict[str, int], 
     return chosen, counts, hyps
 
 
+def _forecasts(preds: list[Prediction]) -> tuple[list[float], list[float]]:
+    """(p, outcome as 1/0) of resolved binary predictions, which always carry a p and a resolution."""
+    p = [cast(float, x.p) for x in preds]
+    y = [1.0 if cast(Resolution, x.resolution).outcome == "true" else 0.0 for x in preds]
+    return p, y
+
+
 def _binary_scores(preds: list[Prediction]) -> dict[str, Any] | None:
     if not preds:
         return None
-    p = [x.p for x in preds]
-    y = [1.0 if x.resolution.outcome == "true" else 0.0 for x in preds]  # type: ignore[union-attr]
+    p, y = _forecasts(preds)
     m = scoring.murphy(p, y)
     return {
         "n": len(preds),
@@ -206,9 +212,9 @@ def _point_scores(preds: list[Prediction]) -> dict[str, Any] | None:
     usable = [x for x in preds if x.resolution and x.resolution.value]  # relative error needs actual != 0
     if not usable:
         return None
-    g = [x.point for x in usable]
-    a = [x.resolution.value for x in usable]  # type: ignore[union-attr]
-    within = sum(abs(gi - ai) <= 0.1 * abs(ai) for gi, ai in zip(g, a, strict=True))  # type: ignore[operator]
+    g = [cast(float, x.point) for x in usable]  # a point guess always has its number
+    a = [cast(float, cast(Resolution, x.resolution).value) for x in usable]
+    within = sum(abs(gi - ai) <= 0.1 * abs(ai) for gi, ai in zip(g, a, strict=True))
     return {
         "n": len(usable),
         "relative_error": scoring.relative_error(g, a),
@@ -264,8 +270,7 @@ def report(nb: Notebook, f: Filters, bins: int = 10) -> Report:
         point=_point_scores([p for p in preds if p.kind == POINT]),
     )
     if binary:
-        p = [x.p for x in binary]
-        y = [1.0 if x.resolution.outcome == "true" else 0.0 for x in binary]  # type: ignore[union-attr]
+        p, y = _forecasts(binary)
         rep.bins = scoring.reliability(p, y, bins)
         rep.trend = scoring.trend([x.created_at for x in binary], p, y)
         filled = [b for b in rep.bins if b.count]

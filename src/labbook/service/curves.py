@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from labbook.errors import BadInput
-from labbook.service.compare import NOISE, Side, Variant, differing_keys, group_by, select, variants
+from labbook.service.compare.sides import Side, select
+from labbook.service.compare.variants import NOISE, Variant, differing_keys, group_by, variants
 
 if TYPE_CHECKING:
     from labbook.service.notebook import Notebook
@@ -151,7 +152,7 @@ def gather(
         parts.append(f"({where})")
     spec = " and ".join(parts) or "id > 0"
     if refs:
-        from labbook.service.compare import side_query
+        from labbook.service.compare.sides import side_query
 
         ors = " or ".join(f"({side_query(nb, r)[1]})" for r in refs)
         spec = f"({ors}) and {spec}"

@@ -10,25 +10,35 @@ breaks, tests the change (McNemar), and shows which pile of a reviewed sample sh
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labbook.core.example_sets import build_set
 from labbook.core.exquery import example_field, parse_example_where
-from labbook.core.failstats import McNemar, allocate, mcnemar, robust_z, wilson
+from labbook.core.failstats import allocate, mcnemar, robust_z, wilson
 from labbook.core.query import Compare, ExampleField, Expr
 from labbook.errors import BadInput, NotFound
-from labbook.records.examples import ItemRow, PileLink, SampleRow
+from labbook.records.examples import (
+    DiffReport,
+    ImportReport,
+    ItemRow,
+    PileChange,
+    PileLink,
+    PileReport,
+    PileStat,
+    SampleResult,
+    SampleRow,
+    TailReport,
+    TailRow,
+)
 
 if TYPE_CHECKING:
     from labbook.records.research import Hypothesis
     from labbook.records.runs import RunRecord
     from labbook.service.notebook import Notebook
-
-__all__ = ["DiffReport", "Failures", "ImportReport", "ItemRow", "PileLink", "PileReport", "SampleRow"]
 
 DEFAULT_SPLIT = "eval"
 _NAME = re.compile(r"[^\W][\w.+\-]{0,63}")
@@ -44,151 +54,6 @@ def check_name(name: str, what: str) -> str:
             "starting with a letter or digit"
         )
     return name
-
-
-@dataclass
-class ImportReport:
-    run_id: int
-    split: str
-    taken: int
-    new: int
-    replaced: int
-    total: int  # examples the run now has in this split
-    skipped: list[tuple[int, str]] = field(default_factory=list)
-    unit: str = "line"  # what a skipped number counts: a line of JSONL/CSV, a row of Parquet
-
-
-@dataclass(frozen=True)
-class SampleResult:
-    sample: SampleRow
-    available: int  # the failures (or --where matches) the sample was drawn from
-
-    @property
-    def short(self) -> bool:
-        return self.sample.size < self.sample.requested
-
-
-@dataclass(frozen=True)
-class PileStat:
-    pile: str
-    count: int
-    share: float
-    low: float
-    high: float
-    estimate: float
-    est_low: float
-    est_high: float
-
-
-@dataclass(frozen=True)
-class PileReport:
-    sample: SampleRow
-    reviewed: int
-    unreviewed: int
-    piles: list[PileStat]
-
-
-@dataclass(frozen=True)
-class PileChange:
-    pile: str
-    in_a: int
-    fixed: int
-    still_failing: int
-    missing: int
-
-
-@dataclass(frozen=True)
-class DiffReport:
-    run_a: int
-    run_b: int
-    split: str
-    paired: int  # ids both runs scored with a known outcome
-    only_a: int
-    only_b: int
-    unknown: int  # ids in both whose correctness one run does not say
-    fixed: int
-    broken: int
-    still_right: int
-    still_wrong: int
-    test: McNemar
-    sample: str | None = None
-    sample_reviewed: int = 0
-    piles: list[PileChange] = field(default_factory=list)
-
-    @property
-    def acc_a(self) -> float:
-        return (self.still_right + self.broken) / self.paired if self.paired else float("nan")
-
-    @property
-    def acc_b(self) -> float:
-        return (self.still_right + self.fixed) / self.paired if self.paired else float("nan")
-
-
-@dataclass(frozen=True)
-class TailRow:
-    ex_id: str
-    value: float
-    z: float
-    correct: int | None
-    preview: str
-
-
-@dataclass(frozen=True)
-class TailReport:
-    run_id: int
-    split: str
-    by: str
-    numeric: int
-    missing: int
-    median: float
-    rows: list[TailRow]
-
-
-FNV_OFFSET = 0xCBF29CE484222325
-FNV_PRIME = 0x100000001B3
-_HASHED_CHARS = 64
-
-
-def id_keys(ids: list[str]) -> Any:
-    """64-bit keys of example ids: FNV-1a over the code points, vectorised with numpy.
-
-    An id longer than 64 characters is keyed by a BLAKE2b digest instead (decided by the
-    id alone, so the same id has the same key in every run). Two different ids share a key
-    with probability about n² / 2⁶⁵: for two 1M-example runs, 3e-8.
-    """
-    import numpy as np
-
-    out = np.empty(len(ids), dtype=np.uint64)
-    prime = np.uint64(FNV_PRIME)
-    for start in range(0, len(ids), 65536):
-        chunk = ids[start : start + 65536]
-        arr = np.array(chunk, dtype=str)
-        width = arr.dtype.itemsize // 4
-        if width > _HASHED_CHARS:
-            arr = np.array(chunk, dtype=f"<U{_HASHED_CHARS}")
-            width = _HASHED_CHARS
-        codes = arr.astype(f"<U{max(width, 1)}").view("<u4").reshape(len(chunk), max(width, 1))
-        h = np.full(len(chunk), FNV_OFFSET, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for j in range(width):
-                col = codes[:, j].astype(np.uint64)
-                h = np.where(col != 0, (h ^ col) * prime, h)
-        out[start : start + len(chunk)] = h
-    for i, ex_id in enumerate(ids):
-        if len(ex_id) > _HASHED_CHARS:
-            digest = hashlib.blake2b(ex_id.encode("utf-8"), digest_size=8).digest()
-            out[i] = int.from_bytes(digest, "little")
-    return out
-
-
-def build_set(rows: list[tuple[Any, ...]]) -> tuple[bytes, bytes]:
-    """Sorted id keys of a run's examples and the outcome of each (1, 0, or -1 unknown)."""
-    import numpy as np
-
-    keys = id_keys([r[0] for r in rows])
-    outcomes = np.fromiter((-1 if r[1] is None else r[1] for r in rows), dtype=np.int8, count=len(rows))
-    order = np.argsort(keys, kind="stable")
-    return keys[order].tobytes(), outcomes[order].tobytes()
 
 
 def preview(data: dict[str, Any] | None, width: int = 60) -> str:
@@ -217,8 +82,10 @@ class Failures:
             reasons = "; ".join(f"line {n}: {why}" for n, why in parsed.skipped[:3])
             detail = f" ({len(parsed.skipped)} skipped: {reasons})" if parsed.skipped else ""
             raise BadInput(f"{source} holds no examples to import{detail}")
-        new, replaced = self.store.write_examples(run.id, split, parsed.rows, parsed.fields, build_set)
-        total = self.store.example_count(run.id, split)
+        new, replaced = self.store.failures.write_examples(
+            run.id, split, parsed.rows, parsed.fields, build_set
+        )
+        total = self.store.failures.example_count(run.id, split)
         return ImportReport(run.id, split, len(parsed.rows), new, replaced, total, parsed.skipped)
 
     def log_examples(self, run_id: int, rows: Any, split: str = DEFAULT_SPLIT) -> ImportReport:
@@ -250,16 +117,16 @@ class Failures:
         report = self._write(run, split, read_file(path, id_field, fmt), str(path))
         if detect_format(path, fmt) == "parquet":
             report.unit = "row"
-        self.store.example_set(run.id, report.split, build_set)  # so the first diff is quick
+        self.store.failures.example_set(run.id, report.split, build_set)  # so the first diff is quick
         return report
 
     def splits(self, run_ref: str | int) -> dict[str, int]:
-        return self.store.example_splits(self.nb.get_run(run_ref).id)
+        return self.store.failures.example_splits(self.nb.get_run(run_ref).id)
 
     def _fields(self, run: RunRecord, split: str) -> frozenset[str]:
-        known = self.store.example_fields(run.id, split)
+        known = self.store.failures.example_fields(run.id, split)
         if not known:
-            splits = self.store.example_splits(run.id)
+            splits = self.store.failures.example_splits(run.id)
             if splits:
                 shown = ", ".join(f"{s} ({n})" for s, n in splits.items())
                 raise BadInput(f"run {run.id} has no examples in split {split!r}; its splits: {shown}")
@@ -292,7 +159,7 @@ class Failures:
         if name is not None:
             name = check_name(name, "sample")
         else:
-            taken = self.store.sample_names()
+            taken = self.store.failures.sample_names()
             base = f"r{run.id}-{split}"
             name = next(f"{base}-{i}" for i in range(1, len(taken) + 2) if f"{base}-{i}" not in taken)
         if where:
@@ -304,7 +171,7 @@ class Failures:
                 )
             cond = Compare(ExampleField("correct"), "=", False)
         stratum = example_field(stratify, known) if stratify else None
-        rows = self.store.select_examples(run.id, split, cond, stratum)
+        rows = self.store.failures.select_examples(run.id, split, cond, stratum)
         if not rows:
             what = (
                 f"--where {where!r} matches no example"
@@ -327,13 +194,15 @@ class Failures:
         else:
             picks = [int(j) for j in rng.choice(len(rows), size=min(n, len(rows)), replace=False)]
         ex_ids = [rows[j][0] for j in picks]
-        sample_id = self.store.create_sample(name, run.id, split, where, stratify, seed, n, len(rows), ex_ids)
-        return SampleResult(self.store.sample_by_id(sample_id), len(rows))  # type: ignore[arg-type]
+        sample_id = self.store.failures.create_sample(
+            name, run.id, split, where, stratify, seed, n, len(rows), ex_ids
+        )
+        return SampleResult(self.store.failures.sample_by_id(sample_id), len(rows))  # type: ignore[arg-type]
 
     def get(self, name: str) -> SampleRow:
-        found = self.store.get_sample(name.strip())
+        found = self.store.failures.get_sample(name.strip())
         if found is None:
-            known = [s.name for s in self.store.list_samples()]
+            known = [s.name for s in self.store.failures.list_samples()]
             hint = (
                 f" (samples: {', '.join(known[-8:])})" if known else "; make one with lab failures sample RUN"
             )
@@ -342,23 +211,23 @@ class Failures:
 
     def samples(self, run_ref: str | int | None = None) -> list[SampleRow]:
         run_id = self.nb.get_run(run_ref).id if run_ref is not None else None
-        return self.store.list_samples(run_id)
+        return self.store.failures.list_samples(run_id)
 
     def items(self, name: str, pile: str | None = None) -> list[ItemRow]:
         sample = self.get(name)
-        if pile is not None and pile not in self.store.pile_counts(sample.id)[0]:
+        if pile is not None and pile not in self.store.failures.pile_counts(sample.id)[0]:
             raise NotFound(
                 f"sample {sample.name} has no pile {pile!r}; lab failures piles {sample.name} lists them"
             )
-        return self.store.sample_items(sample, pile)
+        return self.store.failures.sample_items(sample, pile)
 
     def pile_names(self) -> list[str]:
         """Every pile name used in this notebook (what review completes)."""
-        return self.store.pile_names()
+        return self.store.failures.pile_names()
 
     # -- review and tags -------------------------------------------------------
     def _member(self, sample: SampleRow, ex_id: str) -> None:
-        if not self.store.examples_in_sample(sample.id, [ex_id]):
+        if not self.store.failures.examples_in_sample(sample.id, [ex_id]):
             raise NotFound(
                 f"example {ex_id!r} is not in sample {sample.name}; lab failures show {sample.name} lists them"
             )
@@ -372,12 +241,12 @@ class Failures:
         if not clean and note is None and not replace:
             raise BadInput("name at least one pile (or give --note)")
         self._member(sample, ex_id)
-        self.store.set_answer(sample.id, ex_id, clean, note, "review" if replace else "tag", replace)
+        self.store.failures.set_answer(sample.id, ex_id, clean, note, "review" if replace else "tag", replace)
         return clean
 
     def move(self, sample: SampleRow, position: int) -> None:
         """Remember where the reviewer is, so reopening resumes there."""
-        self.store.set_cursor(sample.id, max(0, min(position, sample.size)))
+        self.store.failures.set_cursor(sample.id, max(0, min(position, sample.size)))
 
     def rule(self, name: str, pile: str, where: str) -> tuple[int, int]:
         """Put every example of the sample matching ``where`` into ``pile``: (matched, newly added)."""
@@ -386,15 +255,17 @@ class Failures:
         if not where or not where.strip():
             raise BadInput("a rule needs --where EXPR, e.g. --where \"output == ''\"")
         run = self.nb._get(sample.run_id)
-        ids = self.store.sample_matches(sample, parse_example_where(where, self._fields(run, sample.split)))
+        ids = self.store.failures.sample_matches(
+            sample, parse_example_where(where, self._fields(run, sample.split))
+        )
         if not ids:
             raise BadInput(f"--where {where!r} matches no example of sample {sample.name}; nothing was added")
-        return len(ids), self.store.add_to_pile(sample.id, ids, pile, "rule")
+        return len(ids), self.store.failures.add_to_pile(sample.id, ids, pile, "rule")
 
     # -- piles -----------------------------------------------------------------
     def piles(self, name: str) -> PileReport:
         sample = self.get(name)
-        counts, reviewed = self.store.pile_counts(sample.id)
+        counts, reviewed = self.store.failures.pile_counts(sample.id)
         stats = []
         for pile, count in counts.items():
             low, high = wilson(count, reviewed)
@@ -447,9 +318,9 @@ class Failures:
         chosen = self._diff_sample(a, split, sample)
         if chosen is None:
             return report
-        members = self.store.pile_members(chosen.id)
+        members = self.store.failures.pile_members(chosen.id)
         ids = sorted({i for group in members.values() for i in group})
-        in_b = self.store.examples_by_id(b.id, split, ids)
+        in_b = self.store.failures.examples_by_id(b.id, split, ids)
         changes = []
         for pile, group in members.items():
             outcomes = [in_b[i][0] if i in in_b else None for i in group]
@@ -463,13 +334,13 @@ class Failures:
                 )
             )
         changes.sort(key=lambda c: (-c.in_a, c.pile))
-        _, reviewed = self.store.pile_counts(chosen.id)
+        _, reviewed = self.store.failures.pile_counts(chosen.id)
         return replace(report, sample=chosen.name, sample_reviewed=reviewed, piles=changes)
 
     def _outcomes(self, run_id: int, split: str) -> tuple[Any, Any]:
         import numpy as np
 
-        keys, outcomes = self.store.example_set(run_id, split, build_set)
+        keys, outcomes = self.store.failures.example_set(run_id, split, build_set)
         return np.frombuffer(keys, dtype=np.uint64), np.frombuffer(outcomes, dtype=np.int8)
 
     def outcomes(self, run: RunRecord, split: str = DEFAULT_SPLIT) -> tuple[Any, Any] | None:
@@ -477,7 +348,7 @@ class Failures:
 
         None when the run has no examples in ``split`` with a ``correct`` field: nothing to pair.
         """
-        if "correct" not in self.store.example_fields(run.id, split):
+        if "correct" not in self.store.failures.example_fields(run.id, split):
             return None
         return self._outcomes(run.id, split)
 
@@ -490,7 +361,9 @@ class Failures:
                 )
             return chosen
         reviewed = [
-            s for s in self.store.list_samples(a.id) if s.split == split and self.store.pile_counts(s.id)[1]
+            s
+            for s in self.store.failures.list_samples(a.id)
+            if s.split == split and self.store.failures.pile_counts(s.id)[1]
         ]
         return reviewed[-1] if reviewed else None
 
@@ -508,8 +381,8 @@ class Failures:
         if name in ("id", "split"):
             raise BadInput(f"--by needs a numeric field; {name!r} is not one (try len({name}))")
         field = example_field(name, known)
-        rows = self.store.field_values(run.id, split, field, "text" if m else "number")
-        total = self.store.example_count(run.id, split)
+        rows = self.store.failures.field_values(run.id, split, field, "text" if m else "number")
+        total = self.store.failures.example_count(run.id, split)
         if not rows:
             kind = "text" if m else "numeric"
             raise BadInput(
@@ -522,7 +395,7 @@ class Failures:
         z[~finite] = np.sign(values[~finite]) * np.inf
         order = np.argsort(-np.abs(z), kind="stable")[:n]
         chosen = [rows[int(i)][0] for i in order]
-        data = self.store.examples_by_id(run.id, split, chosen)
+        data = self.store.failures.examples_by_id(run.id, split, chosen)
         out = []
         for i in order:
             ex_id = rows[int(i)][0]
@@ -540,7 +413,7 @@ class Failures:
         """``SAMPLE:PILE`` (or ``SAMPLE`` for its biggest pile) → (sample, pile, count, reviewed)."""
         name, _, pile = ref.strip().rpartition(":") if ":" in ref else (ref.strip(), "", "")
         sample = self.get(name)
-        counts, reviewed = self.store.pile_counts(sample.id)
+        counts, reviewed = self.store.failures.pile_counts(sample.id)
         if not counts:
             raise BadInput(
                 f"sample {sample.name} has no piles yet; review it with lab failures review {sample.name}"
@@ -562,4 +435,4 @@ class Failures:
         return hyp, PileLink(sample.name, pile, count, reviewed)
 
     def hypothesis_piles(self, hyp_id: int) -> list[PileLink]:
-        return self.store.hypothesis_piles(hyp_id)
+        return self.store.failures.hypothesis_piles(hyp_id)

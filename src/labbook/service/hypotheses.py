@@ -210,7 +210,7 @@ class Hypotheses:
             raise BadInput("a hypothesis needs some text: what do you expect, and why?")
         # A problem id (Q3) or a problem's exact title links to that record; other text stays a label.
         label, record = self.nb.problems.resolve_for_hypothesis(problem)
-        hyp_id = self.store.create_hypothesis(
+        hyp_id = self.store.research.create_hypothesis(
             NewHypothesis(
                 uuid.uuid4().hex,
                 text,
@@ -226,23 +226,23 @@ class Hypotheses:
 
     def get(self, ref: str | int) -> Hypothesis:
         hyp_id = parse_ref(ref, "H", "hypothesis")
-        hyp = self.store.get_hypothesis(hyp_id)
+        hyp = self.store.research.get_hypothesis(hyp_id)
         if hyp is None:
             raise NotFound(f"no hypothesis H{hyp_id} in this notebook; `lab hyp ls` lists them")
         return hyp
 
     def list(self) -> list[Hypothesis]:
-        return self.store.list_hypotheses()
+        return self.store.research.list_hypotheses()
 
     def runs(self, hyp: Hypothesis) -> builtins.list[RunRecord]:
         """The runs linked to ``hyp``, oldest first (one query, without their capture)."""
-        runs, _ = self.store.query_runs(
+        runs, _ = self.store.runs.query_runs(
             Compare(RunField("hyp"), "=", hyp.id), [SortKey(RunField("id"))], None
         )
         return runs
 
     def first_result_at(self, hyp: Hypothesis) -> float | None:
-        return self.store.first_result_at(hyp.id)
+        return self.store.research.first_result_at(hyp.id)
 
     def dossier(self, ref: str | int) -> Dossier:
         """The hypothesis with its predictions (resolved as far as the runs allow), runs and notes."""
@@ -261,7 +261,7 @@ class Hypotheses:
         if outcome not in HYP_OUTCOMES:
             raise BadInput(f"a hypothesis resolves as {', '.join(HYP_OUTCOMES)}")
         hyp = self.get(ref)
-        if not self.store.resolve_hypothesis(hyp.id, outcome, belief, time.time()):
+        if not self.store.research.resolve_hypothesis(hyp.id, outcome, belief, time.time()):
             raise BadInput(f"{hyp.ref} is already resolved ({hyp.outcome}); add a note instead")
         return self.get(hyp.id)
 
@@ -302,7 +302,7 @@ class Hypotheses:
         if forecast.metric is not None:
             self._note_unknown_metric(forecast.metric)
         f = forecast
-        pred_id = self.store.create_prediction(
+        pred_id = self.store.research.create_prediction(
             NewPrediction(
                 uid=uuid.uuid4().hex,
                 hyp_id=hyp.id if hyp else None,
@@ -331,7 +331,7 @@ class Hypotheses:
 
     def _note_unknown_metric(self, metric: str) -> None:
         """A prediction comes before its data, so an unknown metric is recorded; a near miss is said."""
-        known = self.store.fields().metrics
+        known = self.store.runs.fields().metrics
         if metric in known:
             return
         import difflib
@@ -349,13 +349,13 @@ class Hypotheses:
 
     def prediction(self, ref: str | int | None) -> Prediction:
         pred_id = parse_ref(ref if ref is not None else "", "P", "prediction")
-        pred = self.store.get_prediction(pred_id)
+        pred = self.store.research.get_prediction(pred_id)
         if pred is None:
             raise NotFound(f"no prediction P{pred_id} in this notebook; `lab hyp show H` lists them")
         return pred
 
     def predictions(self, hyp: Hypothesis | None = None) -> builtins.list[Prediction]:
-        return self.store.list_predictions(hyp.id if hyp else None)
+        return self.store.research.list_predictions(hyp.id if hyp else None)
 
     # -- resolution ----------------------------------------------------------
     def resolve_prediction(
@@ -380,7 +380,7 @@ class Hypotheses:
             outcome = "true" if pred.low <= value <= pred.high else "false"  # type: ignore[operator]
         elif outcome not in ("true", "false", "ambiguous"):
             raise BadInput(f"{pred.ref} is yes/no: resolve it as true, false or ambiguous")
-        self.store.resolve_prediction(pred.id, outcome, value, "manual", None, time.time())
+        self.store.research.resolve_prediction(pred.id, outcome, value, "manual", None, time.time())
         return self.prediction(pred.id)
 
     def auto_resolve(self, hyp: Hypothesis | None = None, sides: bool = True) -> builtins.list[Prediction]:
@@ -421,7 +421,7 @@ class Hypotheses:
     def _record(self, pred: Prediction, outcome: tuple[str, float, dict[str, Any]]) -> bool:
         result, value, detail = outcome
         try:
-            self.store.resolve_prediction(pred.id, result, value, "auto", detail, time.time())
+            self.store.research.resolve_prediction(pred.id, result, value, "auto", detail, time.time())
         except BadInput:
             return False  # another process resolved it first
         return True
@@ -455,7 +455,7 @@ class Hypotheses:
                 else:
                     report.unchanged += 1
                 continue
-            pred_id = self.store.create_prediction(
+            pred_id = self.store.research.create_prediction(
                 NewPrediction(
                     uid=f"{row.key}@{row.created_at:.0f}",
                     hyp_id=None,
@@ -480,7 +480,7 @@ class Hypotheses:
         return report
 
     def _resolve_imported(self, pred_id: int, row: Any) -> None:
-        self.store.resolve_prediction(
+        self.store.research.resolve_prediction(
             pred_id, row.outcome, None, "import", {"fatebook_line": row.line}, row.resolved_at or time.time()
         )
 

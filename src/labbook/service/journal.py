@@ -41,19 +41,19 @@ class Journal:
         target = against if against is not None else hyp
         hyp_id = self.nb.hypotheses.get(target).id if target is not None else None
         run_id = self.nb.resolve(run) if run is not None else None
-        note_id = self.store.add_note(
+        note_id = self.store.journal.add_note(
             uuid.uuid4().hex, text, hyp_id, run_id, against is not None, author(), time.time()
         )
-        return next(n for n in self.store.notes(hyp_id=hyp_id, run_id=run_id) if n.id == note_id)
+        return next(n for n in self.store.journal.notes(hyp_id=hyp_id, run_id=run_id) if n.id == note_id)
 
     def notes(self, hyp_id: int | None = None, run_id: int | None = None) -> list[Note]:
         """Notes, evidence against first."""
-        return self.store.notes(hyp_id, run_id)
+        return self.store.journal.notes(hyp_id, run_id)
 
     def timeline(self, since: float | None = None) -> list[Event]:
-        return self.store.timeline(since)
+        return self.store.journal.timeline(since)
 
     def search(self, query: str, limit: int = 20) -> list[Hit]:
         if limit < 1:
             raise BadInput("--limit must be at least 1")
-        return self.store.search(query, limit)
+        return self.store.journal.search(query, limit)

@@ -9,11 +9,9 @@ server call this class; none of them touches the store or the files directly.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,18 +19,18 @@ from labbook.errors import (
     BadInput,
     DamageWarning,
     DataLost,
-    LabbookError,
     LaunchError,
     NotebookCorrupt,
     NotebookFull,
-    NotebookNotFound,
     NotebookReadOnly,
     QueryError,
     RunNotFound,
     StoreError,
 )
-from labbook.records.runs import CRASHED, PENDING, NewRun, Owner, RunRecord
+from labbook.records.runs import PENDING, NewRun, Owner, RunRecord
 from labbook.service import liveness
+from labbook.service.place import DB_NAME, DIRNAME, ignore_in_git, locate
+from labbook.store.protocols import Store
 from labbook.store.sqlite.store import SQLiteStore
 
 if TYPE_CHECKING:
@@ -45,67 +43,13 @@ if TYPE_CHECKING:
     from labbook.service.problems import Ideas, Problems
     from labbook.service.verify import Report as VerifyReport
 
-DIRNAME = ".labbook"
-DB_NAME = "labbook.db"
-ENV_DIR = "LABBOOK_DIR"
-SETTLE_DIR = "settle"  # notes of what a finishing writer could not record (the store refused it)
-
-
-@dataclass(frozen=True)
-class Settlement:
-    """What a finishing writer could not record: applied by the next reader, once."""
-
-    uid: str
-    status: str | None
-    exit_code: int | None
-    ended_at: float
-    lost: dict[str, int]
-    rebuild: bool  # the store refused the last summaries: rebuild them from the files
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> Settlement:
-        raw = json.loads(text)
-        return cls(
-            str(raw["uid"]),
-            raw["status"],
-            raw["exit_code"],
-            float(raw["ended_at"]),
-            {str(k): int(v) for k, v in raw["lost"].items()},
-            bool(raw["rebuild"]),
-        )
-
-
-def _trim_torn_tails(runs: Path) -> None:
-    """A file copied while its writer appended may end inside a block: the copy stops before it."""
-    from labbook.store.series import intact_length
-
-    for path in runs.glob("*/metrics/*.lbm"):
-        keep = intact_length(path)
-        if keep < path.stat().st_size:
-            os.truncate(path, keep)
-
-
-def _check_copy(root: Path) -> list[str]:
-    """What ``lab verify`` would find wrong in a freshly written copy."""
-    from labbook.service.verify import verify
-
-    try:
-        with Notebook(root) as copy:
-            runs = copy.store.query_runs(None, [], None)[0]
-            return [p.what for p in verify(copy, runs).problems if p.damage and p.kind != "lost"]
-    except LabbookError as err:  # the copied database does not even open
-        return [str(err)]
-
 
 def _warn_damage(run: RunRecord, damage: list[Any]) -> None:
     """Damage is said, never silent; a killed writer's torn tail is expected, not damage."""
     import warnings
 
     from labbook.records.runs import FINISHED
-    from labbook.store.series import DAMAGED
+    from labbook.store.series.scan import DAMAGED
 
     for d in damage:
         if d.kind == DAMAGED or run.status == FINISHED:
@@ -123,74 +67,13 @@ def register_job_settler(settle: Callable[[Notebook], None]) -> None:
         JOB_SETTLERS.append(settle)
 
 
-def _retry_in_background(notebook: Notebook, path: Path) -> None:
-    """A long-lived process (a notebook kernel) settles its own run once the store frees up."""
-    import threading
-
-    def work() -> None:
-        while path.exists():
-            threading.Event().wait(2.0)
-            try:
-                notebook.apply_settlements()
-            except (StoreError, OSError):
-                pass
-
-    threading.Thread(target=work, name="labbook-settle", daemon=True).start()
-
-
-def _as_notebook_dir(path: Path) -> Path | None:
-    """``path`` itself if it is a notebook directory, or its ``.labbook`` child."""
-    if (path / DB_NAME).is_file():
-        return path
-    if (path / DIRNAME / DB_NAME).is_file():
-        return path / DIRNAME
-    return None
-
-
-def locate(explicit: str | os.PathLike[str] | None = None, start: Path | None = None) -> Path:
-    """Find the notebook: ``explicit`` (or $LABBOOK_DIR), else walk up from ``start``."""
-    given = explicit if explicit is not None else os.environ.get(ENV_DIR) or None
-    if given is not None:
-        found = _as_notebook_dir(Path(given).expanduser().resolve())
-        if found is None:
-            raise NotebookNotFound(f"no notebook at {given}; run `lab init {given}` to create one")
-        return found
-    here = (start or Path.cwd()).resolve()
-    for directory in (here, *here.parents):
-        found = _as_notebook_dir(directory)
-        if found is not None:
-            return found
-    raise NotebookNotFound("no notebook here or above; run `lab init` to create one")
-
-
-def _ignore_in_git(project: Path) -> bool:
-    """Add ``.labbook/`` to the project's .gitignore when the project is in a git work tree."""
-    import shutil
-    import subprocess
-
-    if shutil.which("git") is None:
-        return False
-    probe = subprocess.run(
-        ["git", "rev-parse", "--is-inside-work-tree"], cwd=project, capture_output=True, text=True
-    )
-    if probe.returncode != 0 or probe.stdout.strip() != "true":
-        return False
-    gitignore = project / ".gitignore"
-    lines = gitignore.read_text().splitlines() if gitignore.exists() else []
-    if any(line.strip() in (DIRNAME, DIRNAME + "/", "/" + DIRNAME, "/" + DIRNAME + "/") for line in lines):
-        return False
-    prefix = "" if not lines or gitignore.read_text().endswith("\n") else "\n"
-    with gitignore.open("a") as fh:
-        fh.write(f"{prefix}{DIRNAME}/\n")
-    return True
-
-
 class Notebook:
     """One notebook: the store plus its files area."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, store: Store | None = None) -> None:
+        """``root`` holds the files area; ``store`` defaults to the embedded SQLite file in it."""
         self.root = root
-        self.store = SQLiteStore(root / DB_NAME)
+        self.store: Store = store if store is not None else SQLiteStore(root / DB_NAME)
         self._hypotheses: Hypotheses | None = None
         self._journal: Journal | None = None
         self._settling = False  # reap() is settling cluster jobs (settling reads runs too)
@@ -281,7 +164,7 @@ class Notebook:
             # Git ignores the notebook even in a repository created after it.
             (root / ".gitignore").write_text("# created by labbook: the notebook is not source\n*\n")
             notebook = cls(root)
-            ignored = _ignore_in_git(project) if created else False
+            ignored = ignore_in_git(project) if created else False
         except OSError as err:
             if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
                 raise NotebookReadOnly(f"cannot create a notebook in {project}: it is not writable") from None
@@ -351,7 +234,7 @@ class Notebook:
                 raise NotebookFull.at(self.root) from None
             raise StoreError(f"cannot create the run directory {run_dir}: {err.strerror}") from None
         try:
-            run_id = self.store.create_run(  # the row, its tags and params: all or nothing
+            run_id = self.store.runs.create_run(  # the row, its tags and params: all or nothing
                 NewRun(
                     uid=uid,
                     name=name,
@@ -378,10 +261,10 @@ class Notebook:
 
     def adopt_run(self, uid: str, cwd: str | None = None) -> RunRecord:
         """Start a pending run in this process (the node side of a cluster job)."""
-        ids = self.store.find_run_ids(uid)
+        ids = self.store.runs.find_run_ids(uid)
         if len(ids) != 1:
             raise RunNotFound(f"no pending run {uid} in this notebook; was it submitted from here?")
-        if not self.store.adopt_run(ids[0], liveness.current_owner(), time.time(), cwd or os.getcwd()):
+        if not self.store.runs.adopt_run(ids[0], liveness.current_owner(), time.time(), cwd or os.getcwd()):
             run = self._get(ids[0])
             raise LaunchError(f"run {run.id} is {run.status}, not pending; a run is started once")
         job = os.environ.get("SLURM_JOB_ID")
@@ -389,47 +272,49 @@ class Notebook:
         if all(array):
             job = f"{array[0]}_{array[1]}"
         if job:
-            self.store.set_job(ids[0], job, "RUNNING")
+            self.store.runs.set_job(ids[0], job, "RUNNING")
         return self._get(ids[0])
 
     def discard_pending(self, ids: list[int]) -> None:
         """Forget runs that were queued but never submitted (the cluster refused them)."""
         import shutil
 
-        uids = [r.uid for r in (self.store.get_run(i) for i in ids) if r is not None and r.status == PENDING]
-        self.store.delete_pending(ids)
+        uids = [
+            r.uid for r in (self.store.runs.get_run(i) for i in ids) if r is not None and r.status == PENDING
+        ]
+        self.store.runs.delete_pending(ids)
         for uid in uids:
             shutil.rmtree(self.run_dir(uid), ignore_errors=True)
 
     def set_job(self, run_id: int, job_id: str | None, job_state: str | None = None) -> None:
-        self.store.set_job(run_id, job_id, job_state)
+        self.store.runs.set_job(run_id, job_id, job_state)
 
     def record_capture(self, run_id: int, capture: dict[str, Any]) -> None:
-        self.store.set_capture(run_id, capture)
+        self.store.runs.set_capture(run_id, capture)
 
     def set_params(self, run_id: int, params: dict[str, Any]) -> None:
-        self.store.set_params(run_id, params)
+        self.store.runs.set_params(run_id, params)
 
     def set_summary(self, run_id: int, values: dict[str, Any]) -> None:
-        self.store.set_summary(run_id, values)
+        self.store.runs.set_summary(run_id, values)
 
     def add_tags(self, run_id: int, tags: tuple[str, ...]) -> None:
-        self.store.add_tags(run_id, tags)
+        self.store.runs.add_tags(run_id, tags)
 
     def fill_in(self, run_id: int, name: str | None = None, note: str | None = None) -> None:
         """Set the name and note where the run has none (lab run's flags take precedence)."""
         if name is not None or note is not None:
-            self.store.fill_in(run_id, name, note)
+            self.store.runs.fill_in(run_id, name, note)
 
     def link_run(self, run_id: int, hypothesis: str | int) -> None:
-        self.store.link_run(run_id, self.hypotheses.get(hypothesis).id)
+        self.store.research.link_run(run_id, self.hypotheses.get(hypothesis).id)
 
     def end_run(
         self, run_id: int, status: str, exit_code: int | None = None, ended_at: float | None = None
     ) -> bool:
         """Record how a run ended, then resolve what its hypothesis's predictions can now."""
-        ended = self.store.end_run(run_id, status, ended_at or time.time(), exit_code)
-        run = self.store.get_run(run_id)
+        ended = self.store.runs.end_run(run_id, status, ended_at or time.time(), exit_code)
+        run = self.store.runs.get_run(run_id)
         if ended and run is not None and run.hyp_id is not None:
             self.hypotheses.auto_resolve(self.hypotheses.get(run.hyp_id))
         return ended
@@ -441,82 +326,16 @@ class Notebook:
         exit_code: int | None = None,
         report: CloseReport | None = None,
     ) -> str | None:
-        """End a run as its writer closes; None when done, else a line saying who will finish the job.
+        """End a run as its writer closes; None when done, else who will finish the job (``service/settle``)."""
+        from labbook.service import settle
 
-        ``status`` None: only a writer's leftovers (points lost, summaries the store refused).
-        When the store cannot take them now (locked past its timeout, a full disk), they go
-        to a settlement note that the next reader applies (``reap``), so the run still ends
-        with its own status and the summaries its files support, never ``crashed``.
-        """
-        note = Settlement(
-            uid=run.uid,
-            status=status,
-            exit_code=exit_code,
-            ended_at=time.time(),
-            lost=dict(report.lost) if report else {},
-            rebuild=report is not None and not report.summaries_stored,
-        )
-        try:
-            if self._apply(note):
-                return None
-        except LabbookError:
-            pass
-        return self._defer(run.id, note)
-
-    def _apply(self, note: Settlement) -> bool:
-        """Apply a settlement; False while it must wait (the run still has writers)."""
-        from labbook.core.summaries import lost_summaries
-        from labbook.records.runs import UNFINISHED
-
-        ids = self.store.find_run_ids(note.uid)
-        if not ids:
-            return True  # the run is gone: nothing left to settle
-        run = self._get(ids[0])
-        if note.status is None and note.rebuild and run.status in UNFINISHED:
-            return False  # rebuild from the files once every writer is done
-        if note.status is not None and run.status in (*UNFINISHED, CRASHED):
-            self.end_run(run.id, note.status, note.exit_code, note.ended_at)
-        if note.rebuild:
-            self._rebuild_summaries(run.id)
-        if note.lost:
-            self.store.merge_metrics(run.id, lost_summaries(note.lost.items()))
-        return True
-
-    def _defer(self, run_id: int, note: Settlement) -> str:
-        folder = self.root / SETTLE_DIR
-        path = folder / f"{note.uid}.{os.getpid()}-{os.urandom(3).hex()}.json"
-        what = f"the end of run {run_id}" if note.status else f"the metric summaries of run {run_id}"
-        try:
-            folder.mkdir(exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(note.to_json())
-            os.replace(tmp, path)
-        except OSError as err:
-            return (
-                f"could not record {what} ({err.strerror or err}); every point is in its files, "
-                "and the next labbook command will mark it crashed"
-            )
-        _retry_in_background(self, path)
-        return f"could not record {what} yet (the notebook database is busy or full); the next labbook command will"
+        return settle.settle_run(self, run, status, exit_code, report)
 
     def apply_settlements(self) -> int:
-        """Apply the settlement notes writers left when the store refused them; returns how many remain."""
-        folder = self.root / SETTLE_DIR
-        try:
-            paths = sorted(p for p in folder.iterdir() if p.suffix == ".json")
-        except OSError:
-            return 0
-        left = 0
-        for path in paths:
-            try:
-                note = Settlement.from_json(path.read_text())
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # half a note (a full disk): its run is settled like a crashed one
-            if self._apply(note):
-                path.unlink(missing_ok=True)
-            else:
-                left += 1
-        return left
+        """Apply the notes writers left when the store refused them; returns how many remain."""
+        from labbook.service import settle
+
+        return settle.apply_settlements(self)
 
     # -- reading runs ----------------------------------------------------------
     def reap(self) -> list[int]:
@@ -525,12 +344,12 @@ class Notebook:
         try:
             self.apply_settlements()
             now = time.time()
-            dead = [row.id for row in self.store.live_runs() if liveness.is_dead(row, now)]
+            dead = [row.id for row in self.store.runs.live_runs() if liveness.is_dead(row, now)]
             if dead:
-                self.store.mark_crashed(dead, now)
+                self.store.runs.mark_crashed(dead, now)
                 for run_id in dead:
                     self._rebuild_summaries(run_id)
-            if JOB_SETTLERS and not self._settling and self.store.unfinished_jobs():
+            if JOB_SETTLERS and not self._settling and self.store.runs.unfinished_jobs():
                 self._settling = True
                 try:
                     for settle_jobs in JOB_SETTLERS:
@@ -544,18 +363,18 @@ class Notebook:
     def _rebuild_summaries(self, run_id: int) -> None:
         """A crashed writer may have written points whose summary never reached the store."""
         from labbook.core.summaries import summarize
-        from labbook.store.series import read_all
+        from labbook.store.series.read import read_all
 
-        run = self.store.get_run(run_id)
+        run = self.store.runs.get_run(run_id)
         if run is None:
             return
         series = read_all(self.run_dir(run) / "metrics")
         summaries = [summarize(key, s.steps, s.values) for key, s in series.items()]
         if summaries:
-            self.store.replace_metrics(run_id, summaries)
+            self.store.runs.replace_metrics(run_id, summaries)
 
     def _get(self, run_id: int) -> RunRecord:
-        run = self.store.get_run(run_id)
+        run = self.store.runs.get_run(run_id)
         if run is None:
             raise RunNotFound(f"no run {run_id} in this notebook; `lab ls` lists runs")
         return run
@@ -563,7 +382,7 @@ class Notebook:
     def resolve(self, ref: str | int) -> int:
         """A run id from a short id, a name, or a prefix of the unique id."""
         text = str(ref).strip()
-        ids = self.store.find_run_ids(text) if text else []
+        ids = self.store.runs.find_run_ids(text) if text else []
         if not ids:
             raise RunNotFound(f"no run {text!r} in this notebook; `lab ls` lists runs")
         if len(ids) > 1:
@@ -582,16 +401,16 @@ class Notebook:
         from labbook.core.query import parse_sort, parse_where
 
         self.reap()
-        fields = self.store.fields() if (where or sort) else None
+        fields = self.store.runs.fields() if (where or sort) else None
         cond = parse_where(where, fields) if where and fields else None
         order = parse_sort(sort, fields) if sort and fields else []
         if limit is not None and limit < 0:
             raise QueryError("--limit must be 0 (all) or a positive number")
-        return self.store.query_runs(cond, order, limit or None)
+        return self.store.runs.query_runs(cond, order, limit or None)
 
     def blob(self, ref: Any) -> str | None:
         if isinstance(ref, dict) and "blob" in ref:
-            return self.store.blob(ref["blob"])
+            return self.store.runs.blob(ref["blob"])
         return ref if isinstance(ref, str) else None
 
     # -- series and output -------------------------------------------------------
@@ -600,7 +419,7 @@ class Notebook:
 
     def series(self, run: RunRecord, key: str) -> Any:
         """Every intact point of ``key``; damage met on the way is a ``DamageWarning`` naming it."""
-        from labbook.store.series import read
+        from labbook.store.series.read import read
 
         folder = self.run_dir(run) / "metrics"
         reading = read(folder, key)
@@ -639,38 +458,7 @@ class Notebook:
         return verify(self, runs)
 
     def backup(self, target: Path) -> Path:
-        """Write a consistent copy of the notebook to the new directory ``target``."""
-        import shutil
+        """Write a consistent copy of the notebook to the new directory ``target`` (``service/backup``)."""
+        from labbook.service.backup import backup
 
-        target = target.expanduser().resolve()
-        if target.exists() and (not target.is_dir() or any(target.iterdir())):
-            raise BadInput(f"{target} already exists; give a new directory for the backup")
-        if target == self.root or self.root in target.parents:
-            raise BadInput("the backup cannot go inside the notebook itself; choose another directory")
-        staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
-        if staging.exists():
-            shutil.rmtree(staging)
-        try:
-            staging.mkdir(parents=True)
-            # The database first, then the files: series are append-only, so every point
-            # the copied summaries count is in the copied files (and perhaps a few more).
-            damaged = [f"the database: {line}" for line in self.store.integrity()]
-            self.store.backup(staging / DB_NAME)
-            runs = self.root / "runs"
-            if runs.is_dir():
-                shutil.copytree(runs, staging / "runs", ignore=shutil.ignore_patterns("*.compacting"))
-                _trim_torn_tails(staging / "runs")
-            damaged += _check_copy(staging)
-            if target.exists():
-                target.rmdir()
-            os.replace(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        if damaged:
-            more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
-            raise DataLost(
-                f"the backup in {target} is a copy of a damaged notebook: {damaged[0]}{more}; "
-                "`lab verify` lists every problem"
-            )
-        return target
+        return backup(self, target)

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from labbook.core.dates import parse_date
 from labbook.errors import BadInput, NotFound
-from labbook.formats.bib import Entry, arxiv_id, detect, norm_doi, norm_title, parse, to_bibtex
+from labbook.formats.bib.bibtex import to_bibtex
+from labbook.formats.bib.entry import Entry, arxiv_id, norm_doi, norm_title
+from labbook.formats.bib.files import detect, parse
 from labbook.records.papers import CHANGES, DECISIONS, OUTPUT_KINDS, Paper
 from labbook.records.research import BINARY, NUMERIC, POINT, NewPrediction, Prediction
 from labbook.service.hypotheses import author
@@ -135,11 +137,13 @@ class Papers:
         text = str(ref).strip()
         m = re.fullmatch(r"(?i:R)?(\d+)", text)
         if m:
-            paper = self.store.get_paper(int(m.group(1)))
+            paper = self.store.papers.get_paper(int(m.group(1)))
             if paper is None:
                 raise NotFound(f"no paper R{m.group(1)} in this notebook; `lab papers ls` lists them")
             return paper
-        ids = self.store.find_papers(text) or self.store.find_papers(arxiv_id(text) or norm_doi(text) or text)
+        ids = self.store.papers.find_papers(text) or self.store.papers.find_papers(
+            arxiv_id(text) or norm_doi(text) or text
+        )
         if len(ids) > 1:
             shown = ", ".join(f"R{i}" for i in ids[:6])
             raise BadInput(f"{text!r} names {len(ids)} papers ({shown}); use the R id")
@@ -148,23 +152,23 @@ class Papers:
                 f"no paper {text!r} in this notebook (give R3, a citation key, a DOI or an arXiv id); "
                 "`lab papers ls` lists them"
             )
-        return self.store.get_paper(ids[0])  # type: ignore[return-value]
+        return self.store.papers.get_paper(ids[0])  # type: ignore[return-value]
 
     def list(self, status: str | None = None, week: bool = False, now: float | None = None) -> list[Paper]:
         if status is not None and status not in ("untriaged", *DECISIONS):
             raise BadInput(f"--status must be untriaged, {', '.join(DECISIONS)}")
         since = week_bounds(time.time() if now is None else now)[0] if week else None
-        return self.store.list_papers(status, since)
+        return self.store.papers.list_papers(status, since)
 
     def queue(self) -> builtins.list[Paper]:
         """Untriaged papers, oldest first."""
-        return self.store.list_papers("untriaged")
+        return self.store.papers.list_papers("untriaged")
 
     def counts(self) -> dict[str, int]:
-        return self.store.count_papers()
+        return self.store.papers.count_papers()
 
     def predictions(self, paper: Paper) -> builtins.list[Prediction]:
-        return self.store.paper_predictions(paper.id)
+        return self.store.research.paper_predictions(paper.id)
 
     # -- adding --------------------------------------------------------------------
     def import_file(self, path: Path, fmt: str | None = None, strict: bool = False) -> ImportReport:
@@ -188,7 +192,7 @@ class Papers:
         return self._save(parsed.entries, fmt, ImportReport(fmt, skipped=list(parsed.skipped)))
 
     def _save(self, entries: builtins.list[Entry], source: str, report: ImportReport) -> ImportReport:
-        index = _Index(self.store.paper_keys())
+        index = _Index(self.store.papers.paper_keys())
         new: list[dict[str, Any]] = []
         fills: dict[int, dict[str, Any]] = {}
         merged_new: list[tuple[str, int, str]] = []
@@ -229,7 +233,7 @@ class Papers:
                 report.merged.append((e.where, f"R{target}", why))
             index.add(target, e.doi, e.arxiv, title)
         self._drop_clashing_ids(fills, index)
-        ids = self.store.save_papers(new, {k: v for k, v in fills.items() if v})
+        ids = self.store.papers.save_papers(new, {k: v for k, v in fills.items() if v})
         report.added = [(f"R{i}", p["title"]) for i, p in zip(ids, new, strict=True)]
         report.merged += [(where, f"R{ids[i]}", why) for where, i, why in merged_new]
         return report
@@ -263,7 +267,7 @@ class Papers:
         doi_norm = norm_doi(doi) if doi else None
         if doi and doi_norm is None:
             raise BadInput(f"--doi {doi!r} is not a DOI; write it like 10.1145/3442188.3445922")
-        hit = _Index(self.store.paper_keys()).find(doi_norm, arxiv_norm, norm_title(title))
+        hit = _Index(self.store.papers.paper_keys()).find(doi_norm, arxiv_norm, norm_title(title))
         if hit is not None:
             raise BadInput(
                 f"this paper is already in the notebook as R{hit[0]} ({hit[1]}); `lab papers show R{hit[0]}`"
@@ -311,23 +315,28 @@ class Papers:
                 f"say what kind of output {paper.ref} is (--kind) and whether it changes your work this quarter "
                 "(--changes yes/sometimes/no); only a drop may leave them out"
             )
-        self.store.triage_paper(paper.id, decision, kind, changes, time.time())
+        self.store.papers.triage_paper(paper.id, decision, kind, changes, time.time())
         return self.get(paper.id)
 
     def target(self) -> tuple[int, int]:
-        saved = self.store.paper_setting("weekly_target")
+        saved = self.store.papers.paper_setting("weekly_target")
         return parse_target(saved) if saved else DEFAULT_TARGET
 
     def set_target(self, text: str) -> tuple[int, int]:
         low, high = parse_target(text)
-        self.store.set_paper_setting("weekly_target", f"{low}-{high}")
+        self.store.papers.set_paper_setting("weekly_target", f"{low}-{high}")
         return low, high
 
     def week(self, now: float | None = None) -> Week:
         start, end = week_bounds(time.time() if now is None else now)
         low, high = self.target()
         return Week(
-            start, end, self.store.count_triaged(start, end), low, high, self.counts().get("untriaged", 0)
+            start,
+            end,
+            self.store.papers.count_triaged(start, end),
+            low,
+            high,
+            self.counts().get("untriaged", 0),
         )
 
     # -- guesses -----------------------------------------------------------------------
@@ -361,7 +370,7 @@ class Papers:
                 f"record what it reported with lab papers actual {paper.ref} --metric {metric!r} --value Y"
             )
         late = any(p.resolution is not None for p in mine)
-        pred_id = self.store.create_prediction(
+        pred_id = self.store.research.create_prediction(
             NewPrediction(
                 uid=uuid.uuid4().hex,
                 hyp_id=None,
@@ -406,7 +415,7 @@ class Papers:
         if due <= time.time():
             raise BadInput(f"--by {by} is not in the future; give the date to look back from")
         words = (text or "").strip() or f"{paper.ref} ({_short(paper.title)}) will matter to my work by {by}"
-        pred_id = self.store.create_prediction(
+        pred_id = self.store.research.create_prediction(
             NewPrediction(
                 uid=uuid.uuid4().hex,
                 hyp_id=None,

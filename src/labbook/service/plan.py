@@ -53,7 +53,7 @@ class Plan:
         m = re.fullmatch(r"(?i:T)?(\d+)", str(ref).strip())
         if not m:
             raise BadInput(f"{str(ref)!r} is not a task id; write it like T3")
-        task = self.store.get_task(int(m.group(1)))
+        task = self.store.problems.get_task(int(m.group(1)))
         if task is None:
             raise NotFound(f"no task T{m.group(1)} in this notebook; `lab plan` lists them")
         return task
@@ -66,16 +66,18 @@ class Plan:
         if not (math.isfinite(hours) and hours > 0):
             raise BadInput(f"--hours {hours:g} must be more than 0")
         hyp_id = self.nb.hypotheses.get(hyp).id if hyp is not None else None
-        same = [t for t in self.store.list_tasks("open") if t.text.casefold() == text.casefold()]
+        same = [t for t in self.store.problems.list_tasks("open") if t.text.casefold() == text.casefold()]
         if same:
             raise BadInput(f"this task is already planned as {same[0].ref}")
-        return self.get(self.store.create_task(uuid.uuid4().hex, text, p, hours, hyp_id, time.time()))
+        return self.get(
+            self.store.problems.create_task(uuid.uuid4().hex, text, p, hours, hyp_id, time.time())
+        )
 
     def schedule(self) -> Schedule:
-        tasks = self.store.list_tasks("open")
+        tasks = self.store.problems.list_tasks("open")
         ps, hours = [t.p for t in tasks], [t.hours for t in tasks]
         ordered = [tasks[i] for i in order(ps, hours)]
-        closed = [t for t in self.store.list_tasks() if t.status != "open"]
+        closed = [t for t in self.store.problems.list_tasks() if t.status != "open"]
         brier = (
             scoring.brier([t.p for t in closed], [1.0 if t.status == "done" else 0.0 for t in closed])
             if closed
@@ -94,7 +96,7 @@ class Plan:
         task = self.get(ref)
         if status not in ("done", "failed"):
             raise BadInput("a task ends done or failed")
-        if not self.store.close_task(task.id, status, time.time()):
+        if not self.store.problems.close_task(task.id, status, time.time()):
             raise BadInput(f"{task.ref} is already {task.status}")
         return self.get(task.id)
 

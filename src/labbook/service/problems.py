@@ -75,13 +75,13 @@ class Problems:
         pid = problem_id(ref)
         if pid is None:
             raise BadInput(f"{str(ref)!r} is not a problem id; write it like Q3")
-        problem = self.store.get_problem(pid)
+        problem = self.store.problems.get_problem(pid)
         if problem is None:
             raise NotFound(f"no problem Q{pid} in this notebook; `lab problems ls` lists them")
         return problem
 
     def list(self, include_retired: bool = False) -> list[Problem]:
-        return [p for p in self.store.list_problems() if include_retired or p.active]
+        return [p for p in self.store.problems.list_problems() if include_retired or p.active]
 
     def active_warning(self) -> str | None:
         n = len(self.list())
@@ -98,13 +98,13 @@ class Problems:
         attack = " ".join(attack.split()) if attack and attack.strip() else None
         if problem_id(title) is not None:
             raise BadInput(f"{title!r} looks like a problem id; give the problem a title in words")
-        same = self.store.find_problems_by_title(title)
+        same = self.store.problems.find_problems_by_title(title)
         if same:
             raise BadInput(
                 f"there is already a problem titled {title!r} (Q{same[0]}); edit it with lab problems edit"
             )
-        adopt = self.store.unlinked_hypotheses_named(title)
-        pid = self.store.create_problem(uuid.uuid4().hex, title, why, attack, time.time(), adopt)
+        adopt = self.store.problems.unlinked_hypotheses_named(title)
+        pid = self.store.problems.create_problem(uuid.uuid4().hex, title, why, attack, time.time(), adopt)
         return self.get(pid), adopt
 
     def edit(
@@ -116,10 +116,10 @@ class Problems:
         note: str | None = None,
     ) -> Problem:
         problem = self.get(ref)
-        values = {}
+        values: dict[str, str | None] = {}
         if title is not None:
-            values["title"] = _text(title, "--title cannot be empty")
-            clash = [i for i in self.store.find_problems_by_title(values["title"]) if i != problem.id]
+            values["title"] = new_title = _text(title, "--title cannot be empty")
+            clash = [i for i in self.store.problems.find_problems_by_title(new_title) if i != problem.id]
             if clash:
                 raise BadInput(f"Q{clash[0]} already has the title {values['title']!r}")
         if why is not None:
@@ -129,12 +129,12 @@ class Problems:
         note = " ".join(note.split()) if note else None
         if not values and not note:
             raise BadInput("nothing to change: give --title, --why, --attack or --note")
-        self.store.edit_problem(problem.id, values, note)
+        self.store.problems.edit_problem(problem.id, values, note)
         return self.get(problem.id)
 
     def retire(self, ref: str | int, why: str | None = None) -> Problem:
         problem = self.get(ref)
-        if not self.store.retire_problem(problem.id, why, time.time()):
+        if not self.store.problems.retire_problem(problem.id, why, time.time()):
             raise BadInput(f"{problem.ref} is already retired")
         return self.get(problem.id)
 
@@ -143,7 +143,7 @@ class Problems:
         problem = self.get(ref)
         if not problem.active:
             raise BadInput(f"{problem.ref} is retired; link the hypothesis to an active problem")
-        self.store.link_problem(hyp.id, problem.id, problem.title)
+        self.store.problems.link_problem(hyp.id, problem.id, problem.title)
         return self.get(problem.id)
 
     def resolve_for_hypothesis(self, value: str | None) -> tuple[str | None, Problem | None]:
@@ -157,7 +157,7 @@ class Problems:
         if problem_id(value) is not None:
             problem = self.get(value)
         else:
-            found = self.store.find_problems_by_title(value)
+            found = self.store.problems.find_problems_by_title(value)
             if not found:
                 return " ".join(value.split()), None
             problem = self.get(found[0])
@@ -170,11 +170,11 @@ class Problems:
         if limit < 1:
             raise BadInput("--limit must be at least 1")
         words = " ".join(text.split())
-        match_id, ranked = self.store.match_problems(match_query(words), words, time.time(), limit)
+        match_id, ranked = self.store.problems.match_problems(match_query(words), words, time.time(), limit)
         return Match(match_id, words, [(self.get(pid), score) for pid, score in ranked])
 
     def matches_of(self, problem: Problem) -> builtins.list[tuple[int, str, float, int]]:
-        return self.store.matches_of(problem.id)
+        return self.store.problems.matches_of(problem.id)
 
 
 class Ideas:
@@ -188,21 +188,21 @@ class Ideas:
         m = re.fullmatch(r"(?i:I)?(\d+)", str(ref).strip())
         if not m:
             raise BadInput(f"{str(ref)!r} is not an idea id; write it like I3")
-        idea = self.store.get_idea(int(m.group(1)))
+        idea = self.store.problems.get_idea(int(m.group(1)))
         if idea is None:
             raise NotFound(f"no idea I{m.group(1)} in this notebook; `lab ideas ls` lists them")
         return idea
 
     def list(self) -> list[Idea]:
-        return self.store.list_ideas()
+        return self.store.problems.list_ideas()
 
     def add(self, text: str, problem: str | None = None) -> Idea:
         text = _text(text, "an idea needs some text")
         pid = self.nb.problems.get(problem).id if problem is not None else None
-        same = self.store.find_ideas_by_text(text)
+        same = self.store.problems.find_ideas_by_text(text)
         if same:
             raise BadInput(f"this idea is already written down as I{same[0]}")
-        return self.get(self.store.create_idea(uuid.uuid4().hex, text, pid, author(), time.time()))
+        return self.get(self.store.problems.create_idea(uuid.uuid4().hex, text, pid, author(), time.time()))
 
     def rate(self, ref: str | int, p: float, rater: str | None = None) -> Idea:
         idea = self.get(ref)
@@ -212,7 +212,7 @@ class Ideas:
             raise BadInput("--rater needs a name")
         if idea.outcome is not None:
             raise BadInput(f"{idea.ref} already {idea.outcome}; a rating must come before the outcome")
-        if not self.store.rate_idea(idea.id, who, p, time.time()):
+        if not self.store.problems.rate_idea(idea.id, who, p, time.time()):
             previous = next(r for r in idea.ratings if r.rater == who)
             raise BadInput(f"{who} already rated {idea.ref} (p={previous.p:g}); ratings are final")
         return self.get(idea.id)
@@ -221,7 +221,7 @@ class Ideas:
         idea = self.get(ref)
         if outcome not in IDEA_OUTCOMES:
             raise BadInput(f"an idea's outcome is one of {', '.join(IDEA_OUTCOMES)}")
-        if not self.store.set_idea_outcome(idea.id, outcome, time.time()):
+        if not self.store.problems.set_idea_outcome(idea.id, outcome, time.time()):
             raise BadInput(f"{idea.ref} already has an outcome ({idea.outcome}); outcomes are final")
         return self.get(idea.id)
 
@@ -235,16 +235,16 @@ class Ideas:
         out = []
         for rater, pairs in sorted(by.items()):
             scored = [(p, y) for p, y in pairs if y is not None]
-            p = [x for x, _ in scored]
-            y = [x for _, x in scored]
+            ps = [x for x, _ in scored]
+            ys = [x for _, x in scored]
             out.append(
                 RaterScore(
                     rater,
                     len(pairs),
                     len(scored),
-                    scoring.brier(p, y) if scored else None,
-                    sum(p) / len(p) if scored else None,
-                    sum(y) / len(y) if scored else None,  # type: ignore[arg-type]
+                    scoring.brier(ps, ys) if scored else None,
+                    sum(ps) / len(ps) if scored else None,
+                    sum(ys) / len(ys) if scored else None,
                 )
             )
         return sorted(out, key=lambda s: (s.brier is None, s.brier if s.brier is not None else 0, s.rater))

@@ -102,18 +102,18 @@ def check(nb: Notebook, expr: str, option: str) -> None:
     from labbook.core.query import parse_where, widened
 
     try:
-        parse_where(expr, widened(expr, nb.store.fields()))
+        parse_where(expr, widened(expr, nb.store.runs.fields()))
     except QueryError as err:
         raise BadInput(f"{option} {expr!r}: {err}") from None
 
 
 def side(nb: Notebook, spec: str, option: str) -> str:
     """One side as a fixed --where expression; a side that can match no run is refused."""
-    from labbook.service.compare import side_query
+    from labbook.service.compare.sides import side_query
 
     kind, expr = side_query(nb, spec)
     if kind == "runs":  # named one by one: each must exist (a run name's ids exist by definition)
-        missing = [i for i in (int(t) for t in spec.split(",")) if nb.store.get_run(i) is None]
+        missing = [i for i in (int(t) for t in spec.split(",")) if nb.store.runs.get_run(i) is None]
         if missing:
             raise BadInput(
                 f"{option} side {spec!r} matches no run: no run {', '.join(map(str, missing))} here"
@@ -139,11 +139,11 @@ def _runs(nb: Notebook, expr: str, hyp_id: int | None = None) -> list[RunRecord]
     from labbook.core.query import Compare, RunField, both, parse_where, widened
 
     try:
-        cond = parse_where(expr, widened(expr, nb.store.fields()))
+        cond = parse_where(expr, widened(expr, nb.store.runs.fields()))
     except QueryError:
         return []
     of_hyp = None if hyp_id is None else Compare(RunField("hyp"), "=", hyp_id)
-    runs, _ = nb.store.query_runs(both(of_hyp, cond), _OLDEST_FIRST, None)
+    runs, _ = nb.store.runs.query_runs(both(of_hyp, cond), _OLDEST_FIRST, None)
     return runs
 
 
@@ -238,11 +238,12 @@ def _judge(pred: Prediction, x: float) -> str:
 
 def _verdict(nb: Notebook, pred: Prediction, scope: Scope, detail: dict[str, Any]) -> Outcome | None:
     """Run the comparison ``lab compare A B --metric M [--where]`` would, and read its verdict."""
-    from labbook.service import compare
+    from labbook.service.compare.report import compare
+    from labbook.service.compare.words import verdict
 
     assert scope.a and scope.b and pred.metric
     try:
-        report = compare.compare(
+        report = compare(
             nb, scope.a, scope.b, metrics=[pred.metric], agg=pred.agg or "last", where=scope.where
         )
     except LabbookError:
@@ -250,6 +251,6 @@ def _verdict(nb: Notebook, pred: Prediction, scope: Scope, detail: dict[str, Any
     result = report.metrics[0]
     c = result.comparison
     detail.update(
-        {"verdict": c.verdict, "p": c.p if math.isfinite(c.p) else None, "sentence": compare.verdict(result)}
+        {"verdict": c.verdict, "p": c.p if math.isfinite(c.p) else None, "sentence": verdict(result)}
     )
     return ("true" if c.verdict == scope.verdict else "false"), float(c.diff), detail

@@ -56,7 +56,8 @@ def verify(nb: Notebook, runs: list[RunRecord], known: list[Problem] | None = No
 
 def check_run(nb: Notebook, run: RunRecord) -> tuple[list[Problem], int]:
     """The problems of one run, and how many series files it has."""
-    from labbook.store.series import DAMAGED, count_points, series_files
+    from labbook.store.series.read import count_points, series_files
+    from labbook.store.series.scan import DAMAGED
 
     folder = nb.run_dir(run) / "metrics"
     files = len(series_files(folder))

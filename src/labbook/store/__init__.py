@@ -1,10 +1,5 @@
-"""Stores: where the notebook keeps runs, tags, parameters and metric summaries.
+"""Stores: where the notebook keeps runs, research, the journal, papers, problems and examples.
 
-``base`` defines the interface, ``sqlite`` the embedded implementation, ``migrations``
-the versioned schema.
+``protocols`` says what the service needs, one protocol per area; ``sqlite`` is the embedded
+implementation; ``series`` and ``compactor`` keep metric series in the files area.
 """
-
-from labbook.records.runs import BatchSummary, Fields, NewRun, Owner
-from labbook.store.base import Store
-
-__all__ = ["BatchSummary", "Fields", "NewRun", "Owner", "Store"]

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 #: Environment variables worth recording. Globs; extend with LABBOOK_ENV_ALLOW="A,B_*".
 ENV_ALLOW = (
@@ -79,6 +79,9 @@ ENV_DENY = (
 
 MAX_PATCH_BYTES = 5_000_000
 MAX_UNTRACKED = 1000
+
+
+_T = TypeVar("_T")
 
 
 def env_vars(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -201,11 +204,11 @@ def _cache_key(executable: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
-def _cached(path: Path | None, compute: Callable[[], Any]) -> Any:
+def _cached(path: Path | None, compute: Callable[[], _T]) -> _T:
     """``compute()``, remembered as JSON at ``path`` (written atomically) when a path is given."""
     if path is not None and path.is_file():
         try:
-            return json.loads(path.read_text())
+            return cast(_T, json.loads(path.read_text()))  # what compute() returned and was saved
         except (OSError, ValueError):
             pass
     value = compute()
@@ -230,7 +233,8 @@ def _query_python(executable: str) -> dict[str, Any] | None:
     try:
         code = _FREEZE + "print(json.dumps(result))\n"
         proc = subprocess.run([executable, "-c", code], capture_output=True, timeout=120)
-        return json.loads(proc.stdout)
+        frozen: dict[str, Any] | None = json.loads(proc.stdout)
+        return frozen
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return None
 

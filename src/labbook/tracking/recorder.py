@@ -34,9 +34,10 @@ from typing import Any
 
 from labbook.core.summaries import combine, lost_summaries, summarize
 from labbook.errors import MetricValueError
+from labbook.formats.series import encode_block, to_ms
 from labbook.records.runs import BatchSummary, CloseReport
-from labbook.store.base import Store
-from labbook.store.series import SeriesWriter, encode_block, to_ms
+from labbook.store.protocols import Store
+from labbook.store.series.write import SeriesWriter
 
 FLUSH_S = 0.5
 #: Under heavy logging (a write of at least ``BUSY_POINTS``) the writer cycles twice as fast,
@@ -326,7 +327,7 @@ class Recorder:
             if now >= next_beat:
                 next_beat = now + (self._heartbeat_s or math.inf)
                 try:
-                    self._store.heartbeat(self._run_id, time.time())
+                    self._store.runs.heartbeat(self._run_id, time.time())
                 except Exception as err:
                     self._warn_once("heartbeat", f"could not heartbeat run {self._run_id} ({err})")
             if now >= next_watch and self._watch is not None:
@@ -353,7 +354,7 @@ class Recorder:
             if not batch:
                 return True
             try:
-                self._store.merge_metrics(self._run_id, list(batch.values()))
+                self._store.runs.merge_metrics(self._run_id, list(batch.values()))
                 return True
             except Exception as err:  # a busy, full or read-only database: keep them for the next try
                 with self._pending_lock:

@@ -22,7 +22,8 @@ from typing import Any
 from labbook.core.config import flatten
 from labbook.errors import BadInput
 from labbook.records.runs import FAILED, FINISHED, KILLED, RunRecord
-from labbook.service.notebook import ENV_DIR, Notebook
+from labbook.service.notebook import Notebook
+from labbook.service.place import ENV_DIR
 from labbook.tracking.recorder import Recorder, writer_name
 
 ENV_RUN = "LABBOOK_RUN_ID"
@@ -48,7 +49,7 @@ class Summary(MutableMapping[str, Any]):
 
     def _load(self) -> dict[str, Any]:
         self._run._own_recorder().flush()
-        record = self._run._notebook.store.get_run(self._run.id)
+        record = self._run._notebook.store.runs.get_run(self._run.id)
         assert record is not None
         out: dict[str, Any] = {k: m.as_dict() for k, m in record.metrics.items()}
         out.update(record.summary)
@@ -205,7 +206,7 @@ class Run:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if kind is None or (issubclass(kind, SystemExit) and exc is not None and exc.code in (0, None)):
+        if kind is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
             self.finish()
         elif issubclass(kind, KeyboardInterrupt):
             self.finish(KILLED)

@@ -1,4 +1,8 @@
-"""Formatting shared by the commands: tables, times, numbers and exact JSON."""
+"""Text shared by the commands: aligned tables, times, numbers, intervals and exact JSON.
+
+Everything here returns strings or rich renderables and prints nothing, so any adapter
+that shows notebook contents as text formats a number or a CI the same way.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-import click
-
 from labbook.core.dates import span
-from labbook.records.runs import RunRecord
 
 STATUS_STYLE = {
     "pending": "cyan",
@@ -22,39 +23,6 @@ STATUS_STYLE = {
     "crashed": "magenta",
     "cancelled": "yellow",
 }
-
-
-def console(width: int | None = None) -> Any:
-    """A rich console; when output is not a terminal, without colour."""
-    from rich.console import Console
-
-    # User text (names, tags, params) is never markup: "[bold]" in a run name stays as typed.
-    if sys.stdout.isatty():
-        return Console(width=width, highlight=False, markup=False, emoji=False)
-    return Console(
-        width=width or 200, no_color=True, highlight=False, soft_wrap=False, markup=False, emoji=False
-    )
-
-
-def show(*renderables: Any) -> None:
-    """Print rich renderables at their natural width: a wide table is never cut to ellipses.
-
-    Off a terminal, the trailing spaces of padded cells are dropped.
-    """
-    probe = console()
-    sizes = [probe.measure(r) for r in renderables]
-    if probe.is_terminal:  # wrap text columns to the terminal, never squeeze the others
-        width = max([probe.width, *(s.minimum for s in sizes)])
-    else:  # full lines, for files and grep
-        width = max([80, *(s.maximum for s in sizes)])
-    out = console(width)
-    if out.is_terminal:
-        out.print(*renderables, sep="\n")
-        return
-    with out.capture() as cap:
-        out.print(*renderables, sep="\n")
-    click.echo("\n".join(line.rstrip() for line in cap.get().splitlines()))
-
 
 _ANSI = {"blue": "34", "green": "32", "red": "31", "yellow": "33", "magenta": "35"}
 
@@ -88,6 +56,10 @@ def plain_table(headers: list[str], rows: list[list[str]], right: set[int], styl
     return "\n".join([line(headers, True), rule, *(line(r) for r in rows)])
 
 
+def indent(text: str, prefix: str = "  ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
 def jsonable(value: Any) -> Any:
     """Values for strict JSON: NaN and ±Inf become the strings "NaN", "Infinity", "-Infinity"."""
     if isinstance(value, float):
@@ -103,8 +75,9 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def echo_json(value: Any) -> None:
-    click.echo(json.dumps(jsonable(value), indent=2, ensure_ascii=False))
+def json_text(value: Any) -> str:
+    """The exact text of ``--json``: strict JSON, indented, non-ASCII kept as typed."""
+    return json.dumps(jsonable(value), indent=2, ensure_ascii=False)
 
 
 def when(ts: float | None) -> str:
@@ -144,36 +117,25 @@ def number(value: Any) -> str:
     return str(value)
 
 
-def run_dict(run: RunRecord, full: bool = False) -> dict[str, Any]:
-    """The JSON shape of a run (``full`` adds the capture)."""
-    out: dict[str, Any] = {
-        "id": run.id,
-        "uid": run.uid,
-        "name": run.name,
-        "status": run.status,
-        "exit_code": run.exit_code,
-        "created_at": run.created_at,
-        "started_at": run.started_at,
-        "ended_at": run.ended_at,
-        "duration": run.duration,
-        "command": run.command,
-        "cwd": run.cwd,
-        "host": run.host,
-        "source": run.source,
-        "note": run.note,
-        "hypothesis": run.hyp_id,
-        "sweep": run.sweep_id,
-        "job_id": run.job_id,
-        "job_state": run.job_state,
-        "tags": list(run.tags),
-        "params": run.params,
-        "metrics": {k: m.as_dict() for k, m in run.metrics.items()},
-        "summary": run.summary,
-        "lost": run.lost,
-    }
-    if full:
-        out["capture"] = run.capture
-    return out
+def ci_text(s: Any, sd: bool = True) -> str:
+    """``mean ± half-width [low, high] sd X`` (an interval of another method may not be symmetric: no ±)."""
+    from labbook.service.compare.words import num
+
+    if s.n < 2:
+        return f"{num(s.mean, 4)} (1 run)"
+    ci = f"[{num(s.low, 4)}, {num(s.high, 4)}]"
+    text = (
+        f"{num(s.mean, 4)} ± {num((s.high - s.low) / 2, 2)} {ci}"
+        if s.method == "t"
+        else f"{num(s.mean, 4)} {ci}"
+    )
+    return f"{text} sd {num(s.std, 2)}" if sd else text
+
+
+def ids_text(ids: list[int], most: int = 8) -> str:
+    """Run ids, the first ``most`` of them and a count beyond (a sweep can hold hundreds)."""
+    shown = ", ".join(map(str, ids[:most]))
+    return shown + (f", ... ({len(ids)})" if len(ids) > most else "")
 
 
 def status_text(status: str) -> Any:

@@ -1,4 +1,4 @@
-"""SQLite storage of per-example results, failure samples and piles (mixed into SQLiteStore).
+"""SQLite storage of per-example results, failure samples and piles (a repository of SQLiteStore).
 
 Examples live in one table keyed by (run, split, example id), the user's fields as a
 JSON text column; an import is one transaction. Samples keep their members in review
@@ -11,11 +11,11 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
 from typing import Any
 
 from labbook.core.query import ExampleField, Expr
 from labbook.records.examples import ItemRow, PileLink, SampleRow
+from labbook.store.sqlite.connection import Database
 from labbook.store.sqlite.query import ref_sql, stratum_sql, where_sql
 
 #: The page cache of one import (KiB, negative as SQLite wants it): the index of a
@@ -29,14 +29,14 @@ _SAMPLE = (
 )
 
 
-class FailuresStore:
+class SQLiteFailures:
     """Example, sample and pile queries; relies on SQLiteStore's ``_tx``, ``_read`` and ``_conn``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     _conn: sqlite3.Connection
     _lock: Any  # a threading.RLock
-
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...  # provided by SQLiteStore
-    def _read(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]: ...
 
     # -- examples --------------------------------------------------------------
     def write_examples(
@@ -53,10 +53,10 @@ class FailuresStore:
         them at once; otherwise they are dropped, to be rebuilt from the table when needed.
         """
         count = "SELECT count(*) FROM examples WHERE run_id = ? AND split = ?"
-        with self._lock:  # the page cache is the connection's: set and reset it inside one hold
-            self._conn.execute(f"PRAGMA cache_size = {IMPORT_CACHE_KIB}")
+        with self.db.lock:  # the page cache is the connection's: set and reset it inside one hold
+            self.db.conn.execute(f"PRAGMA cache_size = {IMPORT_CACHE_KIB}")
             try:
-                with self._tx() as c:
+                with self.db.tx() as c:
                     (before,) = c.execute(count, (run_id, split)).fetchone()
                     c.executemany(
                         "INSERT INTO examples (run_id, split, ex_id, correct, data) VALUES (?, ?, ?, ?, ?)"
@@ -79,23 +79,25 @@ class FailuresStore:
                     else:
                         c.execute("DELETE FROM example_sets WHERE run_id = ? AND split = ?", (run_id, split))
             finally:
-                self._conn.execute("PRAGMA cache_size = -2000")
+                self.db.conn.execute("PRAGMA cache_size = -2000")
         new = after - before
         return new, len(rows) - new
 
     def example_splits(self, run_id: int) -> dict[str, int]:
         splits = [
-            r[0] for r in self._read("SELECT DISTINCT split FROM example_fields WHERE run_id = ?", (run_id,))
+            r[0]
+            for r in self.db.read("SELECT DISTINCT split FROM example_fields WHERE run_id = ?", (run_id,))
         ]
         return {s: self.example_count(run_id, s) for s in sorted(splits)}
 
     def example_count(self, run_id: int, split: str) -> int:
-        return self._read("SELECT count(*) FROM examples WHERE run_id = ? AND split = ?", (run_id, split))[0][
-            0
-        ]
+        rows = self.db.read("SELECT count(*) FROM examples WHERE run_id = ? AND split = ?", (run_id, split))
+        return int(rows[0][0])
 
     def example_fields(self, run_id: int, split: str) -> frozenset[str]:
-        rows = self._read("SELECT field FROM example_fields WHERE run_id = ? AND split = ?", (run_id, split))
+        rows = self.db.read(
+            "SELECT field FROM example_fields WHERE run_id = ? AND split = ?", (run_id, split)
+        )
         return frozenset(r[0] for r in rows)
 
     def select_examples(
@@ -105,7 +107,7 @@ class FailuresStore:
         cond, cond_params = where_sql(where)
         extra, extra_params = stratum_sql(stratify) if stratify else ("", [])
         cols = "e.ex_id" + (f", {extra}" if extra else "")
-        return self._read(
+        return self.db.read(
             f"SELECT {cols} FROM examples e WHERE e.run_id = ? AND e.split = ? AND ({cond}) ORDER BY e.ex_id",
             [*extra_params, run_id, split, *cond_params],
         )
@@ -116,7 +118,7 @@ class FailuresStore:
         """(ex_id, number) for every example whose field is a number, or (kind "text") a text's length."""
         keep, out = ("= 'text'", "length(v)") if kind == "text" else ("IN ('integer', 'real')", "v")
         value, params = ref_sql(field)
-        return self._read(
+        return self.db.read(
             f"SELECT ex_id, {out} FROM (SELECT e.ex_id AS ex_id, {value} AS v FROM examples e"
             f" WHERE e.run_id = ? AND e.split = ?) WHERE typeof(v) {keep}",
             [*params, run_id, split],
@@ -127,7 +129,7 @@ class FailuresStore:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for ex_id, correct, data in self._read(
+            for ex_id, correct, data in self.db.read(
                 f"SELECT ex_id, correct, data FROM examples WHERE run_id = ? AND split = ? AND ex_id IN ({marks})",
                 [run_id, split, *chunk],
             ):
@@ -138,12 +140,12 @@ class FailuresStore:
         self, run_id: int, split: str, build: Callable[[list[tuple[str, int | None]]], Any]
     ) -> Any:
         """The cached (keys, outcomes) arrays of a (run, split), built by ``build`` when stale."""
-        rows = self._read(
+        rows = self.db.read(
             "SELECT keys, outcomes FROM example_sets WHERE run_id = ? AND split = ?", (run_id, split)
         )
         if rows:
             return rows[0]
-        with self._tx() as c:
+        with self.db.tx() as c:
             outcomes = c.execute(
                 "SELECT ex_id, correct FROM examples WHERE run_id = ? AND split = ?", (run_id, split)
             ).fetchall()
@@ -167,7 +169,7 @@ class FailuresStore:
         population: int,
         ex_ids: list[str],
     ) -> int:
-        with self._tx() as c:
+        with self.db.tx() as c:
             if c.execute("SELECT 1 FROM samples WHERE name = ?", (name,)).fetchone():
                 from labbook.errors import BadInput
 
@@ -185,30 +187,30 @@ class FailuresStore:
         return sample_id
 
     def get_sample(self, name: str) -> SampleRow | None:
-        rows = self._read(f"SELECT {_SAMPLE} FROM samples s WHERE s.name = ?", (name,))
+        rows = self.db.read(f"SELECT {_SAMPLE} FROM samples s WHERE s.name = ?", (name,))
         return SampleRow(*rows[0]) if rows else None
 
     def sample_by_id(self, sample_id: int) -> SampleRow | None:
-        rows = self._read(f"SELECT {_SAMPLE} FROM samples s WHERE s.id = ?", (sample_id,))
+        rows = self.db.read(f"SELECT {_SAMPLE} FROM samples s WHERE s.id = ?", (sample_id,))
         return SampleRow(*rows[0]) if rows else None
 
     def list_samples(self, run_id: int | None = None) -> list[SampleRow]:
         where, params = ("WHERE s.run_id = ?", (run_id,)) if run_id is not None else ("", ())
         return [
             SampleRow(*r)
-            for r in self._read(f"SELECT {_SAMPLE} FROM samples s {where} ORDER BY s.id", params)
+            for r in self.db.read(f"SELECT {_SAMPLE} FROM samples s {where} ORDER BY s.id", params)
         ]
 
     def sample_names(self) -> set[str]:
-        return {r[0] for r in self._read("SELECT name FROM samples")}
+        return {r[0] for r in self.db.read("SELECT name FROM samples")}
 
     def sample_items(self, sample: SampleRow, pile: str | None = None) -> list[ItemRow]:
         piles: dict[str, list[str]] = {}
-        for ex_id, name in self._read(
+        for ex_id, name in self.db.read(
             "SELECT ex_id, pile FROM pile_members WHERE sample_id = ? ORDER BY created_at, pile", (sample.id,)
         ):
             piles.setdefault(ex_id, []).append(name)
-        rows = self._read(
+        rows = self.db.read(
             "SELECT i.position, i.ex_id, i.note, e.correct, e.data FROM sample_items i"
             " LEFT JOIN examples e ON e.run_id = ? AND e.split = ? AND e.ex_id = i.ex_id"
             " WHERE i.sample_id = ? ORDER BY i.position",
@@ -226,7 +228,7 @@ class FailuresStore:
         marks = ",".join("?" * len(ex_ids))
         return [
             r[0]
-            for r in self._read(
+            for r in self.db.read(
                 f"SELECT ex_id FROM sample_items WHERE sample_id = ? AND ex_id IN ({marks})",
                 [sample_id, *ex_ids],
             )
@@ -235,7 +237,7 @@ class FailuresStore:
     def sample_matches(self, sample: SampleRow, where: Expr) -> list[str]:
         """The sample's examples that satisfy a --where over their fields."""
         cond, params = where_sql(where)
-        rows = self._read(
+        rows = self.db.read(
             "SELECT e.ex_id FROM sample_items i JOIN examples e ON e.run_id = ? AND e.split = ? AND e.ex_id = i.ex_id"
             f" WHERE i.sample_id = ? AND ({cond}) ORDER BY i.position",
             [sample.run_id, sample.split, sample.id, *params],
@@ -243,7 +245,7 @@ class FailuresStore:
         return [r[0] for r in rows]
 
     def set_cursor(self, sample_id: int, position: int) -> None:
-        with self._tx() as c:
+        with self.db.tx() as c:
             c.execute("UPDATE samples SET cursor = ? WHERE id = ?", (position, sample_id))
 
     def set_answer(
@@ -251,7 +253,7 @@ class FailuresStore:
     ) -> None:
         """An example's piles (replacing its earlier ones, or added to them) and note, in one write."""
         now = time.time()
-        with self._tx() as c:
+        with self.db.tx() as c:
             if replace:
                 c.execute("DELETE FROM pile_members WHERE sample_id = ? AND ex_id = ?", (sample_id, ex_id))
             c.executemany(
@@ -267,7 +269,7 @@ class FailuresStore:
 
     def add_to_pile(self, sample_id: int, ex_ids: list[str], pile: str, source: str) -> int:
         now = time.time()
-        with self._tx() as c:
+        with self.db.tx() as c:
             before = c.total_changes
             c.executemany(
                 "INSERT OR IGNORE INTO pile_members (sample_id, ex_id, pile, source, created_at)"
@@ -279,21 +281,21 @@ class FailuresStore:
     def pile_counts(self, sample_id: int) -> tuple[dict[str, int], int]:
         """{pile: examples in it} and how many examples have at least one pile."""
         counts = dict(
-            self._read(
+            self.db.read(
                 "SELECT pile, count(*) FROM pile_members WHERE sample_id = ? GROUP BY pile", (sample_id,)
             )
         )
-        (reviewed,) = self._read(
+        (reviewed,) = self.db.read(
             "SELECT count(DISTINCT ex_id) FROM pile_members WHERE sample_id = ?", (sample_id,)
         )[0]
         return counts, reviewed
 
     def pile_names(self) -> list[str]:
-        return [r[0] for r in self._read("SELECT DISTINCT pile FROM pile_members ORDER BY pile")]
+        return [r[0] for r in self.db.read("SELECT DISTINCT pile FROM pile_members ORDER BY pile")]
 
     def pile_members(self, sample_id: int) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for pile, ex_id in self._read(
+        for pile, ex_id in self.db.read(
             "SELECT pile, ex_id FROM pile_members WHERE sample_id = ? ORDER BY pile, ex_id", (sample_id,)
         ):
             out.setdefault(pile, []).append(ex_id)
@@ -301,7 +303,7 @@ class FailuresStore:
 
     # -- hypotheses started from a pile ------------------------------------------
     def hypothesis_piles(self, hyp_id: int) -> list[PileLink]:
-        rows = self._read(
+        rows = self.db.read(
             "SELECT s.name, h.pile, h.count, h.reviewed FROM hypothesis_piles h JOIN samples s ON s.id = h.sample_id"
             " WHERE h.hyp_id = ? ORDER BY s.name, h.pile",
             (hyp_id,),

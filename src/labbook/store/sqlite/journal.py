@@ -1,4 +1,4 @@
-"""SQLite storage of notes, the journal's timeline and full-text search (mixed into SQLiteStore).
+"""SQLite storage of notes, the journal's timeline and full-text search (a repository of SQLiteStore).
 
 The ``search`` FTS5 table is kept by triggers (migration v4), so every hypothesis,
 prediction, note and run is searchable the moment its transaction commits.
@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import AbstractContextManager
-from typing import Any
 
 from labbook.errors import BadInput
 from labbook.records.journal import Event, Hit, Note
+from labbook.store.sqlite.connection import Database
 
 
 def fts_query(text: str) -> str:
@@ -31,11 +30,11 @@ def fts_query(text: str) -> str:
     return " ".join(terms)
 
 
-class JournalStore:
+class SQLiteJournal:
     """Notes, timeline and search; relies on SQLiteStore's ``_tx`` and ``_read``."""
 
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...  # provided by SQLiteStore
-    def _read(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]: ...
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def add_note(
         self,
@@ -47,7 +46,7 @@ class JournalStore:
         author: str,
         at: float,
     ) -> int:
-        with self._tx() as c:
+        with self.db.tx() as c:
             cur = c.execute(
                 "INSERT INTO notes (uid, text, hyp_id, run_id, against, author, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -64,7 +63,7 @@ class JournalStore:
             where.append("run_id = ?")
             params.append(run_id)
         clause = "WHERE " + " AND ".join(where) if where else ""
-        rows = self._read(
+        rows = self.db.read(
             f"SELECT id, text, hyp_id, run_id, against, author, created_at FROM notes {clause}"
             " ORDER BY against DESC, created_at",
             params,
@@ -73,7 +72,7 @@ class JournalStore:
 
     def search(self, query: str, limit: int) -> list[Hit]:
         try:
-            rows = self._read(
+            rows = self.db.read(
                 "SELECT kind, ref, title, snippet(search, -1, '[', ']', '…', 12), bm25(search, 0, 0, 2.0, 1.0)"
                 " FROM search WHERE search MATCH ? ORDER BY bm25(search, 0, 0, 2.0, 1.0) LIMIT ?",
                 (fts_query(query), limit),
@@ -112,9 +111,9 @@ class JournalStore:
         events = []
         for sql in queries:
             events += [
-                Event(at, kind, ref, text or "", hyp) for at, kind, ref, text, hyp in self._read(sql, (t,))
+                Event(at, kind, ref, text or "", hyp) for at, kind, ref, text, hyp in self.db.read(sql, (t,))
             ]
-        for at, run_id, name, command, hyp in self._read(
+        for at, run_id, name, command, hyp in self.db.read(
             "SELECT created_at, id, name, command, hyp_id FROM runs WHERE created_at >= ?", (t,)
         ):
             argv = json.loads(command) if command else []

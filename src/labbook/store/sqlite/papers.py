@@ -1,11 +1,11 @@
-"""SQLite storage of papers, their triage and the weekly target (mixed into SQLiteStore)."""
+"""SQLite storage of papers, their triage and the weekly target (a repository of SQLiteStore)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
+
+from labbook.store.sqlite.connection import Database
 
 if TYPE_CHECKING:  # the records load with the first paper read, not with every notebook
     from labbook.records.papers import Paper
@@ -26,20 +26,20 @@ def _paper(row: tuple[Any, ...]) -> Paper:
     return Paper(*fields)
 
 
-class PapersStore:
+class SQLitePapers:
     """Paper queries; relies on SQLiteStore's ``_tx`` and ``_read``."""
 
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...  # provided by SQLiteStore
-    def _read(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]: ...
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def paper_keys(self) -> list[tuple[int, str | None, str | None, str]]:
         """(id, doi, arxiv, normalised title) of every paper: what duplicates are found by."""
-        return [tuple(r) for r in self._read("SELECT id, doi, arxiv, norm_title FROM papers ORDER BY id")]  # type: ignore[misc]
+        return [tuple(r) for r in self.db.read("SELECT id, doi, arxiv, norm_title FROM papers ORDER BY id")]
 
     def save_papers(self, new: list[dict[str, Any]], fills: dict[int, dict[str, Any]]) -> list[int]:
         """Insert ``new`` papers and fill in missing fields of others, in one transaction."""
         ids = []
-        with self._tx() as c:
+        with self.db.tx() as c:
             for paper_id, values in fills.items():
                 for name, value in values.items():
                     assert name in FILLABLE
@@ -73,12 +73,12 @@ class PapersStore:
         return ids
 
     def get_paper(self, paper_id: int) -> Paper | None:
-        rows = self._read(f"SELECT {_COLUMNS} FROM papers WHERE id = ?", (paper_id,))
+        rows = self.db.read(f"SELECT {_COLUMNS} FROM papers WHERE id = ?", (paper_id,))
         return _paper(rows[0]) if rows else None
 
     def find_papers(self, text: str) -> list[int]:
         """Papers named by citation key, DOI or arXiv id."""
-        rows = self._read(
+        rows = self.db.read(
             "SELECT id FROM papers WHERE citekey = ? OR doi = lower(?) OR arxiv = ? ORDER BY id",
             (text, text, text),
         )
@@ -87,7 +87,8 @@ class PapersStore:
     def list_papers(
         self, status: str | None = None, triaged_since: float | None = None, limit: int | None = None
     ) -> list[Paper]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if status == "untriaged":
             where.append("decision IS NULL")
         elif status is not None:
@@ -101,14 +102,14 @@ class PapersStore:
         sql = f"SELECT {_COLUMNS} FROM papers {clause} ORDER BY {order}"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [_paper(r) for r in self._read(sql, params)]
+        return [_paper(r) for r in self.db.read(sql, params)]
 
     def count_papers(self) -> dict[str, int]:
-        rows = self._read("SELECT coalesce(decision, 'untriaged'), count(*) FROM papers GROUP BY 1")
+        rows = self.db.read("SELECT coalesce(decision, 'untriaged'), count(*) FROM papers GROUP BY 1")
         return {k: n for k, n in rows}
 
     def count_triaged(self, since: float, until: float) -> int:
-        rows = self._read(
+        rows = self.db.read(
             "SELECT count(*) FROM papers WHERE triaged_at >= ? AND triaged_at < ?", (since, until)
         )
         return int(rows[0][0])
@@ -116,18 +117,18 @@ class PapersStore:
     def triage_paper(
         self, paper_id: int, decision: str, kind: str | None, changes: str | None, at: float
     ) -> None:
-        with self._tx() as c:
+        with self.db.tx() as c:
             c.execute(
                 "UPDATE papers SET decision = ?, output_kind = ?, changes = ?, triaged_at = ? WHERE id = ?",
                 (decision, kind, changes, at, paper_id),
             )
 
     def paper_setting(self, key: str) -> str | None:
-        rows = self._read("SELECT value FROM paper_settings WHERE key = ?", (key,))
+        rows = self.db.read("SELECT value FROM paper_settings WHERE key = ?", (key,))
         return rows[0][0] if rows else None
 
     def set_paper_setting(self, key: str, value: str) -> None:
-        with self._tx() as c:
+        with self.db.tx() as c:
             c.execute(
                 "INSERT INTO paper_settings (key, value) VALUES (?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

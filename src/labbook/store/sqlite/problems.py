@@ -15,6 +15,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
+from labbook.store.sqlite.connection import Database, named
+
 if TYPE_CHECKING:  # the records load with the first read, not with every notebook
     from labbook.records.problems import Idea, Problem, Rating, Task
 
@@ -35,22 +37,22 @@ FROM problems q WHERE q.retired_at IS NULL
 """
 
 
-class ProblemsStore:
+class SQLiteProblems:
     """Problems, ideas and tasks; relies on SQLiteStore's ``_tx``, ``_read``, ``_conn`` and ``_lock``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     _conn: sqlite3.Connection
     _lock: threading.RLock
     _translated: Callable[[], AbstractContextManager[None]]  # provided by SQLiteStore
-
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...  # provided by SQLiteStore
-    def _read(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]: ...
 
     # -- problems --------------------------------------------------------------
     def create_problem(
         self, uid: str, title: str, why: str, attack: str | None, at: float, adopt: list[int]
     ) -> int:
         """Insert a problem and link the (unlinked) hypotheses ``adopt`` to it, in one transaction."""
-        with self._tx() as c:
+        with self.db.tx() as c:
             cur = c.execute(
                 "INSERT INTO problems (uid, title, why, attack, created_at) VALUES (?, ?, ?, ?, ?)",
                 (uid, title, why, attack, at),
@@ -64,13 +66,15 @@ class ProblemsStore:
         return problem_id
 
     def _problems(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Problem]:
-        rows = self._read(f"SELECT {_PROBLEM} FROM problems {where} ORDER BY id", params)
+        rows = self.db.read(f"SELECT {_PROBLEM} FROM problems {where} ORDER BY id", params)
         links: dict[int, list[int]] = {}
-        for hyp_id, problem_id in self._read("SELECT hyp_id, problem_id FROM problem_links ORDER BY hyp_id"):
+        for hyp_id, problem_id in self.db.read(
+            "SELECT hyp_id, problem_id FROM problem_links ORDER BY hyp_id"
+        ):
             links.setdefault(problem_id, []).append(hyp_id)
         from labbook.records.problems import Problem
 
-        return [Problem(*r, hyp_ids=tuple(links.get(r[0], ()))) for r in rows]
+        return [Problem(**named(Problem, r), hyp_ids=tuple(links.get(r[0], ()))) for r in rows]
 
     def get_problem(self, problem_id: int) -> Problem | None:
         found = self._problems("WHERE id = ?", (problem_id,))
@@ -80,14 +84,14 @@ class ProblemsStore:
         return self._problems()
 
     def find_problems_by_title(self, title: str) -> list[int]:
-        rows = self._read(
+        rows = self.db.read(
             "SELECT id FROM problems WHERE lower(trim(title)) = lower(trim(?)) ORDER BY id", (title,)
         )
         return [r[0] for r in rows]
 
     def edit_problem(self, problem_id: int, values: dict[str, Any], note: str | None) -> None:
         """Update the given columns, append ``note``, and keep linked hypotheses' problem text in step."""
-        with self._tx() as c:
+        with self.db.tx() as c:
             for name, value in values.items():
                 assert name in ("title", "why", "attack")
                 c.execute(f"UPDATE problems SET {name} = ? WHERE id = ?", (value, problem_id))
@@ -105,7 +109,7 @@ class ProblemsStore:
                 )
 
     def retire_problem(self, problem_id: int, why: str | None, at: float) -> bool:
-        with self._tx() as c:
+        with self.db.tx() as c:
             cur = c.execute(
                 "UPDATE problems SET retired_at = ?, retired_why = ? WHERE id = ? AND retired_at IS NULL",
                 (at, why, problem_id),
@@ -113,7 +117,7 @@ class ProblemsStore:
             return cur.rowcount > 0
 
     def link_problem(self, hyp_id: int, problem_id: int, title: str) -> None:
-        with self._tx() as c:
+        with self.db.tx() as c:
             c.execute(
                 "INSERT INTO problem_links (hyp_id, problem_id) VALUES (?, ?)"
                 " ON CONFLICT (hyp_id) DO UPDATE SET problem_id = excluded.problem_id",
@@ -122,11 +126,11 @@ class ProblemsStore:
             c.execute("UPDATE hypotheses SET problem = ? WHERE id = ?", (title, hyp_id))
 
     def problem_of(self, hyp_id: int) -> int | None:
-        rows = self._read("SELECT problem_id FROM problem_links WHERE hyp_id = ?", (hyp_id,))
+        rows = self.db.read("SELECT problem_id FROM problem_links WHERE hyp_id = ?", (hyp_id,))
         return rows[0][0] if rows else None
 
     def unlinked_hypotheses_named(self, title: str) -> list[int]:
-        rows = self._read(
+        rows = self.db.read(
             "SELECT id FROM hypotheses WHERE lower(trim(problem)) = lower(trim(?))"
             " AND id NOT IN (SELECT hyp_id FROM problem_links) ORDER BY id",
             (title,),
@@ -141,8 +145,8 @@ class ProblemsStore:
         Returns the match id and (problem id, score) best first, where the score is
         FTS5's bm25 negated, so that higher means more relevant.
         """
-        with self._lock, self._translated():
-            c = self._conn
+        with self.db.lock, self.db.translated():
+            c = self.db.conn
             c.execute("DROP TABLE IF EXISTS temp.problem_match")
             c.execute(
                 "CREATE VIRTUAL TABLE temp.problem_match USING"
@@ -158,7 +162,7 @@ class ProblemsStore:
             finally:
                 c.execute("DROP TABLE IF EXISTS temp.problem_match")
         ranked = [(int(pid), float(score)) for pid, score in rows]
-        with self._tx() as c:
+        with self.db.tx() as c:
             cur = c.execute(
                 "INSERT INTO problem_matches (text, created_at, ranked) VALUES (?, ?, ?)",
                 (text, at, json.dumps(ranked)),
@@ -169,7 +173,7 @@ class ProblemsStore:
     def matches_of(self, problem_id: int) -> list[tuple[int, str, float, int]]:
         """(match id, text, when, rank) of the matches that ranked this problem, newest first."""
         out = []
-        for match_id, text, at, ranked in self._read(
+        for match_id, text, at, ranked in self.db.read(
             "SELECT id, text, created_at, ranked FROM problem_matches ORDER BY id DESC"
         ):
             ids = [pid for pid, _ in json.loads(ranked)]
@@ -179,7 +183,7 @@ class ProblemsStore:
 
     # -- ideas -----------------------------------------------------------------
     def create_idea(self, uid: str, text: str, problem_id: int | None, author: str, at: float) -> int:
-        with self._tx() as c:
+        with self.db.tx() as c:
             cur = c.execute(
                 "INSERT INTO ideas (uid, text, problem_id, author, created_at) VALUES (?, ?, ?, ?, ?)",
                 (uid, text, problem_id, author, at),
@@ -189,13 +193,13 @@ class ProblemsStore:
     def _ideas(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Idea]:
         from labbook.records.problems import Idea, Rating
 
-        rows = self._read(f"SELECT {_IDEA} FROM ideas {where} ORDER BY id", params)
+        rows = self.db.read(f"SELECT {_IDEA} FROM ideas {where} ORDER BY id", params)
         ratings: dict[int, list[Rating]] = {}
-        for idea_id, rater, p, at in self._read(
+        for idea_id, rater, p, at in self.db.read(
             "SELECT idea_id, rater, p, created_at FROM idea_ratings ORDER BY created_at"
         ):
             ratings.setdefault(idea_id, []).append(Rating(rater, p, at))
-        return [Idea(*r, ratings=tuple(ratings.get(r[0], ()))) for r in rows]
+        return [Idea(**named(Idea, r), ratings=tuple(ratings.get(r[0], ()))) for r in rows]
 
     def get_idea(self, idea_id: int) -> Idea | None:
         found = self._ideas("WHERE id = ?", (idea_id,))
@@ -206,11 +210,12 @@ class ProblemsStore:
 
     def find_ideas_by_text(self, text: str) -> list[int]:
         return [
-            r[0] for r in self._read("SELECT id FROM ideas WHERE lower(trim(text)) = lower(trim(?))", (text,))
+            r[0]
+            for r in self.db.read("SELECT id FROM ideas WHERE lower(trim(text)) = lower(trim(?))", (text,))
         ]
 
     def rate_idea(self, idea_id: int, rater: str, p: float, at: float) -> bool:
-        with self._tx() as c:
+        with self.db.tx() as c:
             cur = c.execute(
                 "INSERT OR IGNORE INTO idea_ratings (idea_id, rater, p, created_at) VALUES (?, ?, ?, ?)",
                 (idea_id, rater, p, at),
@@ -218,7 +223,7 @@ class ProblemsStore:
             return cur.rowcount > 0
 
     def set_idea_outcome(self, idea_id: int, outcome: str, at: float) -> bool:
-        with self._tx() as c:
+        with self.db.tx() as c:
             cur = c.execute(
                 "UPDATE ideas SET outcome = ?, outcome_at = ? WHERE id = ? AND outcome IS NULL",
                 (outcome, at, idea_id),
@@ -227,7 +232,7 @@ class ProblemsStore:
 
     # -- tasks -----------------------------------------------------------------
     def create_task(self, uid: str, text: str, p: float, hours: float, hyp_id: int | None, at: float) -> int:
-        with self._tx() as c:
+        with self.db.tx() as c:
             cur = c.execute(
                 "INSERT INTO tasks (uid, text, p, hours, hyp_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (uid, text, p, hours, hyp_id, at),
@@ -235,22 +240,22 @@ class ProblemsStore:
             return int(cur.lastrowid or 0)
 
     def get_task(self, task_id: int) -> Task | None:
-        rows = self._read(f"SELECT {_TASK} FROM tasks WHERE id = ?", (task_id,))
+        rows = self.db.read(f"SELECT {_TASK} FROM tasks WHERE id = ?", (task_id,))
         from labbook.records.problems import Task
 
         return Task(*rows[0]) if rows else None
 
     def list_tasks(self, status: str | None = None) -> list[Task]:
         if status is None:
-            rows = self._read(f"SELECT {_TASK} FROM tasks ORDER BY id")
+            rows = self.db.read(f"SELECT {_TASK} FROM tasks ORDER BY id")
         else:
-            rows = self._read(f"SELECT {_TASK} FROM tasks WHERE status = ? ORDER BY id", (status,))
+            rows = self.db.read(f"SELECT {_TASK} FROM tasks WHERE status = ? ORDER BY id", (status,))
         from labbook.records.problems import Task
 
         return [Task(*r) for r in rows]
 
     def close_task(self, task_id: int, status: str, at: float) -> bool:
-        with self._tx() as c:
+        with self.db.tx() as c:
             cur = c.execute(
                 "UPDATE tasks SET status = ?, closed_at = ? WHERE id = ? AND status = 'open'",
                 (status, at, task_id),

@@ -1,7 +1,8 @@
 """The query tree (``core/query``) → parameterised SQLite.
 
 Every literal and every key becomes a ``?`` parameter; only the names this module writes
-reach the SQL text. Runs are aliased ``r``, examples ``e``. ``and`` / ``or`` runs compile
+reach the SQL text. ``~`` folds case with Python's ``str.casefold`` (registered on each
+connection as ``casefold``), since SQLite's ``lower`` knows only A-Z. Runs are aliased ``r``, examples ``e``. ``and`` / ``or`` runs compile
 to balanced trees, so SQLite's expression depth grows with the log of their length.
 """
 
@@ -66,16 +67,37 @@ def json_path(name: str) -> str:
     return "$" + "".join('."' + p.replace("\\", "\\\\").replace('"', '\\"') + '"' for p in parts)
 
 
-def ref_sql(ref: Ref) -> SQL:
-    """The expression a reference reads, and its parameters."""
+_EXACT_INT = "CASE WHEN json_type(x.value) = 'integer' THEN json_extract(x.value, '$') ELSE x.num END"
+
+
+def text_view(text: str) -> str:
+    """``text`` as SQLite holds it: UTF-8, with what UTF-8 cannot encode (lone surrogates) as escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _wide_int(values: Sequence[Any]) -> bool:
+    """Whether an int literal lies beyond what a double holds exactly (2**53): a seed, a hash."""
+    return any(type(v) is int and abs(v) > 2**53 for v in values)
+
+
+def ref_sql(ref: Ref, exact: bool = False) -> SQL:
+    """The expression a reference reads, and its parameters.
+
+    A keyed value is compared through its numeric view, a double; ``exact`` reads an
+    integer as the integer it was (SQLite's 64-bit ints), for literals a double would round.
+    """
     if isinstance(ref, RunField):
         return RUN_COLUMNS[ref.name], []
     if isinstance(ref, Metric):
         return f"(SELECT {AGGS[ref.agg]} FROM metrics m WHERE m.run_id = r.id AND m.key = ?)", [ref.key]
     if isinstance(ref, Keyed):
-        view = "text" if ref.text else "num"
+        view = "x.text" if ref.text else _EXACT_INT if exact else "x.num"
         table = {"params": "params", "summary": "summary"}[ref.table]
-        return f"(SELECT x.{view} FROM {table} x WHERE x.run_id = r.id AND x.key = ?)", [ref.key]
+        return f"(SELECT {view} FROM {table} x WHERE x.run_id = r.id AND x.key = ?)", [ref.key]
     if ref.name in EXAMPLE_COLUMNS:
         return EXAMPLE_COLUMNS[ref.name], []
     return "json_extract(e.data, ?)", [json_path(ref.name)]
@@ -83,21 +105,27 @@ def ref_sql(ref: Ref) -> SQL:
 
 def where_sql(expr: Expr) -> SQL:
     """A condition of the tree as SQL; ``not`` and negated membership read null as false."""
+    sql, params = _where(expr)
+    return sql, [text_view(p) if isinstance(p, str) else p for p in params]
+
+
+def _where(expr: Expr) -> SQL:
     if isinstance(expr, (All, Any_)):
-        return _balanced("AND" if isinstance(expr, All) else "OR", [where_sql(t) for t in expr.terms])
+        return _balanced("AND" if isinstance(expr, All) else "OR", [_where(t) for t in expr.terms])
     if isinstance(expr, Not):
-        sql, params = where_sql(expr.inner)
+        sql, params = _where(expr.inner)
         return f"({sql} IS NOT 1)", params
     if isinstance(expr, HasTag):
         marks = ", ".join("?" for _ in expr.tags)
         sql = f"EXISTS (SELECT 1 FROM tags t WHERE t.run_id = r.id AND t.tag IN ({marks}))"
         return _negated(sql, list(expr.tags), expr.negate)
-    value, params = ref_sql(expr.ref)
+    literals = expr.values if isinstance(expr, In) else (expr.value,) if isinstance(expr, Compare) else ()
+    value, params = ref_sql(expr.ref, exact=_wide_int(literals))
     if isinstance(expr, In):
         sql = f"{value} IN ({', '.join('?' for _ in expr.values)})"
         return _negated(sql, [*params, *expr.values], expr.negate)
     if isinstance(expr, Contains):
-        return f"(instr(lower({value}), lower(?)) > 0)", [*params, expr.text]
+        return f"(instr(casefold({value}), casefold(?)) > 0)", [*params, expr.text]
     return _compare(value, params, expr)
 
 

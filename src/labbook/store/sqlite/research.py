@@ -1,4 +1,4 @@
-"""SQLite storage of hypotheses, predictions and their resolutions (mixed into SQLiteStore).
+"""SQLite storage of hypotheses, predictions and their resolutions (a repository of SQLiteStore).
 
 Predictions are append-only: a row is never updated. A revision is a new row pointing
 at the one it revises; a resolution is a row of its own, written once.
@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
 from labbook.errors import BadInput
 from labbook.records.research import Hypothesis, NewHypothesis, NewPrediction, Prediction, Resolution
+from labbook.store.sqlite.connection import Database, named
 
 _HYP = "id, uid, text, problem, author, created_at, outcome, belief, resolved_at"
 _PRED = (
@@ -25,15 +25,15 @@ _PRED = (
 )
 
 
-class ResearchStore:
+class SQLiteResearch:
     """Hypothesis and prediction queries; relies on SQLiteStore's ``_tx`` and ``_read``."""
 
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...  # provided by SQLiteStore
-    def _read(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]: ...
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # -- hypotheses ----------------------------------------------------------
     def create_hypothesis(self, h: NewHypothesis) -> int:
-        with self._tx() as c:
+        with self.db.tx() as c:
             cur = c.execute(
                 "INSERT INTO hypotheses (uid, text, problem, author, created_at) VALUES (?, ?, ?, ?, ?)",
                 (h.uid, h.text, h.problem, h.author, h.created_at),
@@ -55,25 +55,27 @@ class ResearchStore:
         return hyp_id
 
     def _hypotheses(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Hypothesis]:
-        rows = self._read(f"SELECT {_HYP} FROM hypotheses {where} ORDER BY id", params)
+        rows = self.db.read(f"SELECT {_HYP} FROM hypotheses {where} ORDER BY id", params)
         if not rows:
             return []
         ids = [r[0] for r in rows]
         marks = ",".join("?" * len(ids))
         tags: dict[int, list[str]] = {}
-        for hid, tag in self._read(
+        for hid, tag in self.db.read(
             f"SELECT hyp_id, tag FROM hypothesis_tags WHERE hyp_id IN ({marks}) ORDER BY tag", ids
         ):
             tags.setdefault(hid, []).append(tag)
         runs: dict[int, list[int]] = {}
-        for rid, hid in self._read(f"SELECT id, hyp_id FROM runs WHERE hyp_id IN ({marks}) ORDER BY id", ids):
+        for rid, hid in self.db.read(
+            f"SELECT id, hyp_id FROM runs WHERE hyp_id IN ({marks}) ORDER BY id", ids
+        ):
             runs.setdefault(hid, []).append(rid)
         links = dict(
-            self._read(f"SELECT hyp_id, problem_id FROM problem_links WHERE hyp_id IN ({marks})", ids)
+            self.db.read(f"SELECT hyp_id, problem_id FROM problem_links WHERE hyp_id IN ({marks})", ids)
         )
         return [
             Hypothesis(
-                *row,
+                **named(Hypothesis, row),
                 tags=tuple(tags.get(row[0], ())),
                 run_ids=tuple(runs.get(row[0], ())),
                 problem_id=links.get(row[0]),
@@ -89,7 +91,7 @@ class ResearchStore:
         return self._hypotheses()
 
     def resolve_hypothesis(self, hyp_id: int, outcome: str, belief: str | None, at: float) -> bool:
-        with self._tx() as c:
+        with self.db.tx() as c:
             cur = c.execute(
                 "UPDATE hypotheses SET outcome = ?, belief = ?, resolved_at = ?"
                 " WHERE id = ? AND outcome IS NULL",
@@ -98,12 +100,12 @@ class ResearchStore:
             return cur.rowcount > 0
 
     def link_run(self, run_id: int, hyp_id: int) -> None:
-        with self._tx() as c:
+        with self.db.tx() as c:
             c.execute("UPDATE runs SET hyp_id = ? WHERE id = ?", (hyp_id, run_id))
 
     def first_result_at(self, hyp_id: int) -> float | None:
         """When the first metric of any run linked to the hypothesis reached the store."""
-        row = self._read(
+        row = self.db.read(
             "SELECT min(m.first_at) FROM metrics m JOIN runs r ON r.id = m.run_id WHERE r.hyp_id = ?",
             (hyp_id,),
         )
@@ -111,7 +113,7 @@ class ResearchStore:
 
     # -- predictions ---------------------------------------------------------
     def create_prediction(self, p: NewPrediction) -> int:
-        with self._tx() as c:
+        with self.db.tx() as c:
             late = p.late
             if late is None:  # decided inside the write lock: no result can slip in between
                 late = p.hyp_id is not None and bool(
@@ -159,13 +161,13 @@ class ResearchStore:
             return pred_id
 
     def _predictions(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Prediction]:
-        rows = self._read(
+        rows = self.db.read(
             f"SELECT {_PRED} FROM predictions p LEFT JOIN resolutions r ON r.prediction_id = p.id"
             f" {where} ORDER BY p.id",
             params,
         )
         tags: dict[int, list[str]] = {}
-        for pred_id, tag in self._read(
+        for pred_id, tag in self.db.read(
             "SELECT prediction_id, tag FROM prediction_tags WHERE prediction_id IN (SELECT p.id FROM predictions p"
             f" LEFT JOIN resolutions r ON r.prediction_id = p.id {where}) ORDER BY tag",
             params,
@@ -194,7 +196,7 @@ class ResearchStore:
         detail: dict[str, Any] | None,
         at: float,
     ) -> None:
-        with self._tx() as c:
+        with self.db.tx() as c:
             try:
                 c.execute(
                     "INSERT INTO resolutions (prediction_id, outcome, value, how, detail, resolved_at)"
@@ -214,5 +216,8 @@ def _to_predictions(rows: list[tuple[Any, ...]]) -> Iterator[Prediction]:
         fields = list(head)
         fields[19] = bool(fields[19])  # late
         yield Prediction(
-            *fields, resolution=resolution, paper_id=paper_id, scope=json.loads(scope) if scope else None
+            **named(Prediction, fields),
+            resolution=resolution,
+            paper_id=paper_id,
+            scope=json.loads(scope) if scope else None,
         )

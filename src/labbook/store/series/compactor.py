@@ -13,7 +13,7 @@ temporary file renamed over the segment), so the helper can still be killed at a
 (a job's end): the segment stays as it was, valid and readable, only less compact, and
 its partial ``*.compacting`` copy is left behind, ignored by readers and backups.
 
-    python -m labbook.store.compactor FILE...
+    python -m labbook.store.series.compactor FILE...
 """
 
 from __future__ import annotations
@@ -72,11 +72,11 @@ class Background:
 
 
 def _spawn(path: Path) -> subprocess.Popen[bytes]:
-    here = str(Path(__file__).resolve().parent.parent)
+    here = str(Path(__file__).resolve().parents[3])  # the directory holding the labbook package
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
     return subprocess.Popen(
-        [sys.executable, "-m", "labbook.store.compactor", str(path)],
+        [sys.executable, "-m", "labbook.store.series.compactor", str(path)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -86,7 +86,7 @@ def _spawn(path: Path) -> subprocess.Popen[bytes]:
 
 
 def main(argv: list[str]) -> int:
-    from labbook.store.series import FAILED, compact_file
+    from labbook.store.series.compact import FAILED, compact_file
 
     try:
         os.nice(19)
