@@ -11,22 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from labbook.core.query import ExampleField, Expr, SortKey
-from labbook.records.examples import ItemRow, PileLink, SampleRow
-from labbook.records.journal import Event, Hit, Note
-from labbook.records.papers import Paper
-from labbook.records.problems import Idea, Problem, Task
-from labbook.records.research import Hypothesis, NewHypothesis, NewPrediction, Prediction
-from labbook.records.runs import (
-    BatchSummary,
-    Fields,
-    LiveRow,
-    NewRun,
-    Owner,
-    RunRecord,
-)
+if TYPE_CHECKING:  # annotations only: a store loads its records when it uses them
+    from labbook.core.query import ExampleField, Expr, SortKey
+    from labbook.records.examples import ItemRow, PileLink, SampleRow
+    from labbook.records.journal import Event, Hit, Note
+    from labbook.records.papers import Paper
+    from labbook.records.problems import Idea, Problem, Task
+    from labbook.records.research import Hypothesis, NewHypothesis, NewPrediction, Prediction
+    from labbook.records.runs import (
+        BatchSummary,
+        Fields,
+        LiveRow,
+        NewRun,
+        Owner,
+        RunRecord,
+    )
 
 
 class RunStore(Protocol):

@@ -320,3 +320,12 @@ class Database:
 def named(record: Any, row: Sequence[Any]) -> dict[str, Any]:
     """A row as keyword arguments of a record whose first fields are the row's columns, in order."""
     return dict(zip((f.name for f in dataclasses.fields(record)), row, strict=False))
+
+
+def text_view(text: str) -> str:
+    """``text`` as SQLite holds it: UTF-8, with what UTF-8 cannot encode (lone surrogates) as escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

@@ -27,6 +27,7 @@ from labbook.core.query import (
     RunField,
     SortKey,
 )
+from labbook.store.sqlite.connection import text_view
 
 SQL = tuple[str, list[Any]]
 
@@ -68,15 +69,6 @@ def json_path(name: str) -> str:
 
 
 _EXACT_INT = "CASE WHEN json_type(x.value) = 'integer' THEN json_extract(x.value, '$') ELSE x.num END"
-
-
-def text_view(text: str) -> str:
-    """``text`` as SQLite holds it: UTF-8, with what UTF-8 cannot encode (lone surrogates) as escapes."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
 
 
 def _wide_int(values: Sequence[Any]) -> bool:

@@ -11,9 +11,8 @@ import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from labbook.core.query import Expr, RunField, SortKey
 from labbook.errors import (
     BadInput,
 )
@@ -30,10 +29,11 @@ from labbook.records.runs import (
     RunRecord,
 )
 from labbook.store.sqlite import migrations
-from labbook.store.sqlite.connection import Database, named
-from labbook.store.sqlite.query import order_sql, text_view, where_sql
+from labbook.store.sqlite.connection import Database, named, text_view
 
-_NEWEST_FIRST = (SortKey(RunField("id"), desc=True),)
+if TYPE_CHECKING:
+    from labbook.core.query import Expr, SortKey
+
 _RUN_COLUMNS = (
     "id, uid, name, status, created_at, started_at, ended_at, exit_code, note, command, "
     "cwd, host, pid, source, heartbeat_at, hyp_id, sweep_id, job_id, job_state"
@@ -348,10 +348,16 @@ class SQLiteRuns:
     ) -> tuple[list[RunRecord], int]:
         clause, params = "", list[Any]()
         if where is not None:
+            from labbook.store.sqlite.query import where_sql  # a query's first use pays for the tree
+
             cond, params = where_sql(where)
             clause = "WHERE " + cond
         (total,) = self.db.read(f"SELECT count(*) FROM runs r {clause}", params)[0]
-        ordering, order_params = order_sql(order or _NEWEST_FIRST)
+        ordering, order_params = "r.id DESC", list[Any]()
+        if order:
+            from labbook.store.sqlite.query import order_sql
+
+            ordering, order_params = order_sql(order)
         sql = f"SELECT {_RUN_COLUMNS} FROM runs r {clause} ORDER BY {ordering}"
         if limit:
             sql += f" LIMIT {int(limit)}"

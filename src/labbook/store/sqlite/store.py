@@ -4,19 +4,24 @@
 WAL or the rollback journal, busy waits, read-only notebooks, the one place where
 sqlite3 errors become ``StoreError``) and hands the connection to each area's
 repository; the service reaches them as ``store.runs``, ``store.research`` and so on.
+Every area but runs is built on first use, so ``lab ls`` loads only what it reads.
 """
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labbook.store.sqlite.connection import Database
-from labbook.store.sqlite.failures import SQLiteFailures
-from labbook.store.sqlite.journal import SQLiteJournal
-from labbook.store.sqlite.papers import SQLitePapers
-from labbook.store.sqlite.problems import SQLiteProblems
-from labbook.store.sqlite.research import SQLiteResearch
 from labbook.store.sqlite.runs import SQLiteRuns
+
+if TYPE_CHECKING:
+    from labbook.store.sqlite.failures import SQLiteFailures
+    from labbook.store.sqlite.journal import SQLiteJournal
+    from labbook.store.sqlite.papers import SQLitePapers
+    from labbook.store.sqlite.problems import SQLiteProblems
+    from labbook.store.sqlite.research import SQLiteResearch
 
 
 class SQLiteStore:
@@ -26,11 +31,36 @@ class SQLiteStore:
         self.db = Database(path)
         self.path = path
         self.runs = SQLiteRuns(self.db)
-        self.research = SQLiteResearch(self.db)
-        self.journal = SQLiteJournal(self.db)
-        self.papers = SQLitePapers(self.db)
-        self.problems = SQLiteProblems(self.db)
-        self.failures = SQLiteFailures(self.db)
+
+    @cached_property
+    def research(self) -> SQLiteResearch:
+        from labbook.store.sqlite.research import SQLiteResearch
+
+        return SQLiteResearch(self.db)
+
+    @cached_property
+    def journal(self) -> SQLiteJournal:
+        from labbook.store.sqlite.journal import SQLiteJournal
+
+        return SQLiteJournal(self.db)
+
+    @cached_property
+    def papers(self) -> SQLitePapers:
+        from labbook.store.sqlite.papers import SQLitePapers
+
+        return SQLitePapers(self.db)
+
+    @cached_property
+    def problems(self) -> SQLiteProblems:
+        from labbook.store.sqlite.problems import SQLiteProblems
+
+        return SQLiteProblems(self.db)
+
+    @cached_property
+    def failures(self) -> SQLiteFailures:
+        from labbook.store.sqlite.failures import SQLiteFailures
+
+        return SQLiteFailures(self.db)
 
     @property
     def read_only(self) -> bool:
