@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from labbook.cli.launcher import RunCommand, launcher_from, launcher_options, sweep_summary
-from labbook.cli.output import echo_json
+from labbook.cli.output import agg_option, echo_json
 from labbook.cli.runs import open_notebook
 from labbook.errors import BadInput
 from labbook.views import tables as render
@@ -52,13 +52,7 @@ if TYPE_CHECKING:
 @click.option(
     "--factorial", is_flag=True, help="Every on/off combination (at most 4 components), not leave-one-out."
 )
-@click.option(
-    "--agg",
-    type=click.Choice(["last", "min", "max", "mean"]),
-    default="last",
-    show_default=True,
-    help="Which value of each run's metric.",
-)
+@agg_option
 @click.option(
     "--goal",
     type=click.Choice(["max", "min"]),

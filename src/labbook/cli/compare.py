@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from labbook.cli.output import echo_json
+from labbook.cli.output import agg_option, echo_json
 from labbook.cli.runs import open_notebook
 from labbook.errors import BadInput
 from labbook.views import tables as render
@@ -27,13 +27,7 @@ ALL_HELP = "Count smoke runs and runs that did not finish, too."
     help="Metric to compare; repeat for several (default: all shared). The first is primary, "
     "the others secondary (Holm-adjusted, called only when the primary is).",
 )
-@click.option(
-    "--agg",
-    type=click.Choice(["last", "min", "max", "mean"]),
-    default="last",
-    show_default=True,
-    help="Which value of each run's metric.",
-)
+@agg_option
 @click.option("-w", "--where", help="Only runs matching this expression, on both sides.")
 @click.option("--noise", help=NOISE_HELP)
 @click.option(

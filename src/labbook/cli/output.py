@@ -44,3 +44,13 @@ def show(*renderables: Any) -> None:
     with out.capture() as cap:
         out.print(*renderables, sep="\n")
     click.echo("\n".join(line.rstrip() for line in cap.get().splitlines()))
+
+
+#: ``--agg`` of the commands that read one value per run (``compare``, ``ablate``).
+agg_option = click.option(
+    "--agg",
+    type=click.Choice(["last", "min", "max", "mean"]),
+    default="last",
+    show_default=True,
+    help="Which value of each run's metric.",
+)
