@@ -140,3 +140,13 @@ def test_a_query_parses_to_a_tree_that_names_no_table() -> None:
     assert parse_where("opt == 'adam'", fields) == Compare(Keyed("params", "opt", text=True), "=", "adam")
     with pytest.raises(QueryError, match="unknown field 'lrr'; did you mean lr"):
         parse_where("lrr > 1", fields)
+
+
+def test_every_name_the_parser_knows_has_a_column_in_the_sqlite_compiler() -> None:
+    """core/query names run fields and aggregates; store/sqlite/query maps each to SQL: the two lists agree."""
+    from labbook.core import exquery, query
+    from labbook.store.sqlite import query as sql
+
+    assert set(query.RUN_FIELDS) == set(sql.RUN_COLUMNS)
+    assert set(query.AGGS) == set(sql.AGGS)
+    assert set(exquery.COLUMNS) == set(sql.EXAMPLE_COLUMNS)
