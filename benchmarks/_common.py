@@ -80,6 +80,39 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - t0, result
 
 
+def wall_times(
+    argv: list[str], repeats: int = 5, warm_up: bool = True, check: bool = False, timeout: float = 900
+) -> tuple[list[float], subprocess.CompletedProcess[str]]:
+    """Wall times of ``repeats`` runs of ``argv``, after one warm-up run that writes .pyc files.
+
+    With ``check``, a failing run ends the benchmark with its stderr, since its times would mean nothing.
+    """
+    env = child_env(COLUMNS="120")
+    if warm_up:
+        subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+    times: list[float] = []
+    proc = None
+    for _ in range(repeats):
+        t0 = now()
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+        times.append(now() - t0)
+        if check and proc.returncode != 0:
+            raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.strip()}")
+    assert proc is not None
+    return times, proc
+
+
+def integrity(project: Path) -> str:
+    """``PRAGMA integrity_check`` of a notebook's database, read outside labbook."""
+    import sqlite3
+
+    conn = sqlite3.connect(project / ".labbook" / "labbook.db")
+    try:
+        return ", ".join(r[0] for r in conn.execute("PRAGMA integrity_check"))
+    finally:
+        conn.close()
+
+
 def median(xs: Sequence[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 

@@ -11,25 +11,10 @@ from spawn to exit, median of several runs after one untimed warm-up.
 from __future__ import annotations
 
 import random
-import subprocess
 import sys
 from pathlib import Path
 
-from _common import (
-    NOT_INSTALLED,
-    against,
-    child_env,
-    fmt_time,
-    header,
-    lab_command,
-    median,
-    now,
-    print_table,
-    progress,
-    quiet_environment,
-    temp_dir,
-    venv_bin,
-)
+import _common as bench
 
 N_RUNS = 10_000
 REPEATS = 5
@@ -38,30 +23,13 @@ TARGET_QUERY_S = 0.30
 PEER_COMMANDS = ("tensorboard", "wandb", "aim", "mlflow")
 
 
-def wall(
-    argv: list[str], repeats: int = REPEATS, warm_up: bool = True
-) -> tuple[list[float], subprocess.CompletedProcess[str]]:
-    """Wall times of ``repeats`` runs of ``argv`` after one warm-up (which also writes .pyc files)."""
-    env = child_env(COLUMNS="120")
-    if warm_up:
-        subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
-    times = []
-    proc = None
-    for _ in range(repeats):
-        t0 = now()
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
-        times.append(now() - t0)
-    assert proc is not None
-    return times, proc
-
-
 def build_notebook(project: Path, n: int) -> float:
     """``n`` finished runs, each with 3 params, 3 metric summaries and a tag, via the store API."""
     from labbook.records.runs import BatchSummary
     from labbook.service.notebook import Notebook
 
     rng = random.Random(0)
-    t0 = now()
+    t0 = bench.now()
     nb, _, _ = Notebook.init(project)
     with nb:
         for i in range(n):
@@ -87,35 +55,37 @@ def build_notebook(project: Path, n: int) -> float:
             )
             nb.end_run(record.id, "finished", 0)
             if (i + 1) % 2000 == 0:
-                progress(f"built {i + 1:,} runs in {now() - t0:.1f} s")
-    return now() - t0
+                bench.progress(f"built {i + 1:,} runs in {bench.now() - t0:.1f} s")
+    return bench.now() - t0
 
 
 def help_rows() -> list[list[str]]:
     rows: list[list[str]] = []
-    times, _ = wall([sys.executable, "-c", "pass"])
-    rows.append(["python -c pass (interpreter start, for reference)", fmt_time(median(times)), "", ""])
-    times, proc = wall([*lab_command(), "--help"])
+    times, _ = bench.wall_times([sys.executable, "-c", "pass"])
+    rows.append(
+        ["python -c pass (interpreter start, for reference)", bench.fmt_time(bench.median(times)), "", ""]
+    )
+    times, proc = bench.wall_times([*bench.lab_command(), "--help"])
     ok = proc.returncode == 0
     rows.append(
         [
             "lab --help",
-            fmt_time(median(times)),
-            against(median(times), TARGET_HELP_S, fmt_time),
+            bench.fmt_time(bench.median(times)),
+            bench.against(bench.median(times), TARGET_HELP_S, bench.fmt_time),
             "" if ok else f"exit {proc.returncode}",
         ]
     )
     for name in PEER_COMMANDS:
-        exe = venv_bin(name)
+        exe = bench.venv_bin(name)
         if exe is None:
-            rows.append([f"{name} --help", NOT_INSTALLED, "", ""])
+            rows.append([f"{name} --help", bench.NOT_INSTALLED, "", ""])
             continue
-        progress(f"{name} --help")
-        times, proc = wall([str(exe), "--help"])
+        bench.progress(f"{name} --help")
+        times, proc = bench.wall_times([str(exe), "--help"])
         rows.append(
             [
                 f"{name} --help",
-                fmt_time(median(times)),
+                bench.fmt_time(bench.median(times)),
                 "",
                 "" if proc.returncode == 0 else f"exit {proc.returncode}",
             ]
@@ -124,7 +94,7 @@ def help_rows() -> list[list[str]]:
 
 
 def query_rows(project: Path) -> list[list[str]]:
-    lab = [*lab_command(), "--dir", str(project)]
+    lab = [*bench.lab_command(), "--dir", str(project)]
     cases: list[tuple[str, list[str], float | None]] = [  # (label, arguments, target; None: run once)
         ("lab ls", ["ls"], TARGET_QUERY_S),
         (f"lab show {N_RUNS // 2}", ["show", str(N_RUNS // 2)], TARGET_QUERY_S),
@@ -143,8 +113,12 @@ def query_rows(project: Path) -> list[list[str]]:
     ]
     rows: list[list[str]] = []
     for label, args, target in cases:
-        progress(label)
-        times, proc = wall([*lab, *args]) if target else wall([*lab, *args], repeats=1, warm_up=False)
+        bench.progress(label)
+        times, proc = (
+            bench.wall_times([*lab, *args])
+            if target
+            else bench.wall_times([*lab, *args], repeats=1, warm_up=False)
+        )
         lines = proc.stdout.count("\n")
         extra = (
             f"{lines} lines out"
@@ -154,8 +128,8 @@ def query_rows(project: Path) -> list[list[str]]:
         rows.append(
             [
                 label,
-                fmt_time(median(times)),
-                against(median(times), target, fmt_time) if target else "",
+                bench.fmt_time(bench.median(times)),
+                bench.against(bench.median(times), target, bench.fmt_time) if target else "",
                 extra,
             ]
         )
@@ -163,15 +137,15 @@ def query_rows(project: Path) -> list[list[str]]:
 
 
 def main() -> None:
-    quiet_environment()
-    header("bench_cli: wall time of CLI commands (subprocess, median of 5 after a warm-up)")
-    with temp_dir("cli") as root:
+    bench.quiet_environment()
+    bench.header("bench_cli: wall time of CLI commands (subprocess, median of 5 after a warm-up)")
+    with bench.temp_dir("cli") as root:
         rows = help_rows()
-        progress(f"building a notebook of {N_RUNS:,} runs through the store API")
+        bench.progress(f"building a notebook of {N_RUNS:,} runs through the store API")
         build_s = build_notebook(root, N_RUNS)
         rows += query_rows(root)
-    print_table(
-        f"Command wall time ({' '.join(lab_command())}; peers from {Path(sys.prefix)}/bin or the peer venv)",
+    bench.print_table(
+        f"Command wall time ({' '.join(bench.lab_command())}; peers from {Path(sys.prefix)}/bin or the peer venv)",
         ["command", "median", "target", "notes"],
         rows,
         notes=[

@@ -15,19 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from _common import (
-    against,
-    fmt_time,
-    header,
-    lab_command,
-    median,
-    now,
-    print_table,
-    progress,
-    quiet_environment,
-    temp_dir,
-)
-from bench_cli import build_notebook, wall
+import _common as bench
+from bench_cli import build_notebook
 
 BACKGROUND_RUNS = 10_000
 COMPARE_POINTS = 1_000_000
@@ -65,8 +54,7 @@ def add_run(nb, params: dict, n: int, level: float, seed: int, metrics=("loss", 
 
 
 def compare_rows(project: Path) -> list[list[str]]:
-    lab = [*lab_command(), "--dir", str(project)]
-    rows = []
+    lab = [*bench.lab_command(), "--dir", str(project)]
     cases = [
         ("lab compare lr=1e-3 lr=3e-4 (every metric, last)", ["compare", "lr=1e-3", "lr=3e-4"]),
         ("lab compare ... --metric acc --agg max", ["compare", "lr=1e-3", "lr=3e-4", "--metric", "acc", "--agg", "max"]),
@@ -74,33 +62,27 @@ def compare_rows(project: Path) -> list[list[str]]:
         ("lab compare ... --paired", ["compare", "lr=1e-3", "lr=3e-4", "--paired"]),
         ("lab compare --group-by lr --metric acc --where 'depth == 4'", ["compare", "--group-by", "lr", "--metric", "acc", "--where", "depth == 4"]),
     ]  # fmt: skip
-    for label, args in cases:
-        times, proc = wall([*lab, *args])
-        if proc.returncode != 0:
-            raise RuntimeError(f"{label} failed: {proc.stderr.strip()}")
-        rows.append(
-            [
-                label,
-                fmt_time(median(times)),
-                fmt_time(min(times)),
-                against(median(times), TARGET_COMPARE_S, fmt_time),
-            ]
-        )
+    rows = timed_rows(lab, cases, TARGET_COMPARE_S)
     # what no lab compare can go below on this machine right now: the interpreter and its imports
-    floor, _ = wall([sys.executable, "-c", "import click, sqlite3, numpy, scipy.special"])
+    floor, _ = bench.wall_times([sys.executable, "-c", "import click, sqlite3, numpy, scipy.special"])
     rows.append(
         [
             "  floor: python -c 'import click, sqlite3, numpy, scipy.special'",
-            fmt_time(median(floor)),
-            fmt_time(min(floor)),
+            bench.fmt_time(bench.median(floor)),
+            bench.fmt_time(min(floor)),
             "",
         ]
     )
-    ls_times, _ = wall([*lab, "ls"])
+    ls_times, _ = bench.wall_times([*lab, "ls"])
     rows.append(
-        ["  for scale: lab ls (same notebook)", fmt_time(median(ls_times)), fmt_time(min(ls_times)), ""]
+        [
+            "  for scale: lab ls (same notebook)",
+            bench.fmt_time(bench.median(ls_times)),
+            bench.fmt_time(min(ls_times)),
+            "",
+        ]
     )
-    rows.append(["  in-process compare.compare (after imports)", fmt_time(in_process(project)), "", ""])
+    rows.append(["  in-process compare.compare (after imports)", bench.fmt_time(in_process(project)), "", ""])
     return rows
 
 
@@ -112,29 +94,36 @@ def in_process(project: Path) -> float:
         compare(nb, "lr=1e-3", "lr=3e-4")
         times = []
         for _ in range(5):
-            t0 = now()
+            t0 = bench.now()
             compare(nb, "lr=1e-3", "lr=3e-4")
-            times.append(now() - t0)
-    return median(times)
+            times.append(bench.now() - t0)
+    return bench.median(times)
 
 
 def plot_rows(project: Path, out: Path) -> list[list[str]]:
-    lab = [*lab_command(), "--dir", str(project)]
-    rows = []
-    for label, args in (
+    lab = [*bench.lab_command(), "--dir", str(project)]
+    cases = [
         (f"lab plot loss ({PLOT_RUNS} runs × {PLOT_POINTS:,} points, 10 variants) -o png", ["plot", "loss", "-o", str(out / "p.png")]),
         ("lab plot loss --smooth 50 --log-y -o svg", ["plot", "loss", "--smooth", "50", "--log-y", "-o", str(out / "p.svg")]),
         ("lab plot loss --x time -o png", ["plot", "loss", "--x", "time", "-o", str(out / "t.png")]),
-    ):  # fmt: skip
-        times, proc = wall([*lab, *args], repeats=3)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{label} failed: {proc.stderr.strip()}")
+    ]  # fmt: skip
+    return timed_rows(lab, cases, TARGET_PLOT_S, repeats=3)
+
+
+def timed_rows(
+    lab: list[str], cases: list[tuple[str, list[str]]], target: float, repeats: int = 5
+) -> list[list[str]]:
+    """One row per command: median and best wall time against the target."""
+    rows = []
+    for label, args in cases:
+        times, _ = bench.wall_times([*lab, *args], repeats=repeats, check=True)
+        median = bench.median(times)
         rows.append(
             [
                 label,
-                fmt_time(median(times)),
-                fmt_time(min(times)),
-                against(median(times), TARGET_PLOT_S, fmt_time),
+                bench.fmt_time(median),
+                bench.fmt_time(min(times)),
+                bench.against(median, target, bench.fmt_time),
             ]
         )
     return rows
@@ -146,43 +135,43 @@ def plot_breakdown(project: Path, out: Path) -> list[list[str]]:
     from labbook.service.notebook import Notebook
     from labbook.views.plots import _pyplot, variant_plot
 
-    t0 = now()
+    t0 = bench.now()
     _pyplot()
-    t_import = now() - t0
+    t_import = bench.now() - t0
     with Notebook.open(project) as nb:
-        t0 = now()
+        t0 = bench.now()
         curves, _ = gather(nb, "loss")
-        t_gather = now() - t0
-    t0 = now()
+        t_gather = bench.now() - t0
+    t0 = bench.now()
     variant_plot(curves, "loss", out / "b.png")
-    t_draw = now() - t0
+    t_draw = bench.now() - t0
     points = sum(c.points for c in curves)
     return [
-        [f"read {points:,} points, align, mean and CI per variant", fmt_time(t_gather)],
-        ["reduce to min/max per pixel and draw a PNG", fmt_time(t_draw)],
-        ["import matplotlib (pyplot, Agg)", fmt_time(t_import)],
+        [f"read {points:,} points, align, mean and CI per variant", bench.fmt_time(t_gather)],
+        ["reduce to min/max per pixel and draw a PNG", bench.fmt_time(t_draw)],
+        ["import matplotlib (pyplot, Agg)", bench.fmt_time(t_import)],
     ]
 
 
 def main() -> None:
-    quiet_environment()
-    header("lab compare / lab plot")
-    with temp_dir("compare") as tmp:
+    bench.quiet_environment()
+    bench.header("lab compare / lab plot")
+    with bench.temp_dir("compare") as tmp:
         project = tmp / "compare"
-        progress(f"building {BACKGROUND_RUNS:,} background runs")
+        bench.progress(f"building {BACKGROUND_RUNS:,} background runs")
         build_notebook(project, BACKGROUND_RUNS)
         from labbook.service.notebook import Notebook
 
-        progress(f"adding 2 variants × {SEEDS} seeds with {COMPARE_POINTS:,} points per metric")
+        bench.progress(f"adding 2 variants × {SEEDS} seeds with {COMPARE_POINTS:,} points per metric")
         with Notebook.open(project) as nb:
             for variant, (lr, level) in enumerate(((1e-3, 0.02), (3e-4, 0.0))):
                 for seed in range(SEEDS):
                     add_run(
                         nb, {"lr": lr, "seed": seed, "depth": 4}, COMPARE_POINTS, level, 100 * variant + seed
                     )
-        progress("timing lab compare")
+        bench.progress("timing lab compare")
         rows = compare_rows(project)
-        print_table(
+        bench.print_table(
             f"lab compare: 5 vs 5 runs, {COMPARE_POINTS:,} points per metric per run (2 metrics), "
             f"in a notebook of {BACKGROUND_RUNS + 2 * SEEDS:,} runs",
             ["command", "median", "best", "target"],
@@ -192,7 +181,7 @@ def main() -> None:
 
         plot_project = tmp / "plot"
         Notebook.init(plot_project)[0].close()
-        progress(f"building {PLOT_RUNS} runs × {PLOT_POINTS:,} points")
+        bench.progress(f"building {PLOT_RUNS} runs × {PLOT_POINTS:,} points")
         with Notebook.open(plot_project) as nb:
             for i in range(PLOT_RUNS):
                 add_run(
@@ -205,13 +194,15 @@ def main() -> None:
                 )
         out = tmp / "figures"
         out.mkdir()
-        progress("timing lab plot")
-        print_table(
+        bench.progress("timing lab plot")
+        bench.print_table(
             f"lab plot: {PLOT_RUNS} runs × {PLOT_POINTS:,} points",
             ["command", "median of 3", "best", "target"],
             plot_rows(plot_project, out),
         )
-        print_table("lab plot, in-process breakdown", ["step", "time"], plot_breakdown(plot_project, out))
+        bench.print_table(
+            "lab plot, in-process breakdown", ["step", "time"], plot_breakdown(plot_project, out)
+        )
 
 
 if __name__ == "__main__":

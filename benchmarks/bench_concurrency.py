@@ -12,23 +12,12 @@ it checks every point, every stored summary, every exit, and every stderr.
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _common import (
-    child_env,
-    fmt_time,
-    header,
-    new_notebook,
-    now,
-    print_table,
-    progress,
-    quiet_environment,
-    temp_dir,
-)
+import _common as bench
 
 PROCESSES = 16
 POINTS = 20_000
@@ -55,7 +44,7 @@ print(json.dumps({"idx": idx, "run": run.id, "start": t0, "logged": t1, "end": t
 
 
 def launch(project: Path, gate: Path) -> list[subprocess.Popen[str]]:
-    env = child_env()
+    env = bench.child_env()
     return [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, str(i), str(POINTS), str(project), str(gate)],
@@ -70,15 +59,15 @@ def launch(project: Path, gate: Path) -> list[subprocess.Popen[str]]:
 
 def wait_ready(gate: Path, procs: list[subprocess.Popen[str]]) -> float:
     """Seconds until every writer has started its run (or raise if one died)."""
-    t0 = now()
+    t0 = bench.now()
     while sum(1 for _ in gate.parent.glob("ready-*")) < len(procs):
         dead = [p for p in procs if p.poll() is not None]
         if dead:
             raise RuntimeError(f"a writer exited before starting: {dead[0].communicate()[1][-300:]}")
-        if now() - t0 > START_TIMEOUT_S:
+        if bench.now() - t0 > START_TIMEOUT_S:
             raise TimeoutError("writers did not start in time")
         time.sleep(0.01)
-    return now() - t0
+    return bench.now() - t0
 
 
 def verify(project: Path, reports: list[dict[str, float]]) -> list[list[str]]:
@@ -107,42 +96,34 @@ def verify(project: Path, reports: list[dict[str, float]]) -> list[list[str]]:
                     "yes" if same else "NO",
                     f"{count:,}",
                     record.status,
-                    fmt_time(rep["logged"] - rep["start"]),
-                    fmt_time(rep["end"] - rep["logged"]),
+                    bench.fmt_time(rep["logged"] - rep["start"]),
+                    bench.fmt_time(rep["end"] - rep["logged"]),
                     "ok" if ok else "FAIL",
                 ]
             )
     return rows
 
 
-def integrity(project: Path) -> str:
-    conn = sqlite3.connect(project / ".labbook" / "labbook.db")
-    try:
-        return ", ".join(r[0] for r in conn.execute("PRAGMA integrity_check"))
-    finally:
-        conn.close()
-
-
 def main() -> None:
-    quiet_environment()
-    header(f"bench_concurrency: {PROCESSES} processes x {POINTS:,} points into one notebook")
-    with temp_dir("concurrency") as root:
-        project = new_notebook(root / "project")
+    bench.quiet_environment()
+    bench.header(f"bench_concurrency: {PROCESSES} processes x {POINTS:,} points into one notebook")
+    with bench.temp_dir("concurrency") as root:
+        project = bench.new_notebook(root / "project")
         gate = root / "gate" / "go"
         gate.parent.mkdir()
-        progress(f"starting {PROCESSES} writers")
-        t_launch = now()
+        bench.progress(f"starting {PROCESSES} writers")
+        t_launch = bench.now()
         procs = launch(project, gate)
         try:
             ready_s = wait_ready(gate, procs)
-            t_go = now()
+            t_go = bench.now()
             gate.touch()
             outputs = [p.communicate(timeout=RUN_TIMEOUT_S) for p in procs]
         finally:
             for p in procs:
                 if p.poll() is None:
                     p.kill()
-        t_done = now()
+        t_done = bench.now()
         reports = []
         problems = []
         locked = 0
@@ -155,27 +136,27 @@ def main() -> None:
             if lines:
                 reports.append(json.loads(lines[-1]))
         rows = verify(project, reports)
-        check = integrity(project)
+        check = bench.integrity(project)
     total = PROCESSES * POINTS
     wall_s = t_done - t_go
     first_start = min(r["start"] for r in reports) if reports else float("nan")
     last_log = max(r["logged"] for r in reports) if reports else float("nan")
-    print_table(
+    bench.print_table(
         "Per writer: points read back, equal to what was logged, stored summary count, status",
         ["writer", "points", "equal", "summary count", "status", "log loop", "finish"],
         [r[:7] for r in rows],
     )
     failed = sum(1 for r in rows if r[-1] != "ok") + (PROCESSES - len(rows))
-    print_table(
+    bench.print_table(
         "Totals",
         ["measure", "value"],
         [
-            ["writers started (spawn to all runs initialised)", fmt_time(ready_s)],
-            ["wall time, starting gun to last process exited", fmt_time(wall_s)],
-            ["wall time, first point to last point logged", fmt_time(last_log - first_start)],
+            ["writers started (spawn to all runs initialised)", bench.fmt_time(ready_s)],
+            ["wall time, starting gun to last process exited", bench.fmt_time(wall_s)],
+            ["wall time, first point to last point logged", bench.fmt_time(last_log - first_start)],
             ["points logged in total", f"{total:,}"],
             ["points/s (gun to last exit, finish included)", f"{total / wall_s:,.0f}"],
-            ["wall time, spawn to last exit", fmt_time(t_done - t_launch)],
+            ["wall time, spawn to last exit", bench.fmt_time(t_done - t_launch)],
             ["writers whose data checked out", f"{PROCESSES - failed} of {PROCESSES}"],
             ["'database is locked' in any stderr", str(locked)],
             ["problems (non-zero exits, stderr lines; listed below)", str(len(problems))],

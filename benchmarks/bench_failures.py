@@ -19,21 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _common import (
-    against,
-    child_env,
-    dir_size,
-    fmt_bytes,
-    fmt_time,
-    header,
-    lab_command,
-    median,
-    now,
-    print_table,
-    progress,
-    quiet_environment,
-    temp_dir,
-)
+import _common as bench
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 TARGET_IMPORT_S = 20.0
@@ -79,19 +65,6 @@ def write_examples(path: Path, n: int, seed: int, acc: float) -> None:
             fh.write(json.dumps(row) + "\n")
 
 
-def wall(argv: list[str], repeats: int = 1) -> tuple[list[float], subprocess.CompletedProcess[str]]:
-    env = child_env(COLUMNS="120")
-    times, proc = [], None
-    for _ in range(repeats):
-        t0 = now()
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
-        times.append(now() - t0)
-        if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.strip()}")
-    assert proc is not None
-    return times, proc
-
-
 def make_runs(project: Path, n: int) -> None:
     """A notebook of ``n`` finished runs through the store API (so `lab ls` has something to list)."""
     from labbook.service.notebook import Notebook
@@ -104,61 +77,71 @@ def make_runs(project: Path, n: int) -> None:
             nb.end_run(record.id, "finished", 0)
 
 
+def wall(argv: list[str], repeats: int = 1) -> tuple[list[float], subprocess.CompletedProcess[str]]:
+    """Each step here changes the notebook, so there is no warm-up run, and a failure ends the benchmark."""
+    return bench.wall_times(argv, repeats, warm_up=False, check=True)
+
+
 def main() -> None:
-    quiet_environment()
-    header(f"bench_failures: per-example results at {N:,} examples per run")
-    with temp_dir("failures") as root:
+    bench.quiet_environment()
+    bench.header(f"bench_failures: per-example results at {N:,} examples per run")
+    with bench.temp_dir("failures") as root:
         project = root / "project"
-        lab = [*lab_command(), "--dir", str(project)]
+        lab = [*bench.lab_command(), "--dir", str(project)]
         make_runs(project, 100)
         rows: list[list[str]] = []
         before = {}
         for label, args in (("lab ls", ["ls"]), ("lab show 1", ["show", "1"])):
             wall([*lab, *args])  # warm-up
-            before[label] = median(wall([*lab, *args], repeats=5)[0])
+            before[label] = bench.median(wall([*lab, *args], repeats=5)[0])
 
-        progress(f"writing two files of {N:,} JSONL rows")
+        bench.progress(f"writing two files of {N:,} JSONL rows")
         file_a, file_b = root / "a.jsonl", root / "b.jsonl"
         write_examples(file_a, N, seed=1, acc=0.80)
         write_examples(file_b, N, seed=2, acc=0.85)
         size_mb = file_a.stat().st_size / 1e6
         db = project / ".labbook" / "labbook.db"
-        db_before = dir_size(db) + dir_size(db.with_name("labbook.db-wal"))
+        db_before = bench.dir_size(db) + bench.dir_size(db.with_name("labbook.db-wal"))
 
-        progress("lab failures import 1 a.jsonl")
+        bench.progress("lab failures import 1 a.jsonl")
         t, proc = wall([*lab, "failures", "import", "1", str(file_a)])
         rows.append(
             [
                 f"lab failures import: {N:,} rows ({size_mb:.0f} MB JSONL)",
-                fmt_time(t[0]),
-                against(t[0], TARGET_IMPORT_S, fmt_time),
+                bench.fmt_time(t[0]),
+                bench.against(t[0], TARGET_IMPORT_S, bench.fmt_time),
                 proc.stdout.splitlines()[0][:70],
             ]
         )
-        progress("lab failures import 2 b.jsonl")
+        bench.progress("lab failures import 2 b.jsonl")
         t, _ = wall([*lab, "failures", "import", "2", str(file_b)])
         rows.append(
             [
                 "lab failures import: the second run",
-                fmt_time(t[0]),
-                against(t[0], TARGET_IMPORT_S, fmt_time),
+                bench.fmt_time(t[0]),
+                bench.against(t[0], TARGET_IMPORT_S, bench.fmt_time),
                 "",
             ]
         )
-        progress("re-import (idempotent)")
+        bench.progress("re-import (idempotent)")
         t, proc = wall([*lab, "failures", "import", "1", str(file_a)])
         rows.append(
-            ["lab failures import: the same file again", fmt_time(t[0]), "", proc.stdout.split(";")[0][-40:]]
+            [
+                "lab failures import: the same file again",
+                bench.fmt_time(t[0]),
+                "",
+                proc.stdout.split(";")[0][-40:],
+            ]
         )
-        db_after = dir_size(db) + dir_size(db.with_name("labbook.db-wal"))
+        db_after = bench.dir_size(db) + bench.dir_size(db.with_name("labbook.db-wal"))
 
-        progress("samples")
+        bench.progress("samples")
         t, proc = wall([*lab, "failures", "sample", "1", "-n", "100", "--name", "s1"])
         rows.append(
             [
                 "lab failures sample 1 -n 100 (failures: correct == false)",
-                fmt_time(t[0]),
-                against(t[0], TARGET_SAMPLE_S, fmt_time),
+                bench.fmt_time(t[0]),
+                bench.against(t[0], TARGET_SAMPLE_S, bench.fmt_time),
                 proc.stdout.splitlines()[0][:70],
             ]
         )
@@ -179,13 +162,13 @@ def main() -> None:
         rows.append(
             [
                 "  ... --where \"loss > 3 and output == ''\" (JSON fields)",
-                fmt_time(t[0]),
-                against(t[0], TARGET_SAMPLE_S, fmt_time),
+                bench.fmt_time(t[0]),
+                bench.against(t[0], TARGET_SAMPLE_S, bench.fmt_time),
                 proc.stdout.splitlines()[0][:70],
             ]
         )
         t, proc = wall([*lab, "failures", "sample", "1", "-n", "100", "--stratify", "target", "--name", "s3"])
-        rows.append(["  ... --stratify target", fmt_time(t[0]), "", ""])
+        rows.append(["  ... --stratify target", bench.fmt_time(t[0]), "", ""])
 
         wall([*lab, "failures", "rule", "s1", "empty", "--where", "output == ''"])
         wall([*lab, "failures", "rule", "s1", "wrong-word", "--where", "output != ''"])
@@ -193,40 +176,42 @@ def main() -> None:
             ("lab failures piles s1", ["failures", "piles", "s1"]),
             ("lab failures diff 1 2 (1M × 1M, piles followed)", ["failures", "diff", "1", "2"]),
         ):
-            progress(label)
+            bench.progress(label)
             times, _ = wall([*lab, *args], repeats=5)
             rows.append(
                 [
                     label,
-                    fmt_time(median(times)),
-                    against(median(times), TARGET_PILES_S, fmt_time),
-                    f"first {fmt_time(times[0])}",
+                    bench.fmt_time(bench.median(times)),
+                    bench.against(bench.median(times), TARGET_PILES_S, bench.fmt_time),
+                    f"first {bench.fmt_time(times[0])}",
                 ]
             )
-        progress("tail")
+        bench.progress("tail")
         times, _ = wall([*lab, "failures", "tail", "1", "--by", "loss"], repeats=3)
-        rows.append(["lab failures tail 1 --by loss (no target)", fmt_time(median(times)), "", ""])
+        rows.append(
+            ["lab failures tail 1 --by loss (no target)", bench.fmt_time(bench.median(times)), "", ""]
+        )
         times, _ = wall([*lab, "failures", "tail", "1", "--by", "len(input)"], repeats=1)
-        rows.append(["lab failures tail 1 --by 'len(input)' (no target)", fmt_time(times[0]), "", ""])
+        rows.append(["lab failures tail 1 --by 'len(input)' (no target)", bench.fmt_time(times[0]), "", ""])
 
         for label, args in (("lab ls", ["ls"]), ("lab show 1", ["show", "1"])):
             wall([*lab, *args])
-            after = median(wall([*lab, *args], repeats=5)[0])
+            after = bench.median(wall([*lab, *args], repeats=5)[0])
             rows.append(
                 [
                     f"{label}: with {2 * N:,} examples / without",
-                    fmt_time(after),
+                    bench.fmt_time(after),
                     "",
-                    f"without: {fmt_time(before[label])}",
+                    f"without: {bench.fmt_time(before[label])}",
                 ]
             )
     per = (db_after - db_before) / (2 * N)
-    print_table(
+    bench.print_table(
         "Failure analysis (subprocess wall time; medians of 5 where repeated)",
         ["what", "time", "target", "notes"],
         rows,
         notes=[
-            f"the database grew by {fmt_bytes(db_after - db_before)} for {2 * N:,} examples ({per:.0f} bytes each, "
+            f"the database grew by {bench.fmt_bytes(db_after - db_before)} for {2 * N:,} examples ({per:.0f} bytes each, "
             f"JSON {size_mb * 1e6 / N:.0f} bytes a row)",
             "100 runs in the notebook; examples of runs 1 and 2; JSONL rows have 7 fields",
         ],

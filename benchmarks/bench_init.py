@@ -15,22 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from _common import (
-    NOT_INSTALLED,
-    against,
-    child_env,
-    commit_all,
-    fmt_time,
-    header,
-    make_git_repo,
-    median,
-    new_notebook,
-    print_table,
-    progress,
-    quiet_environment,
-    temp_dir,
-    try_import,
-)
+import _common as bench
 
 LABBOOK_RUNS = 20
 PEER_RUNS = 10
@@ -97,7 +82,7 @@ def run_child(script: Path, tool: str, store: Path, n: int) -> dict[str, object]
     proc = subprocess.run(
         [sys.executable, script.name, tool, str(store), str(n)],
         cwd=script.parent,
-        env=child_env(),
+        env=bench.child_env(),
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
@@ -113,12 +98,12 @@ def run_child(script: Path, tool: str, store: Path, n: int) -> dict[str, object]
 
 def project(root: Path, git: bool) -> Path:
     """A project holding the child script and a notebook; committed when ``git``."""
-    path = make_git_repo(root) if git else root
+    path = bench.make_git_repo(root) if git else root
     path.mkdir(parents=True, exist_ok=True)
     (path / "train_bench.py").write_text(CHILD)
-    new_notebook(path)
+    bench.new_notebook(path)
     if git:
-        commit_all(path, "add the benchmark script")  # clean tree: only .labbook/ is ignored
+        bench.commit_all(path, "add the benchmark script")  # clean tree: only .labbook/ is ignored
     return path
 
 
@@ -129,18 +114,18 @@ def labbook_rows(root: Path) -> tuple[list[list[str]], list[str]]:
         where = "in a git repo" if git else "outside git"
         proj = project(root / f"labbook-{'git' if git else 'nogit'}", git)
         for attempt, what in ((1, "new notebook"), (2, "notebook reused")):
-            progress(f"labbook {where}, process {attempt} ({what}): 1 + {LABBOOK_RUNS} runs")
+            bench.progress(f"labbook {where}, process {attempt} ({what}): 1 + {LABBOOK_RUNS} runs")
             res = run_child(proj / "train_bench.py", "labbook", proj, LABBOOK_RUNS)
             times = [float(t) for t in res["times"]]  # type: ignore[union-attr]
             rows.append(
                 [
                     f"labbook, {where}, new process, {what}",
-                    fmt_time(float(res["setup"])),  # type: ignore[arg-type]
-                    fmt_time(times[0]),
-                    against(times[0], TARGET_S, fmt_time),
-                    fmt_time(median(times[1:])),
-                    against(median(times[1:]), TARGET_S, fmt_time),
-                    fmt_time(max(times[1:])),
+                    bench.fmt_time(float(res["setup"])),  # type: ignore[arg-type]
+                    bench.fmt_time(times[0]),
+                    bench.against(times[0], TARGET_S, bench.fmt_time),
+                    bench.fmt_time(bench.median(times[1:])),
+                    bench.against(bench.median(times[1:]), TARGET_S, bench.fmt_time),
+                    bench.fmt_time(max(times[1:])),
                 ]
             )
             if "stderr" in res:
@@ -158,10 +143,10 @@ PEERS = [
 def peer_rows(root: Path) -> list[list[str]]:
     rows: list[list[str]] = []
     for label, module in PEERS:
-        if try_import(module) is None:
-            rows.append([label, "", NOT_INSTALLED, "", "", "", ""])
+        if bench.try_import(module) is None:
+            rows.append([label, "", bench.NOT_INSTALLED, "", "", "", ""])
             continue
-        progress(f"{label}: 1 + {PEER_RUNS} runs")
+        bench.progress(f"{label}: 1 + {PEER_RUNS} runs")
         proj = project(root / f"peer-{module}", git=True)
         store = proj / f".{module}-store"  # inside the repo but ignored, like .labbook/
         store.mkdir()
@@ -175,24 +160,24 @@ def peer_rows(root: Path) -> list[list[str]]:
         rows.append(
             [
                 f"{label}, in a git repo",
-                fmt_time(float(res["setup"])),  # type: ignore[arg-type]
-                fmt_time(times[0]),
+                bench.fmt_time(float(res["setup"])),  # type: ignore[arg-type]
+                bench.fmt_time(times[0]),
                 "",
-                fmt_time(median(times[1:])),
+                bench.fmt_time(bench.median(times[1:])),
                 "",
-                fmt_time(max(times[1:])),
+                bench.fmt_time(max(times[1:])),
             ]
         )
     return rows
 
 
 def main() -> None:
-    quiet_environment()
-    header("bench_init: init() + 10 points + finish() of a small run, outside lab run")
-    with temp_dir("init") as root:
+    bench.quiet_environment()
+    bench.header("bench_init: init() + 10 points + finish() of a small run, outside lab run")
+    with bench.temp_dir("init") as root:
         rows, notes = labbook_rows(root)
         rows += peer_rows(root)
-    print_table(
+    bench.print_table(
         "Starting and finishing a 10-point run from a script (each case a fresh interpreter)",
         ["tool / case", "import+setup", "first run", "target", "next runs (median)", "target", "max"],
         rows,

@@ -16,22 +16,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _common import (
-    child_env,
-    fmt_time,
-    header,
-    lab_command,
-    new_notebook,
-    print_table,
-    quiet_environment,
-    temp_dir,
-)
+import _common as bench
 
 REPEATS = 5
 HOT_REPEATS = 5  # extra: logging flat out, no sleep, which starves the flush thread of the GIL
@@ -73,8 +63,8 @@ def torn_bytes(metrics_dir: Path) -> int:
 
 def lab_show_status(project: Path, run_id: int) -> str:
     proc = subprocess.run(
-        [*lab_command(), "--dir", str(project), "show", "--json", str(run_id)],
-        env=child_env(),
+        [*bench.lab_command(), "--dir", str(project), "show", "--json", str(run_id)],
+        env=bench.child_env(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -84,14 +74,6 @@ def lab_show_status(project: Path, run_id: int) -> str:
     return str(json.loads(proc.stdout).get("status"))
 
 
-def integrity(project: Path) -> str:
-    conn = sqlite3.connect(project / ".labbook" / "labbook.db")
-    try:
-        return ", ".join(r[0] for r in conn.execute("PRAGMA integrity_check"))
-    finally:
-        conn.close()
-
-
 def one_kill(project: Path, run_for: float, pause: float) -> list[str]:
     import numpy as np
 
@@ -99,7 +81,7 @@ def one_kill(project: Path, run_for: float, pause: float) -> list[str]:
 
     proc = subprocess.Popen(
         [sys.executable, "-c", LOGGER, str(project), str(pause)],
-        env=child_env(),
+        env=bench.child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -133,17 +115,17 @@ def one_kill(project: Path, run_for: float, pause: float) -> list[str]:
     ok = contiguous and increasing and gap <= MUST_KEEP_BEFORE_S
     status_api = record.status
     status_cli = lab_show_status(project, run_id)
-    check = integrity(project)
+    check = bench.integrity(project)
     ok = ok and status_api == "crashed" and status_cli == "crashed" and check == "ok" and not stderr.strip()
     return [
         f"run {run_id}",
         "every 1 ms" if pause else "flat out",
-        fmt_time(run_for),
+        bench.fmt_time(run_for),
         f"{kept:,}",
         f"~{logged_est:,}",
         f"{summary.count:,}" if summary else "0",
-        fmt_time(gap),
-        f"≤ {fmt_time(MUST_KEEP_BEFORE_S)} {'ok' if gap <= MUST_KEEP_BEFORE_S else 'MISSED'}",
+        bench.fmt_time(gap),
+        f"≤ {bench.fmt_time(MUST_KEEP_BEFORE_S)} {'ok' if gap <= MUST_KEEP_BEFORE_S else 'MISSED'}",
         "yes" if contiguous and increasing else "NO",
         f"{torn} B",
         status_api,
@@ -154,20 +136,20 @@ def one_kill(project: Path, run_for: float, pause: float) -> list[str]:
 
 
 def main() -> None:
-    quiet_environment()
-    header(
+    bench.quiet_environment()
+    bench.header(
         f"bench_kill9: SIGKILL a logging process after ~{RUN_FOR_S:.0f} s, {REPEATS} + {HOT_REPEATS} times"
     )
     rows = []
-    with temp_dir("kill9") as root:
-        project = new_notebook(root / "project")
+    with bench.temp_dir("kill9") as root:
+        project = bench.new_notebook(root / "project")
         for k in range(REPEATS):
             print(f"... kill {k + 1} of {REPEATS}", file=sys.stderr, flush=True)
             rows.append(one_kill(project, RUN_FOR_S + (k - REPEATS // 2) * PHASE_STEP_S, 0.001))
         for k in range(HOT_REPEATS):
             print(f"... flat-out kill {k + 1} of {HOT_REPEATS}", file=sys.stderr, flush=True)
             rows.append(one_kill(project, RUN_FOR_S + (k - HOT_REPEATS // 2) * PHASE_STEP_S, 0.0))
-    print_table(
+    bench.print_table(
         "After each SIGKILL: what the notebook kept",
         [
             "run",

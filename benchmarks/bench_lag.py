@@ -33,19 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import (
-    NOT_INSTALLED,
-    against,
-    child_env,
-    fmt_time,
-    header,
-    new_notebook,
-    print_table,
-    progress,
-    quiet_environment,
-    run_python,
-    temp_dir,
-)
+import _common as bench
 
 SHAPES = (1, 8, 16, 100)
 TRACE_S = 5.0
@@ -83,7 +71,7 @@ print(json.dumps({"worst": ages[-1] if ages else None, "writes": len(ages), "ste
 
 def last_json(code: str, *args: str) -> dict[str, Any]:
     """Run ``code`` in a fresh interpreter; the JSON object its last line prints."""
-    proc = run_python(code, *args, timeout=300)
+    proc = bench.run_python(code, *args, timeout=300)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr)
     result: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
@@ -100,7 +88,7 @@ def kill_shape(project: Path, keys: int, with_numpy: bool, rng: random.Random) -
 
     proc = subprocess.Popen(
         [sys.executable, "-c", LOOP, str(keys), "3600", str(int(with_numpy)), str(project)],
-        env=child_env(),
+        env=bench.child_env(),
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -182,7 +170,7 @@ print(json.dumps({"worst": lat[-1], "p999": lat[int(len(lat) * 0.999)], "calls":
 
 
 def locked_labbook(root: Path) -> dict[str, Any]:
-    project = new_notebook(root / "locked")
+    project = bench.new_notebook(root / "locked")
     db = project / ".labbook" / "labbook.db"
     return last_json(LOCKED_LOGGER, str(db), str(LOCK_S), str(project), HOLDER)
 
@@ -199,7 +187,7 @@ def locked_mlflow(root: Path) -> dict[str, float] | None:
     db = root / "mlflow.db"
     proc = subprocess.run(
         [python, "-c", MLFLOW_LOCKED, str(db), str(LOCK_S), HOLDER],
-        env=child_env(),
+        env=bench.child_env(),
         capture_output=True,
         text=True,
         timeout=600,
@@ -211,16 +199,16 @@ def locked_mlflow(root: Path) -> dict[str, float] | None:
 
 
 def main() -> None:
-    quiet_environment()
-    header("bench_lag: the age of a point before it is on disk; run.log against a locked database")
+    bench.quiet_environment()
+    bench.header("bench_lag: the age of a point before it is on disk; run.log against a locked database")
     rng = random.Random(0)
     rows = []
-    with temp_dir("lag") as root:
+    with bench.temp_dir("lag") as root:
         for keys in SHAPES:
             for with_numpy in (False, True):
                 label = f"{keys} metric{'s' if keys > 1 else ''}, numpy {'loaded' if with_numpy else 'not imported'}"
-                progress(label)
-                project = new_notebook(root / f"p{keys}-{int(with_numpy)}")
+                bench.progress(label)
+                project = bench.new_notebook(root / f"p{keys}-{int(with_numpy)}")
                 traced = trace_shape(project, keys, with_numpy)
                 losses = [kill_shape(project, keys, with_numpy, rng) for _ in range(KILLS)]
                 worst_loss = max(losses)
@@ -229,13 +217,13 @@ def main() -> None:
                         label,
                         f"{traced['rate'] / 1e6:.2f} M/s",
                         f"{traced['writes']}",
-                        fmt_time(traced["worst"]),
-                        against(traced["worst"], PROMISE_S, fmt_time),
-                        fmt_time(worst_loss),
-                        against(worst_loss, PROMISE_S, fmt_time),
+                        bench.fmt_time(traced["worst"]),
+                        bench.against(traced["worst"], PROMISE_S, bench.fmt_time),
+                        bench.fmt_time(worst_loss),
+                        bench.against(worst_loss, PROMISE_S, bench.fmt_time),
                     ]
                 )
-        print_table(
+        bench.print_table(
             f"Tight loops: how old a point gets before it is on disk ({TRACE_S:.0f} s traced, {KILLS} kills each)",
             [
                 "shape",
@@ -255,34 +243,34 @@ def main() -> None:
                 "points/s: scalar points per second through run.log in the loop, back-pressure included",
             ],
         )
-        progress(f"run.log while another process holds the write lock for {LOCK_S:.0f} s")
+        bench.progress(f"run.log while another process holds the write lock for {LOCK_S:.0f} s")
         ours = locked_labbook(root)
-        progress("MLflow log_metric under the same held lock")
+        bench.progress("MLflow log_metric under the same held lock")
         theirs = locked_mlflow(root)
     lock_rows = [
         [
             "labbook run.log (10 metrics)",
-            fmt_time(float(ours["worst"])),
-            fmt_time(float(ours["p999"])),
-            against(float(ours["worst"]), 0.010, fmt_time),
+            bench.fmt_time(float(ours["worst"])),
+            bench.fmt_time(float(ours["p999"])),
+            bench.against(float(ours["worst"]), 0.010, bench.fmt_time),
             f"{ours['calls']:,}",
-            f"finish {fmt_time(float(ours['finish']))}, {ours['status']}, {ours['count']:,} of {ours['steps']:,} steps",
+            f"finish {bench.fmt_time(float(ours['finish']))}, {ours['status']}, {ours['count']:,} of {ours['steps']:,} steps",
         ]
     ]
     if theirs is None:
-        lock_rows.append(["MLflow log_metric (sqlite)", NOT_INSTALLED, "", "", "", ""])
+        lock_rows.append(["MLflow log_metric (sqlite)", bench.NOT_INSTALLED, "", "", "", ""])
     else:
         lock_rows.append(
             [
                 "MLflow log_metric (sqlite)",
-                fmt_time(theirs["worst"]),
-                fmt_time(theirs["p999"]),
+                bench.fmt_time(theirs["worst"]),
+                bench.fmt_time(theirs["p999"]),
                 "",
                 f"{theirs['calls']:,}",
                 f"{theirs['errors']} calls raised",
             ]
         )
-    print_table(
+    bench.print_table(
         f"run.log while another process holds the database's write lock for {LOCK_S:.0f} s",
         ["logger", "worst call", "p99.9", "target", "calls", "after"],
         lock_rows,

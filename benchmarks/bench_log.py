@@ -15,21 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import (
-    NOT_INSTALLED,
-    against,
-    dir_size,
-    fmt_time,
-    header,
-    loss_values,
-    new_notebook,
-    now,
-    print_table,
-    progress,
-    quiet_environment,
-    temp_dir,
-    try_import,
-)
+import _common as bench
 
 N_SMALL = 100_000
 N_LARGE = 1_000_000
@@ -69,15 +55,14 @@ def labbook_scalar(project: Path, values: list[float]) -> Result:
     """One scalar per step, as a training loop logs its loss."""
     import labbook
 
-    t0 = now()
-    run = labbook.init(dir=project)
-    t1 = now()
-    for i, v in enumerate(values):
-        run.log({"loss": v}, step=i)
-    t2 = now()
-    run.finish()
-    t3 = now()
-    return Result(len(values), t1 - t0, t3 - t1, t3 - t2, dir_size(run.dir / "metrics"))
+    t0 = bench.now()
+    with labbook.init(dir=project) as run:  # leaving the block finishes the run
+        t1 = bench.now()
+        for i, v in enumerate(values):
+            run.log({"loss": v}, step=i)
+        t2 = bench.now()
+    t3 = bench.now()
+    return Result(len(values), t1 - t0, t3 - t1, t3 - t2, bench.dir_size(run.dir / "metrics"))
 
 
 def labbook_dict(project: Path, values: list[float], keys: int) -> Result:
@@ -85,15 +70,17 @@ def labbook_dict(project: Path, values: list[float], keys: int) -> Result:
     import labbook
 
     names = [f"metric_{k}" for k in range(keys)]
-    t0 = now()
+    t0 = bench.now()
     run = labbook.init(dir=project)
-    t1 = now()
+    t1 = bench.now()
     for i, v in enumerate(values):
         run.log(dict.fromkeys(names, v), step=i)
-    t2 = now()
+    t2 = bench.now()
     run.finish()
-    t3 = now()
-    return Result(len(values) * keys, t1 - t0, t3 - t1, t3 - t2, dir_size(run.dir / "metrics"), len(values))
+    t3 = bench.now()
+    return Result(
+        len(values) * keys, t1 - t0, t3 - t1, t3 - t2, bench.dir_size(run.dir / "metrics"), len(values)
+    )
 
 
 def labbook_rows(root: Path, small: list[float], large: list[float]) -> list[list[str]]:
@@ -110,22 +97,22 @@ def labbook_rows(root: Path, small: list[float], large: list[float]) -> list[lis
             rows.append([f"labbook ({state})", "", "skipped: numpy was already imported", "", "", "", "", ""])
             continue
         tag = root / state.replace(" ", "-")
-        progress(f"labbook ({state}): {N_SMALL:,} points x {REPEATS}, fresh notebook each")
-        runs = [labbook_scalar(new_notebook(tag / f"small-{k}"), small) for k in range(REPEATS)]
+        bench.progress(f"labbook ({state}): {N_SMALL:,} points x {REPEATS}, fresh notebook each")
+        runs = [labbook_scalar(bench.new_notebook(tag / f"small-{k}"), small) for k in range(REPEATS)]
         mid = sorted(runs, key=lambda r: r.per_point)[len(runs) // 2]
         rows.append(labbook_row(f"labbook scalar, {state}, fresh notebook (median of {REPEATS})", mid))
 
-        progress(f"labbook ({state}): second run in the same notebook (capture cache warm)")
+        bench.progress(f"labbook ({state}): second run in the same notebook (capture cache warm)")
         again = labbook_scalar(tag / "small-0", small)
         rows.append(labbook_row(f"labbook scalar, {state}, 2nd run in same notebook", again))
 
-        progress(f"labbook ({state}): {N_LARGE:,} points")
-        big = labbook_scalar(new_notebook(tag / "large"), large)
+        bench.progress(f"labbook ({state}): {N_LARGE:,} points")
+        big = labbook_scalar(bench.new_notebook(tag / "large"), large)
         rows.append(labbook_row(f"labbook scalar, {state}, fresh notebook", big))
 
-        progress(f"labbook ({state}): {N_SMALL:,} steps of a {DICT_KEYS}-key dict")
-        res = labbook_dict(new_notebook(tag / "dict"), small, DICT_KEYS)
-        label = f"labbook {DICT_KEYS}-key dict/step, {state} ({fmt_time(res.total_s / N_SMALL)}/step)"
+        bench.progress(f"labbook ({state}): {N_SMALL:,} steps of a {DICT_KEYS}-key dict")
+        res = labbook_dict(bench.new_notebook(tag / "dict"), small, DICT_KEYS)
+        label = f"labbook {DICT_KEYS}-key dict/step, {state} ({bench.fmt_time(res.total_s / N_SMALL)}/step)"
         rows.append(labbook_row(label, res))
     return rows
 
@@ -134,12 +121,12 @@ def labbook_row(label: str, r: Result) -> list[str]:
     return [
         label,
         f"{r.points:,}",
-        fmt_time(r.per_point),
-        against(r.per_point, TARGET_S_PER_POINT, fmt_time),
-        fmt_time(r.init_s),
-        fmt_time(r.finish_s),
+        bench.fmt_time(r.per_point),
+        bench.against(r.per_point, TARGET_S_PER_POINT, bench.fmt_time),
+        bench.fmt_time(r.init_s),
+        bench.fmt_time(r.finish_s),
         f"{r.bytes_per_point:.2f}" if r.bytes_per_point is not None else "—",
-        against(r.bytes_per_point, TARGET_BYTES_PER_POINT, lambda b: f"{b:.0f} B"),
+        bench.against(r.bytes_per_point, TARGET_BYTES_PER_POINT, lambda b: f"{b:.0f} B"),
     ]
 
 
@@ -151,16 +138,16 @@ def mlflow_per_step(tmp: Path, values: list[float]) -> Result:
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlflow.db'}")
     mlflow.set_experiment("bench")  # creates the schema: seconds, not counted
-    t0 = now()
+    t0 = bench.now()
     mlflow.start_run()
-    t1 = now()
-    before = dir_size(tmp)
+    t1 = bench.now()
+    before = bench.dir_size(tmp)
     for i, v in enumerate(values):
         mlflow.log_metric("loss", v, step=i)
-    t2 = now()
+    t2 = bench.now()
     mlflow.end_run()
-    t3 = now()
-    return Result(len(values), t1 - t0, t3 - t1, t3 - t2, dir_size(tmp) - before)
+    t3 = bench.now()
+    return Result(len(values), t1 - t0, t3 - t1, t3 - t2, bench.dir_size(tmp) - before)
 
 
 def mlflow_batched(tmp: Path, values: list[float]) -> Result:
@@ -173,10 +160,10 @@ def mlflow_batched(tmp: Path, values: list[float]) -> Result:
     mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlflow.db'}")
     client = MlflowClient()
     experiment = client.create_experiment("bench")
-    t0 = now()
+    t0 = bench.now()
     run_id = client.create_run(experiment).info.run_id
-    t1 = now()
-    before = dir_size(tmp)
+    t1 = bench.now()
+    before = bench.dir_size(tmp)
     batch: list[Metric] = []
     for i, v in enumerate(values):
         batch.append(Metric("loss", v, int(time.time() * 1000), i))
@@ -185,23 +172,23 @@ def mlflow_batched(tmp: Path, values: list[float]) -> Result:
             batch = []
     if batch:
         client.log_batch(run_id, metrics=batch)
-    t2 = now()
+    t2 = bench.now()
     client.set_terminated(run_id)
-    t3 = now()
-    return Result(len(values), t1 - t0, t3 - t1, t3 - t2, dir_size(tmp) - before)
+    t3 = bench.now()
+    return Result(len(values), t1 - t0, t3 - t1, t3 - t2, bench.dir_size(tmp) - before)
 
 
 def _event_writer(writer_cls: type, folder: Path, values: list[float]) -> Result:
     """TensorBoard-style writers share one API: add_scalar per point, close at the end."""
-    t0 = now()
+    t0 = bench.now()
     writer = writer_cls(str(folder))
-    t1 = now()
+    t1 = bench.now()
     for i, v in enumerate(values):
         writer.add_scalar("loss", v, i)
-    t2 = now()
+    t2 = bench.now()
     writer.close()
-    t3 = now()
-    return Result(len(values), t1 - t0, t3 - t1, t3 - t2, dir_size(folder))
+    t3 = bench.now()
+    return Result(len(values), t1 - t0, t3 - t1, t3 - t2, bench.dir_size(folder))
 
 
 def tensorboardx(tmp: Path, values: list[float]) -> Result:
@@ -219,14 +206,14 @@ def tensorboard_writer(tmp: Path, values: list[float]) -> Result:
 def wandb_offline(tmp: Path, values: list[float]) -> Result:
     import wandb
 
-    t0 = now()
+    t0 = bench.now()
     run = wandb.init(project="bench", dir=str(tmp), mode="offline")
-    t1 = now()
+    t1 = bench.now()
     for i, v in enumerate(values):
         run.log({"loss": v}, step=i)
-    t2 = now()
+    t2 = bench.now()
     run.finish()
-    t3 = now()
+    t3 = bench.now()
     stored = sum(p.stat().st_size for p in tmp.rglob("*.wandb"))
     try:
         wandb.teardown()  # stop the background service so it does not slow what follows
@@ -238,16 +225,16 @@ def wandb_offline(tmp: Path, values: list[float]) -> Result:
 def aim_run(tmp: Path, values: list[float]) -> Result:
     import aim
 
-    t0 = now()
+    t0 = bench.now()
     run = aim.Run(repo=str(tmp))
-    t1 = now()
-    before = dir_size(tmp / ".aim")
+    t1 = bench.now()
+    before = bench.dir_size(tmp / ".aim")
     for i, v in enumerate(values):
         run.track(v, name="loss", step=i)
-    t2 = now()
+    t2 = bench.now()
     run.close()
-    t3 = now()
-    return Result(len(values), t1 - t0, t3 - t1, t3 - t2, dir_size(tmp / ".aim") - before)
+    t3 = bench.now()
+    return Result(len(values), t1 - t0, t3 - t1, t3 - t2, bench.dir_size(tmp / ".aim") - before)
 
 
 PEERS: list[tuple[str, str, Callable[[Path, list[float]], Result], int]] = [
@@ -263,10 +250,10 @@ PEERS: list[tuple[str, str, Callable[[Path, list[float]], Result], int]] = [
 def peer_rows(root: Path, small: list[float]) -> list[list[str]]:
     rows: list[list[str]] = []
     for label, module, fn, n in PEERS:
-        if try_import(module) is None:
-            rows.append([label, f"{n:,}", NOT_INSTALLED, "", "", "", "", ""])
+        if bench.try_import(module) is None:
+            rows.append([label, f"{n:,}", bench.NOT_INSTALLED, "", "", "", "", ""])
             continue
-        progress(f"{label}: {n:,} points")
+        bench.progress(f"{label}: {n:,} points")
         work = root / f"peer-{module}-{fn.__name__}"
         work.mkdir()
         try:
@@ -278,10 +265,10 @@ def peer_rows(root: Path, small: list[float]) -> list[list[str]]:
             [
                 label,
                 f"{r.points:,}",
-                fmt_time(r.per_point),
+                bench.fmt_time(r.per_point),
                 f"{r.per_point / TARGET_S_PER_POINT:.0f}x target",
-                fmt_time(r.init_s),
-                fmt_time(r.finish_s),
+                bench.fmt_time(r.init_s),
+                bench.fmt_time(r.finish_s),
                 f"{r.bytes_per_point:.2f}" if r.bytes_per_point is not None else "—",
                 "",
             ]
@@ -290,14 +277,14 @@ def peer_rows(root: Path, small: list[float]) -> list[list[str]]:
 
 
 def main() -> None:
-    quiet_environment()
-    header("bench_log: cost of run.log per point, including finish; bytes on disk per point")
-    small = loss_values(N_SMALL)
-    large = loss_values(N_LARGE, seed=1)
-    with temp_dir("log") as root:
+    bench.quiet_environment()
+    bench.header("bench_log: cost of run.log per point, including finish; bytes on disk per point")
+    small = bench.loss_values(N_SMALL)
+    large = bench.loss_values(N_LARGE, seed=1)
+    with bench.temp_dir("log") as root:
         rows = labbook_rows(root, small, large)
         rows += peer_rows(root, small)
-    print_table(
+    bench.print_table(
         "Logging one noisy float64 'loss' per step (time from after init to after finish)",
         ["tool / workload", "points", "per point", "target", "init", "finish", "B/point", "target"],
         rows,

@@ -18,22 +18,9 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 from pathlib import Path
 
-from _common import (
-    child_env,
-    fmt_time,
-    header,
-    lab_command,
-    median,
-    new_notebook,
-    now,
-    print_table,
-    progress,
-    quiet_environment,
-    temp_dir,
-)
+import _common as bench
 
 N_ENTRIES = 5_000
 REPEATS = 5
@@ -155,19 +142,9 @@ def to_csl(entries: list[dict]) -> str:
 
 
 def lab(project: Path, *args: str, repeats: int = REPEATS, warm_up: bool = True) -> tuple[float, str]:
-    argv = [*lab_command(), "--dir", str(project), *args]
-    env = child_env(COLUMNS="120")
-    if warm_up:
-        subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=True)
-    times, out = [], ""
-    for _ in range(repeats):
-        t0 = now()
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
-        times.append(now() - t0)
-        if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(args)} failed: {proc.stderr}")
-        out = proc.stdout
-    return median(times), out
+    argv = [*bench.lab_command(), "--dir", str(project), *args]
+    times, proc = bench.wall_times(argv, repeats, warm_up, check=True, timeout=600)
+    return bench.median(times), proc.stdout
 
 
 def in_process(bib: str, path: Path) -> tuple[float, float]:
@@ -178,17 +155,17 @@ def in_process(bib: str, path: Path) -> tuple[float, float]:
 
     from labbook.service.notebook import Notebook
 
-    t0 = now()
+    t0 = bench.now()
     bibtexparser.parse_string(
         bib,
         append_middleware=[mw.LatexDecodingMiddleware(), mw.MonthIntMiddleware(True), mw.SeparateCoAuthors()],
     )
-    parse_s = now() - t0
-    project = new_notebook(path)
+    parse_s = bench.now() - t0
+    project = bench.new_notebook(path)
     with Notebook.open(project) as nb:
-        t0 = now()
+        t0 = bench.now()
         nb.papers.import_file(path.parent / "library.bib")
-        total = now() - t0
+        total = bench.now() - t0
     return parse_s, total
 
 
@@ -212,29 +189,35 @@ def seed_direction(project: Path) -> None:
 
 
 def main() -> None:
-    quiet_environment()
-    header(f"papers, problems, plan and today over a library of {N_ENTRIES:,} entries")
+    bench.quiet_environment()
+    bench.header(f"papers, problems, plan and today over a library of {N_ENTRIES:,} entries")
     entries = library(N_ENTRIES)
     rows = []
-    with temp_dir("papers") as tmp:
+    with bench.temp_dir("papers") as tmp:
         (tmp / "library.bib").write_text(to_bib(entries))
         (tmp / "zotero.json").write_text(to_csl(entries))
         size = (tmp / "library.bib").stat().st_size
-        progress(f"wrote {N_ENTRIES:,} entries ({size / 1e6:.1f} MB of BibTeX)")
+        bench.progress(f"wrote {N_ENTRIES:,} entries ({size / 1e6:.1f} MB of BibTeX)")
         parse_s, whole_s = in_process((tmp / "library.bib").read_text(), tmp / "inproc")
         rows.append(
-            ["bibtexparser.parse_string, stock LatexDecodingMiddleware (in process)", fmt_time(parse_s), ""]
+            [
+                "bibtexparser.parse_string, stock LatexDecodingMiddleware (in process)",
+                bench.fmt_time(parse_s),
+                "",
+            ]
         )
-        rows.append(["Papers.import_file, whole import (in process)", fmt_time(whole_s), ""])
-        project = new_notebook(tmp / "nb")
+        rows.append(["Papers.import_file, whole import (in process)", bench.fmt_time(whole_s), ""])
+        project = bench.new_notebook(tmp / "nb")
         t, out = lab(project, "papers", "import", str(tmp / "library.bib"), repeats=1, warm_up=False)
-        rows.append(["lab papers import library.bib (new notebook)", fmt_time(t), out.splitlines()[0]])
+        rows.append(["lab papers import library.bib (new notebook)", bench.fmt_time(t), out.splitlines()[0]])
         t, out = lab(project, "papers", "import", str(tmp / "library.bib"), repeats=1, warm_up=False)
-        rows.append(["lab papers import library.bib again (all merge)", fmt_time(t), out.splitlines()[0]])
-        csl = new_notebook(tmp / "csl")
+        rows.append(
+            ["lab papers import library.bib again (all merge)", bench.fmt_time(t), out.splitlines()[0]]
+        )
+        csl = bench.new_notebook(tmp / "csl")
         t, out = lab(csl, "papers", "import", str(tmp / "zotero.json"), repeats=1, warm_up=False)
-        rows.append(["lab papers import zotero.json (new notebook)", fmt_time(t), out.splitlines()[0]])
-        progress("seeding problems, hypotheses, notes and tasks")
+        rows.append(["lab papers import zotero.json (new notebook)", bench.fmt_time(t), out.splitlines()[0]])
+        bench.progress("seeding problems, hypotheses, notes and tasks")
         seed_direction(project)
         for args in (
             ["papers", "ls"],
@@ -246,11 +229,11 @@ def main() -> None:
             ["plan"],
             ["--help"],
         ):
-            progress(f"lab {' '.join(args)}")
+            bench.progress(f"lab {' '.join(args)}")
             # match writes a record each time; no warm-up keeps the count honest, the median absorbs it
             t, out = lab(project, *args, warm_up=args[0] != "problems" or args[1] != "match")
-            rows.append([f"lab {' '.join(args)}", fmt_time(t), f"{len(out.splitlines())} lines"])
-    print_table(
+            rows.append([f"lab {' '.join(args)}", bench.fmt_time(t), f"{len(out.splitlines())} lines"])
+    bench.print_table(
         f"wall time, median of {REPEATS} (imports: once)",
         ["what", "time", "result"],
         rows,

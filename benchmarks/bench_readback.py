@@ -19,23 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import (
-    NOT_INSTALLED,
-    against,
-    child_json,
-    fmt_time,
-    header,
-    loss_values,
-    median,
-    new_notebook,
-    now,
-    print_table,
-    progress,
-    quiet_environment,
-    run_python,
-    temp_dir,
-    try_import,
-)
+import _common as bench
 
 N_LARGE = 1_000_000
 N_SMALL = 100_000
@@ -72,9 +56,9 @@ def read_warm(project: Path, run_id: int, expected: list[float]) -> list[float]:
     with Notebook.open(project) as nb:
         record = nb.get_run(run_id)
         for _ in range(REPEATS):
-            t0 = now()
+            t0 = bench.now()
             s = nb.series(record, "loss")
-            times.append(now() - t0)
+            times.append(bench.now() - t0)
     if len(s.values) != len(expected) or not np.array_equal(s.values, np.asarray(expected)):
         raise AssertionError(f"read back {len(s.values)} points that differ from the {len(expected)} logged")
     return times
@@ -98,7 +82,7 @@ print(json.dumps({"imports": t1 - t0, "first": t2 - t1, "second": t3 - t2, "n": 
 
 def read_cold(project: Path, run_id: int) -> dict[str, float]:
     """A fresh interpreter: imports (labbook, numpy), then opening and one read, then a second read."""
-    proc = run_python(_COLD_READ, str(project), str(run_id))
+    proc = bench.run_python(_COLD_READ, str(project), str(run_id))
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip().splitlines()[-1])
     return json.loads(proc.stdout)
@@ -124,27 +108,27 @@ def live_run_reads(project: Path, values: list[float]) -> tuple[list[float], int
     with Notebook.open(project) as nb:
         record = nb.get_run(run.id)
         for _ in range(REPEATS):
-            t0 = now()
+            t0 = bench.now()
             s = nb.series(record, "loss")
-            live.append(now() - t0)
+            live.append(bench.now() - t0)
         if not np.array_equal(s.values, np.asarray(values)):
             raise AssertionError("live read differs from what was logged")
         run.finish()
         after: list[float] = []
         for _ in range(REPEATS):
-            t0 = now()
+            t0 = bench.now()
             nb.series(record, "loss")
-            after.append(now() - t0)
+            after.append(bench.now() - t0)
     return live, blocks, after
 
 
 def labbook_rows(root: Path) -> list[list[str]]:
     rows: list[list[str]] = []
-    large = loss_values(N_LARGE, seed=1)
-    small = loss_values(N_SMALL)
+    large = bench.loss_values(N_LARGE, seed=1)
+    small = bench.loss_values(N_SMALL)
 
-    progress(f"labbook: writing {N_LARGE:,} points")
-    project = new_notebook(root / "large")
+    bench.progress(f"labbook: writing {N_LARGE:,} points")
+    project = bench.new_notebook(root / "large")
     run_id, blocks = write_finished(project, large)
     warm = read_warm(project, run_id, large)
     label = f"labbook, finished run ({blocks} blocks), warm (median of {REPEATS})"
@@ -156,14 +140,14 @@ def labbook_rows(root: Path) -> list[list[str]]:
     rows.append(row("  of which open+get_run+read", N_LARGE, [cold["first"]], TARGET_1M_S))
     rows.append(row("labbook, fresh process: second read", N_LARGE, [cold["second"]], TARGET_1M_S))
 
-    progress(f"labbook: {N_LARGE:,} points in blocks of {LIVE_BLOCK} (live run)")
-    live, blocks, after = live_run_reads(new_notebook(root / "live"), large)
+    bench.progress(f"labbook: {N_LARGE:,} points in blocks of {LIVE_BLOCK} (live run)")
+    live, blocks, after = live_run_reads(bench.new_notebook(root / "live"), large)
     rows.append(
         row(f"labbook, live run, {blocks:,} blocks (median of {REPEATS})", N_LARGE, live, TARGET_1M_S)
     )
     rows.append(row("labbook, same run after finish (compacted)", N_LARGE, after, TARGET_1M_S))
 
-    project = new_notebook(root / "small")
+    project = bench.new_notebook(root / "small")
     run_id, _ = write_finished(project, small)
     rows.append(
         row(f"labbook, finished run, warm (median of {REPEATS})", N_SMALL, read_warm(project, run_id, small))
@@ -172,13 +156,13 @@ def labbook_rows(root: Path) -> list[list[str]]:
 
 
 def row(label: str, n: int, times: list[float], target: float | None = None) -> list[str]:
-    m = median(times)
+    m = bench.median(times)
     return [
         label,
         f"{n:,}",
-        fmt_time(m),
-        fmt_time(m / n * 1e6) if n else "—",
-        against(m, target, fmt_time) if target is not None else "",
+        bench.fmt_time(m),
+        bench.fmt_time(m / n * 1e6) if n else "—",
+        bench.against(m, target, bench.fmt_time) if target is not None else "",
     ]
 
 
@@ -189,19 +173,19 @@ def peer_tensorboard(tmp: Path, values: list[float]) -> dict[str, Any]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboardX import SummaryWriter
 
-    t0 = now()
+    t0 = bench.now()
     writer = SummaryWriter(str(tmp / "tbx"))
     for i, v in enumerate(values):
         writer.add_scalar("loss", v, i)
     writer.close()
-    write_s = now() - t0
+    write_s = bench.now() - t0
     times = []
     for _ in range(PEER_REPEATS):
-        t0 = now()
+        t0 = bench.now()
         acc = EventAccumulator(str(tmp / "tbx"), size_guidance={"scalars": 0})  # 0: keep every point
         acc.Reload()
         events = acc.Scalars("loss")
-        times.append(now() - t0)
+        times.append(bench.now() - t0)
     return {"write_s": write_s, "times": times, "n": len(events)}
 
 
@@ -215,19 +199,19 @@ def peer_mlflow(tmp: Path, values: list[float]) -> dict[str, Any]:
     mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlflow.db'}")
     client = MlflowClient()
     experiment = client.create_experiment("bench")
-    t0 = now()
+    t0 = bench.now()
     run_id = client.create_run(experiment).info.run_id
     for start in range(0, len(values), 1000):
         ms = int(time.time() * 1000)
         batch = [Metric("loss", values[i], ms, i) for i in range(start, min(start + 1000, len(values)))]
         client.log_batch(run_id, metrics=batch)
     client.set_terminated(run_id)
-    write_s = now() - t0
+    write_s = bench.now() - t0
     times = []
     for _ in range(PEER_REPEATS):
-        t0 = now()
+        t0 = bench.now()
         history = MlflowClient().get_metric_history(run_id, "loss")
-        times.append(now() - t0)
+        times.append(bench.now() - t0)
     return {"write_s": write_s, "times": times, "n": len(history)}
 
 
@@ -236,23 +220,23 @@ def peer_aim(tmp: Path, values: list[float]) -> dict[str, Any]:
     from aim.sdk.index_manager import RepoIndexManager
     from aim.storage.context import Context
 
-    t0 = now()
+    t0 = bench.now()
     run = aim.Run(repo=str(tmp))
     for i, v in enumerate(values):
         run.track(v, name="loss", step=i)
     run_hash = run.hash
     run.close()
-    write_s = now() - t0
+    write_s = bench.now() - t0
     # A finished run is readable only once indexed (normally by `aim up`'s background indexer).
-    t0 = now()
+    t0 = bench.now()
     RepoIndexManager.get_index_manager(aim.Repo.from_path(str(tmp))).index(run_hash)
-    index_s = now() - t0
+    index_s = bench.now() - t0
     times = []
     for _ in range(PEER_REPEATS):
-        t0 = now()
+        t0 = bench.now()
         reader = aim.Run(run_hash=run_hash, repo=str(tmp), read_only=True)
         steps, _columns = reader.get_metric("loss", Context({})).data.numpy()
-        times.append(now() - t0)
+        times.append(bench.now() - t0)
     return {"write_s": write_s, "times": times, "n": len(steps), "index_s": index_s}
 
 
@@ -265,9 +249,9 @@ PEERS: dict[str, tuple[str, str, Callable[[Path, list[float]], dict[str, Any]]]]
 
 def run_peer_child(name: str, tmp: str) -> None:
     """Child side of ``--peer``: write, read, print one JSON line, and leave at once."""
-    quiet_environment()
+    bench.quiet_environment()
     _, _, fn = PEERS[name]
-    result = fn(Path(tmp), loss_values(N_SMALL))
+    result = fn(Path(tmp), bench.loss_values(N_SMALL))
     print(json.dumps(result), flush=True)
     os._exit(0)  # skip peers' exit handlers (Aim's can hang once its files are gone)
 
@@ -277,14 +261,14 @@ def peer_rows(root: Path) -> tuple[list[list[str]], list[str]]:
     notes: list[str] = []
     for name, (label, module, _) in PEERS.items():
         needed = ("tensorboard", "tensorboardX") if name == "tensorboard" else (module,)
-        if any(try_import(m) is None for m in needed):
-            rows.append([label, f"{N_SMALL:,}", NOT_INSTALLED, "", ""])
+        if any(bench.try_import(m) is None for m in needed):
+            rows.append([label, f"{N_SMALL:,}", bench.NOT_INSTALLED, "", ""])
             continue
-        progress(f"{label}: writing and reading {N_SMALL:,} points")
+        bench.progress(f"{label}: writing and reading {N_SMALL:,} points")
         work = root / f"peer-{name}"
         work.mkdir()
         try:
-            result = child_json([sys.executable, __file__, "--peer", name, str(work)], PEER_TIMEOUT_S)
+            result = bench.child_json([sys.executable, __file__, "--peer", name, str(work)], PEER_TIMEOUT_S)
         except Exception as err:
             rows.append([label, f"{N_SMALL:,}", f"error: {type(err).__name__}: {err}"[:70], "", ""])
             continue
@@ -293,7 +277,7 @@ def peer_rows(root: Path) -> tuple[list[list[str]], list[str]]:
         rows.append([f"{label}, 1M", f"{N_LARGE:,}", "not run", "", f"writing 1M would take ~{est:.0f} s"])
         if "index_s" in result:
             notes.append(
-                f"Aim: indexing the finished run before it could be read took {fmt_time(result['index_s'])}"
+                f"Aim: indexing the finished run before it could be read took {bench.fmt_time(result['index_s'])}"
                 " (not counted)"
             )
     rows.append(["W&B offline", f"{N_SMALL:,}", "skipped", "", "no public API reads an offline run"])
@@ -304,12 +288,12 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--peer":
         run_peer_child(sys.argv[2], sys.argv[3])
         return
-    quiet_environment()
-    header("bench_readback: reading back one metric's series")
-    with temp_dir("readback") as root:
+    bench.quiet_environment()
+    bench.header("bench_readback: reading back one metric's series")
+    with bench.temp_dir("readback") as root:
         rows = labbook_rows(root)
         more, notes = peer_rows(root)
-    print_table(
+    bench.print_table(
         "Reading every point of one metric (values checked against what was logged for labbook)",
         ["tool / case", "points", "time", "per 1M pts", "target"],
         rows + more,

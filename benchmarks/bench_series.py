@@ -28,21 +28,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from _common import (
-    NOT_INSTALLED,
-    against,
-    child_env,
-    child_json,
-    fmt_bytes,
-    fmt_time,
-    header,
-    median,
-    print_table,
-    progress,
-    quiet_environment,
-    temp_dir,
-    try_import,
-)
+import _common as bench
 
 if TYPE_CHECKING:
     from labbook.store.series.write import SeriesWriter
@@ -90,7 +76,7 @@ def build_small(path: Path, n: int) -> tuple[SeriesWriter, str]:
         times = [T0 + 100 * s for s in steps]  # 10 steps/s: a flush every 0.5 s
         w.append([encode_block(k, steps, times, [rnd.random() for _ in steps]) for k in names])
         if start % 200_000 == 0 and start:
-            progress(f"  {start * KEYS:,} of {n:,} points written")
+            bench.progress(f"  {start * KEYS:,} of {n:,} points written")
     return w, names[7]
 
 
@@ -158,27 +144,31 @@ def run_child(shape: str, path: str, n: int) -> None:
 
 
 def measure(shape: str, path: Path, n: int) -> dict[str, Any]:
-    return child_json([sys.executable, __file__, "--child", shape, str(path), str(n)], CHILD_TIMEOUT_S)
+    return bench.child_json([sys.executable, __file__, "--child", shape, str(path), str(n)], CHILD_TIMEOUT_S)
 
 
 def case_rows(root: Path, shape: str, n: int) -> list[list[str]]:
     folder = root / f"{shape.replace(' ', '-')}-{n}" / "metrics"
     folder.mkdir(parents=True)
-    progress(f"{shape}, {n:,} points: writing, finishing and reading back in a fresh process")
+    bench.progress(f"{shape}, {n:,} points: writing, finishing and reading back in a fresh process")
     r = measure(shape, folder / "w.lbm", n)
-    first, warm = r["reads"][0], median(r["reads"][1:])
-    compact_target = against(r["compact_s"], TARGET_COMPACT_10M_S, fmt_time) if n == 10_000_000 else ""
+    first, warm = r["reads"][0], bench.median(r["reads"][1:])
+    compact_target = (
+        bench.against(r["compact_s"], TARGET_COMPACT_10M_S, bench.fmt_time) if n == 10_000_000 else ""
+    )
     read_target = ""
     if r["n"] in TARGET_READ_S:
         limit = TARGET_READ_S[r["n"]]
-        read_target = f"{against(first, limit, fmt_time)} first, {'ok' if warm <= limit else 'MISSED'} then"
+        read_target = (
+            f"{bench.against(first, limit, bench.fmt_time)} first, {'ok' if warm <= limit else 'MISSED'} then"
+        )
     return [
         [
             f"{shape}: finish",
             f"{n:,}",
             f"{r['before']:,} → {r['after']:,} in {r['files']} files",
             "",
-            fmt_time(r["compact_s"]),
+            bench.fmt_time(r["compact_s"]),
             f"{r['growth_mb']:.1f} MB",
             f"≤ {TARGET_MB} MB {'ok' if r['growth_mb'] <= TARGET_MB else 'MISSED'} {compact_target}".strip(),
         ],
@@ -186,8 +176,8 @@ def case_rows(root: Path, shape: str, n: int) -> list[list[str]]:
             f"{shape}: read one metric",
             f"{r['n']:,}",
             "",
-            fmt_bytes(r["bytes"]),
-            f"{fmt_time(first)} first, {fmt_time(warm)} then",
+            bench.fmt_bytes(r["bytes"]),
+            f"{bench.fmt_time(first)} first, {bench.fmt_time(warm)} then",
             "",
             read_target,
         ],
@@ -214,12 +204,12 @@ print(f"{peak_mb() - base} {time.perf_counter() - t0}")
 
 def tensorboardx_row(root: Path, n: int) -> list[str]:
     label = "tensorboardX SummaryWriter.add_scalar: write"
-    if try_import("tensorboardX") is None:
-        return [label, f"{n:,}", "", "", NOT_INSTALLED, "", ""]
-    progress(f"tensorboardX: writing {n:,} points")
+    if bench.try_import("tensorboardX") is None:
+        return [label, f"{n:,}", "", "", bench.NOT_INSTALLED, "", ""]
+    bench.progress(f"tensorboardX: writing {n:,} points")
     proc = subprocess.run(
         [sys.executable, "-c", _TBX, str(root / "tbx"), str(n), str(Path(__file__).parent)],
-        env=child_env(),
+        env=bench.child_env(),
         capture_output=True,
         text=True,
         timeout=CHILD_TIMEOUT_S,
@@ -227,7 +217,7 @@ def tensorboardx_row(root: Path, n: int) -> list[str]:
     if proc.returncode != 0:
         return [label, f"{n:,}", "", "", "error", "", ""]
     growth, seconds = map(float, proc.stdout.split()[-2:])
-    return [label, f"{n:,}", "", "", fmt_time(seconds), f"{growth:.1f} MB", ""]
+    return [label, f"{n:,}", "", "", bench.fmt_time(seconds), f"{growth:.1f} MB", ""]
 
 
 _TOUCH = """
@@ -241,8 +231,10 @@ print(time.perf_counter() - t0)
 
 def first_touch_row() -> list[str]:
     """What a fresh process pays the kernel to first touch as much memory as 10M points read back."""
-    proc = subprocess.run([sys.executable, "-c", _TOUCH], env=child_env(), capture_output=True, text=True)
-    took = fmt_time(float(proc.stdout.split()[-1])) if proc.returncode == 0 else "error"
+    proc = subprocess.run(
+        [sys.executable, "-c", _TOUCH], env=bench.child_env(), capture_output=True, text=True
+    )
+    took = bench.fmt_time(float(proc.stdout.split()[-1])) if proc.returncode == 0 else "error"
     return ["numpy: first touch of 240 MB (3 arrays of 10M)", "", "", "", took, "", "for scale"]
 
 
@@ -250,18 +242,18 @@ def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "--child":
         run_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return
-    quiet_environment()
+    bench.quiet_environment()
     sizes = [1_000_000, 10_000_000] + ([100_000_000] if "--huge" in sys.argv else [])
-    header("bench_series: finishing a long run (compacting its series), and reading it back")
+    bench.header("bench_series: finishing a long run (compacting its series), and reading it back")
     rows: list[list[str]] = []
     for shape in SHAPES:
         for n in sizes:
-            with temp_dir("series") as root:
+            with bench.temp_dir("series") as root:
                 rows += case_rows(root, shape, n)
-    with temp_dir("series-tbx") as root:
+    with bench.temp_dir("series-tbx") as root:
         rows.append(tensorboardx_row(root, sizes[0]))
     rows.append(first_touch_row())
-    print_table(
+    bench.print_table(
         "Finishing (close: compaction) and read-back of one metric (each case in a fresh process)",
         ["case", "points", "blocks", "file", "time", "peak RSS +", "target"],
         rows,

@@ -15,18 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _common import (
-    child_env,
-    fmt_time,
-    header,
-    lab_command,
-    median,
-    new_notebook,
-    now,
-    print_table,
-    progress,
-    temp_dir,
-)
+import _common as bench
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from slurm_cluster import SlurmCluster
@@ -35,57 +24,61 @@ SCRIPT = "import json\nprint(json.dumps({'loss': 0.5}))\n"
 
 
 def main() -> None:
-    header("lab run --launcher slurm")
-    with temp_dir("slurm-cluster") as root, temp_dir("slurm-project") as project:
+    bench.header("lab run --launcher slurm")
+    with bench.temp_dir("slurm-cluster") as root, bench.temp_dir("slurm-project") as project:
         cluster = SlurmCluster(root)
-        start = now()
+        start = bench.now()
         try:
             cluster.start()
-            up = now() - start
-            env = child_env(**cluster.env)
-            new_notebook(project)
+            up = bench.now() - start
+            env = bench.child_env(**cluster.env)
+            bench.new_notebook(project)
             (project / "config.yaml").write_text("seed: 0\n")
             (project / "train.py").write_text(SCRIPT)
-            rows = [["cluster start (munge, MariaDB, slurmdbd, slurmctld, slurmd)", fmt_time(up), ""]]
-            t0 = now()
+            rows = [["cluster start (munge, MariaDB, slurmdbd, slurmctld, slurmd)", bench.fmt_time(up), ""]]
+            t0 = bench.now()
             subprocess.run(["srun", "true"], env=env, cwd=project, capture_output=True)
-            rows.append(["srun true (Slurm alone, one job)", fmt_time(now() - t0), ""])
+            rows.append(["srun true (Slurm alone, one job)", bench.fmt_time(bench.now() - t0), ""])
             for n in (1, 4, 16):
-                progress(f"sweep of {n}")
+                bench.progress(f"sweep of {n}")
                 seeds = ",".join(str(i) for i in range(n)) if n > 1 else "0"
-                t0 = now()
+                t0 = bench.now()
                 proc = subprocess.run(
-                    [*lab_command(), "run", "-q", "-c", "config.yaml", f"seed={seeds}", "--launcher", "slurm",
+                    [*bench.lab_command(), "run", "-q", "-c", "config.yaml", f"seed={seeds}", "--launcher", "slurm",
                      "--", sys.executable, "train.py"],
                     env=env, cwd=project, capture_output=True, text=True,
                 )  # fmt: skip
-                wall = now() - t0
+                wall = bench.now() - t0
                 ok = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
                 rows.append(
                     [
                         f"sweep of {n} runs, command to summary",
-                        fmt_time(wall),
-                        f"{fmt_time(wall / n)}/run, {ok}",
+                        bench.fmt_time(wall),
+                        f"{bench.fmt_time(wall / n)}/run, {ok}",
                     ]
                 )
-            progress("lab ls with pending runs")
+            bench.progress("lab ls with pending runs")
             subprocess.run(
-                [*lab_command(), "run", "-q", "-c", "config.yaml", "seed=0,1,2,3,4,5,6,7", "--launcher", "slurm",
+                [*bench.lab_command(), "run", "-q", "-c", "config.yaml", "seed=0,1,2,3,4,5,6,7", "--launcher", "slurm",
                  "--detach", "--slurm-opt", "hold", "--", sys.executable, "train.py"],
                 env=env, cwd=project, capture_output=True,
             )  # fmt: skip
             times = []
             for _ in range(5):
-                t0 = now()
-                subprocess.run([*lab_command(), "ls"], env=env, cwd=project, capture_output=True)
-                times.append(now() - t0)
+                t0 = bench.now()
+                subprocess.run([*bench.lab_command(), "ls"], env=env, cwd=project, capture_output=True)
+                times.append(bench.now() - t0)
             rows.append(
-                ["lab ls with 8 runs pending in the queue", fmt_time(median(times)), "asks sacct once"]
+                [
+                    "lab ls with 8 runs pending in the queue",
+                    bench.fmt_time(bench.median(times)),
+                    "asks sacct once",
+                ]
             )
             subprocess.run(["scancel", "-u", "root"], env=env)
         finally:
             cluster.stop()
-    print_table("Slurm", ["what", "wall", "note"], rows)
+    bench.print_table("Slurm", ["what", "wall", "note"], rows)
 
 
 if __name__ == "__main__":

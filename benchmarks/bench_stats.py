@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import header, now, print_table, progress, quiet_environment
+import _common as bench
 
 ALPHA = 0.05
 METRICS = 10
@@ -130,7 +130,7 @@ def side_coverage(kind: str, n: int, rng: np.random.Generator) -> list[str]:
 
     size = DATASETS * 2
     x, mean, median = draw(kind, n, rng, size)
-    low, high = intervals.t_interval(x)  # what describe prints now, whatever the shape
+    low, high = intervals.t_interval(x)  # what describe prints bench.now, whatever the shape
     covered = (low <= mean) & (high >= mean)
     b_low, b_high = before_ci(x)
     before = np.mean((b_low <= mean) & (b_high >= mean))
@@ -155,12 +155,12 @@ def side_coverage(kind: str, n: int, rng: np.random.Generator) -> list[str]:
 
 
 def main() -> None:
-    quiet_environment()
-    header("lab compare statistics: error rates and coverage by seeded simulation")
+    bench.quiet_environment()
+    bench.header("lab compare statistics: error rates and coverage by seeded simulation")
     rng = np.random.default_rng(SEED)
-    t0 = now()
-    progress(f"{DATASETS} A/A tables of {METRICS} metrics at n = 3, 5, 10")
-    print_table(
+    t0 = bench.now()
+    bench.progress(f"{DATASETS} A/A tables of {METRICS} metrics at n = 3, 5, 10")
+    bench.print_table(
         f"A/A: {METRICS} metrics where nothing differs, {DATASETS:,} tables each; any metric called better/worse",
         [
             "n per side",
@@ -176,20 +176,20 @@ def main() -> None:
             "now: the secondary metrics count only when the primary does (a serial gatekeeper)",
         ],
     )
-    progress("paired intervals at 6, 8, 10, 20, 30 pairs")
-    print_table(
+    bench.progress("paired intervals at 6, 8, 10, 20, 30 pairs")
+    bench.print_table(
         "--paired: coverage of the 95% interval of the mean difference, normal differences",
         ["pairs", "before: BCa bootstrap", "now: paired t", "target"],
         [paired_coverage(n, rng) for n in (6, 8, 10, 20, 30)],
         [f"BCa over {DATASETS:,} datasets, the t over {10 * DATASETS:,}"],
     )
-    progress("each side's CI on normal, lognormal and outlier data")
+    bench.progress("each side's CI on normal, lognormal and outlier data")
     rows = [
         side_coverage(kind, n, rng)
         for kind in ("normal", "lognormal", "outlier-prone", "one seed +10 SD")
         for n in (5, 10)
     ]
-    print_table(
+    bench.print_table(
         f"each side's 95% CI of the mean ({2 * DATASETS:,} samples each), the shape note, the median interval",
         [
             "data",
@@ -212,7 +212,7 @@ def main() -> None:
             "only say the shape is off (the misses are samples that hide the tail); the median interval holds anyway",
         ],
     )
-    print(f"\ntotal {now() - t0:.0f} s")
+    print(f"\ntotal {bench.now() - t0:.0f} s")
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ from labbook.core.query import (
     SortKey,
 )
 from labbook.errors import BadInput
-from labbook.records.examples import ItemRow, PileLink
-from labbook.records.research import NewHypothesis, NewPrediction
+from labbook.records.examples import ItemRow, NewSample, PileLink
+from labbook.records.journal import NewNote
+from labbook.records.research import NewHypothesis, NewPrediction, Resolution
 from labbook.records.runs import BatchSummary, NewRun, Owner
 from labbook.store import protocols
 from labbook.store.protocols import Store
@@ -166,7 +167,9 @@ def write(store: Store, run_id: int, split: str, data: dict[str, dict[str, Any]]
 
 
 def sample(store: Store, name: str, run_id: int, ex_ids: list[str], split: str = "eval") -> int:
-    return store.failures.create_sample(name, run_id, split, None, None, 0, len(ex_ids), len(ex_ids), ex_ids)
+    return store.failures.create_sample(
+        NewSample(name, run_id, split, None, None, 0, len(ex_ids), len(ex_ids), ex_ids)
+    )
 
 
 # == the store as a whole ============================================================
@@ -989,9 +992,9 @@ def test_resolve_prediction_is_written_once(store: Store) -> None:
     """A resolution is final: the second attempt raises BadInput and the first stays, detail and all."""
     pid = prediction(store, hypothesis(store))
     detail = {"runs": [1, 2], "values": [0.91, 0.93], "reduced": 0.92}
-    store.research.resolve_prediction(pid, "true", 0.92, "auto", detail, 50.0)
+    store.research.resolve_prediction(pid, Resolution("true", 0.92, "auto", detail, 50.0))
     with pytest.raises(BadInput, match="already resolved"):
-        store.research.resolve_prediction(pid, "false", 0.1, "manual", None, 60.0)
+        store.research.resolve_prediction(pid, Resolution("false", 0.1, "manual", None, 60.0))
     res = store.research.get_prediction(pid).resolution
     assert (res.outcome, res.value, res.how, res.detail, res.resolved_at) == (
         "true",
@@ -1001,7 +1004,7 @@ def test_resolve_prediction_is_written_once(store: Store) -> None:
         50.0,
     )
     other = prediction(store, None)
-    store.research.resolve_prediction(other, "ambiguous", None, "manual", None, 70.0)
+    store.research.resolve_prediction(other, Resolution("ambiguous", None, "manual", None, 70.0))
     res = store.research.get_prediction(other).resolution
     assert (res.outcome, res.value, res.detail) == ("ambiguous", None, None)
 
@@ -1049,10 +1052,10 @@ def test_notes_round_trip_with_evidence_against_first(store: Store) -> None:
     """Notes read back; filtered by hypothesis or run; evidence against comes first, then oldest first."""
     h, other = hypothesis(store), hypothesis(store, "other")
     run_id = new_run(store)
-    n1 = store.journal.add_note("n1", "looks promising", h, None, False, "ada", 30.0)
-    n2 = store.journal.add_note("n2", "but seed 3 diverged", h, run_id, True, "bob", 40.0)
-    n3 = store.journal.add_note("n3", "early note", h, None, False, "ada", 20.0)
-    n4 = store.journal.add_note("n4", "unrelated", other, None, False, "ada", 10.0)
+    n1 = store.journal.add_note(NewNote("n1", "looks promising", h, None, False, "ada", 30.0))
+    n2 = store.journal.add_note(NewNote("n2", "but seed 3 diverged", h, run_id, True, "bob", 40.0))
+    n3 = store.journal.add_note(NewNote("n3", "early note", h, None, False, "ada", 20.0))
+    n4 = store.journal.add_note(NewNote("n4", "unrelated", other, None, False, "ada", 10.0))
     notes = store.journal.notes(hyp_id=h)
     assert [n.id for n in notes] == [n2, n3, n1]
     got = notes[0]
@@ -1070,7 +1073,7 @@ def okapis(store: Store) -> dict[str, int]:
     out = {
         "hypothesis": h,
         "prediction": prediction(store, h, "okapi prediction"),
-        "note": store.journal.add_note("n", "an okapi note", h, None, False, "ada", 1.0),
+        "note": store.journal.add_note(NewNote("n", "an okapi note", h, None, False, "ada", 1.0)),
         "run": new_run(store, "okapi-run"),
         "paper": store.papers.save_papers([paper("On Okapi Things")], {})[0],
         "problem": store.problems.create_problem("q", "Okapi problem", "why", None, 1.0, []),
@@ -1103,8 +1106,10 @@ def test_search_words_prefixes_odd_characters_and_limit(store: Store, okapis: di
 def test_search_ranks_the_better_match_first(store: Store) -> None:
     """Hits come best first: a short note about a word before a long one that mentions it in passing."""
     filler = " ".join(f"word{k}" for k in range(60))
-    weak = store.journal.add_note("w", f"{filler} calibration {filler}", None, None, False, "ada", 1.0)
-    strong = store.journal.add_note("s", "calibration calibration", None, None, False, "ada", 2.0)
+    weak = store.journal.add_note(
+        NewNote("w", f"{filler} calibration {filler}", None, None, False, "ada", 1.0)
+    )
+    strong = store.journal.add_note(NewNote("s", "calibration calibration", None, None, False, "ada", 2.0))
     assert [h.ref for h in store.journal.search("calibration", 10)] == [strong, weak]
 
 
@@ -1139,12 +1144,12 @@ def test_timeline_since(store: Store) -> None:
     """The timeline lists what happened at or after ``since``, oldest first, each with its kind and ref."""
     h = hypothesis(store, "warmup helps", at=10.0)
     p = prediction(store, h, "acc > 0.9", created_at=20.0)
-    n = store.journal.add_note("n1", "looks good", h, None, False, "ada", 30.0)
-    against = store.journal.add_note("n2", "seed 3 diverged", h, None, True, "ada", 40.0)
+    n = store.journal.add_note(NewNote("n1", "looks good", h, None, False, "ada", 30.0))
+    against = store.journal.add_note(NewNote("n2", "seed 3 diverged", h, None, True, "ada", 40.0))
     run_id = new_run(store, "base", at=50.0, command=["python", "t.py"], hyp_id=h)
     store.runs.merge_metrics(run_id, [batch("acc", [0.95])])
     store.runs.end_run(run_id, "finished", 60.0, 0)
-    store.research.resolve_prediction(p, "true", None, "manual", None, 70.0)
+    store.research.resolve_prediction(p, Resolution("true", None, "manual", None, 70.0))
     store.research.resolve_hypothesis(h, "supported", "it does", 80.0)
     late = prediction(store, h, "loss < 1", created_at=90.0)
     events = [(e.at, e.kind, e.ref, e.hyp_id) for e in store.journal.timeline(None)]
@@ -1357,7 +1362,7 @@ def test_match_problems_ranks_active_problems_and_records_the_match(store: Store
     store.problems.create_problem("q2", "Data loading", "shards load slowly from disk", "prefetch", 1.0, [])
     h = hypothesis(store, "the tokenizer changes eval scores")
     q3 = store.problems.create_problem("q3", "Evaluation noise", "scores vary between seeds", None, 1.0, [h])
-    store.journal.add_note("n", "quantization shifts the scores", h, None, False, "ada", 1.0)
+    store.journal.add_note(NewNote("n", "quantization shifts the scores", h, None, False, "ada", 1.0))
     gone = store.problems.create_problem("q4", "Tokenizer bugs", "tokenizer tokenizer", None, 1.0, [])
     store.problems.retire_problem(gone, None, 2.0)
 
@@ -1581,7 +1586,7 @@ def test_sample_round_trip(store: Store, examples: int) -> None:
     """A sample reads back by name and id; names are unique; list_samples filters by run; the cursor is kept."""
     before = time.time()
     sid = store.failures.create_sample(
-        "fails", examples, "eval", "correct == false", "lang", 7, 10, 3, ["q4", "q2", "q3"]
+        NewSample("fails", examples, "eval", "correct == false", "lang", 7, 10, 3, ["q4", "q2", "q3"])
     )
     s = store.failures.get_sample("fails")
     assert (s.id, s.name, s.run_id, s.split, s.where, s.stratify) == (

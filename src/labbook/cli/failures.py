@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from labbook.cli.output import echo_json
+from labbook.cli.output import echo_json, json_or_hint
 from labbook.cli.runs import open_notebook
 from labbook.errors import BadInput
 from labbook.views import failures as views
@@ -117,11 +117,12 @@ def ls_cmd(ctx: click.Context, run: str | None, as_json: bool) -> None:
     with open_notebook(ctx) as nb:
         samples = nb.failures.samples(run)
         reviewed = {s.name: nb.failures.piles(s.name).reviewed for s in samples}
-    if as_json:
-        echo_json(views.samples_list(samples, reviewed))
-        return
-    if not samples:
-        click.echo("no samples yet; draw one with: lab failures sample RUN -n 100")
+    if json_or_hint(
+        as_json,
+        lambda: views.samples_list(samples, reviewed),
+        not samples,
+        "no samples yet; draw one with: lab failures sample RUN -n 100",
+    ):
         return
     rows = [
         [s.name, str(s.run_id), s.split, str(s.size), str(reviewed[s.name]), s.where or "correct == false"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from labbook.cli.output import echo_json
+from labbook.cli.output import json_or_hint
 from labbook.cli.runs import open_notebook
 from labbook.views import tables as render
 from labbook.views.journal import hits_list, timeline_list
@@ -48,11 +48,7 @@ def journal_cmd(ctx: click.Context, since: str, as_json: bool) -> None:
     start = None if since == "all" else parse_since(since)
     with open_notebook(ctx) as nb:
         events = nb.journal.timeline(start)
-    if as_json:
-        echo_json(timeline_list(events))
-        return
-    if not events:
-        click.echo("nothing happened in that time")
+    if json_or_hint(as_json, lambda: timeline_list(events), not events, "nothing happened in that time"):
         return
     day = None
     for e in events:
@@ -74,11 +70,7 @@ def search_cmd(ctx: click.Context, query: str, limit: int, as_json: bool) -> Non
     """Full-text search over hypotheses, predictions, notes, runs, papers, problems and ideas (best first)."""
     with open_notebook(ctx) as nb:
         hits = nb.journal.search(query, limit)
-    if as_json:
-        echo_json(hits_list(hits))
-        return
-    if not hits:
-        click.echo(f"nothing matches {query!r}")
+    if json_or_hint(as_json, lambda: hits_list(hits), not hits, f"nothing matches {query!r}"):
         return
     prefix = {
         "hypothesis": "H",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -12,6 +13,21 @@ from labbook.views.tables import json_text
 
 def echo_json(value: Any) -> None:
     click.echo(json_text(value))
+
+
+def json_or_hint(as_json: bool, to_json: Callable[[], Any], empty: bool, hint: str) -> bool:
+    """Print the JSON, or the hint when there is nothing to list; True when the command is done.
+
+    JSON comes first so that an empty listing is still valid JSON (``[]``) for scripts, and a
+    person who sees nothing is told what to do next.
+    """
+    if as_json:
+        echo_json(to_json())
+        return True
+    if empty:
+        click.echo(hint)
+        return True
+    return False
 
 
 def console(width: int | None = None) -> Any:

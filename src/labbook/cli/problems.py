@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from labbook.cli.output import echo_json
+from labbook.cli.output import echo_json, json_or_hint
 from labbook.cli.runs import open_notebook
 from labbook.views import problems as views
 from labbook.views import tables as render
@@ -152,11 +152,12 @@ def problems_match(ctx: click.Context, text: str, limit: int, as_json: bool) -> 
     """
     with open_notebook(ctx) as nb:
         m = nb.problems.match(text, limit)
-    if as_json:
-        echo_json(views.match_dict(m))
-        return
-    if not m.ranked:
-        click.echo(f"no active problem shares a word with this (recorded as match #{m.id})")
+    if json_or_hint(
+        as_json,
+        lambda: views.match_dict(m),
+        not m.ranked,
+        f"no active problem shares a word with this (recorded as match #{m.id})",
+    ):
         return
     rows = [[str(i), p.ref, f"{score:.3g}", p.title] for i, (p, score) in enumerate(m.ranked, 1)]
     click.echo(render.plain_table(["rank", "id", "bm25", "problem"], rows, {0, 2}))
@@ -190,11 +191,9 @@ def ideas_ls(ctx: click.Context, as_json: bool) -> None:
     """List ideas with their ratings and outcomes."""
     with open_notebook(ctx) as nb:
         ideas = nb.ideas.list()
-    if as_json:
-        echo_json(views.ideas_list(ideas))
-        return
-    if not ideas:
-        click.echo('no ideas yet: lab ideas add "TEXT"')
+    if json_or_hint(
+        as_json, lambda: views.ideas_list(ideas), not ideas, 'no ideas yet: lab ideas add "TEXT"'
+    ):
         return
     rows = [
         [
@@ -239,11 +238,12 @@ def ideas_raters(ctx: click.Context, as_json: bool) -> None:
     """Score each rater's ratings against outcomes (Brier; lower is better)."""
     with open_notebook(ctx) as nb:
         scores = nb.ideas.raters()
-    if as_json:
-        echo_json(views.raters_list(scores))
-        return
-    if not scores:
-        click.echo("no ratings yet: lab ideas rate I1 -p 0.3 [--rater NAME]")
+    if json_or_hint(
+        as_json,
+        lambda: views.raters_list(scores),
+        not scores,
+        "no ratings yet: lab ideas rate I1 -p 0.3 [--rater NAME]",
+    ):
         return
     rows = [
         [

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from labbook.cli.output import echo_json, show
+from labbook.cli.output import echo_json, json_or_hint, show
 from labbook.cli.runs import open_notebook
 from labbook.errors import BadInput
 from labbook.service.hypotheses import Dossier, Forecast, Hypotheses, when_made
@@ -71,11 +71,12 @@ def hyp_ls(ctx: click.Context, as_json: bool) -> None:
         nb.hypotheses.auto_resolve()
         hyps = nb.hypotheses.list()
         preds = nb.hypotheses.predictions()
-    if as_json:
-        echo_json(views.hypotheses_list(hyps))
-        return
-    if not hyps:
-        click.echo('no hypotheses yet; add one with: lab hyp add "TEXT"')
+    if json_or_hint(
+        as_json,
+        lambda: views.hypotheses_list(hyps),
+        not hyps,
+        'no hypotheses yet; add one with: lab hyp add "TEXT"',
+    ):
         return
     from rich import box
     from rich.table import Table
@@ -337,11 +338,7 @@ def due_cmd(ctx: click.Context, as_json: bool) -> None:
     """Predictions waiting for you: past their due date, or whose runs have finished."""
     with open_notebook(ctx) as nb:
         items = nb.hypotheses.due()
-    if as_json:
-        echo_json(views.due_list(items))
-        return
-    if not items:
-        click.echo("nothing is due")
+    if json_or_hint(as_json, lambda: views.due_list(items), not items, "nothing is due"):
         return
     for p, reason in items:
         click.echo(f"{p.ref}  {reason}: {p.describe()} — {p.text}")

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from labbook.cli.output import echo_json, show
+from labbook.cli.output import echo_json, json_or_hint, show
 from labbook.errors import BadInput, NotFound
 from labbook.launch import settle_jobs
 from labbook.records.runs import RunRecord
@@ -396,11 +396,12 @@ def _variants(runs: list[RunRecord], columns: str | None, group: str, as_json: b
 
     names = _variant_columns(runs, columns)
     rows, excluded = variant_table(runs, names, group=group)
-    if as_json:
-        echo_json(variants_dict(group, rows, excluded))
-        return
-    if not rows:
-        click.echo("no finished runs match" + (f" (left out: {_left_out(excluded)})" if excluded else ""))
+    if json_or_hint(
+        as_json,
+        lambda: variants_dict(group, rows, excluded),
+        not rows,
+        "no finished runs match" + (f" (left out: {_left_out(excluded)})" if excluded else ""),
+    ):
         return
     table = []
     for r in rows:

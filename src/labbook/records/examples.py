@@ -25,6 +25,21 @@ class SampleRow:
 
 
 @dataclass(frozen=True)
+class NewSample:
+    """A drawn sample as the store keeps it: how it was drawn, and its examples in review order."""
+
+    name: str
+    run_id: int
+    split: str
+    where: str | None
+    stratify: str | None
+    seed: int
+    requested: int
+    population: int
+    ex_ids: list[str]
+
+
+@dataclass(frozen=True)
 class ItemRow:
     position: int
     ex_id: str

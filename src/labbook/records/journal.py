@@ -17,6 +17,17 @@ class Note:
 
 
 @dataclass(frozen=True)
+class NewNote:
+    uid: str
+    text: str
+    hyp_id: int | None
+    run_id: int | None
+    against: bool
+    author: str
+    created_at: float
+
+
+@dataclass(frozen=True)
 class Event:
     """One line of the journal's timeline."""
 

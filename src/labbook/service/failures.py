@@ -25,6 +25,7 @@ from labbook.records.examples import (
     DiffReport,
     ImportReport,
     ItemRow,
+    NewSample,
     PileChange,
     PileLink,
     PileReport,
@@ -194,9 +195,8 @@ class Failures:
         else:
             picks = [int(j) for j in rng.choice(len(rows), size=min(n, len(rows)), replace=False)]
         ex_ids = [rows[j][0] for j in picks]
-        sample_id = self.store.failures.create_sample(
-            name, run.id, split, where, stratify, seed, n, len(rows), ex_ids
-        )
+        new = NewSample(name, run.id, split, where, stratify, seed, n, len(rows), ex_ids)
+        sample_id = self.store.failures.create_sample(new)
         return SampleResult(self.store.failures.sample_by_id(sample_id), len(rows))  # type: ignore[arg-type]
 
     def get(self, name: str) -> SampleRow:

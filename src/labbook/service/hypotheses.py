@@ -38,6 +38,7 @@ from labbook.records.research import (
     NewHypothesis,
     NewPrediction,
     Prediction,
+    Resolution,
 )
 from labbook.records.runs import FINISHED, UNFINISHED, RunRecord
 
@@ -380,7 +381,9 @@ class Hypotheses:
             outcome = "true" if pred.low <= value <= pred.high else "false"  # type: ignore[operator]
         elif outcome not in ("true", "false", "ambiguous"):
             raise BadInput(f"{pred.ref} is yes/no: resolve it as true, false or ambiguous")
-        self.store.research.resolve_prediction(pred.id, outcome, value, "manual", None, time.time())
+        self.store.research.resolve_prediction(
+            pred.id, Resolution(outcome, value, "manual", None, time.time())
+        )
         return self.prediction(pred.id)
 
     def auto_resolve(self, hyp: Hypothesis | None = None, sides: bool = True) -> builtins.list[Prediction]:
@@ -421,7 +424,9 @@ class Hypotheses:
     def _record(self, pred: Prediction, outcome: tuple[str, float, dict[str, Any]]) -> bool:
         result, value, detail = outcome
         try:
-            self.store.research.resolve_prediction(pred.id, result, value, "auto", detail, time.time())
+            self.store.research.resolve_prediction(
+                pred.id, Resolution(result, value, "auto", detail, time.time())
+            )
         except BadInput:
             return False  # another process resolved it first
         return True
@@ -480,9 +485,9 @@ class Hypotheses:
         return report
 
     def _resolve_imported(self, pred_id: int, row: Any) -> None:
-        self.store.research.resolve_prediction(
-            pred_id, row.outcome, None, "import", {"fatebook_line": row.line}, row.resolved_at or time.time()
-        )
+        detail = {"fatebook_line": row.line}
+        resolution = Resolution(row.outcome, None, "import", detail, row.resolved_at or time.time())
+        self.store.research.resolve_prediction(pred_id, resolution)
 
     def due(self, now: float | None = None) -> builtins.list[tuple[Prediction, str]]:
         """Unresolved predictions past their due date, or whose runs are all done."""

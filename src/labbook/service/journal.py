@@ -12,7 +12,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from labbook.errors import BadInput
-from labbook.records.journal import Event, Hit, Note
+from labbook.records.journal import Event, Hit, NewNote, Note
 from labbook.service.hypotheses import author
 
 if TYPE_CHECKING:
@@ -41,9 +41,8 @@ class Journal:
         target = against if against is not None else hyp
         hyp_id = self.nb.hypotheses.get(target).id if target is not None else None
         run_id = self.nb.resolve(run) if run is not None else None
-        note_id = self.store.journal.add_note(
-            uuid.uuid4().hex, text, hyp_id, run_id, against is not None, author(), time.time()
-        )
+        new = NewNote(uuid.uuid4().hex, text, hyp_id, run_id, against is not None, author(), time.time())
+        note_id = self.store.journal.add_note(new)
         return next(n for n in self.store.journal.notes(hyp_id=hyp_id, run_id=run_id) if n.id == note_id)
 
     def notes(self, hyp_id: int | None = None, run_id: int | None = None) -> list[Note]:

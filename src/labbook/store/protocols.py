@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # annotations only: a store loads its records when it uses them
     from labbook.core.query import ExampleField, Expr, SortKey
-    from labbook.records.examples import ItemRow, PileLink, SampleRow
-    from labbook.records.journal import Event, Hit, Note
+    from labbook.records.examples import ItemRow, NewSample, PileLink, SampleRow
+    from labbook.records.journal import Event, Hit, NewNote, Note
     from labbook.records.papers import Paper
     from labbook.records.problems import Idea, Problem, Task
-    from labbook.records.research import Hypothesis, NewHypothesis, NewPrediction, Prediction
+    from labbook.records.research import Hypothesis, NewHypothesis, NewPrediction, Prediction, Resolution
     from labbook.records.runs import (
         BatchSummary,
         Fields,
@@ -71,30 +71,13 @@ class ResearchStore(Protocol):
     def get_prediction(self, pred_id: int) -> Prediction | None: ...
     def paper_predictions(self, paper_id: int) -> list[Prediction]: ...
     def list_predictions(self, hyp_id: int | None = None) -> list[Prediction]: ...
-    def resolve_prediction(
-        self,
-        pred_id: int,
-        outcome: str,
-        value: float | None,
-        how: str,
-        detail: dict[str, Any] | None,
-        at: float,
-    ) -> None: ...
+    def resolve_prediction(self, pred_id: int, resolution: Resolution) -> None: ...
 
 
 class JournalStore(Protocol):
     """Notes, the timeline and full-text search."""
 
-    def add_note(
-        self,
-        uid: str,
-        text: str,
-        hyp_id: int | None,
-        run_id: int | None,
-        against: bool,
-        author: str,
-        at: float,
-    ) -> int: ...
+    def add_note(self, note: NewNote) -> int: ...
     def notes(self, hyp_id: int | None = None, run_id: int | None = None) -> list[Note]: ...
     def search(self, query: str, limit: int) -> list[Hit]: ...
     def timeline(self, since: float | None) -> list[Event]: ...
@@ -177,18 +160,7 @@ class FailuresStore(Protocol):
     def example_set(
         self, run_id: int, split: str, build: Callable[[list[tuple[str, int | None]]], Any]
     ) -> Any: ...
-    def create_sample(
-        self,
-        name: str,
-        run_id: int,
-        split: str,
-        where: str | None,
-        stratify: str | None,
-        seed: int,
-        requested: int,
-        population: int,
-        ex_ids: list[str],
-    ) -> int: ...
+    def create_sample(self, sample: NewSample) -> int: ...
     def get_sample(self, name: str) -> SampleRow | None: ...
     def sample_by_id(self, sample_id: int) -> SampleRow | None: ...
     def list_samples(self, run_id: int | None = None) -> list[SampleRow]: ...

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from labbook.core.query import ExampleField, Expr
-from labbook.records.examples import ItemRow, PileLink, SampleRow
+from labbook.records.examples import ItemRow, NewSample, PileLink, SampleRow
 from labbook.store.sqlite.connection import Database
 from labbook.store.sqlite.query import ref_sql, stratum_sql, where_sql
 
@@ -157,32 +157,32 @@ class SQLiteFailures:
         return keys, values
 
     # -- samples ---------------------------------------------------------------
-    def create_sample(
-        self,
-        name: str,
-        run_id: int,
-        split: str,
-        where: str | None,
-        stratify: str | None,
-        seed: int,
-        requested: int,
-        population: int,
-        ex_ids: list[str],
-    ) -> int:
+    def create_sample(self, sample: NewSample) -> int:
+        s = sample
         with self.db.tx() as c:
-            if c.execute("SELECT 1 FROM samples WHERE name = ?", (name,)).fetchone():
+            if c.execute("SELECT 1 FROM samples WHERE name = ?", (s.name,)).fetchone():
                 from labbook.errors import BadInput
 
-                raise BadInput(f"a sample named {name!r} exists already; choose another --name")
+                raise BadInput(f"a sample named {s.name!r} exists already; choose another --name")
             cur = c.execute(
                 "INSERT INTO samples (name, run_id, split, where_expr, stratify, seed, requested, population,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (name, run_id, split, where, stratify, seed, requested, population, time.time()),
+                (
+                    s.name,
+                    s.run_id,
+                    s.split,
+                    s.where,
+                    s.stratify,
+                    s.seed,
+                    s.requested,
+                    s.population,
+                    time.time(),
+                ),
             )
             sample_id = int(cur.lastrowid or 0)
             c.executemany(
                 "INSERT INTO sample_items (sample_id, position, ex_id) VALUES (?, ?, ?)",
-                [(sample_id, i, ex_id) for i, ex_id in enumerate(ex_ids)],
+                [(sample_id, i, ex_id) for i, ex_id in enumerate(s.ex_ids)],
             )
         return sample_id
 

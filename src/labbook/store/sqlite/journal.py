@@ -10,7 +10,7 @@ import json
 import sqlite3
 
 from labbook.errors import BadInput
-from labbook.records.journal import Event, Hit, Note
+from labbook.records.journal import Event, Hit, NewNote, Note
 from labbook.store.sqlite.connection import Database
 
 
@@ -36,21 +36,13 @@ class SQLiteJournal:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add_note(
-        self,
-        uid: str,
-        text: str,
-        hyp_id: int | None,
-        run_id: int | None,
-        against: bool,
-        author: str,
-        at: float,
-    ) -> int:
+    def add_note(self, note: NewNote) -> int:
+        n = note
         with self.db.tx() as c:
             cur = c.execute(
                 "INSERT INTO notes (uid, text, hyp_id, run_id, against, author, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (uid, text, hyp_id, run_id, int(against), author, at),
+                (n.uid, n.text, n.hyp_id, n.run_id, int(n.against), n.author, n.created_at),
             )
             return int(cur.lastrowid or 0)
 

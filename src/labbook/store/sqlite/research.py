@@ -187,21 +187,15 @@ class SQLiteResearch:
             return self._predictions()
         return self._predictions("WHERE p.hyp_id = ?", (hyp_id,))
 
-    def resolve_prediction(
-        self,
-        pred_id: int,
-        outcome: str,
-        value: float | None,
-        how: str,
-        detail: dict[str, Any] | None,
-        at: float,
-    ) -> None:
+    def resolve_prediction(self, pred_id: int, resolution: Resolution) -> None:
+        r = resolution
+        detail = json.dumps(r.detail) if r.detail else None
         with self.db.tx() as c:
             try:
                 c.execute(
                     "INSERT INTO resolutions (prediction_id, outcome, value, how, detail, resolved_at)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (pred_id, outcome, value, how, json.dumps(detail) if detail else None, at),
+                    (pred_id, r.outcome, r.value, r.how, detail, r.resolved_at),
                 )
             except sqlite3.IntegrityError:
                 raise BadInput(f"prediction P{pred_id} is already resolved; resolutions are final") from None
