@@ -18,21 +18,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from labbook.core.query import (
-    All,
-    Any_,
-    Compare,
-    Contains,
-    ExampleField,
-    Expr,
-    HasTag,
-    In,
-    Keyed,
-    Metric,
-    Not,
-    RunField,
-    SortKey,
-)
+from labbook.core import query as qt
 from labbook.errors import BadInput
 from labbook.records.examples import ItemRow, NewSample, PileLink
 from labbook.records.journal import NewNote
@@ -108,7 +94,7 @@ def batch(key: str, points: list[float], first_step: int = 0, lost: int = 0) -> 
 
 
 def ids_of(
-    store: Store, where: Expr | None, order: tuple[SortKey, ...] = (), limit: int | None = None
+    store: Store, where: qt.Expr | None, order: tuple[qt.SortKey, ...] = (), limit: int | None = None
 ) -> list[int]:
     runs, _ = store.runs.query_runs(where, list(order), limit)
     return [r.id for r in runs]
@@ -168,7 +154,7 @@ def write(store: Store, run_id: int, split: str, data: dict[str, dict[str, Any]]
 
 def sample(store: Store, name: str, run_id: int, ex_ids: list[str], split: str = "eval") -> int:
     return store.failures.create_sample(
-        NewSample(name, run_id, split, None, None, 0, len(ex_ids), len(ex_ids), ex_ids)
+        NewSample(name, run_id, split, ex_ids, None, None, 0, len(ex_ids), len(ex_ids))
     )
 
 
@@ -638,43 +624,43 @@ def _status(s: dict[str, Any]) -> str:
 
 def test_query_compares_run_fields(store: Store, population: list[int]) -> None:
     """Compare on status, name, exit code, creation time and duration (end or last heartbeat minus start)."""
-    assert ids_of(store, Compare(RunField("status"), "=", "finished")) == expect(
+    assert ids_of(store, qt.Compare(qt.RunField("status"), "=", "finished")) == expect(
         population, lambda s: _status(s) == "finished"
     )
-    assert ids_of(store, Compare(RunField("status"), "!=", "finished")) == expect(
+    assert ids_of(store, qt.Compare(qt.RunField("status"), "!=", "finished")) == expect(
         population, lambda s: _status(s) != "finished"
     )
-    assert ids_of(store, Compare(RunField("created"), ">=", 1030.0)) == expect(
+    assert ids_of(store, qt.Compare(qt.RunField("created"), ">=", 1030.0)) == expect(
         population, lambda s: s["at"] >= 1030
     )
-    assert ids_of(store, Compare(RunField("exit_code"), "<", 0)) == expect(
+    assert ids_of(store, qt.Compare(qt.RunField("exit_code"), "<", 0)) == expect(
         population, lambda s: isinstance(s["end"], tuple) and s["end"][1] < 0
     )
-    assert ids_of(store, Compare(RunField("name"), "=", "sweep_a")) == [population[2]]
-    assert ids_of(store, Compare(RunField("duration"), ">", 60)) == expect(
+    assert ids_of(store, qt.Compare(qt.RunField("name"), "=", "sweep_a")) == [population[2]]
+    assert ids_of(store, qt.Compare(qt.RunField("duration"), ">", 60)) == expect(
         population, lambda s: (_duration(s) or 0) > 60
     )
-    assert ids_of(store, Compare(RunField("duration"), "<=", 50)) == expect(
+    assert ids_of(store, qt.Compare(qt.RunField("duration"), "<=", 50)) == expect(
         population, lambda s: _duration(s) is not None and _duration(s) <= 50
     )
-    assert ids_of(store, Compare(RunField("id"), "=", population[3])) == [population[3]]
+    assert ids_of(store, qt.Compare(qt.RunField("id"), "=", population[3])) == [population[3]]
 
 
 def test_query_params_by_number_and_by_text(store: Store, population: list[int]) -> None:
     """A param or user summary value is compared as a number (numeric view) or as text (text view)."""
-    assert ids_of(store, Compare(Keyed("params", "lr"), "<", 0.02)) == expect(
+    assert ids_of(store, qt.Compare(qt.Keyed("params", "lr"), "<", 0.02)) == expect(
         population, lambda s: s["lr"] is not None and s["lr"] < 0.02
     )
-    assert ids_of(store, Compare(Keyed("params", "lr"), ">=", 0.3)) == expect(
+    assert ids_of(store, qt.Compare(qt.Keyed("params", "lr"), ">=", 0.3)) == expect(
         population, lambda s: s["lr"] is not None and s["lr"] >= 0.3
     )
-    assert ids_of(store, Compare(Keyed("params", "opt", text=True), "=", "sgd")) == expect(
+    assert ids_of(store, qt.Compare(qt.Keyed("params", "opt", text=True), "=", "sgd")) == expect(
         population, lambda s: s["opt"] == "sgd"
     )
-    assert ids_of(store, Compare(Keyed("params", "opt", text=True), ">", "b")) == expect(
+    assert ids_of(store, qt.Compare(qt.Keyed("params", "opt", text=True), ">", "b")) == expect(
         population, lambda s: s["opt"] is not None and s["opt"] > "b"
     )
-    assert ids_of(store, Compare(Keyed("summary", "best"), ">", 0.5)) == expect(
+    assert ids_of(store, qt.Compare(qt.Keyed("summary", "best"), ">", 0.5)) == expect(
         population, lambda s: s["best"] is not None and s["best"] > 0.5
     )
 
@@ -691,8 +677,8 @@ def test_query_metric_aggregates(store: Store, population: list[int]) -> None:
             population,
             lambda s, agg=agg, op=op, value=value: _agg(s, agg) is not None and ops[op](_agg(s, agg), value),
         )
-        assert ids_of(store, Compare(Metric("acc", agg), op, value)) == want, (agg, op, value)
-    assert ids_of(store, Compare(Metric("acc", "last"), ">=", 0.0)) == [
+        assert ids_of(store, qt.Compare(qt.Metric("acc", agg), op, value)) == want, (agg, op, value)
+    assert ids_of(store, qt.Compare(qt.Metric("acc", "last"), ">=", 0.0)) == [
         population[4],
         population[2],
         population[0],
@@ -704,87 +690,89 @@ def test_query_null_tests(store: Store, population: list[int]) -> None:
 
     ``!=`` a value does not match runs that lack the field: null compares false.
     """
-    assert ids_of(store, Compare(Keyed("params", "lr"), "=", None)) == expect(
+    assert ids_of(store, qt.Compare(qt.Keyed("params", "lr"), "=", None)) == expect(
         population, lambda s: s["lr"] is None
     )
-    assert ids_of(store, Compare(Keyed("params", "opt", text=True), "!=", None)) == expect(
+    assert ids_of(store, qt.Compare(qt.Keyed("params", "opt", text=True), "!=", None)) == expect(
         population, lambda s: s["opt"] is not None
     )
-    assert ids_of(store, Compare(Metric("acc", "min"), "=", None)) == expect(
+    assert ids_of(store, qt.Compare(qt.Metric("acc", "min"), "=", None)) == expect(
         population, lambda s: _agg(s, "min") is None
     )
-    assert ids_of(store, Compare(RunField("name"), "=", None)) == [population[4]]
-    assert ids_of(store, Compare(RunField("ended"), "=", None)) == expect(
+    assert ids_of(store, qt.Compare(qt.RunField("name"), "=", None)) == [population[4]]
+    assert ids_of(store, qt.Compare(qt.RunField("ended"), "=", None)) == expect(
         population, lambda s: not s["end"] or s["end"] == "pending"
     )
-    assert ids_of(store, Compare(Keyed("params", "opt", text=True), "!=", "sgd")) == expect(
+    assert ids_of(store, qt.Compare(qt.Keyed("params", "opt", text=True), "!=", "sgd")) == expect(
         population, lambda s: s["opt"] is not None and s["opt"] != "sgd"
     )
 
 
 def test_query_contains_is_a_case_insensitive_literal_substring(store: Store, population: list[int]) -> None:
     """``~`` matches a substring ignoring case; ``%`` and ``_`` are plain characters."""
-    assert ids_of(store, Contains(RunField("note"), "first")) == [population[0]]
-    assert ids_of(store, Contains(RunField("name"), "SWEEP")) == [population[3], population[2]]
-    assert ids_of(store, Contains(RunField("name"), "big")) == [population[6]]
-    assert ids_of(store, Contains(RunField("note"), "100%")) == [population[2]]
-    assert ids_of(store, Contains(RunField("name"), "_")) == [population[3], population[2]]
-    assert ids_of(store, Contains(RunField("name"), "%")) == []
-    assert ids_of(store, Contains(Keyed("params", "opt", text=True), "AD")) == expect(
+    assert ids_of(store, qt.Contains(qt.RunField("note"), "first")) == [population[0]]
+    assert ids_of(store, qt.Contains(qt.RunField("name"), "SWEEP")) == [population[3], population[2]]
+    assert ids_of(store, qt.Contains(qt.RunField("name"), "big")) == [population[6]]
+    assert ids_of(store, qt.Contains(qt.RunField("note"), "100%")) == [population[2]]
+    assert ids_of(store, qt.Contains(qt.RunField("name"), "_")) == [population[3], population[2]]
+    assert ids_of(store, qt.Contains(qt.RunField("name"), "%")) == []
+    assert ids_of(store, qt.Contains(qt.Keyed("params", "opt", text=True), "AD")) == expect(
         population, lambda s: s["opt"] == "adam"
     )
-    assert ids_of(store, Contains(RunField("command"), "train.py")) == sorted(population, reverse=True)
+    assert ids_of(store, qt.Contains(qt.RunField("command"), "train.py")) == sorted(population, reverse=True)
 
 
 def test_query_contains_ignores_case_beyond_ascii(store: Store) -> None:
     """``~`` is case-insensitive for every letter, not only A-Z (É/é, Ü/ü, Σ/σ)."""
     upper, lower, plain = new_run(store, "ÉCOLE-ÜBER"), new_run(store, "école-über"), new_run(store, "ecole")
-    assert ids_of(store, Contains(RunField("name"), "école")) == [lower, upper]
-    assert ids_of(store, Contains(RunField("name"), "ÜBER")) == [lower, upper]
-    assert plain not in ids_of(store, Contains(RunField("name"), "é"))
+    assert ids_of(store, qt.Contains(qt.RunField("name"), "école")) == [lower, upper]
+    assert ids_of(store, qt.Contains(qt.RunField("name"), "ÜBER")) == [lower, upper]
+    assert plain not in ids_of(store, qt.Contains(qt.RunField("name"), "é"))
 
 
 def test_query_in_and_not_in(store: Store, population: list[int]) -> None:
     """``in`` matches any listed value; negated, a missing value counts as not in."""
     names = ("adam", "lamb")
-    assert ids_of(store, In(Keyed("params", "opt", text=True), names)) == expect(
+    assert ids_of(store, qt.In(qt.Keyed("params", "opt", text=True), names)) == expect(
         population, lambda s: s["opt"] in names
     )
-    assert ids_of(store, In(Keyed("params", "opt", text=True), names, negate=True)) == expect(
+    assert ids_of(store, qt.In(qt.Keyed("params", "opt", text=True), names, negate=True)) == expect(
         population, lambda s: s["opt"] not in names
     )
-    assert ids_of(store, In(Keyed("params", "lr"), (0.1, 1.0))) == [population[6], population[0]]
-    assert ids_of(store, In(RunField("status"), ("failed", "killed"))) == [population[3], population[2]]
+    assert ids_of(store, qt.In(qt.Keyed("params", "lr"), (0.1, 1.0))) == [population[6], population[0]]
+    assert ids_of(store, qt.In(qt.RunField("status"), ("failed", "killed"))) == [population[3], population[2]]
 
 
 def test_query_tags(store: Store, population: list[int]) -> None:
     """HasTag matches runs with any of the tags; negated, runs with none of them."""
-    assert ids_of(store, HasTag(("wide",))) == expect(population, lambda s: "wide" in s["tags"])
-    assert ids_of(store, HasTag(("base", "x y"))) == expect(
+    assert ids_of(store, qt.HasTag(("wide",))) == expect(population, lambda s: "wide" in s["tags"])
+    assert ids_of(store, qt.HasTag(("base", "x y"))) == expect(
         population, lambda s: {"base", "x y"} & set(s["tags"])
     )
-    assert ids_of(store, HasTag(("sweep",), negate=True)) == expect(
+    assert ids_of(store, qt.HasTag(("sweep",), negate=True)) == expect(
         population, lambda s: "sweep" not in s["tags"]
     )
-    assert ids_of(store, HasTag(("nosuch",))) == []
+    assert ids_of(store, qt.HasTag(("nosuch",))) == []
 
 
 def test_query_not_reads_null_as_false(store: Store, population: list[int]) -> None:
     """``not x`` holds unless x is true: runs where x is null (missing, NaN) are included."""
-    assert ids_of(store, Not(Compare(Keyed("params", "lr"), ">", 0.05))) == expect(
+    assert ids_of(store, qt.Not(qt.Compare(qt.Keyed("params", "lr"), ">", 0.05))) == expect(
         population, lambda s: not (s["lr"] is not None and s["lr"] > 0.05)
     )
-    last = Compare(Metric("acc", "last"), ">=", 0.5)
-    assert ids_of(store, Not(last)) == expect(population, lambda s: not ((_agg(s, "last") or -1) >= 0.5))
-    assert ids_of(store, Not(Not(HasTag(("base",))))) == expect(population, lambda s: "base" in s["tags"])
+    last = qt.Compare(qt.Metric("acc", "last"), ">=", 0.5)
+    assert ids_of(store, qt.Not(last)) == expect(population, lambda s: not ((_agg(s, "last") or -1) >= 0.5))
+    assert ids_of(store, qt.Not(qt.Not(qt.HasTag(("base",))))) == expect(
+        population, lambda s: "base" in s["tags"]
+    )
 
 
 def test_query_all_and_any_combine(store: Store, population: list[int]) -> None:
     """All is a conjunction and Any_ a disjunction of their terms, in any mix."""
-    tree = Any_(
+    tree = qt.Any_(
         (
-            All((HasTag(("sweep",)), Compare(Keyed("params", "lr"), "<", 0.01))),
-            All((Compare(RunField("status"), "=", "finished"), Not(HasTag(("base",))))),
+            qt.All((qt.HasTag(("sweep",)), qt.Compare(qt.Keyed("params", "lr"), "<", 0.01))),
+            qt.All((qt.Compare(qt.RunField("status"), "=", "finished"), qt.Not(qt.HasTag(("base",))))),
         )
     )
     assert ids_of(store, tree) == expect(
@@ -800,43 +788,48 @@ def test_query_with_a_thousand_terms_and_more(store: Store, population: list[int
     """Long runs of and/or (a list of ids, a long --where) compile flat: over a thousand terms run."""
     wanted = {0.01, 1.0}
     values = [round(0.0001 * k, 6) for k in range(1, 1200)] + sorted(wanted)
-    any_tree = Any_(tuple(Compare(Keyed("params", "lr"), "=", v) for v in values))
+    any_tree = qt.Any_(tuple(qt.Compare(qt.Keyed("params", "lr"), "=", v) for v in values))
     assert ids_of(store, any_tree) == expect(population, lambda s: s["lr"] in set(values))
-    all_tree = All((*(Not(HasTag((f"t{k}",))) for k in range(1500)), HasTag(("sweep",))))
+    all_tree = qt.All((*(qt.Not(qt.HasTag((f"t{k}",))) for k in range(1500)), qt.HasTag(("sweep",))))
     assert ids_of(store, all_tree) == expect(population, lambda s: "sweep" in s["tags"])
-    assert ids_of(store, Not(any_tree)) == expect(population, lambda s: s["lr"] not in set(values))
+    assert ids_of(store, qt.Not(any_tree)) == expect(population, lambda s: s["lr"] not in set(values))
 
 
 def test_query_as_deep_as_the_parser_allows(store: Store, population: list[int]) -> None:
     """Twelve levels (the parser's limit) of the costliest shape, ``(a or b and (...))``, still run."""
-    tree: Expr = HasTag(("wide",))
+    tree: qt.Expr = qt.HasTag(("wide",))
     for _ in range(12):
-        tree = Any_((Compare(RunField("status"), "=", "nope"), All((Compare(RunField("id"), ">", 0), tree))))
+        tree = qt.Any_(
+            (
+                qt.Compare(qt.RunField("status"), "=", "nope"),
+                qt.All((qt.Compare(qt.RunField("id"), ">", 0), tree)),
+            )
+        )
     assert ids_of(store, tree) == expect(population, lambda s: "wide" in s["tags"])
-    assert ids_of(store, Not(tree)) == expect(population, lambda s: "wide" not in s["tags"])
+    assert ids_of(store, qt.Not(tree)) == expect(population, lambda s: "wide" not in s["tags"])
 
 
 def test_query_sorts_with_nulls_last_both_ways(store: Store, population: list[int]) -> None:
     """Sort keys apply in order; runs missing a key come last ascending and descending alike."""
-    by_id = SortKey(RunField("id"))
+    by_id = qt.SortKey(qt.RunField("id"))
     has = [i for i, s in enumerate(SPECS) if _agg(s, "max") is not None]
     missing = [population[i] for i, s in enumerate(SPECS) if _agg(s, "max") is None]
     up = [population[i] for i in sorted(has, key=lambda i: _agg(SPECS[i], "max"))]
-    assert ids_of(store, None, (SortKey(Metric("acc", "max")), by_id)) == up + missing
-    assert ids_of(store, None, (SortKey(Metric("acc", "max"), desc=True), by_id)) == up[::-1] + missing
+    assert ids_of(store, None, (qt.SortKey(qt.Metric("acc", "max")), by_id)) == up + missing
+    assert ids_of(store, None, (qt.SortKey(qt.Metric("acc", "max"), desc=True), by_id)) == up[::-1] + missing
 
-    newest = SortKey(RunField("id"), desc=True)
-    got = ids_of(store, None, (SortKey(Keyed("params", "opt", text=True)), newest))
+    newest = qt.SortKey(qt.RunField("id"), desc=True)
+    got = ids_of(store, None, (qt.SortKey(qt.Keyed("params", "opt", text=True)), newest))
     want = sorted(range(len(SPECS)), key=lambda i: (SPECS[i]["opt"] is None, SPECS[i]["opt"] or "", -i))
     assert got == [population[i] for i in want]
-    got = ids_of(store, None, (SortKey(Keyed("params", "lr"), desc=True),))
+    got = ids_of(store, None, (qt.SortKey(qt.Keyed("params", "lr"), desc=True),))
     want = sorted((i for i in range(len(SPECS)) if SPECS[i]["lr"] is not None), key=lambda i: -SPECS[i]["lr"])
     assert got == [population[i] for i in want] + [population[3]]
 
 
 def test_query_limit_keeps_the_total(store: Store, population: list[int]) -> None:
     """A limit cuts the list after sorting; the count is of every match. No sort keys: newest first."""
-    runs, total = store.runs.query_runs(HasTag(("sweep",)), [SortKey(RunField("created"))], 2)
+    runs, total = store.runs.query_runs(qt.HasTag(("sweep",)), [qt.SortKey(qt.RunField("created"))], 2)
     assert [r.id for r in runs] == [population[2], population[4]]
     assert total == sum("sweep" in s["tags"] for s in SPECS)
     runs, total = store.runs.query_runs(None, [], None)
@@ -845,7 +838,7 @@ def test_query_limit_keeps_the_total(store: Store, population: list[int]) -> Non
 
 def test_query_returns_whole_records(store: Store, population: list[int]) -> None:
     """Runs from a query carry their tags, params, metrics and summary, as get_run does (capture aside)."""
-    runs, _ = store.runs.query_runs(Compare(RunField("id"), "=", population[0]), [], None)
+    runs, _ = store.runs.query_runs(qt.Compare(qt.RunField("id"), "=", population[0]), [], None)
     (r,) = runs
     full = store.runs.get_run(population[0])
     assert (r.tags, r.params, r.summary, r.metrics) == (full.tags, full.params, full.summary, full.metrics)
@@ -859,9 +852,9 @@ def test_query_big_ints_keep_their_order(store: Store) -> None:
         new_run(store, params={"n": 5}),
         new_run(store, params={"n": -(10**400)}),
     )
-    assert ids_of(store, Compare(Keyed("params", "n"), ">", 1e300)) == [huge]
-    assert ids_of(store, Compare(Keyed("params", "n"), "<", -1e300)) == [neg]
-    assert ids_of(store, None, (SortKey(Keyed("params", "n")),)) == [neg, small, huge]
+    assert ids_of(store, qt.Compare(qt.Keyed("params", "n"), ">", 1e300)) == [huge]
+    assert ids_of(store, qt.Compare(qt.Keyed("params", "n"), "<", -1e300)) == [neg]
+    assert ids_of(store, None, (qt.SortKey(qt.Keyed("params", "n")),)) == [neg, small, huge]
 
 
 def test_query_finds_64_bit_int_params_exactly(store: Store) -> None:
@@ -869,9 +862,9 @@ def test_query_finds_64_bit_int_params_exactly(store: Store) -> None:
     seed = 2**60 + 1
     target = new_run(store, params={"seed": seed})
     new_run(store, params={"seed": seed - 1})
-    assert ids_of(store, Compare(Keyed("params", "seed"), "=", seed)) == [target]
-    assert ids_of(store, Compare(Keyed("params", "seed"), ">=", seed)) == [target]
-    assert ids_of(store, In(Keyed("params", "seed"), (seed,))) == [target]
+    assert ids_of(store, qt.Compare(qt.Keyed("params", "seed"), "=", seed)) == [target]
+    assert ids_of(store, qt.Compare(qt.Keyed("params", "seed"), ">=", seed)) == [target]
+    assert ids_of(store, qt.In(qt.Keyed("params", "seed"), (seed,))) == [target]
 
 
 def test_query_text_that_utf8_cannot_encode(store: Store) -> None:
@@ -879,8 +872,8 @@ def test_query_text_that_utf8_cannot_encode(store: Store) -> None:
     odd = "run-\udcff"
     target = new_run(store, params={"tag": odd})
     new_run(store, params={"tag": "run-x"})
-    assert ids_of(store, Compare(Keyed("params", "tag", text=True), "=", odd)) == [target]
-    assert ids_of(store, Contains(Keyed("params", "tag", text=True), "\udcff")) == [target]
+    assert ids_of(store, qt.Compare(qt.Keyed("params", "tag", text=True), "=", odd)) == [target]
+    assert ids_of(store, qt.Contains(qt.Keyed("params", "tag", text=True), "\udcff")) == [target]
 
 
 # == research ===========================================================================
@@ -913,7 +906,7 @@ def test_runs_linked_to_a_hypothesis(store: Store) -> None:
     got = store.research.get_hypothesis(h)
     assert (got.run_ids, got.status) == ((r1, r2), "testing")
     assert store.runs.get_run(r2).hyp_id == h
-    assert ids_of(store, Compare(RunField("hyp"), "=", h)) == [r2, r1]
+    assert ids_of(store, qt.Compare(qt.RunField("hyp"), "=", h)) == [r2, r1]
 
 
 def test_first_result_at_is_when_the_first_metric_arrived(store: Store) -> None:
@@ -1480,25 +1473,37 @@ def test_example_splits_fields_and_counts(store: Store, examples: int) -> None:
 def test_select_examples_with_a_tree_over_fields(store: Store, examples: int) -> None:
     """select_examples filters with the query tree over columns and nested JSON paths."""
 
-    def ids(where: Expr) -> list[str]:
+    def ids(where: qt.Expr) -> list[str]:
         return [row[0] for row in store.failures.select_examples(examples, "eval", where)]
 
-    assert ids(Compare(ExampleField("correct"), "=", False)) == ["q2", "q3", "q4"]
-    assert ids(Compare(ExampleField("correct"), "=", None)) == ["q5"]
-    assert ids(Compare(ExampleField("meta.src"), "=", "web")) == ["q1", "q3"]
-    assert ids(In(ExampleField("lang"), ("de", "fr"))) == ["q2", "q4"]
-    assert ids(Contains(ExampleField("output"), "sorry")) == ["q2", "q4"]
-    assert ids(Compare(ExampleField("loss"), ">", 2)) == ["q4"]
-    assert ids(Not(Compare(ExampleField("lang"), "=", "en"))) == ["q2", "q4"]
-    assert ids(Not(Compare(ExampleField("loss"), ">", 2))) == ["q1", "q2", "q3", "q5"]  # missing: not true
+    assert ids(qt.Compare(qt.ExampleField("correct"), "=", False)) == ["q2", "q3", "q4"]
+    assert ids(qt.Compare(qt.ExampleField("correct"), "=", None)) == ["q5"]
+    assert ids(qt.Compare(qt.ExampleField("meta.src"), "=", "web")) == ["q1", "q3"]
+    assert ids(qt.In(qt.ExampleField("lang"), ("de", "fr"))) == ["q2", "q4"]
+    assert ids(qt.Contains(qt.ExampleField("output"), "sorry")) == ["q2", "q4"]
+    assert ids(qt.Compare(qt.ExampleField("loss"), ">", 2)) == ["q4"]
+    assert ids(qt.Not(qt.Compare(qt.ExampleField("lang"), "=", "en"))) == ["q2", "q4"]
+    assert ids(qt.Not(qt.Compare(qt.ExampleField("loss"), ">", 2))) == [
+        "q1",
+        "q2",
+        "q3",
+        "q5",
+    ]  # missing: not true
     assert ids(
-        All((Compare(ExampleField("correct"), "=", False), Compare(ExampleField("output"), "=", "")))
+        qt.All(
+            (
+                qt.Compare(qt.ExampleField("correct"), "=", False),
+                qt.Compare(qt.ExampleField("output"), "=", ""),
+            )
+        )
     ) == ["q3"]
-    assert ids(Any_((Compare(ExampleField("id"), "=", "q1"), Compare(ExampleField("n"), "=", 2.5)))) == [
+    assert ids(
+        qt.Any_((qt.Compare(qt.ExampleField("id"), "=", "q1"), qt.Compare(qt.ExampleField("n"), "=", 2.5)))
+    ) == [
         "q1",
         "q3",
     ]
-    assert ids(In(ExampleField("lang"), ("de",), negate=True)) == ["q1", "q3", "q4", "q5"]
+    assert ids(qt.In(qt.ExampleField("lang"), ("de",), negate=True)) == ["q1", "q3", "q4", "q5"]
 
 
 def test_select_examples_come_in_code_point_order_of_their_ids(store: Store) -> None:
@@ -1508,7 +1513,9 @@ def test_select_examples_come_in_code_point_order_of_their_ids(store: Store) -> 
     write(store, run_id, "eval", {n: {"correct": False} for n in names})
     got = [
         r[0]
-        for r in store.failures.select_examples(run_id, "eval", Compare(ExampleField("correct"), "=", False))
+        for r in store.failures.select_examples(
+            run_id, "eval", qt.Compare(qt.ExampleField("correct"), "=", False)
+        )
     ]
     assert got == sorted(names)
 
@@ -1516,7 +1523,7 @@ def test_select_examples_come_in_code_point_order_of_their_ids(store: Store) -> 
 def test_select_examples_with_a_stratum(store: Store, examples: int) -> None:
     """With a stratum, each row carries it: equal values share one, and the number 1 and the text '1' differ."""
     rows = store.failures.select_examples(
-        examples, "eval", Compare(ExampleField("id"), "!=", ""), ExampleField("n")
+        examples, "eval", qt.Compare(qt.ExampleField("id"), "!=", ""), qt.ExampleField("n")
     )
     assert [r[0] for r in rows] == ["q1", "q2", "q3", "q4", "q5"]
     stratum = {ex_id: s for ex_id, s in rows}
@@ -1524,7 +1531,7 @@ def test_select_examples_with_a_stratum(store: Store, examples: int) -> None:
     assert len({stratum["q1"], stratum["q2"], stratum["q3"]}) == 3
     assert all(len(r) == 2 for r in rows)
     by_lang = store.failures.select_examples(
-        examples, "eval", Compare(ExampleField("correct"), "=", False), ExampleField("lang")
+        examples, "eval", qt.Compare(qt.ExampleField("correct"), "=", False), qt.ExampleField("lang")
     )
     groups: dict[Any, set[str]] = {}
     for ex_id, s in by_lang:
@@ -1534,12 +1541,14 @@ def test_select_examples_with_a_stratum(store: Store, examples: int) -> None:
 
 def test_field_values_numbers_or_text_lengths(store: Store, examples: int) -> None:
     """field_values gives each example's number (never a numeric string) or, for text, its length."""
-    numbers = dict(store.failures.field_values(examples, "eval", ExampleField("n"), "number"))
+    numbers = dict(store.failures.field_values(examples, "eval", qt.ExampleField("n"), "number"))
     assert numbers == {"q1": 1, "q3": 2.5, "q4": 1}
-    lengths = dict(store.failures.field_values(examples, "eval", ExampleField("output"), "text"))
+    lengths = dict(store.failures.field_values(examples, "eval", qt.ExampleField("output"), "text"))
     assert lengths == {k: len(v["output"]) for k, v in EXAMPLES.items()}
-    assert dict(store.failures.field_values(examples, "eval", ExampleField("loss"), "number")) == {"q4": 3.5}
-    assert store.failures.field_values(examples, "eval", ExampleField("meta"), "number") == []
+    assert dict(store.failures.field_values(examples, "eval", qt.ExampleField("loss"), "number")) == {
+        "q4": 3.5
+    }
+    assert store.failures.field_values(examples, "eval", qt.ExampleField("meta"), "number") == []
 
 
 def test_examples_by_id_for_many_ids(store: Store) -> None:
@@ -1586,7 +1595,7 @@ def test_sample_round_trip(store: Store, examples: int) -> None:
     """A sample reads back by name and id; names are unique; list_samples filters by run; the cursor is kept."""
     before = time.time()
     sid = store.failures.create_sample(
-        NewSample("fails", examples, "eval", "correct == false", "lang", 7, 10, 3, ["q4", "q2", "q3"])
+        NewSample("fails", examples, "eval", ["q4", "q2", "q3"], "correct == false", "lang", 7, 10, 3)
     )
     s = store.failures.get_sample("fails")
     assert (s.id, s.name, s.run_id, s.split, s.where, s.stratify) == (
@@ -1635,8 +1644,8 @@ def test_examples_in_sample_and_sample_matches(store: Store, examples: int) -> N
     assert sorted(store.failures.examples_in_sample(sid, ["q1", "q2", "q4", "zz"])) == ["q2", "q4"]
     assert store.failures.examples_in_sample(sid, ["q1"]) == []
     s = store.failures.sample_by_id(sid)
-    assert store.failures.sample_matches(s, Contains(ExampleField("output"), "sorry")) == ["q4", "q2"]
-    assert store.failures.sample_matches(s, Compare(ExampleField("lang"), "=", "en")) == [
+    assert store.failures.sample_matches(s, qt.Contains(qt.ExampleField("output"), "sorry")) == ["q4", "q2"]
+    assert store.failures.sample_matches(s, qt.Compare(qt.ExampleField("lang"), "=", "en")) == [
         "q3"
     ]  # q1 is not in it
 

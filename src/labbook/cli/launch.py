@@ -18,7 +18,7 @@ from labbook.views import tables as render
 
 if TYPE_CHECKING:
     from labbook.launch.launcher import Launcher
-    from labbook.launch.plan import Batch, RunPlan
+    from labbook.launch.plan import Batch, Labels, RunPlan
     from labbook.service.notebook import Notebook
 
 DEFAULT_MAX_RUNS = 100
@@ -152,14 +152,7 @@ def _smoke_first(notebook: Notebook, plan: RunPlan, opts: dict[str, Any]) -> int
     from labbook.launch.launcher import run_alone
     from labbook.launch.plan import smoke_job
 
-    job = smoke_job(
-        notebook,
-        plan,
-        name=opts["name"],
-        tags=tuple(opts["tags"]),
-        note=opts["note"],
-        hypothesis=opts["hypothesis"],
-    )
+    job = smoke_job(notebook, plan, _labels(opts, tuple(opts["tags"])))
     click.secho(f"lab: smoke run first ({' '.join(job.overrides) or 'no overrides'})", err=True, bold=True)
     code = run_alone(notebook, job)
     if code != 0:
@@ -170,9 +163,13 @@ def _smoke_first(notebook: Notebook, plan: RunPlan, opts: dict[str, Any]) -> int
 def _batch(notebook: Notebook, plan: RunPlan, tags: tuple[str, ...], opts: dict[str, Any]) -> Batch:
     from labbook.launch.plan import write_batch
 
-    return write_batch(
-        notebook, plan, name=opts["name"], tags=tags, note=opts["note"], hypothesis=opts["hypothesis"]
-    )
+    return write_batch(notebook, plan, _labels(opts, tags))
+
+
+def _labels(opts: dict[str, Any], tags: tuple[str, ...]) -> Labels:
+    from labbook.launch.plan import Labels
+
+    return Labels(opts["name"], tags, opts["note"], opts["hypothesis"])
 
 
 def _sweep(

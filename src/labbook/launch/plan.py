@@ -109,6 +109,16 @@ def source_of(config_file: str | None) -> str | None:
     return str(Path(config_file).resolve()) if config_file else None
 
 
+@dataclass(frozen=True)
+class Labels:
+    """What the user asked every run of a launch to record: its name, tags, note and hypothesis."""
+
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+    note: str | None = None
+    hypothesis: str | None = None
+
+
 @dataclass
 class Batch:
     """Runs to launch together: their jobs (config files written) and what each run records."""
@@ -123,15 +133,7 @@ class Batch:
     source: str | None = None  # the config file each run was made from
 
 
-def write_batch(
-    notebook: Notebook,
-    plan: RunPlan,
-    *,
-    name: str | None = None,
-    tags: tuple[str, ...] = (),
-    note: str | None = None,
-    hypothesis: str | None = None,
-) -> Batch:
+def write_batch(notebook: Notebook, plan: RunPlan, labels: Labels) -> Batch:
     """The plan's combinations as jobs, each config in ``sweeps/<id>/<i>.yaml``; a sweep numbers its names."""
     folder = new_sweep_id()
     if plan.configs:
@@ -139,14 +141,15 @@ def write_batch(
     else:
         jobs = [Job(0, [], None, list(plan.argv))]
     many = len(jobs) > 1
+    name = labels.name
     return Batch(
         jobs,
         list(plan.configs) or [None],
         folder if many else None,
         [f"{name}-{j.index}" if name and many else name for j in jobs],
-        tags,
-        note,
-        hypothesis,
+        labels.tags,
+        labels.note,
+        labels.hypothesis,
         source_of(plan.config_file),
     )
 
@@ -167,15 +170,7 @@ def write_sweep(
     return Batch(jobs, list(configs), sweep_id, names, tags, source=source_of(config_file))
 
 
-def smoke_job(
-    notebook: Notebook,
-    plan: RunPlan,
-    *,
-    name: str | None = None,
-    tags: tuple[str, ...] = (),
-    note: str | None = None,
-    hypothesis: str | None = None,
-) -> Job:
+def smoke_job(notebook: Notebook, plan: RunPlan, labels: Labels) -> Job:
     """The one smoke run ``--smoke-first`` starts before the sweep: the first combination, smoke applied."""
     assert plan.smoke_config is not None
     path = dump(plan.smoke_config, notebook.root / "sweeps" / f"smoke-{new_sweep_id()}.yaml")
@@ -186,6 +181,10 @@ def smoke_job(
         path,
         plan.argv + texts if plan.pass_overrides else list(plan.argv),
         options=child_options(
-            source_of(plan.config_file), f"{name}-smoke" if name else None, (*tags, "smoke"), note, hypothesis
+            source_of(plan.config_file),
+            f"{labels.name}-smoke" if labels.name else None,
+            (*labels.tags, "smoke"),
+            labels.note,
+            labels.hypothesis,
         ),
     )

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from labbook.core.failstats import McNemar
+
+#: One example as the store writes it: its id, whether it was correct (None: not graded), its data as JSON.
+ExampleRow = tuple[str, int | None, str]
+#: Builds a split's id and outcome arrays (``core.example_sets``) from its (id, correct) rows.
+SetBuilder = Callable[[list[tuple[Any, ...]]], tuple[bytes, bytes]]
 
 
 @dataclass(frozen=True)
@@ -31,12 +37,12 @@ class NewSample:
     name: str
     run_id: int
     split: str
+    ex_ids: list[str]
     where: str | None
     stratify: str | None
     seed: int
     requested: int
     population: int
-    ex_ids: list[str]
 
 
 @dataclass(frozen=True)

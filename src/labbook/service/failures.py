@@ -195,7 +195,7 @@ class Failures:
         else:
             picks = [int(j) for j in rng.choice(len(rows), size=min(n, len(rows)), replace=False)]
         ex_ids = [rows[j][0] for j in picks]
-        new = NewSample(name, run.id, split, where, stratify, seed, n, len(rows), ex_ids)
+        new = NewSample(name, run.id, split, ex_ids, where, stratify, seed, n, len(rows))
         sample_id = self.store.failures.create_sample(new)
         return SampleResult(self.store.failures.sample_by_id(sample_id), len(rows))  # type: ignore[arg-type]
 

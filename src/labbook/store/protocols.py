@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # annotations only: a store loads its records when it uses them
     from labbook.core.query import ExampleField, Expr, SortKey
-    from labbook.records.examples import ItemRow, NewSample, PileLink, SampleRow
+    from labbook.records.examples import ExampleRow, ItemRow, NewSample, PileLink, SampleRow, SetBuilder
     from labbook.records.journal import Event, Hit, NewNote, Note
     from labbook.records.papers import Paper
     from labbook.records.problems import Idea, Problem, Task
@@ -138,12 +138,7 @@ class FailuresStore(Protocol):
     """Per-example results, samples, piles and the piles linked to hypotheses."""
 
     def write_examples(
-        self,
-        run_id: int,
-        split: str,
-        rows: list[tuple[str, int | None, str]],
-        fields: Iterable[str],
-        build: Callable[[list[tuple[Any, ...]]], tuple[bytes, bytes]],
+        self, run_id: int, split: str, rows: list[ExampleRow], fields: Iterable[str], build: SetBuilder
     ) -> tuple[int, int]: ...
     def example_splits(self, run_id: int) -> dict[str, int]: ...
     def example_count(self, run_id: int, split: str) -> int: ...

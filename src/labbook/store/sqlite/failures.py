@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from labbook.core.query import ExampleField, Expr
-from labbook.records.examples import ItemRow, NewSample, PileLink, SampleRow
+from labbook.records.examples import ExampleRow, ItemRow, NewSample, PileLink, SampleRow, SetBuilder
 from labbook.store.sqlite.connection import Database
 from labbook.store.sqlite.query import ref_sql, stratum_sql, where_sql
 
@@ -40,12 +40,7 @@ class SQLiteFailures:
 
     # -- examples --------------------------------------------------------------
     def write_examples(
-        self,
-        run_id: int,
-        split: str,
-        rows: list[tuple[str, int | None, str]],
-        fields: Iterable[str],
-        build: Callable[[list[tuple[Any, ...]]], tuple[bytes, bytes]],
+        self, run_id: int, split: str, rows: list[ExampleRow], fields: Iterable[str], build: SetBuilder
     ) -> tuple[int, int]:
         """Insert or replace rows (ex_id, correct, JSON) in one transaction; (new, replaced).
 
