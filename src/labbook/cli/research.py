@@ -10,7 +10,8 @@ import click
 from labbook.cli.output import echo_json, json_or_hint, show
 from labbook.cli.runs import open_notebook
 from labbook.errors import BadInput
-from labbook.service.hypotheses import Dossier, Forecast, Hypotheses, when_made
+from labbook.service.forecast import Forecast
+from labbook.service.hypotheses import Dossier, Hypotheses, when_made
 from labbook.views import research as views
 from labbook.views import tables as render
 from labbook.views.research import outcome_text

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from labbook.errors import BadInput
 from labbook.launch.sweep import SweepResult
-from labbook.service.hypotheses import Forecast
+from labbook.service.forecast import Forecast
 from labbook.service.notebook import Notebook
 
 SCRIPT = Path(__file__).with_name("experiment.py")

@@ -41,6 +41,7 @@ import os
 import select
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -254,41 +255,14 @@ def _supervise(
     extra_capture: dict[str, Any] | None,
     environ: dict[str, str],
 ) -> tuple[int, int]:
-    from labbook.core.config import dump, substitute
-    from labbook.service.liveness import HEARTBEAT_S
-    from labbook.tracking.capture import capture_all, command_python
-    from labbook.tracking.sysmon import sample_interval, sampler_for
+    from labbook.tracking.capture import command_python
 
-    run_dir = notebook.run_dir(record)
-    env = dict(environ)
-    env.update({"LABBOOK_RUN_ID": record.uid, ENV_DIR: str(notebook.root), "PYTHONUNBUFFERED": "1"})
-    env[ENV_SUPERVISOR] = f"{os.getpid()}:{process_started(os.getpid()) or 0.0}"
     python = command_python(argv)
-    if python is None:  # not a Python command: the SDK, if the command reaches it, says which Python ran
-        env[ENV_CAPTURE_PYTHON] = "1"
-    if config is not None:
-        config_path = dump(config, run_dir / "config.yaml")
-        env["LABBOOK_CONFIG"] = str(config_path)
-        argv = substitute(argv, config, config_path)
-        notebook.record_capture(
-            record.id, {"config": config, "command_filled": argv, **(extra_capture or {})}
-        )
-    elif extra_capture:
-        notebook.record_capture(record.id, extra_capture)
+    env = _child_env(notebook, record, environ, python)
+    argv = _fill_config(notebook, record, argv, env, config, extra_capture)
     if on_start is not None:
         on_start(record.id, argv)
-
-    capture_thread = threading.Thread(
-        target=lambda: notebook.record_capture(
-            record.id,
-            capture_all(
-                argv, cwd, env, python=python, cache_dir=notebook.cache_dir, with_python=bool(python)
-            ),
-        ),
-        daemon=True,
-        name="labbook-capture",
-    )
-    capture_thread.start()
+    capture_thread = _capture_in_background(notebook, record, argv, cwd, env, python)
 
     interrupted = signals.interrupted
     if interrupted.is_set():  # stopped before the command began: it never runs
@@ -303,54 +277,131 @@ def _supervise(
         raise LaunchError(f"could not start {argv[0]}: {err.strerror or err}") from None
     signals.attach(proc)
 
-    recorder = Recorder(
-        notebook.store,
-        record.id,
-        run_dir / "metrics",
-        "stdout",
-        heartbeat_s=HEARTBEAT_S,
-        sampler=sampler_for([proc.pid]),
-        sample_s=sample_interval(),
-    )
-
-    def on_line(line: bytes) -> None:
-        parsed = parse_metric_line(line)
-        if parsed is not None:
-            recorder.log(parsed[0], parsed[1])
-
-    lock = threading.Lock()
-    output = open(run_dir / "output.log", "ab")
-    errors = open(run_dir / "stderr.log", "ab")
-    assert proc.stdout is not None and proc.stderr is not None
-    pumps = [
-        _Pump(proc.stdout.fileno(), [stdout, output], on_line, lock),
-        _Pump(proc.stderr.fileno(), [stderr, output, errors], None, lock),
-    ]
-    for pump in pumps:
-        pump.start()
-
+    recorder = _recorder(notebook, record, proc.pid)
+    outputs = _Outputs(proc, notebook.run_dir(record), stdout, stderr, recorder)
     try:
         returncode = wait(proc, signals)
-        stop_leftovers(
-            proc.pid, signals.deadline, lambda text: _say(stderr, lock, f"{text} of run {record.id}")
-        )
+        stop_leftovers(proc.pid, signals.deadline, lambda text: outputs.say(f"{text} of run {record.id}"))
     finally:
-        for pump in pumps:
-            pump.stop()
-        for pump in pumps:
-            pump.join()
-        proc.stdout.close()
-        proc.stderr.close()
-        output.close()
-        errors.close()
+        outputs.close()
         report = recorder.close()
         capture_thread.join()
     status, code = _status(returncode, interrupted.is_set())
     problem = notebook.settle_run(record, status, code if returncode >= 0 else returncode, report)
     for line in (report.warning, problem):
         if line:
-            _say(stderr, lock, line)
+            outputs.say(line)
     return record.id, code
+
+
+def _child_env(
+    notebook: Notebook, record: RunRecord, environ: dict[str, str], python: str | None
+) -> dict[str, str]:
+    """The command's environment: the run named (so the SDK attaches to it) and this supervisor."""
+    env = dict(environ)
+    env.update({"LABBOOK_RUN_ID": record.uid, ENV_DIR: str(notebook.root), "PYTHONUNBUFFERED": "1"})
+    env[ENV_SUPERVISOR] = f"{os.getpid()}:{process_started(os.getpid()) or 0.0}"
+    if python is None:  # not a Python command: the SDK, if the command reaches it, says which Python ran
+        env[ENV_CAPTURE_PYTHON] = "1"
+    return env
+
+
+def _fill_config(
+    notebook: Notebook,
+    record: RunRecord,
+    argv: list[str],
+    env: dict[str, str],
+    config: dict[str, Any] | None,
+    extra_capture: dict[str, Any] | None,
+) -> list[str]:
+    """Write the run's config.yaml and fill the command's placeholders; the filled command is recorded."""
+    from labbook.core.config import dump, substitute
+
+    if config is None:
+        if extra_capture:
+            notebook.record_capture(record.id, extra_capture)
+        return argv
+    config_path = dump(config, notebook.run_dir(record) / "config.yaml")
+    env["LABBOOK_CONFIG"] = str(config_path)
+    argv = substitute(argv, config, config_path)
+    notebook.record_capture(record.id, {"config": config, "command_filled": argv, **(extra_capture or {})})
+    return argv
+
+
+def _capture_in_background(
+    notebook: Notebook, record: RunRecord, argv: list[str], cwd: str, env: dict[str, str], python: str | None
+) -> threading.Thread:
+    """Code state, packages and machine, captured while the command already runs."""
+    from labbook.tracking.capture import capture_all
+
+    def capture() -> None:
+        found = capture_all(
+            argv, cwd, env, python=python, cache_dir=notebook.cache_dir, with_python=bool(python)
+        )
+        notebook.record_capture(record.id, found)
+
+    thread = threading.Thread(target=capture, daemon=True, name="labbook-capture")
+    thread.start()
+    return thread
+
+
+def _recorder(notebook: Notebook, record: RunRecord, pid: int) -> Recorder:
+    from labbook.service.liveness import HEARTBEAT_S
+    from labbook.tracking.sysmon import sample_interval, sampler_for
+
+    return Recorder(
+        notebook.store,
+        record.id,
+        notebook.run_dir(record) / "metrics",
+        "stdout",
+        heartbeat_s=HEARTBEAT_S,
+        sampler=sampler_for([pid]),
+        sample_s=sample_interval(),
+    )
+
+
+class _Outputs:
+    """The command's stdout and stderr, copied to the terminal and the run's logs; stdout metric lines logged."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        run_dir: Path,
+        stdout: IO[bytes],
+        stderr: IO[bytes],
+        recorder: Recorder,
+    ) -> None:
+        self.proc, self.stderr, self.recorder = proc, stderr, recorder
+        self.lock = threading.Lock()
+        self.output = open(run_dir / "output.log", "ab")
+        self.errors = open(run_dir / "stderr.log", "ab")
+        assert proc.stdout is not None and proc.stderr is not None
+        self.pumps = [
+            _Pump(proc.stdout.fileno(), [stdout, self.output], self.on_line, self.lock),
+            _Pump(proc.stderr.fileno(), [stderr, self.output, self.errors], None, self.lock),
+        ]
+        for pump in self.pumps:
+            pump.start()
+
+    def on_line(self, line: bytes) -> None:
+        parsed = parse_metric_line(line)
+        if parsed is not None:
+            self.recorder.log(parsed[0], parsed[1])
+
+    def say(self, text: str) -> None:
+        _say(self.stderr, self.lock, text)
+
+    def close(self) -> None:
+        """Copy what is left in the pipes, then close them and the logs."""
+        for pump in self.pumps:
+            pump.stop()
+        for pump in self.pumps:
+            pump.join()
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        self.output.close()
+        self.errors.close()
 
 
 def _say(stream: IO[bytes], lock: threading.Lock, text: str) -> None:

@@ -185,7 +185,7 @@ def evaluate(nb: Notebook, pred: Prediction, runs: list[RunRecord]) -> Outcome |
 
     ``runs`` are the hypothesis's finished, non-smoke runs (none of them still running).
     """
-    from labbook.service.hypotheses import REDUCERS
+    from labbook.service.forecast import REDUCERS
 
     scope = Scope.of(pred)
     if scope.where is not None and pred.hyp_id is not None:
@@ -202,7 +202,8 @@ def evaluate(nb: Notebook, pred: Prediction, runs: list[RunRecord]) -> Outcome |
 def evaluate_sides(nb: Notebook, pred: Prediction) -> Outcome | None:
     """Outcome, value and evidence of a --diff / --verdict prediction, or None while it cannot be settled."""
     from labbook.records.runs import FINISHED, UNFINISHED
-    from labbook.service.hypotheses import REDUCERS, SMOKE_TAG
+    from labbook.service.forecast import REDUCERS
+    from labbook.service.hypotheses import SMOKE_TAG
 
     scope = Scope.of(pred)
     a, b = side_runs(nb, scope)
@@ -227,7 +228,7 @@ def evaluate_sides(nb: Notebook, pred: Prediction) -> Outcome | None:
 
 def _judge(pred: Prediction, x: float) -> str:
     from labbook.records.research import NUMERIC
-    from labbook.service.hypotheses import OPS
+    from labbook.service.forecast import OPS
 
     if pred.kind == NUMERIC:
         ok = pred.low is not None and pred.high is not None and pred.low <= x <= pred.high
