@@ -103,6 +103,18 @@ def test_summary_holds_metric_summaries_and_user_values(project: Path) -> None:
     assert rec.summary == {"best_acc": 0.93, "model": "resnet"}
 
 
+def test_params_logged_after_init_join_the_run_and_bad_ones_write_nothing(project: Path) -> None:
+    """Frameworks learn their hyperparameters after the run starts; they are params like any other."""
+    with labbook.init(config={"lr": 0.1}) as run:
+        run.log_params({"optim": {"lr": 1e-3, "betas": [0.9, 0.99]}, "lr": 0.2})
+        with pytest.raises(BadInput, match="name"):
+            run.log_params({"ok": 1, "bad\ud800": 2})
+        with pytest.raises(BadInput, match="mapping"):
+            run.log_params([("a", 1)])  # type: ignore[arg-type]
+    rec = read(project, run.id)
+    assert rec.params == {"lr": 0.2, "optim.lr": 1e-3, "optim.betas": [0.9, 0.99]}
+
+
 def test_module_level_log_writes_to_the_current_run(project: Path) -> None:
     with pytest.raises(BadInput, match=r"labbook\.init"):
         labbook.log({"a": 1})

@@ -156,6 +156,20 @@ class Run:
         """Record numbers (NaN and ±Inf included) at ``step`` (default: one past the last)."""
         self._own_recorder().log(data, step)
 
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record parameters known only once the run has begun (a framework's hyperparameters).
+
+        Nested mappings become dotted names (``{"optim": {"lr": 1e-3}}`` is ``optim.lr``); a
+        name given again takes the new value. Other objects are kept as their text; one that
+        cannot be stored is a ``BadInput`` naming it, and then nothing is written.
+        """
+        if not isinstance(params, Mapping):
+            raise BadInput("params must be a mapping such as a dict")
+        flat = flatten(params)
+        if flat:
+            self._own_recorder()  # a forked child writes through its own connection
+            self._notebook.set_params(self.id, flat)
+
     def log_examples(self, rows: Iterable[Mapping[str, Any]], split: str = "eval") -> int:
         """Per-example results for failure analysis: dicts with an ``id`` and any fields.
 
