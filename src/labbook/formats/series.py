@@ -146,14 +146,23 @@ class BadBlock(ValueError):
         self.index = index
 
 
-def _raw(block: Block, index: int) -> tuple[Buffer, Buffer, Buffer]:
-    """The block's columns decompressed, checked against its ``n``."""
-    if not block.flags:  # their lengths were checked against n with the header
-        return block.steps, block.times, block.values
-    cols = zlib.decompress(block.steps), zlib.decompress(block.times), zlib.decompress(block.values)
-    if any(len(c) != 8 * block.n for c in cols):
-        raise BadBlock(index)
-    return cols
+def _column(group: list[tuple[int, Block]], c: int) -> list[Buffer]:
+    """Column ``c`` (steps, times, values) of every block in the group, decompressed and
+    checked against its ``n``.
+
+    One column at a time, so that a single buffer of a block's size is alive at once: the
+    allocator then reuses it for the next block instead of returning it to the kernel and
+    taking fresh, faulting pages (three live buffers of 2 MB pass its trim threshold).
+    """
+    out: list[Buffer] = []
+    for index, block in group:
+        raw: Buffer = (block.steps, block.times, block.values)[c]
+        if block.flags:  # uncompressed lengths were checked against n with the header
+            raw = zlib.decompress(raw, bufsize=8 * block.n)
+            if len(raw) != 8 * block.n:
+                raise BadBlock(index)
+        out.append(raw)
+    return out
 
 
 def _batches(blocks: Sequence[Block]) -> Iterator[tuple[int, int, int]]:
@@ -174,13 +183,13 @@ def _undelta_into(out: np.ndarray[Any, Any], chunks: list[Buffer], lengths: list
     import numpy as np
 
     d = np.frombuffer(chunks[0] if len(chunks) == 1 else b"".join(chunks), dtype="<i8")
-    acc = out if out.dtype.kind == "i" else np.empty(len(d), dtype="<i8")
+    acc = out if out.dtype.kind == "i" else out.view("<i8")  # float seconds: summed as int ms in place
     np.cumsum(d, out=acc)
     if len(lengths) > 1:  # each block's first delta is absolute: undo the carry from the blocks before
         starts = np.cumsum(lengths)[:-1]
         acc -= np.repeat(np.concatenate(([0], acc[starts - 1])), lengths)
     if acc is not out:
-        np.divide(acc, 1000.0, out=out)
+        np.divide(acc, 1000.0, out=out)  # element by element over the same memory: no copy
 
 
 def _unshuffle_into(out: np.ndarray[Any, Any], chunks: list[Buffer], lengths: list[int]) -> None:
@@ -209,12 +218,11 @@ def _decode_batch(
     group = [(i, b) for i, b in enumerate(blocks[lo:hi], lo) if b.n]  # an empty block breaks the carries
     if not group:
         return
-    cols = [_raw(b, i) for i, b in group]
     lengths = [b.n for _, b in group]
     span = slice(point, point + sum(lengths))
-    _undelta_into(out[0][span], [c[0] for c in cols], lengths)
-    _undelta_into(out[1][span], [c[1] for c in cols], lengths)
-    _unshuffle_into(out[2][span], [c[2] for c in cols], lengths)
+    _undelta_into(out[0][span], _column(group, 0), lengths)
+    _undelta_into(out[1][span], _column(group, 1), lengths)
+    _unshuffle_into(out[2][span], _column(group, 2), lengths)
 
 
 def decode(blocks: Sequence[Block], ms: bool = False) -> Series:
@@ -225,9 +233,12 @@ def decode(blocks: Sequence[Block], ms: bool = False) -> Series:
     """
     import numpy as np
 
-    total = sum(b.n for b in blocks)
-    times = np.empty(total, dtype="<i8" if ms else "<f8")
-    out = (np.empty(total, dtype="<i8"), times, np.empty(total, dtype="<f8"))
+    total = sum(b.n for b in blocks)  # numpy asks for huge pages for arrays this large (Linux)
+    out = (
+        np.empty(total, dtype="<i8"),
+        np.empty(total, dtype="<i8" if ms else "<f8"),
+        np.empty(total, dtype="<f8"),
+    )
     batches = list(_batches(blocks))
     if total >= _THREADS_FROM and len(batches) > 1:
         from concurrent.futures import ThreadPoolExecutor
