@@ -204,7 +204,7 @@ def test_ctrl_c_stops_every_run_of_a_sweep(project: Path, cfg: Path) -> None:
         (["-c", "missing.yaml"], "error: config file missing.yaml does not exist"),
         (
             ["-c", "config.yaml", "--paralel", "2"],
-            "error: No such option '--paralel'. Did you mean '--parallel'?",
+            "error: No such option '--paralel'. (Did you mean one of: '--parallel', '--parse'?)",
         ),
         (["-c", "config.yaml", "--smoke", "lr=1"], None),
         (["-c", "config.yaml", "seed=1,2"], None),

@@ -21,6 +21,7 @@ import pytest
 from labbook.core import query as qt
 from labbook.errors import BadInput
 from labbook.records.examples import ItemRow, NewSample, PileLink
+from labbook.records.imports import NewImport
 from labbook.records.journal import NewNote
 from labbook.records.research import NewHypothesis, NewPrediction, Resolution
 from labbook.records.runs import BatchSummary, NewRun, Owner
@@ -538,6 +539,73 @@ def test_fields_names_every_param_metric_and_summary_key(store: Store) -> None:
     assert f.params == {"lr", "model.depth", "opt"}
     assert f.metrics == {"loss", "val/acc"}
     assert f.summary == {"best"}
+
+
+def imported(uid: str = "i" * 32, **kw: Any) -> NewImport:
+    fields: dict[str, Any] = {
+        "uid": uid,
+        "source": "mlflow",
+        "name": "from mlflow",
+        "status": "failed",
+        "created_at": 100.0,
+        "started_at": 100.0,
+        "ended_at": 160.0,
+        "heartbeat_at": None,
+        "params": {"lr": 0.1, "opt": "adam"},
+        "tags": ("experiment=base",),
+        "summary": {"best": 0.9},
+        "metrics": [batch("loss", [3.0, 2.0, 1.0])],
+        "capture": {"import": {"source": "mlflow", "id": "abc"}},
+    }
+    fields.update(kw)
+    return NewImport(**fields)
+
+
+def test_an_imported_run_is_written_whole_and_updated_in_place(store: Store) -> None:
+    """Found again by its uid, it keeps its id and tags it had; what came from the source is replaced."""
+    run_id, created = store.runs.save_imported(imported())
+    assert created
+    run = store.runs.get_run(run_id)
+    assert (run.name, run.status, run.source, run.started_at, run.ended_at) == (
+        "from mlflow",
+        "failed",
+        "mlflow",
+        100.0,
+        160.0,
+    )
+    assert run.params == {"lr": 0.1, "opt": "adam"} and run.summary == {"best": 0.9}
+    assert run.tags == ("experiment=base",) and run.metrics["loss"].count == 3
+    assert run.capture["import"] == {"source": "mlflow", "id": "abc"}
+    store.runs.add_tags(run_id, ("mine",))
+    again, created = store.runs.save_imported(
+        imported(status="finished", params={"lr": 0.2}, summary={}, metrics=[batch("acc", [0.5])])
+    )
+    assert (again, created) == (run_id, False)
+    run = store.runs.get_run(run_id)
+    assert run.status == "finished" and run.params == {"lr": 0.2} and run.summary == {}
+    assert set(run.metrics) == {"acc"} and set(run.tags) == {"experiment=base", "mine"}
+
+
+def test_a_bad_imported_value_writes_nothing(store: Store) -> None:
+    with pytest.raises(BadInput, match="parameter"):
+        store.runs.save_imported(imported(params={"bad\ud800": 1}))
+    assert store.runs.query_runs(None, [], None)[1] == 0
+
+
+# == settings ===========================================================================
+
+
+def test_settings_round_trip_by_key_and_prefix(store: Store) -> None:
+    assert store.settings.get_setting("parse.loss") is None
+    store.settings.set_setting("parse.loss", r"loss (?P<loss>\S+)")
+    store.settings.set_setting("parse.acc", "acc")
+    store.settings.set_setting("goal.val_loss", {"lower": True})
+    store.settings.set_setting("parse.acc", "acc2")  # set again: replaced
+    assert store.settings.get_setting("goal.val_loss") == {"lower": True}
+    assert store.settings.settings("parse.") == {"parse.acc": "acc2", "parse.loss": r"loss (?P<loss>\S+)"}
+    assert list(store.settings.settings()) == ["goal.val_loss", "parse.acc", "parse.loss"]
+    assert store.settings.settings("parse_") == {}  # a prefix, not a pattern
+    assert store.settings.unset_setting("parse.acc") and not store.settings.unset_setting("parse.acc")
 
 
 # -- query_runs ------------------------------------------------------------------------

@@ -50,6 +50,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "failures_cmd",
         "Per-example results: sample failures, review them into piles, diff.",
     ),
+    "import": ("imports", "import_cmd", "Import runs from TensorBoard, MLflow or W&B, every point."),
+    "settings": ("settings", "settings_cmd", "Notebook settings: saved --parse patterns and more."),
     "backup": ("notebook", "backup_cmd", "Write a consistent copy of the notebook, checked."),
     "verify": ("notebook", "verify_cmd", "Check the database and every series file; exit 1 on damage."),
     "demo": ("demo", "demo_cmd", "Run a small real experiment in a throwaway notebook."),

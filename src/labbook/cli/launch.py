@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -18,6 +19,7 @@ from labbook.views import tables as render
 
 if TYPE_CHECKING:
     from labbook.launch.launcher import Launcher
+    from labbook.launch.local import Capture
     from labbook.launch.plan import Batch, Labels, RunPlan
     from labbook.service.notebook import Notebook
 
@@ -53,6 +55,23 @@ DEFAULT_MAX_RUNS = 100
 @click.option(
     "--pass-overrides", is_flag=True, help="Append the overrides to the command (for Hydra scripts)."
 )
+@click.option(
+    "--parse",
+    "parse",
+    multiple=True,
+    metavar="REGEX|NAME",
+    help="Metrics from output lines: a regex with named groups, or a saved name (lab settings); repeatable.",
+)
+@click.option(
+    "--logdir",
+    "logdirs",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="A TensorBoard folder to follow.",
+)
+@click.option(
+    "--no-tensorboard", is_flag=True, help="Do not follow the TensorBoard event files the command writes."
+)
 @launcher_options
 @click.option("--detach", is_flag=True, help="Slurm: submit and return; lab ls follows the jobs.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing of labbook's own.")
@@ -72,8 +91,9 @@ def run_cmd(ctx: click.Context, /, overrides: tuple[str, ...], **opts: Any) -> N
     lab run -c config.yaml seed=0,1,2 --launcher slurm --slurm-time 4:00:00 -- python train.py
 
     The command's output streams through unchanged and is saved (lab logs RUN); its
-    stdout lines that are JSON objects of numbers become metrics; labbook.init() inside
-    it attaches to the run. The resolved config reaches the command as labbook.config(),
+    stdout lines that are JSON objects of numbers become metrics, and so do the scalars
+    of the TensorBoard event files it writes below the working directory (or --logdir)
+    and the lines --parse matches; labbook.init() inside it attaches to the run. The resolved config reaches the command as labbook.config(),
     as the file named by $LABBOOK_CONFIG, and through {key} and {config} placeholders.
     lab run exits with the command's exit code (a sweep: 0 if every run finished).
     """
@@ -95,6 +115,7 @@ def run_cmd(ctx: click.Context, /, overrides: tuple[str, ...], **opts: Any) -> N
     launcher = launcher_from(opts)
     notebook = open_notebook(ctx)
     try:
+        opts["capture"] = _capture(notebook, opts)
         if opts["smoke_first"]:
             code = _smoke_first(notebook, plan, opts)
             if code != 0:
@@ -136,6 +157,7 @@ def _single(notebook: Notebook, plan: RunPlan, tags: tuple[str, ...], opts: dict
         sweep_id=opts["sweep_id"],
         extra_capture={"overrides": recorded, "config_file": source} if config is not None else None,
         adopt=opts["adopt"],
+        capture=opts["capture"],
     )
     if not quiet:
         run = notebook.get_run(run_id)
@@ -169,7 +191,26 @@ def _batch(notebook: Notebook, plan: RunPlan, tags: tuple[str, ...], opts: dict[
 def _labels(opts: dict[str, Any], tags: tuple[str, ...]) -> Labels:
     from labbook.launch.plan import Labels
 
-    return Labels(opts["name"], tags, opts["note"], opts["hypothesis"])
+    return Labels(opts["name"], tags, opts["note"], opts["hypothesis"], _capture_args(opts))
+
+
+def _capture(notebook: Notebook, opts: dict[str, Any]) -> Capture:
+    """What to read besides JSON lines; every --parse pattern is checked before anything runs."""
+    from labbook.launch.local import Capture
+
+    patterns = notebook.settings.patterns(list(opts["parse"]))
+    logdirs = tuple(Path(d).resolve() for d in opts["logdirs"])
+    return Capture(tuple(patterns), logdirs, not opts["no_tensorboard"])
+
+
+def _capture_args(opts: dict[str, Any]) -> tuple[str, ...]:
+    """The same capture for each child lab run of a sweep."""
+    args: list[str] = []
+    for pattern in opts["parse"]:
+        args += ["--parse", pattern]
+    for folder in opts["logdirs"]:
+        args += ["--logdir", str(Path(folder).resolve())]
+    return (*args, "--no-tensorboard") if opts["no_tensorboard"] else tuple(args)
 
 
 def _sweep(

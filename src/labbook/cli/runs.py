@@ -183,6 +183,34 @@ def run_files(nb: Notebook, run: RunRecord) -> dict[str, int]:
     return {str(p.relative_to(base)): p.stat().st_size for p in sorted(base.rglob("*")) if p.is_file()}
 
 
+def _origin_rows(cap: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Where points came from besides run.log: an import, or TensorBoard files lab run followed."""
+    rows: list[tuple[str, Any]] = []
+    imported = cap.get("import")
+    if imported:
+        when = render.when(imported.get("imported_at"))
+        rows.append(
+            ("imported", f"from {imported['source']} {imported['origin']} (id {imported['id']}), {when}")
+        )
+        if imported.get("artifacts"):
+            rows.append(
+                (
+                    "artifacts",
+                    f"{len(imported['artifacts'])} at the source: " + ", ".join(imported["artifacts"][:5]),
+                )
+            )
+    followed = (cap.get("tensorboard") or {}).get("files") or []
+    if followed:
+        points = cap["tensorboard"].get("points", 0)
+        rows.append(
+            ("tensorboard", f"{points:,} points from {len(followed)} event file(s): {followed[0]['path']}")
+        )
+    for entry in followed:
+        for kind, tags in (entry.get("not stored") or {}).items():
+            rows.append(("", f"{kind} not stored: " + ", ".join(f"{t} ({n})" for t, n in tags.items())))
+    return rows
+
+
 def _show_text(
     r: RunRecord,
     patch: str,
@@ -213,7 +241,9 @@ def _show_text(
         rows.append(("config", f"{source}, overrides: {overrides}"))
     elif cap.get("argv"):
         rows.append(("script", " ".join(cap["argv"])))
-    rows.append(("cwd", r.cwd or ""))
+    if r.cwd or not cap.get("import"):
+        rows.append(("cwd", r.cwd or ""))
+    rows += _origin_rows(cap)
     times = f"started {render.when(r.started_at)}" if r.started_at else f"queued {render.when(r.created_at)}"
     if r.ended_at:
         times += f", ended {render.when(r.ended_at)}"

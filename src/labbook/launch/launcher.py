@@ -76,6 +76,7 @@ class Local:
         assert batch.sweep_id is not None, "a local batch is a sweep; a single run is executed in-process"
         for job, name in zip(batch.jobs, batch.names, strict=True):
             job.options = child_options(batch.source, name, batch.tags, batch.note, batch.hypothesis)
+            job.options += batch.capture
         with watcher.waiting(len(batch.jobs)) as progress:
             result = run_sweep(notebook, batch.jobs, batch.sweep_id, self.parallel, self.fail_fast, progress)
         statuses = [result.statuses.get(j.run_id or -1, "not started") for j in batch.jobs]
@@ -101,6 +102,7 @@ class Slurm:
         watcher = watcher or Quiet()
         for job in batch.jobs:
             job.options = child_options(batch.source, None, (), batch.note, batch.hypothesis)
+            job.options += batch.capture
         submitted = slurm.submit(
             notebook,
             batch.jobs,

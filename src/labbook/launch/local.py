@@ -36,7 +36,6 @@ code, or 128+N when signal N ended it):
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import shutil
@@ -44,11 +43,15 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
+from labbook.core.lineparse import LinePattern
 from labbook.errors import LaunchError
+from labbook.launch.lines import LineMetrics
 from labbook.launch.process import FORWARD, POLL_S, Signals, start, stop_leftovers, wait
 from labbook.records.runs import CRASHED, FAILED, FINISHED, KILLED, RunRecord
 from labbook.service.liveness import process_started
@@ -56,6 +59,19 @@ from labbook.service.notebook import Notebook
 from labbook.service.place import ENV_DIR
 from labbook.tracking.recorder import Recorder
 from labbook.tracking.sdk import ENV_CAPTURE_PYTHON, ENV_SUPERVISOR
+
+if TYPE_CHECKING:
+    from labbook.tracking.tfevents import EventFollower
+
+
+@dataclass(frozen=True)
+class Capture:
+    """What ``lab run`` reads from the command besides JSON lines on stdout."""
+
+    patterns: tuple[LinePattern, ...] = ()  # --parse
+    logdirs: tuple[Path, ...] = ()  # --logdir: TensorBoard folders outside the working directory
+    tensorboard: bool = True  # follow the event files the command writes
+
 
 DRAIN_READS = 1024  # at most this many reads of what is in a pipe once its pump is stopped
 
@@ -73,27 +89,6 @@ def resolve_command(argv: list[str], path: str | None = None) -> str:
             raise LaunchError(f"{argv[0]} is not executable; chmod +x it or run it through its interpreter")
         raise LaunchError(f"command not found: {argv[0]}; check the spelling or your PATH")
     return exe
-
-
-def parse_metric_line(line: bytes) -> tuple[dict[str, float], int | None] | None:
-    """A stdout line that is a JSON object of numbers (optionally with "step")."""
-    text = line.strip()
-    if not (text.startswith(b"{") and text.endswith(b"}")):
-        return None
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(obj, dict) or not obj:
-        return None
-    step = obj.pop("step", None)
-    if step is not None and not (isinstance(step, int) and not isinstance(step, bool)):
-        if not (isinstance(step, float) and step.is_integer()):
-            return None
-        step = int(step)
-    if not obj or any(isinstance(v, bool) or not isinstance(v, int | float) for v in obj.values()):
-        return None
-    return obj, step
 
 
 class _Pump(threading.Thread):
@@ -195,10 +190,14 @@ def execute(
     extra_capture: dict[str, Any] | None = None,
     adopt: str | None = None,
     env: dict[str, str] | None = None,
+    capture: Capture | None = None,
 ) -> tuple[int, int]:
     """Run ``argv`` as a new run; returns (run id, exit code for ``lab run``).
 
     ``adopt``: the uid of a pending run (queued on a cluster) to run instead of a new one.
+
+    ``capture``: ``--parse`` patterns and TensorBoard folders (default: follow event files
+    below ``cwd``).
 
     ``env``: variables the command gets on top of this process's environment (a rerun's
     captured ones); this process's own environment is left as it is.
@@ -236,7 +235,18 @@ def execute(
                 sweep_id=sweep_id,
             )
         return _supervise(
-            notebook, record, argv, signals, cwd, stdout, stderr, on_start, config, extra_capture, environ
+            notebook,
+            record,
+            argv,
+            signals,
+            cwd,
+            stdout,
+            stderr,
+            on_start,
+            config,
+            extra_capture,
+            environ,
+            capture or Capture(),
         )
     finally:
         signals.restore()
@@ -254,6 +264,7 @@ def _supervise(
     config: dict[str, Any] | None,
     extra_capture: dict[str, Any] | None,
     environ: dict[str, str],
+    capture: Capture,
 ) -> tuple[int, int]:
     from labbook.tracking.capture import command_python
 
@@ -269,6 +280,7 @@ def _supervise(
         capture_thread.join()
         notebook.end_run(record.id, KILLED, 130)
         return record.id, 130
+    began = time.time()
     try:
         proc = start(argv, env, cwd)
     except OSError as err:
@@ -278,12 +290,16 @@ def _supervise(
     signals.attach(proc)
 
     recorder = _recorder(notebook, record, proc.pid)
-    outputs = _Outputs(proc, notebook.run_dir(record), stdout, stderr, recorder)
+    outputs = _Outputs(proc, notebook.run_dir(record), stdout, stderr, recorder, capture.patterns)
+    follower = _follow_events(capture, cwd, recorder, proc.pid, began, outputs.say)
     try:
         returncode = wait(proc, signals)
         stop_leftovers(proc.pid, signals.deadline, lambda text: outputs.say(f"{text} of run {record.id}"))
     finally:
         outputs.close()
+        followed = follower.stop() if follower is not None else None
+        if followed:
+            notebook.record_capture(record.id, followed)
         report = recorder.close()
         capture_thread.join()
     status, code = _status(returncode, interrupted.is_set())
@@ -292,6 +308,18 @@ def _supervise(
         if line:
             outputs.say(line)
     return record.id, code
+
+
+def _follow_events(
+    capture: Capture, cwd: str, recorder: Recorder, pid: int, began: float, say: Callable[[str], None]
+) -> EventFollower | None:
+    if not capture.tensorboard:
+        return None
+    from labbook.tracking.tfevents import EventFollower
+
+    follower = EventFollower([Path(cwd), *capture.logdirs], recorder, pid, began, say)
+    follower.start()
+    return follower
 
 
 def _child_env(
@@ -370,23 +398,26 @@ class _Outputs:
         stdout: IO[bytes],
         stderr: IO[bytes],
         recorder: Recorder,
+        patterns: Sequence[LinePattern],
     ) -> None:
         self.proc, self.stderr, self.recorder = proc, stderr, recorder
         self.lock = threading.Lock()
         self.output = open(run_dir / "output.log", "ab")
         self.errors = open(run_dir / "stderr.log", "ab")
         assert proc.stdout is not None and proc.stderr is not None
+        out_lines = LineMetrics(recorder, patterns, json_lines=True)
+        err_lines = LineMetrics(recorder, patterns, json_lines=False)
         self.pumps = [
-            _Pump(proc.stdout.fileno(), [stdout, self.output], self.on_line, self.lock),
-            _Pump(proc.stderr.fileno(), [stderr, self.output, self.errors], None, self.lock),
+            _Pump(proc.stdout.fileno(), [stdout, self.output], out_lines, self.lock),
+            _Pump(
+                proc.stderr.fileno(),
+                [stderr, self.output, self.errors],
+                err_lines if err_lines.wanted else None,
+                self.lock,
+            ),
         ]
         for pump in self.pumps:
             pump.start()
-
-    def on_line(self, line: bytes) -> None:
-        parsed = parse_metric_line(line)
-        if parsed is not None:
-            self.recorder.log(parsed[0], parsed[1])
 
     def say(self, text: str) -> None:
         _say(self.stderr, self.lock, text)

@@ -117,6 +117,7 @@ class Labels:
     tags: tuple[str, ...] = ()
     note: str | None = None
     hypothesis: str | None = None
+    capture: tuple[str, ...] = ()  # lab run options saying what else to read (--parse, --logdir)
 
 
 @dataclass
@@ -131,6 +132,7 @@ class Batch:
     note: str | None = None
     hypothesis: str | None = None
     source: str | None = None  # the config file each run was made from
+    capture: tuple[str, ...] = ()  # passed on to every child lab run
 
 
 def write_batch(notebook: Notebook, plan: RunPlan, labels: Labels) -> Batch:
@@ -151,6 +153,7 @@ def write_batch(notebook: Notebook, plan: RunPlan, labels: Labels) -> Batch:
         labels.note,
         labels.hypothesis,
         source_of(plan.config_file),
+        labels.capture,
     )
 
 
@@ -186,5 +189,6 @@ def smoke_job(notebook: Notebook, plan: RunPlan, labels: Labels) -> Job:
             (*labels.tags, "smoke"),
             labels.note,
             labels.hypothesis,
-        ),
+        )
+        + list(labels.capture),
     )

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from labbook.errors import (
     BadInput,
@@ -37,10 +37,12 @@ if TYPE_CHECKING:
     from labbook.records.runs import CloseReport
     from labbook.service.failures import Failures
     from labbook.service.hypotheses import Hypotheses
+    from labbook.service.imports import Imports
     from labbook.service.journal import Journal
     from labbook.service.papers import Papers
     from labbook.service.plan import Plan
     from labbook.service.problems import Ideas, Problems
+    from labbook.service.settings import Settings
     from labbook.service.verify import Report as VerifyReport
 
 
@@ -67,84 +69,47 @@ def register_job_settler(settle: Callable[[Notebook], None]) -> None:
         JOB_SETTLERS.append(settle)
 
 
+T = TypeVar("T")
+
+
+class Area(Generic[T]):
+    """A service area of the notebook, built on first use: ``lab ls`` never imports the papers service."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr = f"_{attr}"
+
+    def __get__(self, notebook: Notebook, owner: type | None = None) -> T:
+        area: T | None = notebook.__dict__.get(self.attr)
+        if area is None:
+            import importlib
+
+            area = getattr(importlib.import_module(self.module), self.name)(notebook)
+            notebook.__dict__[self.attr] = area
+        return area
+
+
 class Notebook:
     """One notebook: the store plus its files area."""
+
+    # The service areas, each built on first use.
+    hypotheses: Area[Hypotheses] = Area("labbook.service.hypotheses", "Hypotheses")
+    journal: Area[Journal] = Area("labbook.service.journal", "Journal")  # notes, timeline, search
+    papers: Area[Papers] = Area("labbook.service.papers", "Papers")
+    problems: Area[Problems] = Area("labbook.service.problems", "Problems")
+    ideas: Area[Ideas] = Area("labbook.service.problems", "Ideas")
+    plan: Area[Plan] = Area("labbook.service.plan", "Plan")  # tasks, riskiest cheap step first
+    failures: Area[Failures] = Area("labbook.service.failures", "Failures")  # examples, samples, piles
+    settings: Area[Settings] = Area("labbook.service.settings", "Settings")
+    imports: Area[Imports] = Area("labbook.service.imports", "Imports")  # runs from other trackers
 
     def __init__(self, root: Path, store: Store | None = None) -> None:
         """``root`` holds the files area; ``store`` defaults to the embedded SQLite file in it."""
         self.root = root
         self.store: Store = store if store is not None else SQLiteStore(root / DB_NAME)
-        self._hypotheses: Hypotheses | None = None
-        self._journal: Journal | None = None
         self._settling = False  # reap() is settling cluster jobs (settling reads runs too)
-        self._papers: Papers | None = None
-        self._problems: Problems | None = None
-        self._ideas: Ideas | None = None
-        self._plan: Plan | None = None
-        self._failures: Failures | None = None
-
-    @property
-    def hypotheses(self) -> Hypotheses:
-        """Hypotheses, predictions and their resolution."""
-        if self._hypotheses is None:
-            from labbook.service.hypotheses import Hypotheses
-
-            self._hypotheses = Hypotheses(self)
-        return self._hypotheses
-
-    @property
-    def journal(self) -> Journal:
-        """Notes, evidence against, the timeline, full-text search."""
-        if self._journal is None:
-            from labbook.service.journal import Journal
-
-            self._journal = Journal(self)
-        return self._journal
-
-    @property
-    def papers(self) -> Papers:
-        """Papers: import, triage, guesses of their results."""
-        if self._papers is None:
-            from labbook.service.papers import Papers
-
-            self._papers = Papers(self)
-        return self._papers
-
-    @property
-    def problems(self) -> Problems:
-        """The important problems and what bears on them."""
-        if self._problems is None:
-            from labbook.service.problems import Problems
-
-            self._problems = Problems(self)
-        return self._problems
-
-    @property
-    def ideas(self) -> Ideas:
-        """Ideas, their ratings and the raters' scores."""
-        if self._ideas is None:
-            from labbook.service.problems import Ideas
-
-            self._ideas = Ideas(self)
-        return self._ideas
-
-    @property
-    def plan(self) -> Plan:
-        """Tasks ordered riskiest cheap step first."""
-        if self._plan is None:
-            from labbook.service.plan import Plan
-
-            self._plan = Plan(self)
-        return self._plan
-
-    @property
-    def failures(self) -> Failures:
-        """Per-example results, failure samples, review and piles."""
-        if self._failures is None:
-            from labbook.service.failures import Failures
-
-            self._failures = Failures(self)
-        return self._failures
 
     # -- opening -------------------------------------------------------------
     @classmethod

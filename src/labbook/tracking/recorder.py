@@ -193,6 +193,22 @@ class Recorder:
                 cols[1].append(t)
                 cols[2].append(value)
 
+    def log_points(self, key: str, steps: list[int], times: list[float], values: list[float]) -> None:
+        """Points that carry their own steps and times (read from a TensorBoard event file):
+        kept as they were logged, apart from ``log``'s step counter and back-pressure."""
+        _check_key(key)
+        with self._lock:
+            if self._failing is not None:
+                if self._buffered + len(values) > MAX_BUFFERED:
+                    self._lost[key] = self._lost.get(key, 0) + len(values)
+                    self._lost_total += len(values)
+                    return
+                self._buffered += len(values)
+            cols = self._buf.get(key) or self._buf.setdefault(key, ([], [], []))
+            cols[0].extend(steps)
+            cols[1].extend(times)
+            cols[2].extend(values)
+
     def _room(self, data: Mapping[str, Any]) -> bool:
         """While the disk refuses writes: keep points up to the bound, count the rest as lost."""
         if self._buffered + len(data) <= MAX_BUFFERED:

@@ -33,6 +33,7 @@ from labbook.store.sqlite.connection import Database, named, text_view
 
 if TYPE_CHECKING:
     from labbook.core.query import Expr, SortKey
+    from labbook.records.imports import NewImport
 
 _RUN_COLUMNS = (
     "id, uid, name, status, created_at, started_at, ended_at, exit_code, note, command, "
@@ -90,6 +91,18 @@ _UPSERT_KEYED = (
     "INSERT INTO {table} (run_id, key, value, num, text) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, num = excluded.num, text = excluded.text"
 )
+
+
+_INSERT_METRIC = (
+    "INSERT INTO metrics (run_id, key, count, nan_count, last, last_nan, last_step, min, max, sum,"
+    " updated_at, first_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _metric_row(run_id: int, b: BatchSummary, at: float) -> tuple[Any, ...]:
+    nan_last = math.isnan(b.last)
+    return (run_id, b.key, b.count, b.nan_count, None if nan_last else b.last, int(nan_last), b.last_step,
+            b.min, b.max, b.sum, at, at)  # fmt: skip
 
 
 def _keyed_rows(what: str, values: Mapping[str, Any]) -> list[tuple[str, str, float | None, str | None]]:
@@ -151,6 +164,42 @@ class SQLiteRuns:
             )
             c.executemany(_UPSERT_KEYED.format(table="params"), [(run_id, *row) for row in params])
         return run_id
+
+    def save_imported(self, run: NewImport) -> tuple[int, bool]:
+        """The run of another tool, whole, in one transaction; (run id, whether it is new).
+
+        Found again by its uid, it keeps its id and its notes and links, and everything read
+        from the source (params, summaries, metrics, capture) is replaced.
+        """
+        params = _keyed_rows("parameter", run.params)
+        summary = _keyed_rows("summary value", run.summary)
+        with self.db.tx() as c:
+            found = c.execute("SELECT id FROM runs WHERE uid = ?", (run.uid,)).fetchone()
+            row = (run.name, run.status, run.started_at, run.ended_at, run.heartbeat_at, run.source)
+            capture = json.dumps(run.capture)
+            if found is None:
+                cur = c.execute(
+                    "INSERT INTO runs (name, status, started_at, ended_at, heartbeat_at, source, uid,"
+                    " created_at, host, capture) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*row, run.uid, run.created_at, f"{run.source} import", capture),
+                )
+                run_id = int(cur.lastrowid or 0)
+            else:
+                run_id = int(found[0])
+                c.execute(
+                    "UPDATE runs SET name = ?, status = ?, started_at = ?, ended_at = ?, heartbeat_at = ?,"
+                    " source = ?, capture = ? WHERE id = ?",
+                    (*row, capture, run_id),
+                )
+                for table in ("params", "summary", "metrics"):
+                    c.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            c.executemany(
+                "INSERT OR IGNORE INTO tags (run_id, tag) VALUES (?, ?)", [(run_id, t) for t in run.tags]
+            )
+            c.executemany(_UPSERT_KEYED.format(table="params"), [(run_id, *r) for r in params])
+            c.executemany(_UPSERT_KEYED.format(table="summary"), [(run_id, *r) for r in summary])
+            c.executemany(_INSERT_METRIC, [_metric_row(run_id, b, run.created_at) for b in run.metrics])
+        return run_id, found is None
 
     def set_capture(self, run_id: int, capture: dict[str, Any]) -> None:
         with self.db.tx() as c:

@@ -414,3 +414,13 @@ CREATE TRIGGER search_run_delete AFTER DELETE ON runs BEGIN
 END;
 DELETE FROM search WHERE kind = 'run' AND ref NOT IN (SELECT id FROM runs);
 """
+
+
+# v13: notebook settings (lab settings): what a user would otherwise repeat on every command.
+V13 = """
+CREATE TABLE settings (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,  -- JSON
+    updated_at REAL NOT NULL
+) WITHOUT ROWID;
+"""

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from labbook.store.sqlite.papers import SQLitePapers
     from labbook.store.sqlite.problems import SQLiteProblems
     from labbook.store.sqlite.research import SQLiteResearch
+    from labbook.store.sqlite.settings import SQLiteSettings
 
 
 class SQLiteStore:
@@ -61,6 +62,12 @@ class SQLiteStore:
         from labbook.store.sqlite.failures import SQLiteFailures
 
         return SQLiteFailures(self.db)
+
+    @cached_property
+    def settings(self) -> SQLiteSettings:
+        from labbook.store.sqlite.settings import SQLiteSettings
+
+        return SQLiteSettings(self.db)
 
     @property
     def read_only(self) -> bool:
