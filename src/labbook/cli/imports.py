@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import time
 
 import click
@@ -47,6 +48,8 @@ def import_cmd(ctx: click.Context, kind: str, source: str, tags: tuple[str, ...]
     Importing the same source again updates the runs it made (their ids, notes and
     links stay); it never adds a run twice. lab show names where a run came from.
     """
+    if kind == "mlflow":  # an import reads files; it has nothing to report to MLflow's servers
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     reader = importlib.import_module(f"labbook.importers.{kind}")
     progress = _Progress(quiet)
     with open_notebook(ctx) as nb:

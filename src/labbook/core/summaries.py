@@ -15,11 +15,9 @@ def summarize(key: str, steps: Any, values: Any) -> BatchSummary:
     np = sys.modules.get("numpy")
     if np is not None and isinstance(values, np.ndarray):
         finite = values[~np.isnan(values)]
-        lo, hi, total = (
-            (float(finite.min()), float(finite.max()), float(finite.sum()))
-            if finite.size
-            else (None, None, 0.0)
-        )
+        with np.errstate(invalid="ignore"):  # +inf and -inf sum to NaN, as the lists below do, silently
+            total = float(finite.sum())
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (None, None)
         return BatchSummary(
             key, len(values), len(values) - len(finite), float(values[-1]), int(steps[-1]), lo, hi, total
         )
