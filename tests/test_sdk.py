@@ -77,6 +77,23 @@ def test_non_numeric_values_get_a_clear_error_and_the_run_goes_on(project: Path,
     assert read(project, run.id).metrics["ok"].count == 2
 
 
+def test_a_call_with_one_bad_value_logs_none_of_its_values(project: Path) -> None:
+    """Nothing half-written: the good values beside a bad one are not kept, nor is the step used."""
+    with labbook.init() as run:
+        run.log({"a": 1.0, "b": 1.0})
+        with pytest.raises(MetricValueError, match="metric 'bad'"):
+            run.log({"a": 2.0, "new": 5.0, "bad": "text", "c": 3.0})
+        with pytest.raises(MetricValueError, match="metric name"):
+            run.log({"b": 2.0, "": 1.0})
+        run.log({"a": 3.0, "b": 3.0})
+    rec = read(project, run.id)
+    assert set(rec.metrics) == {"a", "b"}
+    with Notebook.open(project) as nb:
+        a, b = nb.series(rec, "a"), nb.series(rec, "b")
+    assert a.values.tolist() == [1.0, 3.0] and a.steps.tolist() == [0, 1]
+    assert b.values.tolist() == [1.0, 3.0] and b.steps.tolist() == [0, 1]
+
+
 @pytest.mark.parametrize(("data", "step"), [({"": 1.0}, None), ({3: 1.0}, None), ({"a": 1.0}, "five")])
 def test_bad_names_and_steps_are_refused(project: Path, data, step) -> None:
     with labbook.init() as run, pytest.raises(MetricValueError):

@@ -177,21 +177,40 @@ class Recorder:
                 step = self._next_step
             elif step.__class__ is not int:
                 step = _check_step(step)
-            self._next_step = step + 1
+            before, self._next_step = self._next_step, step + 1
             buf = self._buf
             if self._failing is not None and not self._room(data):
                 return
-            for key, value in data.items():
-                cls = value.__class__
-                if cls is not float and (cls is not int or not -_BIG < value < _BIG):
-                    value = _coerce(key, value)
-                cols = buf.get(key)
-                if cols is None:
-                    _check_key(key)
-                    cols = buf[key] = ([], [], [])
-                cols[0].append(step)
-                cols[1].append(t)
-                cols[2].append(value)
+            key = None
+            try:
+                for key, value in data.items():
+                    cls = value.__class__
+                    if cls is not float and (cls is not int or not -_BIG < value < _BIG):
+                        value = _coerce(key, value)
+                    cols = buf.get(key)
+                    if cols is None:
+                        _check_key(key)
+                        cols = buf[key] = ([], [], [])
+                    cols[0].append(step)
+                    cols[1].append(t)
+                    cols[2].append(value)
+            except MetricValueError:
+                self._take_back(data, key, before)
+                raise
+
+    def _take_back(self, data: Mapping[str, Any], failed: Any, next_step: int) -> None:
+        """A call with a bad value logs none of its values (the caller holds ``_lock``)."""
+        for key in data:
+            if key == failed:
+                break
+            cols = self._buf[key]
+            for col in cols:
+                col.pop()
+            if not cols[2]:
+                del self._buf[key]
+        self._next_step = next_step
+        if self._failing is not None:
+            self._buffered -= len(data)
 
     def log_points(self, key: str, steps: list[int], times: list[float], values: list[float]) -> None:
         """Points that carry their own steps and times (read from a TensorBoard event file):
