@@ -61,6 +61,25 @@ def prefixed(prefix: str, values: Mapping[str, float]) -> dict[str, float]:
     return {prefix + key: value for key, value in values.items()}
 
 
+class RunOwner:
+    """What every logger and callback is built with: how to name the run it starts, and where.
+
+    Placed before the framework's base class, it calls that base's ``__init__`` with no arguments.
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        config: Mapping[str, Any] | None = None,
+        dir: str | os.PathLike[str] | None = None,
+        note: str | None = None,
+        hypothesis: str | int | None = None,
+    ) -> None:
+        super().__init__()
+        self._slot = RunSlot(name=name, tags=tags, config=config, dir=dir, note=note, hypothesis=hypothesis)
+
+
 class RunSlot:
     """The run one logger or callback writes to, and whether it may end it.
 

@@ -8,13 +8,12 @@ this class to their package's base. Both packages check the rank through the one
 
 from __future__ import annotations
 
-import os
 import sys
 from argparse import Namespace
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from labbook.integrations._common import RunSlot, missing, numbers, plain
+from labbook.integrations._common import RunOwner, missing, numbers, plain
 from labbook.records.runs import FAILED, FINISHED, KILLED
 
 try:
@@ -35,7 +34,7 @@ def ended_as(status: str) -> str:
     return end
 
 
-class LabbookLoggerBase:
+class LabbookLoggerBase(RunOwner):
     """A Lightning logger that writes to a labbook run: ``Trainer(logger=LabbookLogger())``.
 
     Each Trainer stage (``fit``, ``validate``, ``test``) starts a run, or attaches to the one
@@ -45,18 +44,6 @@ class LabbookLoggerBase:
     Only global rank 0 writes. Checkpoints go where Lightning puts them
     (``default_root_dir/<name>/version_<run id>``), not into the notebook.
     """
-
-    def __init__(
-        self,
-        name: str | None = None,
-        tags: Sequence[str] | None = None,
-        config: Mapping[str, Any] | None = None,
-        dir: str | os.PathLike[str] | None = None,
-        note: str | None = None,
-        hypothesis: str | int | None = None,
-    ) -> None:
-        super().__init__()
-        self._slot = RunSlot(name=name, tags=tags, config=config, dir=dir, note=note, hypothesis=hypothesis)
 
     def _run(self) -> labbook.Run:
         """The run to write to: a stage's first write after another stage ended starts a new one."""
@@ -119,3 +106,19 @@ class LabbookLoggerBase:
         if status == "finished":
             return  # said only before a Slurm requeue, and training goes on until the job is stopped
         self._slot.end(ended_as(status))
+
+
+def logger_class(base: type, rank_zero_experiment: Callable[..., Any], module: str) -> type[Any]:
+    """``LabbookLogger`` on one package's ``Logger``: named as its module exports it, so it pickles."""
+
+    def experiment(self: LabbookLoggerBase) -> labbook.Run:
+        """The labbook run (after a stage, the one it ended); on other ranks, Lightning's stand-in."""
+        return self._latest()
+
+    namespace = {
+        "__doc__": LabbookLoggerBase.__doc__,
+        "__module__": module,
+        "__qualname__": "LabbookLogger",
+        "experiment": property(rank_zero_experiment(experiment)),
+    }
+    return type("LabbookLogger", (LabbookLoggerBase, base), namespace)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import labbook
-from labbook.integrations._common import RunSlot, missing, numbers, plain
+from labbook.integrations._common import RunOwner, missing, numbers, plain
 from labbook.records.runs import FAILED, FINISHED
 
 try:
@@ -39,7 +38,7 @@ def training_params(args: Any, model: Any) -> dict[str, Any]:
     return params
 
 
-class LabbookCallback(TrainerCallback):  # type: ignore[misc]  # transformers is opaque to mypy here
+class LabbookCallback(RunOwner, TrainerCallback):  # type: ignore[misc]  # transformers is opaque to mypy here
     """Writes the Trainer's logs to a labbook run, from the world's main process only.
 
     Each ``trainer.train()`` starts a run (or attaches to the one ``lab run`` started) and
@@ -47,18 +46,6 @@ class LabbookCallback(TrainerCallback):  # type: ignore[misc]  # transformers is
     at ``state.global_step``. To keep a later ``trainer.evaluate()`` in the same run, open it
     yourself (``with labbook.init(): ...``): the callback borrows it and never ends it.
     """
-
-    def __init__(
-        self,
-        name: str | None = None,
-        tags: Sequence[str] | None = None,
-        config: Mapping[str, Any] | None = None,
-        dir: str | os.PathLike[str] | None = None,
-        note: str | None = None,
-        hypothesis: str | int | None = None,
-    ) -> None:
-        super().__init__()
-        self._slot = RunSlot(name=name, tags=tags, config=config, dir=dir, note=note, hypothesis=hypothesis)
 
     def _run(self, args: Any, model: Any, *, training: bool = False) -> labbook.Run:
         fresh = self._slot.run is None

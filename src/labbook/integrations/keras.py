@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from labbook.integrations._common import RunSlot, missing, numbers, plain, prefixed
+from labbook.integrations._common import RunOwner, missing, numbers, plain, prefixed
 from labbook.records.runs import FAILED, FINISHED
 
 try:
@@ -27,7 +26,7 @@ def shortest(value: Any) -> Any:
     return value
 
 
-class LabbookKerasCallback(keras.callbacks.Callback):  # type: ignore[misc]  # Keras is opaque to mypy here
+class LabbookKerasCallback(RunOwner, keras.callbacks.Callback):  # type: ignore[misc]  # Keras is opaque to mypy here
     """Writes what ``fit`` reports to a labbook run.
 
     ``epoch/<name>`` (Keras's epoch logs, ``val_`` metrics included) is logged at step = the
@@ -37,19 +36,7 @@ class LabbookKerasCallback(keras.callbacks.Callback):  # type: ignore[misc]  # K
     you opened yourself (``labbook.init``) is borrowed and never ended.
     """
 
-    def __init__(
-        self,
-        name: str | None = None,
-        tags: Sequence[str] | None = None,
-        config: Mapping[str, Any] | None = None,
-        dir: str | os.PathLike[str] | None = None,
-        note: str | None = None,
-        hypothesis: str | int | None = None,
-    ) -> None:
-        super().__init__()
-        self._slot = RunSlot(name=name, tags=tags, config=config, dir=dir, note=note, hypothesis=hypothesis)
-        self._batches_before_epoch = 0
-        self._batches = 0
+    _batches = _batches_before_epoch = 0  # batches done since fit began, and before this epoch
 
     def _fit_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {k: plain(v) for k, v in (self.params or {}).items() if k != "verbose"}
