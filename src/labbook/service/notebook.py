@@ -81,7 +81,9 @@ class Area(Generic[T]):
     def __set_name__(self, owner: type, attr: str) -> None:
         self.attr = f"_{attr}"
 
-    def __get__(self, notebook: Notebook, owner: type | None = None) -> T:
+    def __get__(self, notebook: Notebook | None, owner: type | None = None) -> T:
+        if notebook is None:  # looked up on the class (help(), documentation tools)
+            return self  # type: ignore[return-value]
         area: T | None = notebook.__dict__.get(self.attr)
         if area is None:
             import importlib
