@@ -1,15 +1,11 @@
-"""What the readers share: series kept as packed arrays, progress lines that do not flood, one install hint."""
+"""What the readers share: series kept as packed arrays, a silent progress callback, one install hint."""
 
 from __future__ import annotations
 
-import time
 from array import array
-from collections.abc import Callable
 
 from labbook.errors import BadInput
 from labbook.records.imports import ImportedSeries
-
-PROGRESS_EVERY_S = 0.5
 
 
 def missing(tool: str, extra: str) -> BadInput:
@@ -37,19 +33,5 @@ class Series:
         return ImportedSeries(self.key, self.steps, self.times, self.values)
 
 
-class Progress:
-    """Passes a line on at most every ``PROGRESS_EVERY_S``: a long import says where it is, a terminal is not flooded."""
-
-    def __init__(
-        self, callback: Callable[[str], None] | None, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.callback, self.clock = callback, clock
-        self.last = -float("inf")
-
-    def __call__(self, line: str) -> None:
-        if self.callback is None:
-            return
-        now = self.clock()
-        if now - self.last >= PROGRESS_EVERY_S:
-            self.last = now
-            self.callback(line)
+def quiet(line: str) -> None:
+    """Where progress goes when nobody asked for it; how often lines are shown is the adapter's call."""

@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from labbook.errors import BadInput
-from labbook.importers._common import Progress, Series, missing
+from labbook.importers._common import Series, missing, quiet
 from labbook.records.imports import ImportedRun, ImportedSeries, Skipped
 from labbook.records.runs import CRASHED, FAILED, FINISHED, KILLED, RUNNING
 
@@ -73,7 +73,7 @@ def read(source: str, progress: Callable[[str], None] | None = None) -> Iterator
     uri = tracking_uri(source)
     with _file_store_allowed(uri):
         client, experiments = _open(uri, source)
-    return _runs(client, experiments, uri, source, Progress(progress))
+    return _runs(client, experiments, uri, source, progress or quiet)
 
 
 def tracking_uri(source: str) -> str:
@@ -219,7 +219,7 @@ def _pages(fetch: Callable[[str | None], Any]) -> list[Any]:
 
 
 def _runs(
-    client: Any, experiments: list[Any], uri: str, origin: str, progress: Progress
+    client: Any, experiments: list[Any], uri: str, origin: str, progress: Callable[[str], None]
 ) -> Iterator[ImportedRun | Skipped]:
     from mlflow.entities import ViewType
     from mlflow.exceptions import MlflowException
@@ -260,7 +260,7 @@ def _deleted(run: Any, experiment: Any) -> str | None:
 
 
 def _run(
-    client: Any, run: Any, experiment: Any, origin: str, progress: Progress, where: str
+    client: Any, run: Any, experiment: Any, origin: str, progress: Callable[[str], None], where: str
 ) -> tuple[ImportedRun, list[Skipped]]:
     info, data = run.info, run.data
     tags, system = _tags(data.tags)

@@ -14,6 +14,7 @@ from typing import Any
 
 from labbook.errors import BadInput
 from labbook.formats.tfevents import EventReader, Points, find_event_files
+from labbook.importers._common import quiet
 from labbook.records.imports import ImportedRun, ImportedSeries, Skipped
 
 
@@ -31,8 +32,9 @@ def read(
         raise BadInput(f"no TensorBoard event files (events.out.tfevents.*) under {source}")
     folders = {}
     for i, (path, found) in enumerate(sorted(files.items()), 1):
-        if progress is not None:
-            progress(f"tensorboard: folder {i} of {len(files)}: {path.relative_to(root).as_posix() or '.'}")
+        (progress or quiet)(
+            f"tensorboard: folder {i} of {len(files)}: {path.relative_to(root).as_posix() or '.'}"
+        )
         folders[path] = _Folder(root, path, sorted(found, key=_writer_start))
     for folder in _sessions_into_parents(folders):
         yield from folder.skipped

@@ -31,14 +31,14 @@ from typing import Any
 
 from labbook.core.config import flatten
 from labbook.errors import BadInput
-from labbook.importers._common import Progress, Series, missing
+from labbook.importers._common import Series, missing, quiet
 from labbook.importers.wandb_log import Damage, NotALog, records
 from labbook.records.imports import ImportedRun, Skipped
 from labbook.records.runs import CRASHED, FAILED, FINISHED
 
 SOURCE = "wandb"
 
-PROGRESS_EVERY = 2000  # records between progress lines (the lines themselves are throttled)
+PROGRESS_EVERY = 2000  # records between progress lines (lab import shows at most two a second)
 
 _RUN_FOLDER = re.compile(r"(offline-)?run-[0-9]{8}_[0-9]{6}-.+")
 _WHERE = "give the wandb/ folder wandb.init made (it holds offline-run-* and run-* folders), the folder holding it, or one run folder"
@@ -53,7 +53,7 @@ def read(
     except ImportError:
         raise missing("W&B", "wandb") from None
     folders = run_folders(Path(source).expanduser())
-    return _runs(folders, wandb_internal_pb2.Record, Progress(progress))
+    return _runs(folders, wandb_internal_pb2.Record, progress or quiet)
 
 
 def run_folders(path: Path) -> list[Path]:
@@ -82,7 +82,7 @@ def _log_in(folder: Path) -> Path | None:
 
 
 def _runs(
-    folders: list[Path], record: Callable[[], Any], progress: Progress
+    folders: list[Path], record: Callable[[], Any], progress: Callable[[str], None]
 ) -> Iterator[ImportedRun | Skipped]:
     for number, folder in enumerate(folders, 1):
         where = f"wandb: run {number} of {len(folders)}"
@@ -97,7 +97,7 @@ def _runs(
 
 
 def _read_run(
-    log: Path, record: Callable[[], Any], progress: Progress, where: str
+    log: Path, record: Callable[[], Any], progress: Callable[[str], None], where: str
 ) -> Iterator[ImportedRun | Skipped]:
     from google.protobuf.message import DecodeError
 
