@@ -424,3 +424,44 @@ CREATE TABLE settings (
     updated_at REAL NOT NULL
 ) WITHOUT ROWID;
 """
+
+
+# v14: everyday use. A removed run goes to a trash (hidden from every reader until
+# `lab rm --undo`, deleted by `lab gc`); an archived run is kept but left out of listings.
+# Changes made to a run after the fact are journaled. Artifacts are files a run produced
+# or depended on, kept once per content in the files area. A paper merged from several
+# imports keeps every citation key it was imported under.
+V14 = """
+ALTER TABLE runs ADD COLUMN trashed_at REAL;
+ALTER TABLE runs ADD COLUMN archived_at REAL;
+CREATE INDEX runs_trashed ON runs(trashed_at) WHERE trashed_at IS NOT NULL;
+
+CREATE TABLE run_events (
+    id      INTEGER PRIMARY KEY,
+    run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    at      REAL NOT NULL,
+    kind    TEXT NOT NULL,   -- tag / untag / rename / trash / restore / archive / unarchive
+    detail  TEXT NOT NULL    -- JSON: what changed (old and new name, the tag)
+);
+CREATE INDEX run_events_at ON run_events(at);
+
+CREATE TABLE artifacts (
+    run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    kind       TEXT,             -- checkpoint / model / data / snapshot (an untracked source file) / ...
+    hash       TEXT NOT NULL,    -- sha256 of the content, hex: its file in the files area
+    size       INTEGER NOT NULL,
+    source     TEXT,             -- the path it was copied from
+    created_at REAL NOT NULL,
+    PRIMARY KEY (run_id, name)
+) WITHOUT ROWID;
+CREATE INDEX artifacts_hash ON artifacts(hash);
+
+CREATE TABLE paper_citekeys (
+    paper_id INTEGER NOT NULL REFERENCES papers(id) ON DELETE CASCADE,
+    key      TEXT NOT NULL,
+    PRIMARY KEY (paper_id, key)
+) WITHOUT ROWID;
+CREATE INDEX paper_citekeys_key ON paper_citekeys(key);
+INSERT INTO paper_citekeys (paper_id, key) SELECT id, citekey FROM papers WHERE citekey IS NOT NULL;
+"""
