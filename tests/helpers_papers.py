@@ -8,6 +8,7 @@ from pathlib import Path
 FIX = Path(__file__).parent / "fixtures" / "papers"
 TABLES = (
     "papers",
+    "paper_citekeys",
     "paper_settings",
     "predictions",
     "resolutions",

@@ -141,3 +141,64 @@ def test_a_reused_citation_key_is_kept_as_an_entry_of_its_own() -> None:
         ("Dense Übersicht", "Journal of X", 2021, "line 3 (smith20, a reused key)"),
     ]
     assert parsed.skipped == []
+
+
+def test_string_concatenation_months_and_macros_built_from_earlier_ones() -> None:
+    text = (
+        '@string{ml = "Machine Learning"}\n'
+        '@STRING{jmlr = "Journal of " # ML # { Research}}\n'  # names ignore case
+        '@string{jmlr21 = jmlr # ", " # "vol. " # 22}\n'
+        '@string{jan = "Jan."}\n'  # a file may redefine a predefined month
+        '@article{a, title = ml # " and more", journal = jmlr21, year = 2021}\n'
+        '@misc{b, title = {Talk} # " in " # mar, howpublished = "Seminar, " # dec # " 2020", year = 2020}\n'
+        '@misc{c, title = "Notes of " # jan, howpublished = later}\n'
+        "@string{later = {Defined {A}fter Its Use}}\n"  # within a file, order does not matter
+    )
+    parsed = parse(text, "bibtex")
+    assert parsed.skipped == []
+    assert [(e.key, e.title, e.venue) for e in parsed.entries] == [
+        ("a", "Machine Learning and more", "Journal of Machine Learning Research, vol. 22"),
+        ("b", "Talk in March", "Seminar, December 2020"),
+        ("c", "Notes of Jan.", "Defined After Its Use"),
+    ]
+    assert parsed.strings == 5 and parsed.macros["jmlr"] == "Journal of Machine Learning Research"
+
+
+def test_an_undefined_macro_skips_its_entry_never_stores_its_name() -> None:
+    text = (
+        '@string{full = missing # " x"}\n'
+        "@string{loop = loop}\n"
+        "@article{smith20, title = {Sparse Attention}, journal = jmlr, year = 2020}\n"
+        "@article{lee21, title = {Dense Attention}, journal = full}\n"
+        "@article{kim22, title = {Looping}, journal = loop}\n"
+        "@article{park23, title = pre and more}\n"
+        "@article{ok24, title = {Fine}, address = nowhere, month = sept}\n"  # fields never read
+    )
+    parsed = parse(text, "bibtex")
+    assert [e.key for e in parsed.entries] == ["ok24"]
+    assert dict(parsed.skipped) == {
+        "line 1 (@string full)": "undefined macro missing in @string full: no @string{missing = ...}"
+        " in this file or in one imported before it",
+        "line 2 (@string loop)": "the @string loop is defined in terms of itself",
+        "line 3 (smith20)": "undefined macro jmlr in journal: no @string{jmlr = ...}"
+        " in this file or in one imported before it",
+        "line 4 (lee21)": "undefined macro missing in @string full: no @string{missing = ...}"
+        " in this file or in one imported before it",
+        "line 5 (kim22)": "the @string loop is defined in terms of itself",
+        "line 6 (park23)": "title = pre and more: not a BibTeX value (join parts with #, put text in {braces})",
+    }
+    assert parsed.macros == {}
+
+
+def test_macros_reach_the_files_after_their_own_only() -> None:
+    strings = parse('@string{jmlr = "JMLR"}\n@string{bad = nope}\n', "bibtex")  # no entry: still BibTeX
+    assert (strings.entries, strings.strings, strings.macros) == ([], 1, {"jmlr": "JMLR"})
+    refs = "@article{a, title = {A}, journal = jmlr}\n"
+    assert parse(refs, "bibtex", strings.macros).entries[0].venue == "JMLR"
+    assert parse(refs, "bibtex").skipped[0][1].startswith("undefined macro jmlr in journal")
+    between = parse(read("zotero.json"), "csl-json", strings.macros)  # passed through other formats
+    assert between.macros == {"jmlr": "JMLR"}
+    again = parse('@string{jmlr = "J. Mach. Learn. Res."}\n' + refs, "bibtex", between.macros)
+    assert again.entries[0].venue == "J. Mach. Learn. Res." and again.macros == {
+        "jmlr": "J. Mach. Learn. Res."
+    }

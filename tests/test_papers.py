@@ -14,6 +14,7 @@ import pytest
 from sklearn.metrics import mean_absolute_percentage_error
 
 from labbook.core import scoring
+from labbook.errors import NotFound
 from labbook.service.notebook import Notebook
 
 from .conftest import lab, lab_proc
@@ -495,3 +496,157 @@ def test_interactive_triage_in_a_real_terminal(project: Path) -> None:
     by_ref = {p["ref"]: p for p in papers_json()}
     assert (by_ref["R1"]["kind"], by_ref["R1"]["changes"]) == ("recipe", "yes")
     assert by_ref["R2"]["status"] == "untriaged"
+
+
+STRINGS_BIB = (
+    '@string{jmlr = "Journal of Machine Learning Research"}\n'
+    '@string{icml = "Proceedings of " # "ICML"}\n'
+    '@string{icml21 = icml # " 2021"}\n'
+)
+REFS_BIB = (
+    "@article{srivastava2014dropout, title = {Dropout: A Simple Way to Prevent Neural Networks from"
+    " Overfitting}, author = {Srivastava, Nitish and Hinton, Geoffrey}, journal = jmlr, year = 2014, month = jun}\n"
+    "@inproceedings{radford2021clip, title = {Learning Transferable Visual Models From Natural Language"
+    " Supervision}, booktitle = icml21, year = 2021, eprint = {2103.00020}}\n"
+    "@article{draft2024, title = {A Draft Nobody Finished}, journal = tmlr}\n"
+)
+NO_TMLR = "undefined macro tmlr in journal: no @string{tmlr = ...} in this file or in one imported before it"
+
+
+def bib_files(tmp_path: Path, **files: str) -> list[Path]:
+    paths = []
+    for stem, text in files.items():
+        paths.append(tmp_path / f"{stem}.bib")
+        paths[-1].write_text(text, encoding="utf-8")
+    return paths
+
+
+def test_several_files_are_one_import_and_macros_reach_the_files_after(project: Path, tmp_path: Path) -> None:
+    strings, refs = bib_files(tmp_path, strings=STRINGS_BIB, refs=REFS_BIB)
+    result = lab("papers", "import", str(strings), str(refs), str(FIX / "zotero.json"))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "strings.bib (bibtex): 3 @string macros for the files after it",
+        "refs.bib (bibtex): 2 added, 0 merged into papers already here, 1 skipped",
+        f"  skipped  line 3 (draft2024): {NO_TMLR}",
+        "zotero.json (csl-json): 3 added, 0 merged into papers already here, 1 skipped",
+        "  skipped  item 4 (http://zotero.org/users/local/abc123/items/NOTITLE1): no title",
+        "3 files: 5 added, 0 merged into papers already here, 2 skipped",
+        "Triage them: lab papers triage",
+    ]
+    venues = {p["key"]: p["venue"] for p in papers_json()}
+    assert venues["srivastava2014dropout"] == "Journal of Machine Learning Research"
+    assert venues["radford2021clip"] == "Proceedings of ICML 2021"
+    assert "draft2024" not in venues and "tmlr" not in venues.values()
+    # in the other order the macros come too late, as with \bibliography{refs,strings}
+    late = lab("papers", "import", str(refs), str(strings), "--json")
+    assert late.exit_code == 0, late.output
+    report = json.loads(late.output)
+    assert report["totals"] == {"added": 0, "merged": 0, "skipped": 3}
+    assert [(f["file"], f["macros"]) for f in report["files"]] == [("refs.bib", 0), ("strings.bib", 3)]
+    assert report["files"][0]["skipped"][0] == [
+        "line 1 (srivastava2014dropout)",
+        "undefined macro jmlr in journal: no @string{jmlr = ...} in this file or in one imported before it",
+    ]
+    again = lab("papers", "import", str(refs), str(strings)).output.splitlines()
+    assert again[-2:] == [
+        "strings.bib (bibtex): 3 @string macros and no file after it to use them (name it first)",
+        "2 files: 0 added, 0 merged into papers already here, 3 skipped",
+    ]
+    assert len(papers_json()) == 5
+
+
+def test_the_service_imports_several_files_in_one_go(project: Path, tmp_path: Path) -> None:
+    strings, refs = bib_files(tmp_path, strings=STRINGS_BIB, refs=REFS_BIB)
+    with Notebook.open(project) as nb:
+        summary = nb.papers.import_files([strings, refs, FIX / "library.bib", FIX / "arxiv-search.xml"])
+        got = [
+            (r.file, r.format, r.macros, len(r.added), len(r.merged), len(r.skipped)) for r in summary.files
+        ]
+        assert got == [
+            ("strings.bib", "bibtex", 3, 0, 0, 0),
+            ("refs.bib", "bibtex", 0, 2, 0, 1),
+            ("library.bib", "bibtex", 1, 6, 1, 2),  # its own @string siamrev
+            ("arxiv-search.xml", "arxiv", 0, 2, 1, 1),
+        ]
+        assert (summary.total("added"), summary.total("merged"), summary.total("skipped")) == (10, 2, 4)
+        # a duplicate of a paper added by an earlier file of the same import names its new id
+        assert summary.files[3].merged == [("entry 1 (2106.09685v1)", "R5", "same arXiv id")]
+        with pytest.raises(NotFound, match="no paper 'draft2024'"):
+            nb.papers.get("draft2024")  # skipped for its undefined macro, so never stored
+    assert len(papers_json()) == 10
+
+
+def test_a_missing_or_broken_file_among_several_imports_nothing(project: Path, tmp_path: Path) -> None:
+    (refs,) = bib_files(tmp_path, refs=REFS_BIB)
+    missing = tmp_path / "missing.bib"
+    lab("papers", "import", str(FIX / "arxiv-search.xml"))
+    before = stored(project)
+    for files, message in [
+        (
+            [FIX / "library.bib", missing],
+            f"error: cannot read {missing}: there is no such file; nothing was imported from the 2 files\n",
+        ),
+        (
+            [FIX / "library.bib", FIX / "not-really.bib", refs],
+            "error: not-really.bib is not BibTeX (no @type{key, ...} entry found): line 1 starts with '[';"
+            " check --format; nothing was imported from the 3 files\n",
+        ),
+        (
+            [FIX / "library.bib", tmp_path],
+            f"error: cannot tell the format of {tmp_path.name} from its extension; add --format"
+            " (bibtex, csl-json, ris, arxiv); nothing was imported from the 2 files\n",
+        ),
+        (
+            [FIX / "library.bib", refs, "--strict"],
+            "error: library.bib, line 44 (untitled-draft): no title (without --strict such entries are skipped);"
+            " nothing was imported from the 2 files\n",
+        ),
+    ]:
+        result = lab("papers", "import", *map(str, files))
+        assert (result.exit_code, result.output) == (2, message)
+    assert stored(project) == before
+    proc = lab_proc("papers", "import", str(refs), str(missing), cwd=project)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert (
+        proc.stderr
+        == f"error: cannot read {missing}: there is no such file; nothing was imported from the 2 files\n"
+    )
+    assert stored(project) == before
+
+
+def test_a_merged_paper_keeps_every_citation_key(project: Path, tmp_path: Path) -> None:
+    first, second, a, b = bib_files(
+        tmp_path,
+        first="@misc{hu2021lora, title = {{LoRA}: Low-Rank Adaptation of Large Language Models}, eprint = {2106.09685}}\n",
+        second=(
+            "@article{lora, title = {LoRA: Low-Rank Adaptation of Large Language Models}}\n"
+            "@misc{hu-lora-v2, title = {LoRA}, eprint = {2106.09685v2}}\n"
+        ),
+        a="@article{vaswani2017, title = {Attention Is All You Need}}\n",
+        b="@inproceedings{attention, title = {Attention is all you need}, year = 2017}\n",
+    )
+    assert lab("papers", "import", str(first)).exit_code == 0
+    out = lab("papers", "import", str(second)).output
+    assert out.splitlines()[1:] == [
+        "  merged   line 1 (lora) → R1 (same title)",
+        "  merged   line 2 (hu-lora-v2) → R1 (same arXiv id)",
+    ]
+    lab("papers", "import", str(first))  # again under its own key: nothing new to keep
+    for key in ("hu2021lora", "lora", "hu-lora-v2"):
+        assert lab("papers", "show", key).output.startswith("R1  LoRA: Low-Rank Adaptation"), key
+    shown = json.loads(lab("papers", "show", "lora", "--json").output)
+    assert shown["key"] == "hu2021lora" and shown["citekeys"] == ["hu2021lora", "hu-lora-v2", "lora"]
+    assert "  keys             hu2021lora, hu-lora-v2, lora\n" in lab("papers", "show", "R1").output
+    # two files of one import that hold the same paper: one paper, both keys
+    both = lab("papers", "import", str(a), str(b))
+    assert "  merged   line 1 (attention) → R2 (same title)" in both.output
+    assert json.loads(lab("papers", "show", "attention", "--json").output)["citekeys"] == [
+        "vaswani2017",
+        "attention",
+    ]
+    assert lab("papers", "show", "vaswani2017").output.startswith("R2  Attention Is All You Need")
+    lab("papers", "add", "--title", "Typed In")
+    typed = json.loads(lab("papers", "show", "R3", "--json").output)
+    assert typed["key"] is None and typed["citekeys"] == []
+    assert "key" not in lab("papers", "show", "R3").output

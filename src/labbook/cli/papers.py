@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,6 +13,9 @@ from labbook.records.papers import CHANGES, DECISIONS, OUTPUT_KINDS, Paper
 from labbook.views import papers as views
 from labbook.views import tables as render
 from labbook.views.research import outcome_text, prediction_dict
+
+if TYPE_CHECKING:  # the service loads with the first command that opens a notebook
+    from labbook.service.papers import ImportReport
 
 
 def _authors(p: Paper, most: int = 2) -> str:
@@ -32,37 +35,57 @@ def papers_cmd() -> None:
 
 
 @papers_cmd.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", metavar="FILE...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(["bibtex", "csl-json", "ris", "arxiv"]),
-    help="The file's format (default: from its extension: .bib .json .ris .xml/.atom).",
+    help="The files' format (default: from each extension: .bib .json .ris .xml/.atom).",
 )
 @click.option("--strict", is_flag=True, help="Fail on the first unusable entry instead of skipping it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def papers_import(ctx: click.Context, file: str, fmt: str | None, strict: bool, as_json: bool) -> None:
-    """Import BibTeX, CSL-JSON (Zotero), RIS or a saved arXiv Atom feed; duplicates are merged.
+def papers_import(
+    ctx: click.Context, files: tuple[Path, ...], fmt: str | None, strict: bool, as_json: bool
+) -> None:
+    """Import BibTeX, CSL-JSON (Zotero), RIS or saved arXiv Atom feeds; duplicates are merged.
 
     A paper already here (same DOI, arXiv id in any version, or title) gets the fields it
-    lacked; nothing it has is overwritten. Unusable entries are skipped and listed.
+    lacked and the citation key; nothing it has is overwritten. Unusable entries are
+    skipped and listed. Several files are one import: a BibTeX file's @string macros
+    apply to the files after it, and if any file cannot be read or is not its format,
+    nothing is written.
     """
     with open_notebook(ctx) as nb:
-        rep = nb.papers.import_file(Path(file), fmt, strict)
+        summary = nb.papers.import_files(files, fmt, strict)
     if as_json:
-        echo_json(views.import_dict(rep))
+        echo_json(views.import_dict(summary))
         return
-    click.echo(
-        f"{Path(file).name} ({rep.format}): {len(rep.added)} added, {len(rep.merged)} merged into papers "
-        f"already here, {len(rep.skipped)} skipped"
-    )
+    reports = summary.files
+    for i, rep in enumerate(reports):
+        _echo_file(rep, more_files=i < len(reports) - 1)
+    if len(reports) > 1:
+        click.echo(
+            f"{len(reports)} files: {summary.total('added')} added, {summary.total('merged')} merged into "
+            f"papers already here, {summary.total('skipped')} skipped"
+        )
+    if summary.total("added"):
+        click.echo("Triage them: lab papers triage")
+
+
+def _echo_file(rep: ImportReport, more_files: bool) -> None:
+    """One file's line and its merges and skips; a file of @strings only says what it defined."""
+    said = f"{len(rep.added)} added, {len(rep.merged)} merged into papers already here, {len(rep.skipped)} skipped"
+    empty = not (rep.added or rep.merged or rep.skipped)
+    if rep.macros and (more_files or empty):
+        tail = "for the files after it" if more_files else "and no file after it to use them (name it first)"
+        macros = f"{rep.macros} @string macro{'s' if rep.macros != 1 else ''} {tail}"
+        said = macros if empty else f"{said}; {macros}"
+    click.echo(f"{rep.file} ({rep.format}): {said}")
     for where, ref, why in rep.merged:
         click.echo(f"  merged   {where} → {ref} ({why})")
     for where, why in rep.skipped:
         click.echo(f"  skipped  {where}: {why}")
-    if rep.added:
-        click.echo("Triage them: lab papers triage")
 
 
 @papers_cmd.command("add")
@@ -133,8 +156,9 @@ def papers_show(ctx: click.Context, paper: str, as_json: bool) -> None:
     with open_notebook(ctx) as nb:
         p = nb.papers.get(paper)
         preds = nb.papers.predictions(p)
+        keys = nb.papers.citekeys(p)
     if as_json:
-        echo_json(views.paper_detail(p, preds))
+        echo_json(views.paper_detail(p, preds, keys))
         return
     click.echo(f"{p.ref}  {p.title}")
     rows = [
@@ -144,7 +168,7 @@ def papers_show(ctx: click.Context, paper: str, as_json: bool) -> None:
         ("doi", p.doi or ""),
         ("arxiv", p.arxiv or ""),
         ("url", p.url or ""),
-        ("key", p.citekey or ""),
+        ("key" if len(keys) < 2 else "keys", ", ".join(keys) or p.citekey or ""),
         ("status", p.status + (f" ({render.when(p.triaged_at)})" if p.triaged_at else "")),
         ("kind", OUTPUT_KINDS.get(p.output_kind or "", "")),
         ("changes my work", p.changes or ""),

@@ -19,6 +19,7 @@ import math
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,12 +44,25 @@ SOURCE = "paper"
 
 @dataclass
 class ImportReport:
-    """What an import did: every entry is added, merged into a paper, or skipped with a reason."""
+    """What an import did with one file: every entry is added, merged into a paper, or skipped with a reason."""
 
     format: str
     added: list[tuple[str, str]] = field(default_factory=list)  # (ref, title)
     merged: list[tuple[str, str, str]] = field(default_factory=list)  # (where, ref, why)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
+    file: str = ""
+    macros: int = 0  # BibTeX @string macros the file defined, for the files after it
+
+
+@dataclass
+class ImportSummary:
+    """What one ``lab papers import`` did, file by file, written in one transaction."""
+
+    files: list[ImportReport]
+
+    def total(self, what: str) -> int:
+        """How many entries of all the files were ``added``, ``merged`` or ``skipped``."""
+        return sum(len(getattr(r, what)) for r in self.files)
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,106 @@ class _Index:
         return None
 
 
+class _Plan:
+    """What an import will write, decided entry by entry: new papers, gaps to fill, citation keys."""
+
+    def __init__(self, index: _Index, now: float) -> None:
+        self.index, self.now = index, now
+        self.new: list[dict[str, Any]] = []
+        self.owners: list[ImportReport] = []  # the file each new paper came from
+        self.fills: dict[int, dict[str, Any]] = {}
+        self.keys: dict[int, list[str]] = {}  # more citation keys of papers already here
+        self.merged_new: list[tuple[ImportReport, str, int, str]] = []
+
+    def take(self, e: Entry, report: ImportReport) -> None:
+        title = norm_title(e.title)
+        if not title:
+            report.skipped.append((e.where, "the title has no letters or digits"))
+            return
+        hit = self.index.find(e.doi, e.arxiv, title)
+        if hit is None:
+            self.index.add(("new", len(self.new)), e.doi, e.arxiv, title)
+            self.new.append(self._row(e, title, report.format))
+            self.owners.append(report)
+            return
+        target, why = hit
+        if isinstance(target, tuple):  # a duplicate of an entry earlier in this import
+            self._fill_pending(self.new[target[1]], e)
+            self.merged_new.append((report, e.where, target[1], why))
+        else:
+            fill = self.fills.setdefault(target, {})
+            values = _values(e)
+            for name in FILLABLE:
+                if values.get(name) and name not in fill:
+                    fill[name] = values[name]
+            _add_key(self.keys.setdefault(target, []), e.key)
+            report.merged.append((e.where, f"R{target}", why))
+        self.index.add(target, e.doi, e.arxiv, title)
+
+    def _row(self, e: Entry, title: str, source: str) -> dict[str, Any]:
+        return dict(
+            _values(e),
+            uid=uuid.uuid4().hex,
+            title=e.title,
+            norm_title=title,
+            source=source,
+            added_at=self.now,
+            citekeys=[e.key] if e.key else [],
+        )
+
+    @staticmethod
+    def _fill_pending(pending: dict[str, Any], e: Entry) -> None:
+        values = _values(e)
+        for name in FILLABLE:
+            if not pending.get(name) and values.get(name):
+                pending[name] = values[name]
+        _add_key(pending["citekeys"], e.key)
+
+    def record(self, ids: list[int]) -> None:
+        """Tell each file's report the ids its new papers were given."""
+        for paper_id, row, report in zip(ids, self.new, self.owners, strict=True):
+            report.added.append((f"R{paper_id}", row["title"]))
+        for report, where, i, why in self.merged_new:
+            report.merged.append((where, f"R{ids[i]}", why))
+
+
+def _add_key(keys: list[str], key: str | None) -> None:
+    if key and key not in keys:
+        keys.append(key)
+
+
+def _read_all(paths: Sequence[Path], fmt: str | None, strict: bool) -> list[tuple[list[Entry], ImportReport]]:
+    """Each file parsed in order, the @string macros of one handed to the next."""
+    batches = []
+    macros: dict[str, str] = {}
+    for path in paths:
+        kind = detect(path, fmt)
+        try:
+            parsed = parse(_read_text(path), kind, macros)
+        except BadInput as err:  # name the file: "refs.bib is not BibTeX: line 1 ..."
+            raise BadInput(str(err).replace("this file", path.name, 1)) from None
+        if strict and parsed.skipped:
+            where, why = parsed.skipped[0]
+            raise BadInput(f"{path.name}, {where}: {why} (without --strict such entries are skipped)")
+        macros = parsed.macros
+        report = ImportReport(kind, skipped=list(parsed.skipped), file=path.name, macros=parsed.strings)
+        batches.append((parsed.entries, report))
+    return batches
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise BadInput(
+            f"{path.name} is not UTF-8 text (at byte offset {err.start}); export it again as UTF-8"
+        ) from None
+    except FileNotFoundError:
+        raise BadInput(f"cannot read {path}: there is no such file") from None
+    except OSError as err:
+        raise BadInput(f"cannot read {path}: {err.strerror}") from None
+
+
 class Papers:
     """The papers part of the notebook service (``notebook.papers``)."""
 
@@ -173,70 +287,36 @@ class Papers:
     # -- adding --------------------------------------------------------------------
     def import_file(self, path: Path, fmt: str | None = None, strict: bool = False) -> ImportReport:
         """Add every new entry of a bibliography file and merge duplicates, in one transaction."""
-        fmt = detect(path, fmt)
-        try:
-            text = path.read_bytes().decode("utf-8-sig")
-        except UnicodeDecodeError as err:
-            raise BadInput(
-                f"{path.name} is not UTF-8 text (at byte offset {err.start}); export it again as UTF-8"
-            ) from None
-        except OSError as err:
-            raise BadInput(f"cannot read {path}: {err.strerror}") from None
-        try:
-            parsed = parse(text, fmt)
-        except BadInput as err:  # name the file: "refs.bib is not BibTeX: line 1 ..."
-            raise BadInput(str(err).replace("this file", path.name, 1)) from None
-        if strict and parsed.skipped:
-            where, why = parsed.skipped[0]
-            raise BadInput(f"{path.name}, {where}: {why} (without --strict such entries are skipped)")
-        return self._save(parsed.entries, fmt, ImportReport(fmt, skipped=list(parsed.skipped)))
+        return self.import_files([path], fmt, strict).files[0]
 
-    def _save(self, entries: builtins.list[Entry], source: str, report: ImportReport) -> ImportReport:
-        index = _Index(self.store.papers.paper_keys())
-        new: list[dict[str, Any]] = []
-        fills: dict[int, dict[str, Any]] = {}
-        merged_new: list[tuple[str, int, str]] = []
-        now = time.time()
-        for e in entries:
-            title = norm_title(e.title)
-            if not title:
-                report.skipped.append((e.where, "the title has no letters or digits"))
-                continue
-            hit = index.find(e.doi, e.arxiv, title)
-            values = _values(e)
-            if hit is None:
-                slot = ("new", len(new))
-                new.append(
-                    dict(
-                        values,
-                        uid=uuid.uuid4().hex,
-                        title=e.title,
-                        norm_title=title,
-                        source=source,
-                        added_at=now,
-                    )
-                )
-                index.add(slot, e.doi, e.arxiv, title)
-                continue
-            target, why = hit
-            if isinstance(target, tuple):  # a duplicate inside this file: fill the pending one
-                pending = new[target[1]]
-                for name in FILLABLE:
-                    if not pending.get(name) and values.get(name):
-                        pending[name] = values[name]
-                merged_new.append((e.where, target[1], why))
-            else:
-                slot_fill = fills.setdefault(target, {})
-                for name in FILLABLE:
-                    if values.get(name) and name not in slot_fill:
-                        slot_fill[name] = values[name]
-                report.merged.append((e.where, f"R{target}", why))
-            index.add(target, e.doi, e.arxiv, title)
-        self._drop_clashing_ids(fills, index)
-        ids = self.store.papers.save_papers(new, {k: v for k, v in fills.items() if v})
-        report.added = [(f"R{i}", p["title"]) for i, p in zip(ids, new, strict=True)]
-        report.merged += [(where, f"R{ids[i]}", why) for where, i, why in merged_new]
-        return report
+    def import_files(
+        self, paths: Sequence[Path], fmt: str | None = None, strict: bool = False
+    ) -> ImportSummary:
+        """Import several files as one: BibTeX macros carry to the files after, all or nothing is written.
+
+        Every file is read and parsed before anything is written, so a missing or broken
+        one leaves the notebook as it was; duplicates are found across the files too.
+        """
+        if not paths:
+            raise BadInput("give at least one file to import: lab papers import refs.bib")
+        try:
+            batches = _read_all(paths, fmt, strict)
+        except BadInput as err:
+            if len(paths) == 1:
+                raise
+            raise BadInput(f"{err}; nothing was imported from the {len(paths)} files") from None
+        self._save(batches)
+        return ImportSummary([report for _, report in batches])
+
+    def _save(self, batches: builtins.list[tuple[builtins.list[Entry], ImportReport]]) -> None:
+        """Decide for every entry whether it is new or fills a paper, then write it all at once."""
+        plan = _Plan(_Index(self.store.papers.paper_keys()), time.time())
+        for entries, report in batches:
+            for e in entries:
+                plan.take(e, report)
+        self._drop_clashing_ids(plan.fills, plan.index)
+        ids = self.store.papers.save_papers(plan.new, {k: v for k, v in plan.fills.items() if v}, plan.keys)
+        plan.record(ids)
 
     @staticmethod
     def _drop_clashing_ids(fills: dict[int, dict[str, Any]], index: _Index) -> None:
@@ -273,8 +353,13 @@ class Papers:
                 f"this paper is already in the notebook as R{hit[0]} ({hit[1]}); `lab papers show R{hit[0]}`"
             )
         entry = Entry(title, list(authors), year, venue, doi_norm, arxiv_norm, url, None, None, None, "typed")
-        report = self._save([entry], "manual", ImportReport("manual"))
+        report = ImportReport("manual")
+        self._save([([entry], report)])
         return self.get(report.added[0][0])
+
+    def citekeys(self, paper: Paper) -> builtins.list[str]:
+        """Every citation key the paper was imported under, its own first."""
+        return self.store.papers.paper_citekeys(paper.id)
 
     def export(self, path: Path, status: str | None = None) -> int:
         papers = self.list(status)

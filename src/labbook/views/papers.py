@@ -48,11 +48,14 @@ def papers_list(papers: list[Paper], week: Any = None) -> Any:
     }
 
 
-def paper_detail(p: Paper, preds: list[Prediction]) -> dict[str, Any]:
-    """``lab papers show``: the paper and every guess and prediction made on it."""
-    return dict(paper_dict(p), predictions=[prediction_dict(x) for x in preds])
+def paper_detail(p: Paper, preds: list[Prediction], citekeys: list[str]) -> dict[str, Any]:
+    """``lab papers show``: the paper, every key it was imported under, every guess made on it."""
+    return dict(paper_dict(p), citekeys=citekeys, predictions=[prediction_dict(x) for x in preds])
 
 
-def import_dict(rep: Any) -> dict[str, Any]:
-    """``lab papers import``: what was added, merged into papers already here, and skipped."""
-    return dataclasses.asdict(rep)
+def import_dict(summary: Any) -> dict[str, Any]:
+    """``lab papers import``: per file what was added, merged and skipped, and the totals."""
+    return {
+        "files": [dataclasses.asdict(rep) for rep in summary.files],
+        "totals": {what: summary.total(what) for what in ("added", "merged", "skipped")},
+    }

@@ -37,8 +37,12 @@ class Entry:
 
 @dataclass
 class Parsed:
+    """A file's usable entries and skipped ones; for BibTeX, also the macros later files may use."""
+
     entries: list[Entry]
     skipped: list[tuple[str, str]]  # (where, why)
+    macros: dict[str, str] = field(default_factory=dict)  # @string name → value, earlier files' too
+    strings: int = 0  # @string macros this file defines
 
 
 def norm_title(title: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from labbook.errors import BadInput
@@ -36,6 +37,15 @@ def detect(path: Path, explicit: str | None = None) -> str:
     return fmt
 
 
-def parse(text: str, fmt: str) -> Parsed:
-    parser = {"bibtex": parse_bibtex, "csl-json": parse_csl_json, "ris": parse_ris, "arxiv": parse_arxiv}
-    return parser[fmt](text)
+def parse(text: str, fmt: str, macros: Mapping[str, str] | None = None) -> Parsed:
+    """``text`` read as ``fmt``; ``macros`` are the BibTeX ``@string``s of the files before it.
+
+    The macros come back in ``Parsed.macros`` whatever the format, so a CSL-JSON file
+    between two ``.bib`` files does not make the second forget the first's macros.
+    """
+    if fmt == "bibtex":
+        return parse_bibtex(text, macros)
+    parser = {"csl-json": parse_csl_json, "ris": parse_ris, "arxiv": parse_arxiv}
+    parsed = parser[fmt](text)
+    parsed.macros = dict(macros or {})
+    return parsed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from labbook.store.sqlite.connection import Database
@@ -26,6 +27,13 @@ def _paper(row: tuple[Any, ...]) -> Paper:
     return Paper(*fields)
 
 
+def _keep_keys(c: Any, paper_id: int, keys: Iterable[str | None]) -> None:
+    c.executemany(
+        "INSERT OR IGNORE INTO paper_citekeys (paper_id, key) VALUES (?, ?)",
+        [(paper_id, k) for k in keys if k],
+    )
+
+
 class SQLitePapers:
     """Paper queries; relies on SQLiteStore's ``_tx`` and ``_read``."""
 
@@ -36,8 +44,18 @@ class SQLitePapers:
         """(id, doi, arxiv, normalised title) of every paper: what duplicates are found by."""
         return [tuple(r) for r in self.db.read("SELECT id, doi, arxiv, norm_title FROM papers ORDER BY id")]
 
-    def save_papers(self, new: list[dict[str, Any]], fills: dict[int, dict[str, Any]]) -> list[int]:
-        """Insert ``new`` papers and fill in missing fields of others, in one transaction."""
+    def save_papers(
+        self,
+        new: list[dict[str, Any]],
+        fills: dict[int, dict[str, Any]],
+        keys: dict[int, list[str]] | None = None,
+    ) -> list[int]:
+        """Insert ``new`` papers and fill in missing fields of others, in one transaction.
+
+        Every citation key is kept in ``paper_citekeys``: a new paper's ``citekeys`` (or its
+        ``citekey``), and ``keys`` for papers already here that were imported again under
+        another key, so a lookup by any of them finds the paper.
+        """
         ids = []
         with self.db.tx() as c:
             for paper_id, values in fills.items():
@@ -70,17 +88,30 @@ class SQLitePapers:
                     ),
                 )
                 ids.append(int(cur.lastrowid or 0))
+                _keep_keys(c, ids[-1], p.get("citekeys") or [p["citekey"]])
+            for paper_id, more in (keys or {}).items():
+                _keep_keys(c, paper_id, more)
         return ids
+
+    def paper_citekeys(self, paper_id: int) -> list[str]:
+        """Every citation key the paper was imported under, the one it shows first."""
+        rows = self.db.read(
+            "SELECT k.key FROM paper_citekeys k JOIN papers p ON p.id = k.paper_id WHERE k.paper_id = ?"
+            " ORDER BY k.key IS NOT p.citekey, k.key",
+            (paper_id,),
+        )
+        return [r[0] for r in rows]
 
     def get_paper(self, paper_id: int) -> Paper | None:
         rows = self.db.read(f"SELECT {_COLUMNS} FROM papers WHERE id = ?", (paper_id,))
         return _paper(rows[0]) if rows else None
 
     def find_papers(self, text: str) -> list[int]:
-        """Papers named by citation key, DOI or arXiv id."""
+        """Papers named by any of their citation keys, their DOI or their arXiv id."""
         rows = self.db.read(
-            "SELECT id FROM papers WHERE citekey = ? OR doi = lower(?) OR arxiv = ? ORDER BY id",
-            (text, text, text),
+            "SELECT id FROM papers WHERE citekey = ? OR doi = lower(?) OR arxiv = ?"
+            " UNION SELECT paper_id FROM paper_citekeys WHERE key = ? ORDER BY 1",
+            (text, text, text, text),
         )
         return [r[0] for r in rows]
 
