@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -204,6 +205,7 @@ def test_torch_utils_tensorboard_as_makemore_uses_it(project: Path) -> None:
 # -- --parse ------------------------------------------------------------------
 
 PRINTS = r"""
+import subprocess
 import sys
 for i in range(5):
     print(f"step {i} | loss {1 / (i + 1):.4f} | acc {i / 10:.2f}", flush=True)
@@ -279,9 +281,9 @@ def test_bad_parse_patterns_are_one_line_exit_2_and_no_run(project: Path, patter
     [
         (["set", "parse", "onlyname"], "give a name and a pattern"),
         (["set", "parse", "x", "no groups"], "has no named groups"),
-        (["set", "colour", "x"], "no setting called 'colour'; settings: parse"),
-        (["get", "parse", "missing"], "no setting 'parse.missing'"),
-        (["unset", "parse", "missing"], "no setting 'parse.missing'"),
+        (["set", "colour", "x"], "no setting called 'colour'; settings: "),
+        (["get", "parse", "missing"], "parse.missing is not set"),
+        (["unset", "parse", "missing"], "parse.missing is not set"),
     ],
 )
 def test_bad_settings_are_one_line_exit_2_and_store_nothing(
@@ -291,3 +293,86 @@ def test_bad_settings_are_one_line_exit_2_and_store_nothing(
     assert result.exit_code == 2 and message in result.output, result.output
     with Notebook.open(project) as nb:
         assert nb.settings.all() == {}
+
+
+# -- untracked files ------------------------------------------------------------------------
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True)
+
+
+def _files(folder: Path, n: int, suffix: str = ".py") -> None:
+    for i in range(n):
+        sub = folder / f"pkg{i // 100}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"m{i}{suffix}").write_text("")
+
+
+@pytest.fixture
+def repo_with_venv(project: Path) -> Path:
+    """A repository holding an unignored virtualenv of thousands of files beside real untracked files."""
+    _git(project, "init", "-q", "-b", "main")
+    (project / ".gitignore").write_text("*.log\n")
+    script(project, "print('hi')\n")
+    _git(project, "add", ".gitignore", "train.py")
+    _git(project, "commit", "-q", "-m", "first")
+    venv = project / ".venv"
+    _files(venv / "lib" / "python3.11" / "site-packages", 5000)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    _files(project / "data", 450, ".csv")  # untracked, not an environment: counted and listed in part
+    (project / "notes.txt").write_text("")
+    (project / "debug.log").write_text("")  # ignored by .gitignore
+    return project
+
+
+def test_capture_counts_untracked_files_by_gitignore_and_sets_a_virtualenv_aside(
+    repo_with_venv: Path,
+) -> None:
+    from labbook.tracking.capture import MAX_UNTRACKED
+
+    first = lab_proc("run", "--", PY, "train.py", cwd=repo_with_venv)
+    assert first.returncode == 0, first.stderr
+    hints = [line for line in first.stderr.splitlines() if ".gitignore" in line]
+    assert hints == [
+        f"labbook: .venv/ in {repo_with_venv} looks like a Python environment that git does not ignore; "
+        "add .venv/ to .gitignore (runs leave it out of their untracked files)"
+    ]
+    git = record(repo_with_venv)[0].capture["git"]
+    assert git["untracked_count"] == 451 and git["untracked_envs"] == [".venv/"]
+    assert len(git["untracked"]) == MAX_UNTRACKED and git["untracked"][0].startswith("data/pkg0/")
+    assert not any(p.startswith(".venv") or p.endswith(".log") for p in git["untracked"])
+    # the hint is said once for this environment, not on every run
+    second = lab_proc("run", "--", PY, "train.py", cwd=repo_with_venv)
+    assert second.returncode == 0 and ".gitignore" not in second.stderr
+    shown = lab("--dir", str(repo_with_venv), "show", "2")
+    assert shown.exit_code == 0, shown.output
+    assert "451 untracked files; untracked environment .venv/" in shown.output
+    assert "data/pkg0/m0.csv, data/pkg0/m1.csv" in shown.output
+    assert f"(first 5 of 451 shown; --json lists {MAX_UNTRACKED})" in shown.output
+
+
+def test_an_environment_deeper_in_an_untracked_directory_is_set_aside_too(project: Path) -> None:
+    from labbook.tracking.capture import git_state
+
+    _git(project, "init", "-q", "-b", "main")
+    nested = project / "envs" / "py311"
+    _files(nested / "lib", 300)
+    (nested / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (project / "envs" / "README").write_text("")
+    (project / "notes.txt").write_text("")
+    git = git_state(str(project / "envs"))
+    assert git["untracked"] == ["envs/README", "notes.txt"] and git["untracked_count"] == 2
+    assert git["untracked_envs"] == ["envs/py311/"] and git["repo"] == str(project)
+
+
+def test_a_few_untracked_files_are_all_shown(project: Path) -> None:
+    _git(project, "init", "-q", "-b", "main")
+    script(project, "print('hi')\n")
+    (project / "notes.txt").write_text("")
+    assert lab_proc("run", "-q", "--", PY, "train.py", cwd=project).returncode == 0
+    git = record(project)[0].capture["git"]
+    assert git["untracked"] == ["notes.txt", "train.py"] and git["untracked_count"] == 2
+    assert "untracked_envs" not in git
+    shown = lab("--dir", str(project), "show", "1").output
+    assert "2 untracked files" in shown and "notes.txt, train.py\n" in shown and "first" not in shown

@@ -77,6 +77,88 @@ def test_non_numeric_values_get_a_clear_error_and_the_run_goes_on(project: Path,
     assert read(project, run.id).metrics["ok"].count == 2
 
 
+NUMPY_DTYPES = [
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "float32", "float64", "bool",
+]  # fmt: skip
+
+
+def test_numpy_scalars_of_every_numeric_dtype_are_numbers(
+    project: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    """Scalars, 0-d arrays and one-element arrays, as metrics computed with numpy come out."""
+    with labbook.init() as run:
+        for i, dtype in enumerate(NUMPY_DTYPES):
+            one = np.ones((), dtype=dtype)
+            run.log({f"{dtype}.scalar": one[()], f"{dtype}.0d": one, f"{dtype}.1": one.reshape(1)}, step=i)
+    assert not recwarn.list
+    m = read(project, run.id).metrics
+    assert len(m) == 3 * len(NUMPY_DTYPES)
+    assert {(k, v.count, v.last) for k, v in m.items()} == {(k, 1, 1.0) for k in m}
+
+
+def test_torch_tensors_of_every_numeric_dtype_are_numbers(
+    project: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    torch = pytest.importorskip("torch")
+    dtypes = [
+        torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.uint16, torch.uint32,
+        torch.uint64, torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.bool,
+    ]  # fmt: skip
+    with labbook.init() as run:
+        for dtype in dtypes:
+            name = str(dtype).removeprefix("torch.")
+            run.log({f"{name}.0d": torch.tensor(1, dtype=dtype), f"{name}.1": torch.ones(1, dtype=dtype)})
+    assert not recwarn.list
+    m = read(project, run.id).metrics
+    assert len(m) == 2 * len(dtypes) and {v.last for v in m.values()} == {1.0}
+
+
+def test_a_tensor_that_requires_grad_is_logged_without_a_warning(project: Path) -> None:
+    """torch warns once per process when such a tensor becomes a float, so a fresh process
+    shows it: with warnings as errors the run finishes, and the warning is still unspent."""
+    pytest.importorskip("torch")
+    _script(
+        project,
+        """
+        import warnings
+        import torch
+        import labbook
+
+        w = torch.tensor(2.0, requires_grad=True)
+        loss, acc = w * 0.25, (w * 0.5).reshape(1)
+        with labbook.init() as run:
+            run.log({"loss": loss, "acc": acc}, step=3)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            float(loss)
+        assert len(caught) == 1 and "requires_grad" in str(caught[0].message)
+        """,
+    )
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "script.py"], cwd=project, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr
+    rec = read(project, 1)
+    with Notebook.open(project) as nb:
+        assert nb.series(rec, "loss").values.tolist() == [0.5]
+        assert nb.series(rec, "acc").steps.tolist() == [3]
+    assert rec.status == "finished" and rec.metrics["acc"].last == 1.0
+
+
+def test_a_tensor_of_many_elements_is_refused_naming_the_key_and_shape(project: Path) -> None:
+    torch = pytest.importorskip("torch")
+    with labbook.init() as run:
+        with pytest.raises(MetricValueError, match=r"metric 'loss' got Tensor of shape \(4, 2\)"):
+            run.log({"ok": 1.0, "loss": torch.ones(4, 2, requires_grad=True)})
+        with pytest.raises(MetricValueError, match=r"metric 'empty' got ndarray of shape \(0,\)"):
+            run.log({"empty": np.ones(0)})
+        run.log({"ok": 2.0})
+    m = read(project, run.id).metrics
+    assert set(m) == {"ok"} and m["ok"].count == 1 and m["ok"].last == 2.0
+
+
 def test_a_call_with_one_bad_value_logs_none_of_its_values(project: Path) -> None:
     """Nothing half-written: the good values beside a bad one are not kept, nor is the step used."""
     with labbook.init() as run:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -117,3 +118,106 @@ def test_views_know_nothing_of_the_cli(module: str) -> None:
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not {m for m in imported if m == "click" or m.startswith(("click.", "labbook.cli"))}
+
+
+# -- figures of a metric logged once per run ----------------------------------------------
+
+
+def _final_scores(values_and_steps: list[tuple[float, int]], hypothesis: str | None = None) -> None:
+    """Runs that log ``test_acc`` once, at their own last step, as an evaluation at the end does."""
+    for seed, (value, step) in enumerate(values_and_steps):
+        with labbook.init(config={"lr": 0.1, "seed": seed}, hypothesis=hypothesis) as run:
+            run.log({"loss": 1.0}, step=0)
+            run.log({"loss": 0.5, "test_acc": value}, step=step)
+
+
+def _markers(ax) -> list:
+    return [line for line in ax.lines if line.get_marker() == "o"]
+
+
+def test_plot_draws_a_run_of_one_point_as_a_marker(project: Path) -> None:
+    from labbook.service.curves import gather
+    from labbook.views.plots import variant_figure
+
+    _final_scores([(0.8, 9)])
+    result = lab("plot", "test_acc", "-o", str(project / "acc.png"))
+    assert result.exit_code == 0, result.output
+    assert "1 line from 1 run (1 points)" in result.output and (project / "acc.png").stat().st_size > 0
+    with Notebook.open(project) as nb:
+        curves, _ = gather(nb, "test_acc")
+    ax = variant_figure(curves, "test_acc").axes[0]
+    (marker,) = _markers(ax)
+    assert marker.get_xdata().tolist() == [9.0] and marker.get_ydata().tolist() == [0.8]
+    assert marker.get_label() == curves[0].label and not ax.collections  # no band, no error bar
+
+
+def test_plot_draws_the_mean_of_one_point_runs_with_its_error_bar(project: Path) -> None:
+    """Seeds that each logged a final score at a different step still pool into one mean with a CI."""
+    from labbook.service.curves import gather
+    from labbook.views.plots import variant_figure
+
+    _final_scores([(0.7, 9), (0.8, 10), (0.9, 11)])
+    with Notebook.open(project) as nb:
+        curves, _ = gather(nb, "test_acc")
+        lines, _ = gather(nb, "loss")
+    (curve,) = curves
+    assert curve.n == 3 and curve.x.tolist() == [10.0] and curve.mean.tolist() == pytest.approx([0.8])
+    ax = variant_figure(curves, "test_acc").axes[0]
+    (marker,) = _markers(ax)
+    assert marker.get_xdata().tolist() == [10.0] and marker.get_ydata().tolist() == pytest.approx([0.8])
+    (bar,) = [c for c in ax.collections if c.__class__.__name__ == "LineCollection"]
+    ((_, low), (_, high)) = bar.get_segments()[0]
+    assert (low, high) == pytest.approx((curve.low[0], curve.high[0])) and low < 0.8 < high
+    # the curves of many points beside them are still lines
+    (loss,) = variant_figure(lines, "loss").axes[0].lines
+    assert loss.get_marker() == "None" and len(loss.get_xdata()) >= 2
+
+
+def test_export_draws_runs_of_one_point_as_markers(project: Path) -> None:
+    from labbook.views.export import run_series
+    from labbook.views.plots import metric_figure
+
+    assert lab("hyp", "add", "the final score is high").exit_code == 0
+    _final_scores([(0.7, 9), (0.9, 11)], hypothesis="H1")
+    out = project / "report" / "H1.md"
+    result = lab("export", "H1", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert (
+        "![test_acc](H1_files/test_acc.png)" in text and (out.parent / "H1_files" / "test_acc.png").is_file()
+    )
+    assert "| 1 |  | finished | 0.1 | 0 | 0.5 | 0.7 |" in text
+    with Notebook.open(project) as nb:
+        series = run_series(nb, nb.list_runs()[0], "test_acc")
+    ax = metric_figure(series, "test_acc").axes[0]
+    drawn = {(line.get_label(), tuple(line.get_xdata()), tuple(line.get_ydata())) for line in _markers(ax)}
+    assert drawn == {("run 1", (9,), (0.7,)), ("run 2", (11,), (0.9,))}
+
+
+# -- the duration of a run that has not ended -----------------------------------------------
+
+
+def test_a_running_run_lasts_until_now_and_a_pending_one_has_no_duration(project: Path) -> None:
+    """The heartbeat is seconds old at best and the start itself at first: neither is how long it has run."""
+    import json
+    import time
+
+    run = labbook.init(name="live")
+    with Notebook.open(project) as nb:
+        started = nb.get_run(run.id).started_at
+        nb.start_run(name="queued", pending=True)
+    while time.time() < started + 0.3:  # the clock, not a sleep, decides when enough time has passed
+        time.sleep(0.05)
+    try:
+        shown = json.loads(printed("show", "live", "--json"))
+        elapsed = time.time() - started
+        assert shown["status"] == "running" and 0.3 <= shown["duration"] <= elapsed
+        listed = {r["name"]: r for r in json.loads(printed("ls", "--json"))}
+        assert listed["live"]["duration"] >= 0.3 and listed["queued"]["duration"] is None
+        table = printed("ls", "--columns", "name,status,duration")
+        (seconds,) = re.findall(r"live\s+running\s+(\d+\.\d)s", table)
+        assert float(seconds) >= 0.3
+    finally:
+        run.finish()
+    ended = json.loads(printed("show", "live", "--json"))
+    assert ended["duration"] == ended["ended_at"] - ended["started_at"]

@@ -6,7 +6,9 @@ a group are put on one x axis: when they logged the same steps they are stacked 
 are; otherwise each is interpolated onto the union of their x values inside its own
 range, so a longer run is never cut to the shortest one, and the mean at each x uses
 the runs that reached it (the band there uses that n). The band is the Student-t 95%
-CI of the mean; a group of one run has no band.
+CI of the mean; a group of one run has no band. Runs that each logged the metric once (a
+final test score) make one point, their mean with its CI, at the median of their x
+values, whatever steps they logged it at; the figure draws such a point as a marker.
 
 Large curves are reduced for drawing to the minimum and maximum of each pixel-wide
 bucket, so spikes survive and nothing is silently dropped.
@@ -73,6 +75,14 @@ def align(xs: list[np.ndarray], ys: list[np.ndarray], time_axis: bool) -> tuple[
         inside = (grid >= x[0]) & (grid <= x[-1])
         out[i, inside] = np.interp(grid[inside], x, y)
     return grid, out
+
+
+def one_point_each(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Runs that logged the metric once, pooled at one x (a final score logged at each run's
+    own last step would otherwise be points of one run each, never a mean with a CI)."""
+    if len(xs) < 2 or any(len(x) != 1 for x in xs):
+        return None
+    return np.array([float(np.median([x[0] for x in xs]))]), np.vstack(ys)
 
 
 def mean_band(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -182,7 +192,7 @@ def gather(
             y = s.values if order is None else s.values[order]
             xs.append(x if order is None else x[order])
             ys.append(smooth(np.asarray(y, dtype=float), smooth_k))
-        grid, matrix = align(xs, ys, x_axis == "time")
+        grid, matrix = one_point_each(xs, ys) or align(xs, ys, x_axis == "time")
         label = g.label(keys)
         if len(g.runs) == 1:
             curves.append(

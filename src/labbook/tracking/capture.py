@@ -78,7 +78,9 @@ ENV_DENY = (
 )
 
 MAX_PATCH_BYTES = 5_000_000
-MAX_UNTRACKED = 1000
+MAX_UNTRACKED = 200  # paths kept of the untracked files; all of them are counted
+#: What marks a directory as a Python environment (venv, virtualenv, uv, conda).
+VENV_MARKERS = ("pyvenv.cfg", "bin/python", "Scripts/python.exe", "conda-meta")
 
 
 _T = TypeVar("_T")
@@ -118,7 +120,8 @@ def git_state(cwd: str) -> dict[str, Any]:
     if shutil.which("git") is None:
         return {"repo": None, "reason": "git is not installed"}
     # Independent queries run at once: capture is on the path of labbook.init().
-    status = _git(cwd, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all")
+    # Untracked directories come collapsed ("dir/"), so a virtualenv of 30k files costs nothing here.
+    status = _git(cwd, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal")
     top = _git(cwd, "rev-parse", "--show-toplevel")
     remote = _git(cwd, "remote", "get-url", "origin")
     code, raw = _out(status)
@@ -140,20 +143,24 @@ def git_state(cwd: str) -> dict[str, Any]:
             untracked.append(entry[2:])
         elif entry and not entry.startswith("#"):
             dirty = True
+    root = top_out.decode().strip() if top_code == 0 else None
+    files, count, envs = _untracked(root or cwd, untracked)
     patch = ""
     if dirty:
         args = ("diff", "HEAD", "--binary") if commit else ("diff", "--cached", "--binary")
         patch = _out(_git(cwd, *args))[1].decode("utf-8", "replace")
     out: dict[str, Any] = {
-        "repo": top_out.decode().strip() if top_code == 0 else None,
+        "repo": root,
         "commit": commit,
         "branch": branch,
         "dirty": dirty,
-        "untracked": untracked[:MAX_UNTRACKED],
-        "untracked_count": len(untracked),
+        "untracked": files,
+        "untracked_count": count,
         "remote": _strip_credentials(remote_out.decode().strip()) if remote_code == 0 else None,
         "patch_bytes": len(patch.encode("utf-8")),
     }
+    if envs:
+        out["untracked_envs"] = envs
     if commit is None:
         out["reason"] = "the repository has no commit yet"
     if out["patch_bytes"] > MAX_PATCH_BYTES:
@@ -161,6 +168,71 @@ def git_state(cwd: str) -> dict[str, Any]:
         patch = patch.encode("utf-8")[:MAX_PATCH_BYTES].decode("utf-8", "ignore")
     out["patch"] = patch
     return out
+
+
+def _untracked(root: str, entries: list[str]) -> tuple[list[str], int, list[str]]:
+    """The first ``MAX_UNTRACKED`` untracked files, how many there are, and the Python
+    environments among them (set aside, neither listed nor counted: they are not code).
+
+    ``entries`` is ``git status``'s collapsed list; its directories other than
+    environments are expanded with ``git ls-files``, by git's own ignore rules. Only the
+    paths kept are decoded, so a large data directory costs one count.
+    """
+    dirs = [e for e in entries if e.endswith("/")]
+    envs = [d for d in dirs if _is_env(Path(root, d))]
+    files = [e for e in entries if not e.endswith("/")]
+    if len(envs) == len(dirs):
+        return files[:MAX_UNTRACKED], len(files), envs
+    skip = [f":(exclude){d}" for d in envs]
+    code, raw = _out(_git(root, "ls-files", "--others", "--exclude-standard", "-z", "--", ".", *skip))
+    if code != 0:
+        return files[:MAX_UNTRACKED], len(entries) - len(envs), envs
+    found = raw.split(b"\0")[:-1]
+    if b"pyvenv.cfg" in raw or b"conda-meta/" in raw:  # an environment deeper down
+        found, nested = _without_nested_envs(found)
+        envs += nested
+    names = [f.decode("utf-8", "replace") for f in found[:MAX_UNTRACKED]]
+    return names, len(found), envs
+
+
+def _is_env(path: Path) -> bool:
+    return any((path / marker).exists() for marker in VENV_MARKERS)
+
+
+def _without_nested_envs(found: list[bytes]) -> tuple[list[bytes], list[str]]:
+    """Files of environments inside untracked directories (``envs/py311/``) taken out."""
+    prefixes = {
+        f[: f.rindex(marker) + 1]
+        for f in found
+        for marker in (b"/pyvenv.cfg", b"/conda-meta/history")
+        if f.endswith(marker)
+    }
+    if not prefixes:
+        return found, []
+    starts = tuple(prefixes)
+    kept = [f for f in found if not f.startswith(starts)]
+    return kept, sorted(p.decode("utf-8", "replace") for p in prefixes)
+
+
+def env_hint(git: dict[str, Any], cache_dir: Path | None) -> str | None:
+    """A line asking to ignore the first untracked environment, once per environment and
+    user (a marker in ``cache_dir``): repeated on every run it would be noise."""
+    envs = git.get("untracked_envs") or []
+    if not envs or cache_dir is None or git.get("repo") is None:
+        return None
+    where = os.path.join(git["repo"], envs[0])
+    marker = cache_dir / "hints" / f"untracked-env-{hashlib.sha256(where.encode()).hexdigest()[:16]}"
+    if marker.exists():
+        return None
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        return None  # better never said than said on every run
+    return (
+        f"{envs[0]} in {git['repo']} looks like a Python environment that git does not ignore; "
+        f"add {envs[0]} to .gitignore (runs leave it out of their untracked files)"
+    )
 
 
 # -- interpreter and packages ----------------------------------------------------
@@ -340,6 +412,9 @@ def capture_all(
     """
     git = git_state(cwd)
     patch = git.pop("patch", "")
+    hint = env_hint(git, cache_dir)
+    if hint:
+        _say(hint)
     from labbook import __version__
 
     out: dict[str, Any] = {
@@ -355,6 +430,13 @@ def capture_all(
     if with_python:
         out.update(python_capture(python, cache_dir))
     return out
+
+
+def _say(message: str) -> None:
+    try:
+        print(f"labbook: {message}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # no stderr left (a closed pipe): the run goes on regardless
+        pass
 
 
 def python_capture(executable: str | None = None, cache_dir: Path | None = None) -> dict[str, Any]:

@@ -61,19 +61,44 @@ Columns = tuple[list[int], list[float], list[float]]
 
 
 def _coerce(key: Any, value: Any) -> float:
-    """Slow path for values that are not plain float/int (numpy scalars, 0-d tensors, bools)."""
+    """Slow path for values that are not plain float/int (numpy scalars, tensors, bools)."""
     if isinstance(value, str | bytes | complex) or value is None or isinstance(value, Mapping):
         raise MetricValueError(
             f"metric {key!r} got {type(value).__name__} {value!r:.40}; log numbers only "
             "(put text in run.summary or a note)"
         )
+    name = type(value).__name__
+    if callable(getattr(value, "item", None)):
+        value = _one_element(key, value, name)
     try:
         return float(value)
     except (TypeError, ValueError, OverflowError):
         raise MetricValueError(
-            f"metric {key!r} got {type(value).__name__} that is not a single number; "
+            f"metric {key!r} got {name} that is not a single number; "
             "log one scalar per key (e.g. value.item())"
         ) from None
+
+
+def _one_element(key: Any, value: Any, name: str) -> Any:
+    """The Python number inside a one-element array or tensor (duck-typed, so torch and
+    numpy are never imported here). A tensor is detached first: converting one that
+    requires grad would warn, and its value is all a metric needs."""
+    if callable(getattr(value, "detach", None)):
+        value = value.detach()
+    shape = getattr(value, "shape", ())
+    try:
+        size = math.prod(shape)
+    except TypeError:  # a shape with unknown dimensions
+        size = -1
+    if size != 1:
+        raise MetricValueError(
+            f"metric {key!r} got {name} of shape {tuple(shape)}; "
+            "log one scalar per key (e.g. value.mean().item())"
+        )
+    try:
+        return value.item()
+    except (TypeError, ValueError, RuntimeError):
+        raise MetricValueError(f"metric {key!r} got {name} whose value cannot be read as a number") from None
 
 
 def _check_key(key: Any) -> None:

@@ -71,15 +71,23 @@ def _figures(
     folder = output.with_name(f"{output.stem}_files")
     out = []
     for metric in _metrics_to_show(preds, runs):
-        series = {}
-        for r in runs:
-            if metric in r.metrics:
-                s = nb.series(r, metric)
-                series[f"run {r.id} {r.name or ''}".strip()] = (s.steps.tolist(), s.values.tolist())
+        series = run_series(nb, runs, metric)
         if series:
             safe = re.sub(r"[^\w.-]+", "_", metric)
             out.append((metric, metric_plot(series, metric, folder / f"{safe}.png")))
     return out
+
+
+def run_series(
+    nb: Notebook, runs: list[RunRecord], metric: str
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Each run's points of ``metric`` as its figure draws them, by legend label."""
+    series = {}
+    for r in runs:
+        if metric in r.metrics:
+            s = nb.series(r, metric)
+            series[f"run {r.id} {r.name or ''}".strip()] = (s.steps.tolist(), s.values.tolist())
+    return series
 
 
 def _document(d: Dossier, figures: list[tuple[str, Path]], output: Path) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,31 +66,44 @@ def reliability_diagram(bins: list[Bin], path: Path, title: str) -> Path:
 
 
 def metric_plot(series: dict[str, tuple[list[float], list[float]]], metric: str, path: Path) -> Path:
-    """One line per run of ``metric`` against step."""
+    """One line per run of ``metric`` against step (written to ``path``)."""
+    return _save(metric_figure(series, metric), path)
+
+
+def metric_figure(series: dict[str, tuple[list[float], list[float]]], metric: str) -> Any:
+    """The figure of ``metric_plot``; a run with a single point is a marker, not an invisible line."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for label, (steps, values) in series.items():
-        ax.plot(steps, values, linewidth=1.2, label=label)
+        if len(values) == 1:
+            ax.plot(steps, values, marker="o", linestyle="none", label=label)
+        else:
+            ax.plot(steps, values, linewidth=1.2, label=label)
     ax.set_xlabel("step")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     if len(series) <= 12:
         ax.legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def variant_plot(
     curves: list[Curve], metric: str, path: Path, x_label: str = "step", log_y: bool = False, title: str = ""
 ) -> Path:
-    """One line per variant (the mean over its seeds) with its 95% CI band.
+    """One line per variant (the mean over its seeds) with its 95% CI band (written to ``path``)."""
+    return _save(variant_figure(curves, metric, x_label, log_y, title), path)
+
+
+def variant_figure(
+    curves: list[Curve], metric: str, x_label: str = "step", log_y: bool = False, title: str = ""
+) -> Any:
+    """The figure of ``variant_plot``.
 
     Curves are reduced to each pixel bucket's minimum and maximum before drawing (the
     band to its outer envelope), so a million points draw as fast as a thousand and a
-    spike still shows.
+    spike still shows. A curve of one point (a metric logged once per run) is a marker,
+    with an error bar for its CI, since a line needs two points to show at all.
     """
     from labbook.service.curves import reduce_band, reduce_for_drawing
 
@@ -98,6 +112,9 @@ def variant_plot(
     for i, c in enumerate(curves):
         colour = f"C{i % 10}"
         x, y = reduce_for_drawing(c.x, c.mean)
+        if len(x) == 1:
+            _marker(ax, c, x, y, colour)
+            continue
         ax.plot(x, y, linewidth=1.3, color=colour, label=c.label)
         if c.low is not None and c.high is not None:
             bx, lo, hi = reduce_band(c.x, c.low, c.high)
@@ -111,7 +128,25 @@ def variant_plot(
         ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def _marker(ax: Any, c: Curve, x: Any, y: Any, colour: str) -> None:
+    """One point: a marker, with an error bar when the point has a CI."""
+    i = int((c.x == x[0]).argmax())
+    low = None if c.low is None else float(c.low[i])
+    high = None if c.high is None else float(c.high[i])
+    if low is not None and high is not None and math.isfinite(low) and math.isfinite(high):
+        yerr = [[y[0] - low], [high - y[0]]]
+        ax.errorbar(x, y, yerr=yerr, fmt="o", color=colour, capsize=4, label=c.label)
+    else:
+        ax.plot(x, y, marker="o", linestyle="none", color=colour, label=c.label)
+
+
+def _save(fig: Any, path: Path, dpi: int = 110) -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi)
+    finally:
+        _pyplot().close(fig)
     return path
