@@ -468,3 +468,39 @@ def test_several_runs_a_side_are_paired_over_examples_by_their_mean_accuracy(pro
 def test_no_examples_section_without_examples_on_every_run(two_variants: Path) -> None:
     assert compare_json("lr=1e-3", "lr=3e-4", "-m", "acc")["examples"] is None
     assert "examples (" not in lab("compare", "lr=1e-3", "lr=3e-4", "-m", "acc").output
+
+
+def test_compare_names_the_artifacts_that_differ(project: Path) -> None:
+    files = {
+        name: project / name
+        for name in ("same.pt", "a.pt", "b.pt", "only_a.txt", "helper_a.py", "helper_b.py")
+    }
+    for name, path in files.items():
+        path.write_text(name)
+    for variant, model, extra, helper in (
+        ("x", "a.pt", "only_a.txt", "helper_a.py"),
+        ("y", "b.pt", None, "helper_b.py"),
+    ):
+        for seed in range(2):
+            with labbook.init(config={"v": variant, "seed": seed}) as run:
+                run.log({"acc": 0.5 + seed / 10})
+                run.log_artifact(files["same.pt"])
+                run.log_artifact(files[model], name="model.pt")
+                if extra:
+                    run.log_artifact(files[extra])
+                run.log_artifact(files[helper], name="helper.py", kind="snapshot")
+    out = compare_json("v=x", "v=y", "-m", "acc")["artifacts"]
+    assert out["outputs"] == {"changed": ["model.pt"], "only_a": ["only_a.txt"], "only_b": [], "same": 1}
+    assert out["snapshot"] == {"changed": ["helper.py"], "only_a": [], "only_b": [], "same": 0}
+    text = lab("compare", "v=x", "v=y", "-m", "acc").output
+    assert "artifacts\n  outputs: model.pt differs; only in A: only_a.txt; 1 the same\n" in text
+    assert "  snapshot files: helper.py differs\n" in text
+
+
+def test_no_artifacts_section_when_no_run_kept_any(two_variants: Path) -> None:
+    assert "\nartifacts\n" not in lab("compare", "lr=1e-3", "lr=3e-4", "-m", "acc").output
+    empty = {"changed": [], "only_a": [], "only_b": [], "same": 0}
+    assert compare_json("lr=1e-3", "lr=3e-4", "-m", "acc")["artifacts"] == {
+        "outputs": empty,
+        "snapshot": empty,
+    }

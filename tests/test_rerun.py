@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from labbook.service.notebook import Notebook
+
 from .conftest import lab, lab_proc
 
 PY = sys.executable
@@ -74,12 +76,20 @@ def test_rerun_restores_commit_patch_and_config_and_matches(project: Path) -> No
     assert len(worktrees.strip().splitlines()) == 1  # the temporary checkout is gone
 
 
-def test_rerun_names_what_it_cannot_restore(project: Path) -> None:
+def test_rerun_refuses_what_it_cannot_restore_unless_allowed(project: Path) -> None:
     (project / "notes.txt").write_text("untracked at capture time")
     repo_with_a_run(project)
     proc = lab_proc("rerun", "1", cwd=project)
-    assert proc.returncode == 0
-    assert "lab: cannot restore: " in proc.stderr and "notes.txt" in proc.stderr
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "error: run 1 cannot be rerun: 1 file it needs is missing from its code "
+        "(lab rerun --allow-missing runs it anyway)",
+        "  notes.txt: untracked at launch and not saved (lab run --snapshot keeps such files)",
+    ]
+    assert len(json.loads(lab("ls", "--json").output)) == 1  # refused before any run exists
+    allowed = lab_proc("rerun", "1", "--allow-missing", cwd=project)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "lab: cannot restore: notes.txt: untracked at launch and not saved" in allowed.stderr
 
 
 def test_a_changed_result_is_reported(project: Path) -> None:
@@ -125,3 +135,75 @@ def test_the_captured_environment_reaches_the_rerun_and_only_it(
     shown = json.loads(lab("show", "2", "--json").output)
     assert shown["metrics"]["hashseed"]["last"] == 7
     assert shown["capture"]["env"]["PYTHONHASHSEED"] == "7"
+
+
+HELPED = """\
+import json, os, random
+import helper
+os.makedirs("out", exist_ok=True)
+open("out/result.txt", "w").write(str(random.random()))
+open("out/fixed.txt", "w").write("the same every time")
+print(json.dumps({"value": helper.VALUE}))
+"""
+
+
+def repo_with_a_helper(project: Path) -> None:
+    """A committed script importing a module that was never committed."""
+    git(project, "init", "-q", "-b", "main")
+    (project / ".gitignore").write_text(".labbook/\nout/\ndata/\n")
+    (project / "main.py").write_text(HELPED)
+    git(project, "add", ".gitignore", "main.py")
+    git(project, "commit", "-q", "-m", "first")
+    (project / "helper.py").write_text("VALUE = 42\n")
+
+
+def test_a_snapshot_brings_back_an_untracked_module(project: Path) -> None:
+    repo_with_a_helper(project)
+    assert lab_proc("run", "-q", "--snapshot", "--", PY, "main.py", cwd=project).returncode == 0
+    (project / "helper.py").unlink()  # gone from the working tree too: only the snapshot has it
+    proc = lab_proc("rerun", "1", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 of 1 metrics match run 1" in proc.stderr
+    assert "lab: snapshot files: all 1 the same as run 1's" in proc.stderr
+    shown = json.loads(lab("show", "2", "--json").output)
+    assert [(a["name"], a["kind"]) for a in shown["artifacts"]] == [("helper.py", "snapshot")]
+
+
+def test_without_a_snapshot_the_rerun_lists_the_missing_module(project: Path) -> None:
+    repo_with_a_helper(project)
+    assert lab_proc("run", "-q", "--", PY, "main.py", cwd=project).returncode == 0
+    proc = lab_proc("rerun", "1", cwd=project)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[1:] == [
+        "  helper.py: untracked at launch and not saved (lab run --snapshot keeps such files)"
+    ]
+
+
+def test_a_file_the_command_named_must_be_there(project: Path) -> None:
+    repo_with_a_helper(project)
+    (project / "data").mkdir()
+    (project / "data" / "train.csv").write_text("x\n1\n")  # ignored by git: not in the checkout
+    proc = lab_proc("run", "-q", "--snapshot", "--", PY, "main.py", "--data=data/train.csv", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    inputs = json.loads(lab("show", "1", "--json").output)["capture"]["inputs"]
+    assert [(i["path"], i["size"]) for i in inputs] == [("main.py", len(HELPED)), ("data/train.csv", 4)]
+    refused = lab_proc("rerun", "1", cwd=project)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        "error: run 1 cannot be rerun: 1 file it needs is missing from its code "
+        "(lab rerun --allow-missing runs it anyway)",
+        "  data/train.csv: named in the command",
+    ]
+
+
+def test_rerun_names_the_artifacts_that_differ(project: Path) -> None:
+    repo_with_a_helper(project)
+    git(project, "add", "helper.py")
+    git(project, "commit", "-q", "-m", "helper")
+    proc = lab_proc("run", "-q", "--artifact", "out/*.txt", "--", PY, "main.py", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    again = lab_proc("rerun", "1", cwd=project)
+    assert again.returncode == 0, again.stderr
+    assert "lab: artifacts that differ from run 1: out/result.txt differs; 1 the same" in again.stderr
+    with Notebook.open(project) as nb:
+        assert [a.name for a in nb.artifacts.list(2)] == ["out/fixed.txt", "out/result.txt"]

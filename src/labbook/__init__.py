@@ -30,10 +30,12 @@ if TYPE_CHECKING:  # explicit re-exports, so that mypy --strict accepts ``labboo
     from labbook.tracking.sdk import finish as finish
     from labbook.tracking.sdk import init as init
     from labbook.tracking.sdk import log as log
+    from labbook.tracking.sdk import log_artifact as log_artifact
 
 _LAZY = {
     "init": "tracking.sdk",
     "log": "tracking.sdk",
+    "log_artifact": "tracking.sdk",
     "finish": "tracking.sdk",
     "current": "tracking.sdk",
     "config": "tracking.sdk",
@@ -62,6 +64,7 @@ __all__ = [
     "finish",
     "init",
     "log",
+    "log_artifact",
 ]
 
 

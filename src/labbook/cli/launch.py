@@ -72,6 +72,18 @@ DEFAULT_MAX_RUNS = 100
 @click.option(
     "--no-tensorboard", is_flag=True, help="Do not follow the TensorBoard event files the command writes."
 )
+@click.option(
+    "--artifact",
+    "artifacts",
+    multiple=True,
+    metavar="GLOB",
+    help="Keep the files matching GLOB (below the working directory, ** too) when the command ends; repeatable.",
+)
+@click.option(
+    "--snapshot/--no-snapshot",
+    default=None,
+    help="Keep the repository's untracked files (default: the snapshot setting, off).",
+)
 @launcher_options
 @click.option("--detach", is_flag=True, help="Slurm: submit and return; lab ls follows the jobs.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing of labbook's own.")
@@ -197,10 +209,12 @@ def _labels(opts: dict[str, Any], tags: tuple[str, ...]) -> Labels:
 def _capture(notebook: Notebook, opts: dict[str, Any]) -> Capture:
     """What to read besides JSON lines; every --parse pattern is checked before anything runs."""
     from labbook.launch.local import Capture
+    from labbook.service.settings import snapshot_by_default
 
     patterns = notebook.settings.patterns(list(opts["parse"]))
     logdirs = tuple(Path(d).resolve() for d in opts["logdirs"])
-    return Capture(tuple(patterns), logdirs, not opts["no_tensorboard"])
+    snapshot = opts["snapshot"] if opts["snapshot"] is not None else snapshot_by_default(notebook.settings)
+    return Capture(tuple(patterns), logdirs, not opts["no_tensorboard"], tuple(opts["artifacts"]), snapshot)
 
 
 def _capture_args(opts: dict[str, Any]) -> tuple[str, ...]:
@@ -210,6 +224,10 @@ def _capture_args(opts: dict[str, Any]) -> tuple[str, ...]:
         args += ["--parse", pattern]
     for folder in opts["logdirs"]:
         args += ["--logdir", str(Path(folder).resolve())]
+    for pattern in opts["artifacts"]:
+        args += ["--artifact", pattern]
+    if opts["snapshot"] is not None:  # else each child reads the setting as this run did
+        args.append("--snapshot" if opts["snapshot"] else "--no-snapshot")
     return (*args, "--no-tensorboard") if opts["no_tensorboard"] else tuple(args)
 
 
@@ -330,14 +348,18 @@ class _Bars:
 @click.command("rerun")
 @click.argument("run")
 @click.option("--keep-worktree", is_flag=True, help="Leave the temporary checkout in place.")
+@click.option("--allow-missing", is_flag=True, help="Run even when files the run had at launch are missing.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing of labbook's own.")
 @click.pass_context
-def rerun_cmd(ctx: click.Context, run: str, keep_worktree: bool, quiet: bool) -> None:
-    """Run RUN again from its captured commit, patch, config and environment.
+def rerun_cmd(ctx: click.Context, run: str, keep_worktree: bool, allow_missing: bool, quiet: bool) -> None:
+    """Run RUN again from its captured commit, patch, config, snapshot and environment.
 
     The code is checked out in a temporary git worktree, so today's working tree does not
-    matter. What cannot be restored is said first. lab show of the new run says whether
-    each metric matched.
+    matter; the run's source snapshot (lab run --snapshot) is put back in it. If a file
+    the run had at launch is missing there (an untracked file not snapshotted, a file its
+    arguments named), the rerun is refused with the list. What cannot be restored is said
+    first. lab show of the new run says whether each metric matched; the artifacts that
+    differ from the original's are named at the end.
     """
     from labbook.launch.rerun import compare, plan, run_again
 
@@ -353,7 +375,10 @@ def rerun_cmd(ctx: click.Context, run: str, keep_worktree: bool, quiet: bool) ->
                     f"lab: run {run_id} reruns run {p.run.id} in {where}: {' '.join(filled)}", err=True
                 )
 
-        run_id, code = run_again(notebook, p, keep_worktree, started)
+        def say(line: str) -> None:
+            click.echo(f"lab: cannot restore: {line}", err=True)
+
+        run_id, code = run_again(notebook, p, keep_worktree, started, allow_missing, say)
         if not quiet:
             rows = compare(p.run, notebook.get_run(run_id))
             same = sum(1 for r in rows if r[3])
@@ -362,6 +387,20 @@ def rerun_cmd(ctx: click.Context, run: str, keep_worktree: bool, quiet: bool) ->
                 f"{same} of {len(rows)} metrics match run {p.run.id}; lab show {run_id}",
                 err=True,
             )
+            _rerun_artifacts(notebook, p.run.id, run_id)
     finally:
         notebook.close()
     ctx.exit(code)
+
+
+def _rerun_artifacts(notebook: Notebook, original: int, rerun: int) -> None:
+    """Which kept outputs (and snapshot files) of the rerun differ from the original's."""
+    from labbook.views.artifacts import diff_words
+
+    for snapshot, what in ((False, "artifacts"), (True, "snapshot files")):
+        d = notebook.artifacts.differ(original, rerun, snapshot=snapshot)
+        if d.differs:
+            words = diff_words(d, f"run {original}", f"run {rerun}")
+            click.echo(f"lab: {what} that differ from run {original}: {words}", err=True)
+        elif d.same:
+            click.echo(f"lab: {what}: all {d.same} the same as run {original}'s", err=True)

@@ -58,6 +58,9 @@ def backup(nb: Notebook, target: Path) -> Path:
         if runs.is_dir():
             shutil.copytree(runs, staging / "runs", ignore=shutil.ignore_patterns("*.compacting"))
             trim_torn_tails(staging / "runs")
+        artifacts = nb.root / "artifacts"  # contents are written whole before a row names them
+        if artifacts.is_dir():
+            shutil.copytree(artifacts, staging / "artifacts", ignore=shutil.ignore_patterns(".partial-*"))
         damaged += check_copy(staging)
         if target.exists():
             target.rmdir()

@@ -20,7 +20,8 @@ from types import TracebackType
 from typing import Any
 
 from labbook.core.config import flatten
-from labbook.errors import BadInput
+from labbook.errors import BadInput, LabbookError
+from labbook.records.artifacts import Logged
 from labbook.records.runs import FAILED, FINISHED, KILLED, RunRecord
 from labbook.service.notebook import Notebook
 from labbook.service.place import ENV_DIR
@@ -170,6 +171,20 @@ class Run:
             self._own_recorder()  # a forked child writes through its own connection
             self._notebook.set_params(self.id, flat)
 
+    def tag(self, *add: str, remove: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+        """Add and remove tags now, as ``lab tag`` does (journaled); returns (added, removed)."""
+        self._own_recorder()  # a forked child writes through its own connection
+        record = self._notebook.store.runs.get_run(self.id)
+        assert record is not None
+        ((_, added, removed),) = self._notebook.manage.tag([record], list(add), list(remove))
+        return added, removed
+
+    def rename(self, name: str) -> None:
+        """Give the run a new name, as ``lab rename`` does (journaled)."""
+        self._own_recorder()
+        self._notebook.manage.rename(str(self.id), name)
+        self.name = name.strip()
+
     def log_examples(self, rows: Iterable[Mapping[str, Any]], split: str = "eval") -> int:
         """Per-example results for failure analysis: dicts with an ``id`` and any fields.
 
@@ -179,6 +194,29 @@ class Run:
         """
         self._own_recorder()  # a forked child writes through its own connection
         return self._notebook.failures.log_examples(self.id, rows, split).taken
+
+    def log_artifact(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        kind: str | None = None,
+        recursive: bool = False,
+    ) -> Logged | None:
+        """Keep a file (a checkpoint, a model, an output) with the run, copied in now.
+
+        ``name`` defaults to the file's name; logging a name again replaces its content. A
+        directory needs ``recursive=True`` (each file is kept as ``name/relative/path``).
+        Returns (name, sha256, size, files), or None when it could not be kept: a file
+        missing, over the ``artifact.limit`` setting, changed or unreadable while copied,
+        a full disk. That is one line on stderr, never an exception: training goes on.
+        """
+        try:
+            self._own_recorder()  # a forked child writes through its own connection
+            return self._notebook.artifacts.log(self.id, path, name, kind, recursive)
+        except Exception as err:  # never into the training loop
+            what = err if isinstance(err, LabbookError) else f"{type(err).__name__}: {err}"
+            print(f"labbook: artifact {name or os.fspath(path)!s} not kept: {what}", file=sys.stderr)
+            return None
 
     def finish(self, status: str | None = None, exit_code: int | None = None) -> None:
         """Flush everything; if this process owns the run, mark it finished (or ``status``).
@@ -340,6 +378,16 @@ def log(data: Mapping[str, Any], step: int | None = None) -> None:
     if run is None:
         raise BadInput("no active run: call labbook.init() first")
     run.log(data, step)
+
+
+def log_artifact(
+    path: str | os.PathLike[str], name: str | None = None, kind: str | None = None, recursive: bool = False
+) -> Logged | None:
+    """Keep a file with the current run (see ``Run.log_artifact``)."""
+    run = current()
+    if run is None:
+        raise BadInput("no active run: call labbook.init() first")
+    return run.log_artifact(path, name, kind, recursive)
 
 
 def finish() -> None:

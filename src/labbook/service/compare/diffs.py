@@ -1,8 +1,8 @@
-"""How the two sides differ besides the metric: parameters, code and environment.
+"""How the two sides differ besides the metric: parameters, code, environment and artifacts.
 
-All from the runs' captures (git, the patch blob, the package list blob, the system), so
-a reader sees at once whether a difference could come from something other than the
-change being tested.
+All from the runs' captures (git, the patch blob, the package list blob, the system) and
+their artifact rows, so a reader sees at once whether a difference could come from
+something other than the change being tested.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from labbook.records.runs import RunRecord
 from labbook.service.compare.variants import NOISE
 
 if TYPE_CHECKING:
+    from labbook.records.artifacts import ArtifactDiff
     from labbook.service.notebook import Notebook
 
 
@@ -116,3 +117,16 @@ def environment_diff(nb: Notebook, a: list[RunRecord], b: list[RunRecord]) -> di
         va, vb = sorted({get(r) for r in a}), sorted({get(r) for r in b})
         out[label] = (va, vb, va != vb)
     return out
+
+
+def artifact_diff(nb: Notebook, a: list[RunRecord], b: list[RunRecord]) -> tuple[ArtifactDiff, ArtifactDiff]:
+    """(outputs, snapshot files) by name: the same name with another content, or on one side only.
+
+    Snapshots are apart: an untracked source file that differs is a code difference, a
+    checkpoint that differs is a result.
+    """
+    from labbook.service.artifacts import split_diff
+
+    ids_a = {r.id for r in a}
+    rows = nb.artifacts.of_runs([r.id for r in a + b])
+    return split_diff([x for x in rows if x.run_id in ids_a], [x for x in rows if x.run_id not in ids_a])

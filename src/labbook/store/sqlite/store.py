@@ -17,6 +17,7 @@ from labbook.store.sqlite.connection import Database
 from labbook.store.sqlite.runs import SQLiteRuns
 
 if TYPE_CHECKING:
+    from labbook.store.sqlite.artifacts import SQLiteArtifacts
     from labbook.store.sqlite.failures import SQLiteFailures
     from labbook.store.sqlite.journal import SQLiteJournal
     from labbook.store.sqlite.papers import SQLitePapers
@@ -68,6 +69,12 @@ class SQLiteStore:
         from labbook.store.sqlite.settings import SQLiteSettings
 
         return SQLiteSettings(self.db)
+
+    @cached_property
+    def artifacts(self) -> SQLiteArtifacts:
+        from labbook.store.sqlite.artifacts import SQLiteArtifacts
+
+        return SQLiteArtifacts(self.db)
 
     @property
     def read_only(self) -> bool:
