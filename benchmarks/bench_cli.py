@@ -1,7 +1,7 @@
 """How long a person waits for the ``lab`` command, beside the peers' own commands.
 
 ``lab --help`` should feel instant (≤ 0.15 s), and ``lab ls`` / ``lab show`` over a
-notebook of 10,000 runs should too (≤ 0.3 s): a CLI that lags gets replaced by a
+notebook of 10,000 runs should too (≤ 0.3 s), and stay so with 1,000 of them in the trash: a CLI that lags gets replaced by a
 dashboard. Each command runs as a subprocess of the installed entry point, wall time
 from spawn to exit, median of several runs after one untimed warm-up.
 
@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import random
 import sys
+import time
 from pathlib import Path
 
 import _common as bench
 
 N_RUNS = 10_000
+N_TRASHED = 1_000
 REPEATS = 5
 TARGET_HELP_S = 0.15
 TARGET_QUERY_S = 0.30
@@ -93,7 +95,17 @@ def help_rows() -> list[list[str]]:
     return rows
 
 
-def query_rows(project: Path) -> list[list[str]]:
+def trash(project: Path, n: int) -> None:
+    """Move ``n`` runs spread over the notebook to the trash, as ``lab rm`` does, in one batch."""
+    from labbook.service.notebook import Notebook
+
+    ids = random.Random(1).sample(range(1, N_RUNS + 1), n)
+    with Notebook.open(project) as nb:
+        now = time.time()
+        nb.store.runs.set_trashed(ids, now, now)
+
+
+def query_rows(project: Path, suffix: str = "") -> list[list[str]]:
     lab = [*bench.lab_command(), "--dir", str(project)]
     cases: list[tuple[str, list[str], float | None]] = [  # (label, arguments, target; None: run once)
         ("lab ls", ["ls"], TARGET_QUERY_S),
@@ -111,8 +123,11 @@ def query_rows(project: Path) -> list[list[str]]:
         ("lab ls --json (50 runs)", ["ls", "--json"], TARGET_QUERY_S),
         (f"lab ls --limit 0 (all {N_RUNS:,} runs; once, no target)", ["ls", "--limit", "0"], None),
     ]
+    if suffix:  # the listings again, with runs in the trash: what the trash costs every reader
+        cases = [c for c in cases if c[1][0] == "ls" and c[2] is not None]
     rows: list[list[str]] = []
     for label, args, target in cases:
+        label += suffix
         bench.progress(label)
         times, proc = (
             bench.wall_times([*lab, *args])
@@ -144,6 +159,8 @@ def main() -> None:
         bench.progress(f"building a notebook of {N_RUNS:,} runs through the store API")
         build_s = build_notebook(root, N_RUNS)
         rows += query_rows(root)
+        trash(root, N_TRASHED)
+        rows += query_rows(root, f" ({N_TRASHED:,} in the trash)")
     bench.print_table(
         f"Command wall time ({' '.join(bench.lab_command())}; peers from {Path(sys.prefix)}/bin or the peer venv)",
         ["command", "median", "target", "notes"],

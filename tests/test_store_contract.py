@@ -20,6 +20,7 @@ import pytest
 
 from labbook.core import query as qt
 from labbook.errors import BadInput
+from labbook.records.artifacts import Artifact
 from labbook.records.examples import ItemRow, NewSample, PileLink
 from labbook.records.imports import NewImport
 from labbook.records.journal import NewNote
@@ -512,6 +513,102 @@ def test_delete_pending_deletes_only_pending_runs(store: Store) -> None:
     assert store.runs.get_run(live).status == "running"
     assert sorted(ids_of(store, None)) == [p2, live]
     assert store.runs.find_run_ids("q1") == []
+
+
+def test_tags_edited_after_the_fact_are_journaled_once_each(store: Store) -> None:
+    """edit_tags reports only real changes, and each change is one run event."""
+    r = new_run(store, "base", tags=("old",))
+    assert store.runs.edit_tags(r, ["new", "new", "old"], ["old", "never"], 5.0) == (["new"], ["old"])
+    assert store.runs.get_run(r).tags == ("new",)
+    assert store.runs.edit_tags(r, ["new"], [], 6.0) == ([], [])
+    events = store.runs.run_events(None)
+    assert [(e.run_id, e.kind, e.detail["tag"]) for e in events] == [(r, "tag", "new"), (r, "untag", "old")]
+    assert store.runs.run_events(5.5) == []
+
+
+def test_rename_returns_the_old_name_and_is_found_by_the_new(store: Store) -> None:
+    r = new_run(store, None)
+    assert store.runs.rename_run(r, "wide", 1.0) is None
+    assert store.runs.rename_run(r, "wider", 2.0) == "wide"
+    assert store.runs.rename_run(r, "wider", 3.0) == "wider"  # the same name: no event
+    assert store.runs.find_run_ids("wider") == [r] and store.runs.find_run_ids("wide") == []
+    assert [(e.kind, e.detail["old"], e.detail["new"]) for e in store.runs.run_events(None)] == [
+        ("rename", None, "wide"),
+        ("rename", "wide", "wider"),
+    ]
+    assert [x.ref for x in store.journal.search("wider", 5)] == [r]
+
+
+def test_trashed_runs_are_hidden_from_reads_until_restored(store: Store) -> None:
+    """Trashed runs leave query_runs, find_run_ids, hypotheses' runs and search; last_trashed is one batch."""
+    h = hypothesis(store, "depth helps")
+    a, b, c = new_run(store, "alpha", hyp_id=h), new_run(store, "beta", hyp_id=h), new_run(store, "gamma")
+    assert store.runs.set_trashed([a], 10.0, 10.0) == [a]
+    assert store.runs.set_trashed([b, c, a], 20.0, 20.0) == [b, c]  # a is in already: no change
+    assert ids_of(store, None) == []
+    assert store.runs.find_run_ids("beta") == [] and store.runs.find_run_ids("beta", in_trash=True) == [b]
+    assert store.runs.find_run_ids(str(a)) == [] and store.runs.find_run_ids(str(a), in_trash=True) == [a]
+    assert store.research.get_hypothesis(h).run_ids == ()
+    assert store.journal.search("gamma", 5) == []
+    assert [r.id for r in store.runs.trashed_runs()] == [b, c, a]
+    assert store.runs.last_trashed() == [b, c]
+    assert store.runs.get_run(b).trashed_at == 20.0  # by id, for the trash's own commands
+    assert store.runs.set_trashed([b, c], None, 30.0) == [b, c]
+    assert sorted(ids_of(store, None)) == [b, c]
+    assert store.research.get_hypothesis(h).run_ids == (b,)
+    assert [e.kind for e in store.runs.run_events(None)] == ["trash", "trash", "trash", "restore", "restore"]
+
+
+def test_archived_runs_are_listed_only_when_asked(store: Store) -> None:
+    a, b = new_run(store, "a"), new_run(store, "b")
+    assert store.runs.set_archived([a], 5.0, 5.0) == [a]
+    assert store.runs.query_runs(None, [], None, archived=False)[0][0].id == b
+    assert store.runs.query_runs(None, [], None, archived=False)[1] == 1
+    assert sorted(r.id for r in store.runs.query_runs(None, [], None)[0]) == [a, b]
+    assert store.runs.get_run(a).archived_at == 5.0 and store.runs.find_run_ids("a") == [a]
+    assert store.runs.set_archived([a, b], None, 6.0) == [a]
+
+
+def test_purge_deletes_trashed_runs_only_keeps_their_notes_and_never_reuses_an_id(store: Store) -> None:
+    keep, gone = new_run(store, "keep"), new_run(store, "gone", tags=("t",), params={"lr": 1})
+    store.runs.merge_metrics(gone, [batch("acc", [0.5])])
+    note = store.journal.add_note(NewNote("n-gone", "odd curve", None, gone, False, "ada", 3.0))
+    assert store.runs.purge([keep, gone], 4.0) == 0  # neither is in the trash
+    store.runs.set_trashed([gone], 5.0, 5.0)
+    assert store.runs.purge([keep, gone], 6.0) == 1
+    assert store.runs.get_run(gone) is None and store.runs.get_run(keep) is not None
+    (kept,) = [n for n in store.journal.notes() if n.id == note]
+    assert kept.text == "odd curve" and kept.run_id is None
+    assert [e.kind for e in store.runs.run_events(None)] == ["trash", "delete"]
+    assert new_run(store, "next") == gone + 1  # the journal still names run `gone`
+
+
+def test_artifact_rows_round_trip_replace_by_name_and_answer_the_collector(store: Store) -> None:
+    """A run names each content once; a name saved again takes the new content; purge drops its rows."""
+    a, b = new_run(store, "a"), new_run(store, "b")
+    h1, h2, h3 = "1" * 64, "2" * 64, "3" * 64
+    store.artifacts.put_artifacts(
+        [
+            Artifact(a, "ckpt/last.pt", "checkpoint", h1, 10, "/x/last.pt", 1.0),
+            Artifact(a, "model.onnx", None, h2, 20, None, 1.0),
+            Artifact(b, "model.onnx", None, h2, 20, None, 2.0),
+        ]
+    )
+    assert [x.name for x in store.artifacts.artifacts(a)] == ["ckpt/last.pt", "model.onnx"]
+    store.artifacts.put_artifacts([Artifact(a, "ckpt/last.pt", "checkpoint", h3, 30, "/x/last.pt", 3.0)])
+    assert store.artifacts.get_artifact(a, "ckpt/last.pt") == Artifact(
+        a, "ckpt/last.pt", "checkpoint", h3, 30, "/x/last.pt", 3.0
+    )
+    assert store.artifacts.get_artifact(a, "nothing") is None
+    assert [(x.run_id, x.name) for x in store.artifacts.artifacts_of([b, a, a])] == [
+        (a, "ckpt/last.pt"),
+        (a, "model.onnx"),
+        (b, "model.onnx"),
+    ]
+    assert store.artifacts.referenced([h1, h2, h3]) == {h2, h3}  # h1 was replaced
+    store.runs.set_trashed([a, b], 4.0, 4.0)
+    store.runs.purge([a, b], 5.0)
+    assert store.artifacts.artifacts_of([a, b]) == [] and store.artifacts.referenced([h2, h3]) == set()
 
 
 def test_find_run_ids_by_id_name_and_uid_prefix(store: Store) -> None:
@@ -1331,6 +1428,18 @@ def test_triage_list_and_count_papers(store: Store) -> None:
     assert store.papers.count_triaged(100.0, 300.0) == 2
     assert store.papers.count_triaged(0.0, 1e9) == 7
     assert store.papers.count_triaged(1300.0, 1400.0) == 0
+
+
+def test_a_paper_imported_under_several_keys_is_found_by_each(store: Store) -> None:
+    """save_papers keeps a new paper's key and the keys it is imported again under; find_papers reads them all."""
+    (pid,) = store.papers.save_papers([paper("CLIP", citekey="radford2021")], {})
+    (other,) = store.papers.save_papers([paper("ViT", citekey="dosovitskiy2021")], {})
+    store.papers.save_papers([], {}, {pid: ["clip", "radford2021"]})
+    assert store.papers.find_papers("clip") == [pid] and store.papers.find_papers("radford2021") == [pid]
+    assert store.papers.paper_citekeys(pid)[0] == "radford2021"
+    assert set(store.papers.paper_citekeys(pid)) == {"radford2021", "clip"}
+    assert store.papers.paper_citekeys(other) == ["dosovitskiy2021"]
+    assert store.papers.find_papers("nothing") == []
 
 
 def test_paper_settings(store: Store) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,8 +12,11 @@ from labbook.errors import BadInput
 from labbook.views import tables as render
 from labbook.views.compare import groups_dict, report_dict
 
+if TYPE_CHECKING:
+    from labbook.records.artifacts import ArtifactDiff
+
 NOISE_HELP = "Parameters that are noise, not configuration (comma-separated). Default: seed."
-ALL_HELP = "Count smoke runs and runs that did not finish, too."
+ALL_HELP = "Count smoke runs, runs that did not finish and archived runs, too."
 
 
 @click.command("compare")
@@ -129,6 +132,8 @@ def _report_text(r: Any) -> str:
         out.append(
             f"{name}: {s.spec}  ({len(s.runs)} run{'s' if len(s.runs) != 1 else ''}: {render.ids_text([x.id for x in s.runs])}{left})"
         )
+    if r.settings_used:
+        out.append(f"settings: {'; '.join(r.settings_used)} (lab settings ls)")
     out.append("")
     out.append("config (keys that differ)")
     if r.config:
@@ -141,6 +146,7 @@ def _report_text(r: Any) -> str:
     out.append("")
     out += _environment_text(r.environment)
     out.append("")
+    out += _artifacts_text(r.artifacts)
     out += _metrics_text(r)
     out += _examples_text(r.examples)
     out.append("")
@@ -191,6 +197,19 @@ def _environment_text(env: dict[str, Any]) -> list[str]:
             f"  {key}: " + (f"A {', '.join(va)}; B {', '.join(vb)}" if differ else f"{', '.join(va)} on both")
         )
     return out
+
+
+def _artifacts_text(artifacts: tuple[ArtifactDiff, ArtifactDiff] | None) -> list[str]:
+    """The artifacts that differ by name, outputs and snapshot files apart; nothing when no run kept any."""
+    from labbook.views.artifacts import diff_words
+
+    if artifacts is None or not any(d.differs or d.same for d in artifacts):
+        return []
+    out = ["artifacts"]
+    for label, d in zip(("outputs", "snapshot files"), artifacts, strict=True):
+        if d.differs or d.same:
+            out.append(f"  {label}: {diff_words(d) if d.differs else f'all {d.same} the same'}")
+    return [*out, ""]
 
 
 def _shaped(s: Any) -> str:

@@ -76,8 +76,13 @@ def plot_cmd(ctx: click.Context, /, metric: str, runs: tuple[str, ...], **opts: 
     output = opts["output"]
     if output and Path(output).suffix.lower() not in (".png", ".svg"):
         raise BadInput(f"-o {output}: the figure is written as .png or .svg; name the file so")
+    from labbook.service.settings import noise_of
+
     nb = open_notebook(ctx)
     try:
+        noise, noise_set = noise_of(nb.settings, noise_keys(opts["noise"]))
+        if noise_set:
+            click.echo(f"noise keys {', '.join(noise)} (lab settings)", err=True)
         curves, side = gather(
             nb,
             metric,
@@ -87,7 +92,7 @@ def plot_cmd(ctx: click.Context, /, metric: str, runs: tuple[str, ...], **opts: 
             group=opts["group"],
             x_axis=opts["x_axis"],
             smooth_k=opts["smooth_k"],
-            noise=noise_keys(opts["noise"]),
+            noise=noise,
             include_all=opts["include_all"],
         )
         path = Path(output).resolve() if output else default_path(nb, metric)

@@ -10,8 +10,10 @@ from typing import Any
 import click
 
 from labbook.cli.output import echo_json, json_or_hint, show
-from labbook.errors import BadInput, NotFound
+from labbook.core.sizes import size_text
+from labbook.errors import BadInput
 from labbook.launch import settle_jobs
+from labbook.records.artifacts import Artifact
 from labbook.records.runs import RunRecord
 from labbook.service.notebook import Notebook, register_job_settler
 from labbook.views import runs as views
@@ -46,6 +48,7 @@ RUN_COLUMNS: dict[str, Callable[[RunRecord], Any]] = {
     "job": lambda r: r.job_id or "",
     "job_state": lambda r: r.job_state or "",
     "hyp": lambda r: f"H{r.hyp_id}" if r.hyp_id else "",
+    "archived": lambda r: "archived" if r.archived_at else "",
 }
 DEFAULT_COLUMNS = ["id", "name", "status", "started", "duration", "tags"]
 AGGS = ("last", "min", "max", "mean", "count", "nan_count", "last_step")
@@ -73,13 +76,23 @@ def _field(attr: str, key: str) -> Callable[[RunRecord], Any]:
     return lambda r: getattr(r, attr).get(key)
 
 
+def varying_params(runs: list[RunRecord]) -> list[str]:
+    """Parameters with two or more values among the runs that have them: a parameter only
+    some runs have is not varying by that alone, and constants say nothing run to run."""
+    values: dict[str, set[str]] = {}
+    for r in runs:
+        for k, v in r.params.items():
+            values.setdefault(k, set()).add(repr(v))
+    return sorted(k for k, seen in values.items() if len(seen) > 1)
+
+
 def _default_columns(runs: list[RunRecord]) -> list[str]:
     cols = list(DEFAULT_COLUMNS)
     if any(r.job_id for r in runs):
         cols.insert(3, "job")
-    params = sorted({k for r in runs for k in r.params})
-    varying = [k for k in params if len({repr(r.params.get(k)) for r in runs}) > 1]
-    cols += (varying or params)[:4]
+    if any(r.archived_at for r in runs):
+        cols.insert(3, "archived")
+    cols += varying_params(runs)[:4]
     counts = Counter(k for r in runs for k in r.metrics if not k.startswith("sys/"))
     cols += [f"{k}.last" for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4]]
     return cols
@@ -93,6 +106,7 @@ def _default_columns(runs: list[RunRecord]) -> list[str]:
     "-l", "--limit", type=int, default=50, show_default=True, help="At most this many runs; 0 for all."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+@click.option("--all", "archived", is_flag=True, help="Archived runs too (lab archive).")
 @click.option(
     "--group-by",
     "group",
@@ -107,6 +121,7 @@ def ls_cmd(
     columns: str | None,
     limit: int,
     as_json: bool,
+    archived: bool = False,
     group: str | None = None,
 ) -> None:
     """List runs, newest first.
@@ -117,12 +132,17 @@ def ls_cmd(
     lab ls --group-by variant --columns acc.last,loss.min
     """
     if group is not None:
+        from labbook.service.settings import noise_of
+
         with open_notebook(ctx) as nb:
-            runs, _ = nb.list_runs(where=where, sort=sort or "id", limit=0)
-        _variants(runs, columns, group, as_json)
+            runs, _ = nb.list_runs(where=where, sort=sort or "id", limit=0, archived=archived)
+            noise, noise_set = noise_of(nb.settings, None)
+        if noise_set and group == "variant":
+            click.echo(f"noise keys {', '.join(noise)} (lab settings)", err=True)
+        _variants(runs, columns, group, as_json, noise)
         return
     with open_notebook(ctx) as nb:
-        runs, total = nb.list_runs(where=where, sort=sort, limit=limit)
+        runs, total = nb.list_runs(where=where, sort=sort, limit=limit, archived=archived)
     if as_json:
         echo_json(views.runs_list(runs))
         return
@@ -163,6 +183,7 @@ def show_cmd(ctx: click.Context, run: str, as_json: bool, patch: bool, packages:
         files = run_files(nb, record)
         rerun = _rerun_rows(nb, record)
         damage = nb.damage(record)
+        artifacts = nb.artifacts.list(record)
     if patch:
         click.echo(patch_text, nl=False) if patch_text else click.echo("no uncommitted changes were captured")
         return
@@ -170,9 +191,9 @@ def show_cmd(ctx: click.Context, run: str, as_json: bool, patch: bool, packages:
         click.echo(packages_text or "no package list was captured")
         return
     if as_json:
-        echo_json(views.run_detail(record, patch_text, packages_text, files, damage, rerun))
+        echo_json(views.run_detail(record, patch_text, packages_text, files, damage, rerun, artifacts))
         return
-    _show_text(record, patch_text, packages_text, files, rerun, damage)
+    _show_text(record, patch_text, packages_text, files, rerun, damage, artifacts)
 
 
 def run_files(nb: Notebook, run: RunRecord) -> dict[str, int]:
@@ -218,6 +239,7 @@ def _show_text(
     files: dict[str, int],
     rerun: RerunRows | None = None,
     damage: list[str] | None = None,
+    artifacts: list[Artifact] | None = None,
 ) -> None:
     from rich import box
     from rich.table import Table
@@ -227,6 +249,8 @@ def _show_text(
     title = f"run {r.id}" + (f"  {r.name}" if r.name else "") + f"  (uid {r.uid})"
     exit_part = f" (exit {r.exit_code})" if r.exit_code is not None else ""
     rows.append(("status", render.status_text(r.status) + exit_part if r.status else r.status))
+    if r.archived_at is not None:
+        rows.append(("archived", f"{render.when(r.archived_at)}: left out of lab ls and lab compare (--all)"))
     if r.lost:
         rows.append(("data", f"lost {r.lost:,} points that run.log accepted (the disk refused them)"))
     for line in damage or ():
@@ -266,6 +290,8 @@ def _show_text(
     git = cap.get("git")
     if git is not None:
         rows.append(("git", _git_text(git, patch)))
+        if git.get("untracked"):
+            rows.append(("untracked", _untracked_text(git)))
     elif r.status == "running":
         rows.append(("capture", "in progress"))
     env = cap.get("env") or {}
@@ -280,7 +306,8 @@ def _show_text(
     if r.summary:
         rows.append(("summary", "  ".join(f"{k}={render.number(v)}" for k, v in r.summary.items())))
     if files:
-        rows.append(("files", "  ".join(f"{k} ({_size(v)})" for k, v in files.items())))
+        rows.append(("files", "  ".join(f"{k} ({size_text(v)})" for k, v in files.items())))
+    rows += _artifact_rows(r, artifacts or [])
 
     from rich.text import Text
 
@@ -310,6 +337,33 @@ def _show_text(
     else:
         parts.append("no metrics logged")
     show(*parts)
+
+
+ARTIFACTS_SHOWN = 20
+
+
+def _artifact_rows(r: RunRecord, arts: list[Artifact]) -> list[tuple[str, Any]]:
+    """Each kept output with its size and hash; the source snapshot in one line, with what it skipped."""
+    from labbook.records.artifacts import OUTPUT, SNAPSHOT
+    from labbook.views.artifacts import SHORT_HASH, size_text, snapshot_of
+
+    outputs = [a for a in arts if a.kind != SNAPSHOT]
+    rows: list[tuple[str, Any]] = []
+    for a in outputs[:ARTIFACTS_SHOWN]:
+        kind = f"{a.kind}, " if a.kind not in (None, OUTPUT) else ""
+        text = f"{a.name} ({kind}{size_text(a.size)}, {a.hash[:SHORT_HASH]})"
+        rows.append(("artifacts" if not rows else "", text))
+    if len(outputs) > ARTIFACTS_SHOWN:
+        rows.append(("", f"... {len(outputs) - ARTIFACTS_SHOWN} more (lab artifacts ls {r.id})"))
+    snap = r.capture.get("snapshot") or {}
+    count, size = snapshot_of(arts)
+    if snap or count:
+        text = f"{count} untracked file{'s' if count != 1 else ''}, {size_text(size)}"
+        if snap.get("skipped_count"):
+            names = ", ".join(s["path"] for s in snap.get("skipped", [])[:5])
+            text += f"; {snap['skipped_count']} skipped over the limits: {names}"
+        rows.append(("snapshot", text))
+    return rows
 
 
 def _rerun_rows(nb: Notebook, run: RunRecord) -> RerunRows | None:
@@ -351,18 +405,28 @@ def _git_text(git: dict[str, Any], patch: str) -> str:
             extras.append("patch truncated")
     n_untracked = git.get("untracked_count", 0)
     if n_untracked:
-        extras.append(f"{n_untracked} untracked file{'s' if n_untracked != 1 else ''}")
+        extras.append(f"{n_untracked:,} untracked file{'s' if n_untracked != 1 else ''}")
+    envs = git.get("untracked_envs") or []
+    if envs:
+        extras.append(f"untracked environment{'s' if len(envs) != 1 else ''} {', '.join(envs)}")
     if git.get("remote"):
         extras.append(git["remote"])
     return text + ("; " + "; ".join(extras) if extras else "; clean")
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
+UNTRACKED_SHOWN = 5
+
+
+def _untracked_text(git: dict[str, Any]) -> str:
+    """A few of the untracked paths, saying how many more there are (--json has the kept list)."""
+    paths: list[str] = git["untracked"]
+    total = max(git.get("untracked_count", len(paths)), len(paths))
+    shown = ", ".join(paths[:UNTRACKED_SHOWN])
+    if total <= UNTRACKED_SHOWN:
+        return shown
+    return (
+        f"{shown}, … (first {min(UNTRACKED_SHOWN, len(paths))} of {total:,} shown; --json lists {len(paths)})"
+    )
 
 
 # -- lab logs / lab metrics ----------------------------------------------------------
@@ -371,17 +435,34 @@ def _size(n: int) -> str:
 @click.command("logs")
 @click.argument("run")
 @click.option("--stderr", "stream", flag_value="stderr", help="Only what the command wrote to stderr.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing what a running run writes until it ends.")
 @click.pass_context
-def logs_cmd(ctx: click.Context, run: str, stream: str | None) -> None:
-    """Print RUN's saved output (stdout and stderr, in the order they arrived)."""
+def logs_cmd(ctx: click.Context, run: str, stream: str | None, follow: bool) -> None:
+    """Print RUN's saved output (stdout and stderr, in the order they arrived).
+
+    With -f, a pending or running run's output is printed as it arrives; the command
+    returns once the run has ended and everything it wrote is printed.
+    """
+    from labbook.records.runs import UNFINISHED
+    from labbook.service.follow import follow_output, no_output
+
+    out = sys.stdout.buffer
+
+    def write(chunk: bytes) -> None:
+        out.write(chunk)
+        out.flush()
+
     with open_notebook(ctx) as nb:
         record = nb.get_run(run)
+        if follow and record.status in UNFINISHED:
+            try:
+                follow_output(nb, record, stream or "output", write)
+            except KeyboardInterrupt:
+                ctx.exit(130)
+            return
         path = nb.output_path(record, stream or "output")
-    if not path.exists():  # never recorded is an error (exit 2); a run that printed nothing prints nothing
-        if record.status == "pending":
-            raise NotFound(f"run {record.id} has not started yet; its output is saved once it runs")
-        raise NotFound(f"run {record.id} saved no output (it was not started with lab run)")
-    out = sys.stdout.buffer
+    if not path.exists():
+        raise no_output(record)
     with path.open("rb") as fh:
         while chunk := fh.read(1 << 16):
             out.write(chunk)
@@ -392,9 +473,20 @@ def logs_cmd(ctx: click.Context, run: str, stream: str | None) -> None:
 @click.argument("run")
 @click.argument("key", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the series as JSON arrays.")
+@click.option(
+    "-f", "--follow", is_flag=True, help="Print KEY's points as they are written until the run ends."
+)
 @click.pass_context
-def metrics_cmd(ctx: click.Context, run: str, key: str | None, as_json: bool) -> None:
+def metrics_cmd(ctx: click.Context, run: str, key: str | None, as_json: bool, follow: bool) -> None:
     """Print the series of metric KEY of RUN (without KEY: list its metrics)."""
+    from labbook.records.runs import UNFINISHED
+
+    if follow and (key is None or as_json):
+        raise BadInput("--follow prints one KEY's points as lines: lab metrics -f RUN KEY, without --json")
+
+    def line(step: int, value: float, t: float) -> str:
+        return f"{step}\t{render.exact(value)}\t{t:.3f}"
+
     with open_notebook(ctx) as nb:
         record = nb.get_run(run)
         if key is None:
@@ -404,28 +496,54 @@ def metrics_cmd(ctx: click.Context, run: str, key: str | None, as_json: bool) ->
             else:
                 click.echo("\n".join(keys) if keys else f"run {record.id} has no metrics")
             return
+        if follow and record.status in UNFINISHED:
+            _follow_metric(ctx, nb, record, key, line)
+            return
         s = nb.series(record, key)
     if as_json:
         echo_json(views.series_dict(record, key, s))
         return
     lines = ["step\tvalue\ttime"]
-    lines += [
-        f"{st}\t{render.exact(v)}\t{t:.3f}"
-        for st, v, t in zip(s.steps.tolist(), s.values.tolist(), s.times.tolist(), strict=True)
-    ]
+    lines += [line(*p) for p in zip(s.steps.tolist(), s.values.tolist(), s.times.tolist(), strict=True)]
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _follow_metric(
+    ctx: click.Context, nb: Notebook, record: RunRecord, key: str, line: Callable[[int, float, float], str]
+) -> None:
+    """``lab metrics -f``: the header, then each batch of new points as it lands."""
+    from labbook.service.follow import follow_metric
+
+    if key not in record.metrics:
+        known = ", ".join(sorted(record.metrics)) or "none yet"
+        click.echo(
+            f"lab: run {record.id} has not logged {key!r} yet (its metrics: {known}); waiting", err=True
+        )
+
+    def emit(points: list[tuple[int, float, float]]) -> None:
+        sys.stdout.write("".join(line(*p) + "\n" for p in points))
+        sys.stdout.flush()
+
+    sys.stdout.write("step\tvalue\ttime\n")
+    sys.stdout.flush()
+    try:
+        follow_metric(nb, record, key, emit)
+    except KeyboardInterrupt:
+        ctx.exit(130)
 
 
 # -- lab ls --group-by ---------------------------------------------------------------------
 
 
-def _variants(runs: list[RunRecord], columns: str | None, group: str, as_json: bool) -> None:
+def _variants(
+    runs: list[RunRecord], columns: str | None, group: str, as_json: bool, noise: tuple[str, ...]
+) -> None:
     """One row per variant with n, mean, std and the 95% CI of each metric."""
     from labbook.service.compare.variants import variant_table
     from labbook.views.compare import variants_dict
 
     names = _variant_columns(runs, columns)
-    rows, excluded = variant_table(runs, names, group=group)
+    rows, excluded = variant_table(runs, names, group=group, noise=noise)
     if json_or_hint(
         as_json,
         lambda: variants_dict(group, rows, excluded),

@@ -12,7 +12,15 @@ from labbook.cli.runs import open_notebook
 
 @click.group("settings")
 def settings_cmd() -> None:
-    """Notebook settings: lab settings set parse NAME REGEX, then lab run --parse NAME."""
+    """Notebook settings: what commands assume unless told.
+
+    \b
+    lab settings set noise seed,work_dir     parameters that are not configuration
+    lab settings set metric val_acc          lab compare's metric when none is given
+    lab settings set goal val_loss min       lower is better
+    lab settings set detect val_acc 0.01     the smallest difference that matters
+    lab settings set parse NAME REGEX        then lab run --parse NAME
+    """
 
 
 @settings_cmd.command("set")
@@ -59,7 +67,11 @@ def settings_ls(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         echo_json(values)
         return
-    if not values:
-        click.echo("no settings yet: lab settings set parse NAME REGEX")
     for key, value in values.items():
         click.echo(f"{key} = {json.dumps(value)}")
+    if not values:
+        from labbook.service.settings import FAMILIES
+
+        click.echo("no settings yet; what can be set (lab settings set KEY VALUE...):")
+        for name, (_, what) in sorted(FAMILIES.items()):
+            click.echo(f"  {name:<20} {what}")

@@ -284,3 +284,31 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def _same(given: Any, logged: Any) -> bool:
+    if given == logged or str(given) == str(logged):
+        return True
+    try:
+        return float(given) == float(logged)
+    except (TypeError, ValueError):
+        return False
+
+
+def unreached(config: dict[str, Any], argv: list[str], logged: Mapping[str, Any]) -> list[str]:
+    """Config values the program logged otherwise, where no ``{key}`` placeholder passed them on.
+
+    A program that parses its own flags ignores ``lab run lr=0.1`` unless a placeholder
+    hands the value over; its logged params then disagree, and the run's params would
+    otherwise keep the program's value with no word about the override that went nowhere.
+    """
+    passed = {m.group(1) for arg in argv for m in _PLACEHOLDER.finditer(arg)}
+    out = []
+    for key, given in flatten(config).items():
+        if key in passed or key not in logged or _same(given, logged[key]):
+            continue
+        out.append(
+            f"{key}={given!r} never reached the program, which logged {key}={logged[key]!r}; "
+            f"pass it with a {{{key}}} placeholder in the command, or read $LABBOOK_CONFIG"
+        )
+    return out

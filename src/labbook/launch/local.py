@@ -51,6 +51,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from labbook.core.lineparse import LinePattern
 from labbook.errors import LaunchError
+from labbook.launch.artifacts import argv_inputs, before_start, keep_outputs
 from labbook.launch.lines import LineMetrics
 from labbook.launch.process import FORWARD, POLL_S, Signals, start, stop_leftovers, wait
 from labbook.records.runs import CRASHED, FAILED, FINISHED, KILLED, RunRecord
@@ -71,6 +72,8 @@ class Capture:
     patterns: tuple[LinePattern, ...] = ()  # --parse
     logdirs: tuple[Path, ...] = ()  # --logdir: TensorBoard folders outside the working directory
     tensorboard: bool = True  # follow the event files the command writes
+    artifacts: tuple[str, ...] = ()  # --artifact: globs below the working directory, kept at the end
+    snapshot: bool = False  # --snapshot: keep the repository's untracked files before the command starts
 
 
 DRAIN_READS = 1024  # at most this many reads of what is in a pipe once its pump is stopped
@@ -270,10 +273,16 @@ def _supervise(
 
     python = command_python(argv)
     env = _child_env(notebook, record, environ, python)
+    typed = list(argv)
     argv = _fill_config(notebook, record, argv, env, config, extra_capture)
     if on_start is not None:
         on_start(record.id, argv)
-    capture_thread = _capture_in_background(notebook, record, argv, cwd, env, python)
+    capture_thread = _capture_in_background(notebook, record, argv, cwd, env, python, typed)
+
+    def say_now(text: str) -> None:  # the output pumps have not started yet
+        _say(stderr, threading.Lock(), text)
+
+    before_start(notebook, record, cwd, capture.artifacts, capture.snapshot, say_now)
 
     interrupted = signals.interrupted
     if interrupted.is_set():  # stopped before the command began: it never runs
@@ -292,22 +301,38 @@ def _supervise(
     recorder = _recorder(notebook, record, proc.pid)
     outputs = _Outputs(proc, notebook.run_dir(record), stdout, stderr, recorder, capture.patterns)
     follower = _follow_events(capture, cwd, recorder, proc.pid, began, outputs.say)
+    ended = False
     try:
         returncode = wait(proc, signals)
         stop_leftovers(proc.pid, signals.deadline, lambda text: outputs.say(f"{text} of run {record.id}"))
+        ended = True
     finally:
         outputs.close()
         followed = follower.stop() if follower is not None else None
         if followed:
             notebook.record_capture(record.id, followed)
+        if ended and capture.artifacts:  # before the recorder closes: heartbeats go on while large files copy
+            keep_outputs(notebook, record, cwd, capture.artifacts, outputs.say)
         report = recorder.close()
         capture_thread.join()
     status, code = _status(returncode, interrupted.is_set())
     problem = notebook.settle_run(record, status, code if returncode >= 0 else returncode, report)
-    for line in (report.warning, problem):
+    for line in (report.warning, problem, *_unreached(notebook, record, config, typed)):
         if line:
             outputs.say(line)
     return record.id, code
+
+
+def _unreached(
+    notebook: Notebook, record: RunRecord, config: dict[str, Any] | None, typed: list[str]
+) -> list[str]:
+    """Warnings for config values the program never got (``core.config.unreached``)."""
+    if not config:
+        return []
+    from labbook.core.config import unreached
+
+    ended = notebook.store.runs.get_run(record.id)
+    return [f"warning: {line}" for line in unreached(config, typed, ended.params if ended else {})]
 
 
 def _follow_events(
@@ -351,21 +376,35 @@ def _fill_config(
         return argv
     config_path = dump(config, notebook.run_dir(record) / "config.yaml")
     env["LABBOOK_CONFIG"] = str(config_path)
-    argv = substitute(argv, config, config_path)
-    notebook.record_capture(record.id, {"config": config, "command_filled": argv, **(extra_capture or {})})
+    typed, argv = argv, substitute(argv, config, config_path)
+    if argv != typed:  # the run's command is what ran; a rerun fills the typed one again
+        notebook.set_command(record.id, argv)
+    notebook.record_capture(record.id, {"config": config, "command_typed": typed, **(extra_capture or {})})
     return argv
 
 
 def _capture_in_background(
-    notebook: Notebook, record: RunRecord, argv: list[str], cwd: str, env: dict[str, str], python: str | None
+    notebook: Notebook,
+    record: RunRecord,
+    argv: list[str],
+    cwd: str,
+    env: dict[str, str],
+    python: str | None,
+    typed: list[str],
 ) -> threading.Thread:
-    """Code state, packages and machine, captured while the command already runs."""
+    """Code state, packages, machine and input files, captured while the command already runs.
+
+    ``typed``: the command as given (placeholders unfilled), whose arguments a rerun checks.
+    """
     from labbook.tracking.capture import capture_all
 
     def capture() -> None:
         found = capture_all(
             argv, cwd, env, python=python, cache_dir=notebook.cache_dir, with_python=bool(python)
         )
+        inputs = argv_inputs(typed, cwd)
+        if inputs:
+            found["inputs"] = inputs
         notebook.record_capture(record.id, found)
 
     thread = threading.Thread(target=capture, daemon=True, name="labbook-capture")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -81,12 +82,21 @@ class RunRecord:
     sweep_id: str | None = None
     job_id: str | None = None  # the cluster's id for the job that runs it (Slurm)
     job_state: str | None = None  # the cluster's last word on that job, e.g. COMPLETED, TIMEOUT
+    trashed_at: float | None = None  # lab rm: hidden from every reader until restored or collected
+    archived_at: float | None = None  # lab archive: kept, left out of listings and comparisons
 
     @property
     def duration(self) -> float | None:
-        if self.started_at is None:
+        """Seconds from start to end; a running run's time so far (its last heartbeat can be
+        seconds old, and is its start at first), and none for a run not started."""
+        if self.started_at is None or self.status == PENDING:
             return None
-        end = self.ended_at if self.ended_at is not None else self.heartbeat_at
+        if self.ended_at is not None:
+            end: float | None = self.ended_at
+        elif self.status == RUNNING:
+            end = time.time()
+        else:  # ended without an end time recorded: the last sign of life
+            end = self.heartbeat_at
         return None if end is None else max(0.0, end - self.started_at)
 
     @property
@@ -153,6 +163,16 @@ class Fields:
     params: frozenset[str]
     metrics: frozenset[str]
     summary: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """A change made to a run after the fact, as the journal keeps it."""
+
+    run_id: int
+    at: float
+    kind: str  # tag / untag / rename / trash / restore / archive / unarchive / delete
+    detail: dict[str, Any]
 
 
 @dataclass(frozen=True)

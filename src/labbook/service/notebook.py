@@ -35,10 +35,12 @@ from labbook.store.sqlite.store import SQLiteStore
 
 if TYPE_CHECKING:
     from labbook.records.runs import CloseReport
+    from labbook.service.artifacts import Artifacts
     from labbook.service.failures import Failures
     from labbook.service.hypotheses import Hypotheses
     from labbook.service.imports import Imports
     from labbook.service.journal import Journal
+    from labbook.service.manage import Manage
     from labbook.service.papers import Papers
     from labbook.service.plan import Plan
     from labbook.service.problems import Ideas, Problems
@@ -106,6 +108,8 @@ class Notebook:
     failures: Area[Failures] = Area("labbook.service.failures", "Failures")  # examples, samples, piles
     settings: Area[Settings] = Area("labbook.service.settings", "Settings")
     imports: Area[Imports] = Area("labbook.service.imports", "Imports")  # runs from other trackers
+    artifacts: Area[Artifacts] = Area("labbook.service.artifacts", "Artifacts")  # files kept by content
+    manage: Area[Manage] = Area("labbook.service.manage", "Manage")  # tags, names, trash, archive
 
     def __init__(self, root: Path, store: Store | None = None) -> None:
         """``root`` holds the files area; ``store`` defaults to the embedded SQLite file in it."""
@@ -256,6 +260,9 @@ class Notebook:
     def set_job(self, run_id: int, job_id: str | None, job_state: str | None = None) -> None:
         self.store.runs.set_job(run_id, job_id, job_state)
 
+    def set_command(self, run_id: int, command: list[str]) -> None:
+        self.store.runs.set_command(run_id, command)
+
     def record_capture(self, run_id: int, capture: dict[str, Any]) -> None:
         self.store.runs.set_capture(run_id, capture)
 
@@ -351,6 +358,8 @@ class Notebook:
         text = str(ref).strip()
         ids = self.store.runs.find_run_ids(text) if text else []
         if not ids:
+            if text and self.store.runs.find_run_ids(text, in_trash=True):
+                raise RunNotFound(f"run {text!r} is in the trash; `lab rm --undo {text}` brings it back")
             raise RunNotFound(f"no run {text!r} in this notebook; `lab ls` lists runs")
         if len(ids) > 1:
             shown = ", ".join(str(i) for i in ids[:8])
@@ -362,9 +371,16 @@ class Notebook:
         return self._get(self.resolve(ref))
 
     def list_runs(
-        self, where: str | None = None, sort: str | None = None, limit: int | None = 50
+        self,
+        where: str | None = None,
+        sort: str | None = None,
+        limit: int | None = 50,
+        archived: bool = False,
     ) -> tuple[list[RunRecord], int]:
-        """Runs matching ``where``, ordered by ``sort`` (default newest first), and the total."""
+        """Runs matching ``where``, ordered by ``sort`` (default newest first), and the total.
+
+        Runs in the trash are never listed; archived ones only with ``archived``.
+        """
         from labbook.core.query import parse_sort, parse_where
 
         self.reap()
@@ -373,7 +389,7 @@ class Notebook:
         order = parse_sort(sort, fields) if sort and fields else []
         if limit is not None and limit < 0:
             raise QueryError("--limit must be 0 (all) or a positive number")
-        return self.store.runs.query_runs(cond, order, limit or None)
+        return self.store.runs.query_runs(cond, order, limit or None, archived)
 
     def blob(self, ref: Any) -> str | None:
         if isinstance(ref, dict) and "blob" in ref:
@@ -419,7 +435,7 @@ class Notebook:
         from labbook.service.verify import Problem, verify
 
         try:
-            runs = [self.get_run(ref) for ref in refs] if refs else self.list_runs(limit=0)[0]
+            runs = [self.get_run(ref) for ref in refs] if refs else self.list_runs(limit=0, archived=True)[0]
         except NotebookCorrupt as err:  # the runs cannot even be listed: the database check says why
             return verify(self, [], [Problem(None, "database", f"database: {err}")])
         return verify(self, runs)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from labbook.core.query import RunField, SortKey
 from labbook.core.repeats import Folded, fold
 from labbook.errors import BadInput, LabbookError, QueryError
+from labbook.service.settings import NOISE_DEFAULT, noise_of
 
 if TYPE_CHECKING:
     from labbook.records.research import Prediction
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
 VERDICTS = ("better", "worse", "none")
 _OLDEST_FIRST = [SortKey(RunField("id"))]
-NOISE = ("seed",)
+NOISE = NOISE_DEFAULT
 
 
 @dataclass(frozen=True)
@@ -166,11 +167,11 @@ def has_results(nb: Notebook, scope: Scope) -> bool:
     return any(r.metrics for r in a + b)
 
 
-def folded_values(pred: Prediction, runs: list[RunRecord]) -> Folded:
-    """One value per (configuration, seed) among the runs that logged the metric."""
+def folded_values(pred: Prediction, runs: list[RunRecord], noise: tuple[str, ...] = NOISE) -> Folded:
+    """One value per (configuration, noise keys) among the runs that logged the metric."""
     assert pred.metric and pred.agg
     pairs = [(r, float(getattr(r.metrics[pred.metric], pred.agg))) for r in runs if pred.metric in r.metrics]
-    return fold(pairs, NOISE)
+    return fold(pairs, noise)
 
 
 def _side_evidence(spec: str | None, f: Folded) -> dict[str, Any]:
@@ -191,7 +192,7 @@ def evaluate(nb: Notebook, pred: Prediction, runs: list[RunRecord]) -> Outcome |
     if scope.where is not None and pred.hyp_id is not None:
         keep = matching(nb, pred.hyp_id, scope.where)
         runs = [r for r in runs if r.id in keep]
-    f = folded_values(pred, runs)
+    f = folded_values(pred, runs, noise_of(nb.settings, None)[0])
     if len(f.values) < (pred.min_runs or 1):
         return None
     x = REDUCERS[pred.reduce or "mean"](f.values)
@@ -213,7 +214,8 @@ def evaluate_sides(nb: Notebook, pred: Prediction) -> Outcome | None:
     def usable(runs: list[RunRecord]) -> list[RunRecord]:
         return [r for r in runs if r.status == FINISHED and SMOKE_TAG not in r.tags]
 
-    fa, fb = folded_values(pred, usable(a)), folded_values(pred, usable(b))
+    noise = noise_of(nb.settings, None)[0]
+    fa, fb = folded_values(pred, usable(a), noise), folded_values(pred, usable(b), noise)
     need = pred.min_runs or 1
     if len(fa.values) < need or len(fb.values) < need:
         return None

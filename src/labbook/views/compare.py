@@ -7,8 +7,13 @@ from typing import Any
 
 
 def report_dict(r: Any) -> dict[str, Any]:
-    """``lab compare A B``: both sides, the diffs, each metric's test and verdict sentence."""
+    """``lab compare A B``: both sides, the diffs, each metric's test and verdict sentence.
+
+    ``artifacts``: the (outputs, snapshot files) differences of ``diffs.artifact_diff``, None
+    when no run of either side kept an artifact.
+    """
     from labbook.service.compare.words import verdict
+    from labbook.views.artifacts import diff_dict
 
     def side(s: Any, name: str) -> dict[str, Any]:
         return {
@@ -30,7 +35,11 @@ def report_dict(r: Any) -> dict[str, Any]:
                 k: {"a": v[0], "b": v[1], "differ": v[2]} for k, v in r.environment.items() if k != "packages"
             },
         },
+        "artifacts": {"outputs": diff_dict(r.artifacts[0]), "snapshot": diff_dict(r.artifacts[1])}
+        if r.artifacts is not None
+        else None,
         "primary": r.primary,
+        "settings_used": r.settings_used,  # notebook settings that decided something (lab settings)
         "metrics": [
             {
                 "metric": m.metric,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labbook.records.artifacts import Artifact
 from labbook.records.runs import RunRecord
 
 #: For a rerun: the original's id and, per metric, (key, original last, rerun last, matched).
@@ -35,6 +36,7 @@ def run_dict(run: RunRecord, full: bool = False) -> dict[str, Any]:
         "sweep": run.sweep_id,
         "job_id": run.job_id,
         "job_state": run.job_state,
+        "archived_at": run.archived_at,  # lab archive: left out of lab ls / compare unless --all
         "tags": list(run.tags),
         "params": run.params,
         "metrics": {k: m.as_dict() for k, m in run.metrics.items()},
@@ -57,12 +59,16 @@ def run_detail(
     files: dict[str, int],
     damage: list[str],
     rerun: RerunRows | None = None,
+    artifacts: list[Artifact] | None = None,
 ) -> dict[str, Any]:
     """Everything about one run, with the capture's blobs (patch, package list) inlined."""
+    from labbook.views.artifacts import artifacts_list
+
     out = run_dict(run, full=True)
     out["capture"] = dict(run.capture, patch=patch, packages=packages.splitlines())
     out["files"] = files
     out["damage"] = damage
+    out["artifacts"] = artifacts_list(artifacts or [])
     if rerun is not None:
         out["rerun"] = rerun_dict(rerun)
     return out

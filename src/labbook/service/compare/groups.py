@@ -13,7 +13,8 @@ from labbook.errors import BadInput
 from labbook.service.compare.metrics import check_metric, lower_is_better
 from labbook.service.compare.sides import Side, select
 from labbook.service.compare.values import fold_runs, folded_values
-from labbook.service.compare.variants import NOISE, Variant, group_by, short
+from labbook.service.compare.variants import Variant, group_by, short
+from labbook.service.settings import goal_of, noise_of
 
 if TYPE_CHECKING:
     from labbook.service.notebook import Notebook
@@ -40,7 +41,7 @@ def compare_groups(
     goal: str | None = None,
     include_all: bool = False,
     alpha: float = ALPHA,
-    noise: tuple[str, ...] = NOISE,
+    noise: tuple[str, ...] | None = None,
 ) -> tuple[list[GroupRow], Side, list[str]]:
     """Every value of parameter ``key`` against the baseline value, Holm-adjusted.
 
@@ -69,8 +70,14 @@ def compare_groups(
             known = ", ".join(repr(g.params[key]) for g in groups)
             raise BadInput(f"--baseline {baseline}: no run has {key}={baseline} (values: {known})")
         base = found[0]
+    noise, noise_set = noise_of(nb.settings, noise)
+    goal, goal_set = goal_of(nb.settings, metric, goal)
     low_better = lower_is_better(metric, goal)
     warnings: list[str] = []
+    if noise_set:
+        warnings.append(f"noise keys {', '.join(noise)} (lab settings)")
+    if goal_set:
+        warnings.append(f"{metric}: {'lower' if low_better else 'higher'} is better (lab settings)")
     values: list[tuple[Variant, list[float]]] = []
     for g in groups:
         vals, nan_ids = folded_values(g.runs, metric, agg, noise)

@@ -12,14 +12,16 @@ from labbook.core.stats import verdict
 from labbook.core.stats.common import ALPHA
 from labbook.errors import BadInput
 from labbook.service.compare.budgets import tuning_budget
-from labbook.service.compare.diffs import code_diff, config_diff, environment_diff
+from labbook.service.compare.diffs import artifact_diff, code_diff, config_diff, environment_diff
 from labbook.service.compare.examples import ExampleComparison, example_comparison, per_example
 from labbook.service.compare.metrics import AGGS, check_metric, common_metrics, lower_is_better
 from labbook.service.compare.sides import Side, select
 from labbook.service.compare.values import fold_runs, folded_values, pairable, paired_by_seed
 from labbook.service.compare.variants import NOISE, differing_keys, variants
+from labbook.service.settings import defaults
 
 if TYPE_CHECKING:
+    from labbook.records.artifacts import ArtifactDiff
     from labbook.service.notebook import Notebook
 
 
@@ -46,6 +48,8 @@ class Report:
     examples: ExampleComparison | None = None
     primary: str | None = None  # the metric tested at alpha; the others are secondary
     folded: dict[str, int] = field(default_factory=dict)  # side → repeated runs counted once
+    settings_used: list[str] = field(default_factory=list)  # notebook settings that decided something
+    artifacts: tuple[ArtifactDiff, ArtifactDiff] | None = None  # (outputs, snapshot files) that differ
 
 
 def compare(
@@ -56,7 +60,7 @@ def compare(
     metrics: list[str] | None = None,
     agg: str = "last",
     where: str | None = None,
-    noise: tuple[str, ...] = NOISE,
+    noise: tuple[str, ...] | None = None,
     goal: str | None = None,
     paired: bool = False,
     examples: str | None = None,
@@ -72,6 +76,8 @@ def compare(
     others are secondary, Holm-adjusted among themselves and called only when the primary
     is (``stats.multiple.family_calls``), so that comparing ten metrics does not find a difference
     in one of them a third of the time. Repeats (same configuration *and* seed) count once.
+    What is not given (noise keys, the metric, each metric's goal and --detect) comes from
+    the notebook's settings when they say, and ``Report.settings_used`` names each use.
     """
     if agg not in AGGS:
         raise BadInput(f"--agg {agg!r}: use one of {', '.join(AGGS)}")
@@ -87,7 +93,20 @@ def compare(
         )
     sides = {"A": a, "B": b}
     warnings: list[str] = []
+    d, used = defaults(nb.settings), list[str]()
+    if noise is None:
+        noise = d.noise or NOISE
+        if d.noise:
+            used.append(f"noise keys {', '.join(noise)}")
+    if not metrics and primary is None and examples is None and d.metric and _logged(d.metric, sides):
+        metrics = [d.metric]
+        used.append(f"metric {d.metric}")
     chosen = _chosen_metrics(sides, metrics, examples, primary, warnings)
+    goals = {m: goal or d.goals.get(m) for m in chosen}
+    used += [f"{m}: {'lower' if d.goals[m] == 'min' else 'higher'} is better" for m in chosen
+             if goal is None and m in d.goals]  # fmt: skip
+    detects = {m: detect if detect is not None else d.detect.get(m) for m in chosen}
+    used += [f"{m}: detect {d.detect[m]:g}" for m in chosen if detect is None and m in d.detect]
     folded = {}
     for name, side in sides.items():
         fold = fold_runs(side.runs, noise)[1]
@@ -104,7 +123,7 @@ def compare(
         raise BadInput("no metric could be compared (every value was NaN on a side)")
     if gathered[0][0] != chosen[0]:
         warnings.append(f"the primary metric {chosen[0]} could not be compared; {gathered[0][0]} is primary")
-    results = _compare_metrics(gathered, agg, goal, alpha, detect)
+    results = _compare_metrics(gathered, agg, goals, alpha, detects)
     _design_warnings(nb, sides, noise, paired, examples, warnings)
     budgets = (tuning_budget(nb, a.runs, noise), tuning_budget(nb, b.runs, noise))
     if budgets[0] != budgets[1]:
@@ -128,7 +147,14 @@ def compare(
         example_comparison(nb, a.runs, b.runs),
         results[0].metric,
         folded,
+        used,
+        artifact_diff(nb, a.runs, b.runs),
     )
+
+
+def _logged(metric: str, sides: dict[str, Side]) -> bool:
+    """Whether every run of both sides logged ``metric`` (a default metric that is not is not used)."""
+    return all(metric in r.metrics for s in sides.values() for r in s.runs)
 
 
 def _chosen_metrics(
@@ -217,9 +243,9 @@ def _gather(
 def _compare_metrics(
     gathered: list[tuple[str, list[float], list[float], dict[str, list[int]], str]],
     agg: str,
-    goal: str | None,
+    goals: dict[str, str | None],
     alpha: float,
-    detect: float | None,
+    detects: dict[str, float | None],
 ) -> list[MetricResult]:
     """Each metric tested, then the family's rule: the first primary, the rest secondary.
 
@@ -234,9 +260,9 @@ def _compare_metrics(
             np.asarray(xs),
             np.asarray(ys),
             alpha=alpha,
-            higher_is_better=not lower_is_better(metric, goal),
+            higher_is_better=not lower_is_better(metric, goals.get(metric)),
             paired=bool(pairing),
-            detect=detect,
+            detect=detects.get(metric),
             reach=alpha if i == 0 else alpha / secondary,
         )
         for i, (metric, xs, ys, _, pairing) in enumerate(gathered)

@@ -78,7 +78,7 @@ def side_query(nb: Notebook, spec: str) -> tuple[str, str]:
         return "variant", variant
     if _WORD.fullmatch(text):
         tag = f"{literal(text)} in tags"
-        if nb.list_runs(where=tag, limit=1)[1]:
+        if nb.list_runs(where=tag, limit=1, archived=True)[1]:
             return "tag", tag
         ids = nb.store.runs.find_run_ids(text)
         if ids:
@@ -91,7 +91,7 @@ def select(nb: Notebook, spec: str, where: str | None = None, include_all: bool 
     kind, expr = side_query(nb, spec)
     full = f"({expr}) and ({where})" if where else expr
     try:
-        runs, _ = nb.list_runs(where=full, sort="id", limit=0)
+        runs, _ = nb.list_runs(where=full, sort="id", limit=0, archived=True)
     except QueryError as err:
         if kind == "where" and _WORD.fullmatch(spec.strip()):
             raise BadInput(
@@ -118,6 +118,8 @@ def select(nb: Notebook, spec: str, where: str | None = None, include_all: bool 
 
 
 def exclusion(run: RunRecord) -> str | None:
+    if run.archived_at is not None:
+        return "archived"
     if SMOKE_TAG in run.tags:
         return "smoke"
     if run.status != FINISHED:

@@ -15,8 +15,9 @@ from labbook.core.stats.intervals import Summary, describe
 from labbook.errors import BadInput
 from labbook.records.runs import RunRecord
 from labbook.service.compare.sides import exclusion
+from labbook.service.settings import NOISE_DEFAULT
 
-NOISE = ("seed",)
+NOISE = NOISE_DEFAULT
 
 
 def config_of(run: RunRecord, noise: tuple[str, ...] = NOISE) -> tuple[tuple[str, str], ...]:
@@ -78,9 +79,10 @@ def differing_keys(groups: list[Variant]) -> list[str]:
     return [k for k in keys if len({repr(g.params.get(k)) for g in groups}) > 1]
 
 
-def noise_keys(text: str | None) -> tuple[str, ...]:
+def noise_keys(text: str | None) -> tuple[str, ...] | None:
+    """``--noise`` as keys; None when not given (the notebook's setting, else ``NOISE``, decides)."""
     if text is None:
-        return NOISE
+        return None
     keys = tuple(k.strip() for k in text.split(",") if k.strip())
     return keys
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import Any
 
 from labbook.errors import BadInput
 from labbook.records.journal import Event, Hit, NewNote, Note
@@ -28,6 +29,26 @@ def fts_query(text: str) -> str:
     if not terms:
         raise BadInput("the search query is empty; give a word or two")
     return " ".join(terms)
+
+
+_EDIT_KINDS = {
+    "tag": "tagged",
+    "untag": "untagged",
+    "rename": "renamed",
+    "trash": "removed",
+    "restore": "restored",
+    "archive": "archived",
+    "unarchive": "unarchived",
+    "delete": "deleted",
+}
+
+
+def _edit_text(kind: str, d: dict[str, Any]) -> str:
+    if kind in ("tag", "untag"):
+        return f"{d['label']} {'+' if kind == 'tag' else '-'}{d['tag']}"
+    if kind == "rename":
+        return f"{d['old'] or '(no name)'} → {d['new']}"
+    return str(d["label"])
 
 
 class SQLiteJournal:
@@ -66,12 +87,24 @@ class SQLiteJournal:
         try:
             rows = self.db.read(
                 "SELECT kind, ref, title, snippet(search, -1, '[', ']', '…', 12), bm25(search, 0, 0, 2.0, 1.0)"
-                " FROM search WHERE search MATCH ? ORDER BY bm25(search, 0, 0, 2.0, 1.0) LIMIT ?",
+                " FROM search WHERE search MATCH ? AND NOT (kind = 'run' AND ref IN"
+                " (SELECT id FROM runs WHERE trashed_at IS NOT NULL))"
+                " ORDER BY bm25(search, 0, 0, 2.0, 1.0) LIMIT ?",
                 (fts_query(query), limit),
             )
         except sqlite3.OperationalError as err:
             raise BadInput(f"cannot search for {query!r}: {err}") from None
         return [Hit(kind, int(ref), title, snippet, rank) for kind, ref, title, snippet, rank in rows]
+
+    def _run_edits(self, t: float) -> list[Event]:
+        """Tags, names, the trash and the archive changed after the fact (``run_events``)."""
+        out = []
+        for run_id, at, kind, raw in self.db.read(
+            "SELECT run_id, at, kind, detail FROM run_events WHERE at >= ?", (t,)
+        ):
+            d = json.loads(raw)
+            out.append(Event(at, f"run-{_EDIT_KINDS.get(kind, kind)}", f"run {run_id}", _edit_text(kind, d)))
+        return out
 
     def timeline(self, since: float | None) -> list[Event]:
         """Everything that happened, oldest first."""
@@ -97,7 +130,7 @@ class SQLiteJournal:
             (
                 "SELECT ended_at, 'run-' || status, 'run ' || id, trim(coalesce(name, '') ||"
                 " coalesce(' (exit ' || exit_code || ')', '')), hyp_id FROM runs"
-                " WHERE ended_at IS NOT NULL AND ended_at >= ?"
+                " WHERE ended_at IS NOT NULL AND ended_at >= ? AND trashed_at IS NULL"
             ),
         ]
         events = []
@@ -106,9 +139,11 @@ class SQLiteJournal:
                 Event(at, kind, ref, text or "", hyp) for at, kind, ref, text, hyp in self.db.read(sql, (t,))
             ]
         for at, run_id, name, command, hyp in self.db.read(
-            "SELECT created_at, id, name, command, hyp_id FROM runs WHERE created_at >= ?", (t,)
+            "SELECT created_at, id, name, command, hyp_id FROM runs WHERE created_at >= ? AND trashed_at IS NULL",
+            (t,),
         ):
             argv = json.loads(command) if command else []
             text = " ".join(x for x in (name or "", " ".join(argv)) if x)
             events.append(Event(at, "run-started", f"run {run_id}", text, hyp))
+        events += self._run_edits(t)
         return sorted(events, key=lambda e: e.at)

@@ -85,7 +85,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _sql(V11),
     _script(V12),
     _sql(V13),
-    _sql(V14),
+    _script(V14),
 ]
 LATEST = len(MIGRATIONS)
 

@@ -67,7 +67,7 @@ class SQLiteResearch:
             tags.setdefault(hid, []).append(tag)
         runs: dict[int, list[int]] = {}
         for rid, hid in self.db.read(
-            f"SELECT id, hyp_id FROM runs WHERE hyp_id IN ({marks}) ORDER BY id", ids
+            f"SELECT id, hyp_id FROM runs WHERE hyp_id IN ({marks}) AND trashed_at IS NULL ORDER BY id", ids
         ):
             runs.setdefault(hid, []).append(rid)
         links = dict(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,7 @@ from labbook.records.runs import (
 )
 from labbook.store.sqlite import migrations
 from labbook.store.sqlite.connection import Database, named, text_view
+from labbook.store.sqlite.run_edits import RunEdits
 
 if TYPE_CHECKING:
     from labbook.core.query import Expr, SortKey
@@ -37,8 +39,12 @@ if TYPE_CHECKING:
 
 _RUN_COLUMNS = (
     "id, uid, name, status, created_at, started_at, ended_at, exit_code, note, command, "
-    "cwd, host, pid, source, heartbeat_at, hyp_id, sweep_id, job_id, job_state"
+    "cwd, host, pid, source, heartbeat_at, hyp_id, sweep_id, job_id, job_state, trashed_at, archived_at"
 )
+_CAPTURE_AT = 21  # the capture column's index, after _RUN_COLUMNS
+
+#: Left out of every read of runs but the trash's own.
+_VISIBLE = "r.trashed_at IS NULL"
 
 
 def _views(value: Any) -> tuple[str, float | None, str | None]:
@@ -122,7 +128,15 @@ def _keyed_rows(what: str, values: Mapping[str, Any]) -> list[tuple[str, str, fl
     return rows
 
 
-class SQLiteRuns:
+def _next_id(c: sqlite3.Connection) -> int:
+    """One past every id a run has had: the journal still names runs that ``lab gc`` deleted."""
+    (top,) = c.execute(
+        "SELECT max(coalesce((SELECT max(id) FROM runs), 0), coalesce((SELECT max(run_id) FROM run_events), 0))"
+    ).fetchone()
+    return int(top) + 1
+
+
+class SQLiteRuns(RunEdits):
     """``RunStore`` over a ``Database``."""
 
     def __init__(self, db: Database) -> None:
@@ -135,10 +149,11 @@ class SQLiteRuns:
         params = _keyed_rows("parameter", run.params or {})
         with self.db.tx() as c:
             cur = c.execute(
-                "INSERT INTO runs (uid, name, status, created_at, started_at, note, command, cwd,"
+                "INSERT INTO runs (id, uid, name, status, created_at, started_at, note, command, cwd,"
                 " host, pid, pid_started, boot_id, heartbeat_at, source, hyp_id, sweep_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
+                    _next_id(c),
                     run.uid,
                     run.name,
                     PENDING if run.pending else RUNNING,
@@ -179,9 +194,9 @@ class SQLiteRuns:
             capture = json.dumps(run.capture)
             if found is None:
                 cur = c.execute(
-                    "INSERT INTO runs (name, status, started_at, ended_at, heartbeat_at, source, uid,"
-                    " created_at, host, capture) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*row, run.uid, run.created_at, f"{run.source} import", capture),
+                    "INSERT INTO runs (id, name, status, started_at, ended_at, heartbeat_at, source, uid,"
+                    " created_at, host, capture) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (_next_id(c), *row, run.uid, run.created_at, f"{run.source} import", capture),
                 )
                 run_id = int(cur.lastrowid or 0)
             else:
@@ -363,17 +378,19 @@ class SQLiteRuns:
         )
         return [LiveRow(i, Owner(h, p, ps, b) if h and p else None, hb) for i, h, p, ps, b, hb in rows]
 
-    def find_run_ids(self, ref: str) -> list[int]:
+    def find_run_ids(self, ref: str, in_trash: bool = False) -> list[int]:
+        """Ids of the runs ``ref`` names (id, name, uid prefix): those out of the trash, or those in it."""
+        trash = " AND trashed_at IS NOT NULL" if in_trash else " AND trashed_at IS NULL"
         if ref.isascii() and ref.isdigit():
             if len(ref) > 19 or int(ref) >= 2**63:  # beyond any row id: SQLite binds 64 bits at most
                 return []
-            return [r[0] for r in self.db.read("SELECT id FROM runs WHERE id = ?", (int(ref),))]
-        by_name = self.db.read("SELECT id FROM runs WHERE name = ? ORDER BY id", (ref,))
+            return [r[0] for r in self.db.read(f"SELECT id FROM runs WHERE id = ?{trash}", (int(ref),))]
+        by_name = self.db.read(f"SELECT id FROM runs WHERE name = ?{trash} ORDER BY id", (ref,))
         if by_name:
             return [r[0] for r in by_name]
         if len(ref) >= 4 and all(ch in "0123456789abcdef" for ch in ref.lower()):
             pattern = ref.lower().replace("%", "") + "%"
-            return [r[0] for r in self.db.read("SELECT id FROM runs WHERE uid LIKE ?", (pattern,))]
+            return [r[0] for r in self.db.read(f"SELECT id FROM runs WHERE uid LIKE ?{trash}", (pattern,))]
         return []
 
     def unfinished_jobs(self) -> list[tuple[int, str, str]]:
@@ -384,6 +401,14 @@ class SQLiteRuns:
         )
         return [(int(i), str(j), str(s)) for i, j, s in rows]
 
+    def trashed_runs(self) -> list[RunRecord]:
+        """The trash, most recently removed first."""
+        return self._load(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE trashed_at IS NOT NULL ORDER BY trashed_at DESC, id",
+            [],
+            False,
+        )
+
     def get_run(self, run_id: int) -> RunRecord | None:
         runs = self._load(f"SELECT {_RUN_COLUMNS}, capture FROM runs WHERE id = ?", [run_id], True)
         return runs[0] if runs else None
@@ -393,14 +418,18 @@ class SQLiteRuns:
         return rows[0][0] if rows else None
 
     def query_runs(
-        self, where: Expr | None, order: Sequence[SortKey], limit: int | None
+        self, where: Expr | None, order: Sequence[SortKey], limit: int | None, archived: bool = True
     ) -> tuple[list[RunRecord], int]:
-        clause, params = "", list[Any]()
+        """Runs not in the trash (and not archived, unless ``archived``) matching ``where``."""
+        conds, params = [_VISIBLE], list[Any]()
+        if not archived:
+            conds.append("r.archived_at IS NULL")
         if where is not None:
             from labbook.store.sqlite.query import where_sql  # a query's first use pays for the tree
 
             cond, params = where_sql(where)
-            clause = "WHERE " + cond
+            conds.append(f"({cond})")
+        clause = "WHERE " + " AND ".join(conds)
         (total,) = self.db.read(f"SELECT count(*) FROM runs r {clause}", params)[0]
         ordering, order_params = "r.id DESC", list[Any]()
         if order:
@@ -448,7 +477,7 @@ class SQLiteRuns:
             head = list(row[:15])  # the RunRecord fields in column order, up to heartbeat_at
             rid, command = head[0], head[9]
             head[9] = json.loads(command) if command else None
-            capture = json.loads(row[19] or "{}") if with_capture else {}
+            capture = json.loads(row[_CAPTURE_AT] or "{}") if with_capture else {}
             out.append(
                 RunRecord(
                     **named(RunRecord, head),
@@ -461,6 +490,8 @@ class SQLiteRuns:
                     sweep_id=row[16],
                     job_id=row[17],
                     job_state=row[18],
+                    trashed_at=row[19],
+                    archived_at=row[20],
                 )
             )
         return out

@@ -438,12 +438,13 @@ CREATE INDEX runs_trashed ON runs(trashed_at) WHERE trashed_at IS NOT NULL;
 
 CREATE TABLE run_events (
     id      INTEGER PRIMARY KEY,
-    run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    run_id  INTEGER NOT NULL,  -- no reference: the journal keeps a removal after lab gc deletes the run
     at      REAL NOT NULL,
     kind    TEXT NOT NULL,   -- tag / untag / rename / trash / restore / archive / unarchive
-    detail  TEXT NOT NULL    -- JSON: what changed (old and new name, the tag)
+    detail  TEXT NOT NULL    -- JSON: what changed (the tag, the old and new name, the run's label)
 );
 CREATE INDEX run_events_at ON run_events(at);
+CREATE INDEX run_events_run ON run_events(run_id);  -- a deleted run's id is never given again
 
 CREATE TABLE artifacts (
     run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -464,4 +465,12 @@ CREATE TABLE paper_citekeys (
 ) WITHOUT ROWID;
 CREATE INDEX paper_citekeys_key ON paper_citekeys(key);
 INSERT INTO paper_citekeys (paper_id, key) SELECT id, citekey FROM papers WHERE citekey IS NOT NULL;
+
+-- the stored command is the one that ran (placeholders filled after the run row exists): search sees it
+DROP TRIGGER search_run_update;
+CREATE TRIGGER search_run_update AFTER UPDATE OF name, note, command ON runs BEGIN
+    DELETE FROM search WHERE kind = 'run' AND ref = old.id;
+    INSERT INTO search (kind, ref, title, body)
+    VALUES ('run', new.id, coalesce(new.name, ''), coalesce(new.note, '') || ' ' || coalesce((SELECT group_concat(value, ' ') FROM json_each(new.command)), ''));
+END;
 """
