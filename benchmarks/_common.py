@@ -263,16 +263,22 @@ def run_python(
     )
 
 
-def child_json(argv: list[str], timeout: float) -> dict[str, Any]:
-    """Run ``argv``; the JSON object of its last ``{`` line, or a RuntimeError with stderr's last line."""
+def child_output(argv: list[str], timeout: float, cwd: Path | None = None) -> tuple[dict[str, Any], str]:
+    """Run ``argv``; (the JSON object of its last ``{`` line, its stderr), or a RuntimeError with
+    stderr's last line when it printed none or failed."""
     import json
 
-    proc = subprocess.run(argv, env=child_env(), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(argv, cwd=cwd, env=child_env(), capture_output=True, text=True, timeout=timeout)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if not lines:
-        raise RuntimeError((proc.stderr.strip().splitlines() or ["no output"])[-1])
+    if not lines or (cwd is not None and proc.returncode != 0):
+        raise RuntimeError((proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1])
     result: dict[str, Any] = json.loads(lines[-1])
-    return result
+    return result, proc.stderr.strip()
+
+
+def child_json(argv: list[str], timeout: float) -> dict[str, Any]:
+    """``child_output`` without the stderr."""
+    return child_output(argv, timeout)[0]
 
 
 # -- printing --------------------------------------------------------------------

@@ -23,7 +23,6 @@ before it: what the copy held in memory (the largest of the 3).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -111,18 +110,9 @@ def run_child(script: Path, tool: str, store: Path, src: Path) -> dict[str, floa
     store.mkdir(parents=True)
     if tool == "labbook":
         bench.new_notebook(store)
-    proc = subprocess.run(
-        [sys.executable, str(script), tool, str(store), str(src)],
-        cwd=store,
-        env=bench.child_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
+    result, _ = bench.child_output(
+        [sys.executable, str(script), tool, str(store), str(src)], TIMEOUT_S, store
     )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError((proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1])
-    result: dict[str, float] = json.loads(lines[-1])
     return result
 
 

@@ -11,7 +11,6 @@ git repository (as a training script would be), logging 10 points per run.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -77,22 +76,11 @@ os._exit(0)  # all runs are finished; skip exit handlers (Aim's may hang)
 
 
 def run_child(script: Path, tool: str, store: Path, n: int) -> dict[str, object]:
-    import subprocess
-
-    proc = subprocess.run(
-        [sys.executable, script.name, tool, str(store), str(n)],
-        cwd=script.parent,
-        env=bench.child_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
+    result, stderr = bench.child_output(
+        [sys.executable, script.name, tool, str(store), str(n)], TIMEOUT_S, script.parent
     )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError((proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1])
-    result: dict[str, object] = json.loads(lines[-1])
-    if proc.stderr.strip():
-        result["stderr"] = proc.stderr.strip()
+    if stderr:
+        result["stderr"] = stderr
     return result
 
 

@@ -82,7 +82,7 @@ class Artifacts:
                     f"{src} is {size_text(size)}, over the artifact limit of {size_text(limit)}; nothing was "
                     "stored (lab settings set artifact.limit 50GB raises it)"
                 )
-        stored, _ = self._store_all(run_id, [(src, n) for src, n, _ in items], kind, True, progress)
+        stored, _ = self._copier().store_all(run_id, [(src, n) for src, n, _ in items], kind, True, progress)
         return stored
 
     def log(
@@ -122,7 +122,7 @@ class Artifacts:
                 )
             else:
                 fits.append((src, item_name))
-        stored, failed = self._store_all(run_id, fits, kind, False)
+        stored, failed = self._copier().store_all(run_id, fits, kind, False)
         return stored, problems + failed
 
     def snapshot(
@@ -160,7 +160,7 @@ class Artifacts:
             else:
                 used += size
                 chosen.append((repo / rel, rel))
-        stored, _ = self._store_all(run_id, chosen, SNAPSHOT, False)
+        stored, _ = self._copier().store_all(run_id, chosen, SNAPSHOT, False)
         kept = {a.name for a in stored}
         skipped += [(rel, 0, "changed or unreadable while copied") for _, rel in chosen if rel not in kept]
         named = sorted(skipped)[:SKIPPED_KEPT]
@@ -206,18 +206,9 @@ class Artifacts:
             raise BadInput(f"{top} holds no files; nothing was stored")
         return out
 
-    def _store_all(
-        self,
-        run_id: int,
-        items: Sequence[tuple[Path, str]],
-        kind: str | None,
-        strict: bool,
-        progress: Progress | None = None,
-    ) -> tuple[list[Artifact], list[str]]:
-        """Copy every item in and write their rows (``artifact_copy.Copier.store_all``)."""
-        return Copier(self.folder, self.notebook.root, self.store).store_all(
-            run_id, items, kind, strict, progress
-        )
+    def _copier(self) -> Copier:
+        """What copies contents in and writes their rows (``artifact_copy``)."""
+        return Copier(self.folder, self.notebook.root, self.store)
 
     # -- reading ------------------------------------------------------------------
     def of_runs(self, run_ids: Iterable[int]) -> list[Artifact]:
