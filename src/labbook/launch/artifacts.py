@@ -101,35 +101,22 @@ def _git(args: list[str], cwd: str) -> bytes | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
-def _environments(paths: list[str]) -> list[str]:
-    """The folders (``venv/``) of the paths that belong to a Python environment."""
-    found = set()
-    for p in paths:
-        parts = p.split("/")
-        for i in range(1, len(parts)):  # a marker at the root would make the repository an environment
-            if parts[i] == "conda-meta" or (parts[i] == "pyvenv.cfg" and i == len(parts) - 1):
-                found.add("/".join(parts[:i]) + "/")
-    return sorted(found)
-
-
 def untracked_files(cwd: str) -> tuple[Path, list[str], list[str]] | None:
     """(repository root, its untracked not-ignored files, environments set aside); None outside git."""
     top = _git(["rev-parse", "--show-toplevel"], cwd)
     if top is None:
         return None
     root = top.decode("utf-8", "surrogateescape").strip()
+    from labbook.tracking.capture import without_environments
+
     raw = _git(["ls-files", "--others", "--exclude-standard", "-z"], root) or b""
+    found, envs = without_environments([item for item in raw.split(b"\0") if item])
     paths = []
-    for item in raw.split(b"\0"):
+    for item in found:
         try:
             paths.append(item.decode("utf-8"))
         except UnicodeDecodeError:
             continue  # a name the notebook cannot hold as text
-    paths = [p for p in paths if p]
-    envs = _environments(paths)
-    if envs:
-        prefixes = tuple(envs)
-        paths = [p for p in paths if not p.startswith(prefixes)]
     return Path(root), paths, envs
 
 

@@ -189,7 +189,7 @@ def _untracked(root: str, entries: list[str]) -> tuple[list[str], int, list[str]
         return files[:MAX_UNTRACKED], len(entries) - len(envs), envs
     found = raw.split(b"\0")[:-1]
     if b"pyvenv.cfg" in raw or b"conda-meta/" in raw:  # an environment deeper down
-        found, nested = _without_nested_envs(found)
+        found, nested = without_environments(found)
         envs += nested
     names = [f.decode("utf-8", "replace") for f in found[:MAX_UNTRACKED]]
     return names, len(found), envs
@@ -199,8 +199,9 @@ def _is_env(path: Path) -> bool:
     return any((path / marker).exists() for marker in VENV_MARKERS)
 
 
-def _without_nested_envs(found: list[bytes]) -> tuple[list[bytes], list[str]]:
-    """Files of environments inside untracked directories (``envs/py311/``) taken out."""
+def without_environments(found: list[bytes]) -> tuple[list[bytes], list[str]]:
+    """Untracked paths (git's, as bytes) without the files of Python environments among them
+    (``envs/py311/``), and those environments' folders; an environment at the root is not one."""
     prefixes = {
         f[: f.rindex(marker) + 1]
         for f in found

@@ -39,16 +39,17 @@ class RunEdits:
         """(tags added, tags removed): a tag already there, or never there, is no change."""
         added, removed = [], []
         with self.db.tx() as c:
+            label = _label(c, run_id)
             for tag in dict.fromkeys(add):
                 if c.execute(
                     "INSERT OR IGNORE INTO tags (run_id, tag) VALUES (?, ?)", (run_id, tag)
                 ).rowcount:
                     added.append(tag)
-                    _event(c, run_id, at, "tag", {"tag": tag, "label": _label(c, run_id)})
+                    _event(c, run_id, at, "tag", {"tag": tag, "label": label})
             for tag in dict.fromkeys(remove):
                 if c.execute("DELETE FROM tags WHERE run_id = ? AND tag = ?", (run_id, tag)).rowcount:
                     removed.append(tag)
-                    _event(c, run_id, at, "untag", {"tag": tag, "label": _label(c, run_id)})
+                    _event(c, run_id, at, "untag", {"tag": tag, "label": label})
         return added, removed
 
     def rename_run(self, run_id: int, name: str, at: float) -> str | None:
