@@ -1001,6 +1001,17 @@ def test_query_limit_keeps_the_total(store: Store, population: list[int]) -> Non
     assert [r.id for r in runs] == sorted(population, reverse=True) and total == len(SPECS)
 
 
+def test_query_pages_cover_the_order_once(store: Store, population: list[int]) -> None:
+    """Pages (limit + offset) of one order, ties included, are disjoint and together the whole list."""
+    opt = [qt.SortKey(qt.RunField("status"))]  # many ties: the id breaks them, newest first
+    whole, total = store.runs.query_runs(None, opt, None)
+    pages = [store.runs.query_runs(None, opt, 3, offset=o) for o in range(0, total + 3, 3)]
+    assert [r.id for page, _ in pages for r in page] == [r.id for r in whole]
+    assert all(t == total for _, t in pages) and pages[-1][0] == []
+    tail, _ = store.runs.query_runs(None, [], None, offset=total - 2)  # an offset without a limit
+    assert [r.id for r in tail] == sorted(population)[:2][::-1]
+
+
 def test_query_returns_whole_records(store: Store, population: list[int]) -> None:
     """Runs from a query carry their tags, params, metrics and summary, as get_run does (capture aside)."""
     runs, _ = store.runs.query_runs(qt.Compare(qt.RunField("id"), "=", population[0]), [], None)

@@ -59,7 +59,7 @@ def test_ls_json_is_the_runs_view(filled: Path) -> None:
 
 @pytest.mark.parametrize("ref", ["1", "cli"])
 def test_show_json_is_the_run_detail_view(filled: Path, ref: str) -> None:
-    from labbook.cli.runs import run_files
+    from labbook.service.detail import run_files
     from labbook.views.runs import run_detail
 
     out = printed("show", ref, "--json")

@@ -361,7 +361,8 @@ def rerun_cmd(ctx: click.Context, run: str, keep_worktree: bool, allow_missing: 
     first. lab show of the new run says whether each metric matched; the artifacts that
     differ from the original's are named at the end.
     """
-    from labbook.launch.rerun import compare, plan, run_again
+    from labbook.launch.rerun import plan, run_again
+    from labbook.service.detail import rerun_match as compare
 
     notebook = open_notebook(ctx)
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from labbook.launch import settle_jobs
 from labbook.records.artifacts import Artifact
 from labbook.records.runs import RunRecord
 from labbook.service.notebook import Notebook, register_job_settler
+from labbook.views import columns as cols
 from labbook.views import runs as views
 from labbook.views import tables as render
 from labbook.views.runs import RerunRows
@@ -28,74 +28,6 @@ def open_notebook(ctx: click.Context) -> Notebook:
 
 
 # -- lab ls ----------------------------------------------------------------------
-
-RUN_COLUMNS: dict[str, Callable[[RunRecord], Any]] = {
-    "id": lambda r: r.id,
-    "uid": lambda r: r.uid[:8],
-    "name": lambda r: r.name or "",
-    "status": lambda r: r.status_line,
-    "created": lambda r: render.short_when(r.created_at),
-    "started": lambda r: render.short_when(r.started_at),
-    "ended": lambda r: render.short_when(r.ended_at),
-    "duration": lambda r: render.duration(r.duration),
-    "exit_code": lambda r: r.exit_code,
-    "host": lambda r: r.host or "",
-    "tags": lambda r: ",".join(r.tags),
-    "command": lambda r: " ".join(r.command or []),
-    "note": lambda r: r.note or "",
-    "source": lambda r: r.source,
-    "sweep": lambda r: r.sweep_id or "",
-    "job": lambda r: r.job_id or "",
-    "job_state": lambda r: r.job_state or "",
-    "hyp": lambda r: f"H{r.hyp_id}" if r.hyp_id else "",
-    "archived": lambda r: "archived" if r.archived_at else "",
-}
-DEFAULT_COLUMNS = ["id", "name", "status", "started", "duration", "tags"]
-AGGS = ("last", "min", "max", "mean", "count", "nan_count", "last_step")
-
-
-def _column(name: str, runs: list[RunRecord]) -> Callable[[RunRecord], Any]:
-    if name in RUN_COLUMNS:
-        return RUN_COLUMNS[name]
-    key, _, agg = name.rpartition(".")
-    if key and agg in AGGS and any(key in r.metrics for r in runs):
-        return lambda r: getattr(r.metrics[key], agg) if key in r.metrics else None
-    for prefix, attr in (("params.", "params"), ("summary.", "summary"), ("", "params"), ("", "summary")):
-        if name.startswith(prefix) and any(name[len(prefix) :] in getattr(r, attr) for r in runs):
-            return _field(attr, name[len(prefix) :])
-    if not runs:
-        return lambda r: None
-    raise BadInput(
-        f"unknown column {name!r}; use a run field ({', '.join(RUN_COLUMNS)}), "
-        "a parameter, a summary value, or METRIC.last/min/max/mean/count"
-    )
-
-
-def _field(attr: str, key: str) -> Callable[[RunRecord], Any]:
-    """A column of one parameter or summary value (``attr`` names which dict holds it)."""
-    return lambda r: getattr(r, attr).get(key)
-
-
-def varying_params(runs: list[RunRecord]) -> list[str]:
-    """Parameters with two or more values among the runs that have them: a parameter only
-    some runs have is not varying by that alone, and constants say nothing run to run."""
-    values: dict[str, set[str]] = {}
-    for r in runs:
-        for k, v in r.params.items():
-            values.setdefault(k, set()).add(repr(v))
-    return sorted(k for k, seen in values.items() if len(seen) > 1)
-
-
-def _default_columns(runs: list[RunRecord]) -> list[str]:
-    cols = list(DEFAULT_COLUMNS)
-    if any(r.job_id for r in runs):
-        cols.insert(3, "job")
-    if any(r.archived_at for r in runs):
-        cols.insert(3, "archived")
-    cols += varying_params(runs)[:4]
-    counts = Counter(k for r in runs for k in r.metrics if not k.startswith("sys/"))
-    cols += [f"{k}.last" for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4]]
-    return cols
 
 
 @click.command("ls")
@@ -146,23 +78,17 @@ def ls_cmd(
     if as_json:
         echo_json(views.runs_list(runs))
         return
-    names = [c.strip() for c in columns.split(",") if c.strip()] if columns else _default_columns(runs)
-    getters = [_column(n, runs) for n in names]
+    names = cols.parse_columns(columns) or cols.default_columns(runs)
+    getters = [cols.column(n, runs) for n in names]
     if not runs:
         click.echo("no runs match" if where else "no runs yet; start one with: lab run -- COMMAND")
         return
-    numeric = {i for i, (n, g) in enumerate(zip(names, getters, strict=True)) if _is_numeric(g, runs)}
+    numeric = {i for i, g in enumerate(getters) if cols.is_numeric(g, runs)}
     rows = [[render.number(g(r)) for g in getters] for r in runs]
     status_col = names.index("status") if "status" in names else None
     click.echo(render.plain_table(names, rows, numeric, status_col))
     if total > len(runs):
         click.echo(f"{len(runs)} of {total} runs shown; --limit 0 shows all")
-
-
-def _is_numeric(getter: Callable[[RunRecord], Any], runs: list[RunRecord]) -> bool:
-    values = [getter(r) for r in runs]
-    present = [v for v in values if v is not None and v != ""]
-    return bool(present) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
 
 
 # -- lab show --------------------------------------------------------------------
@@ -176,14 +102,12 @@ def _is_numeric(getter: Callable[[RunRecord], Any], runs: list[RunRecord]) -> bo
 @click.pass_context
 def show_cmd(ctx: click.Context, run: str, as_json: bool, patch: bool, packages: bool) -> None:
     """Show everything recorded about RUN (a short id, a name, or a uid prefix)."""
+    from labbook.service.detail import detail
+
     with open_notebook(ctx) as nb:
-        record = nb.get_run(run)
-        patch_text = nb.blob(record.capture.get("patch")) or ""
-        packages_text = nb.blob(record.capture.get("packages")) or ""
-        files = run_files(nb, record)
-        rerun = _rerun_rows(nb, record)
-        damage = nb.damage(record)
-        artifacts = nb.artifacts.list(record)
+        d = detail(nb, run)
+    record, patch_text, packages_text = d.run, d.patch, d.packages
+    files, rerun, damage, artifacts = d.files, d.rerun, d.damage, d.artifacts
     if patch:
         click.echo(patch_text, nl=False) if patch_text else click.echo("no uncommitted changes were captured")
         return
@@ -194,14 +118,6 @@ def show_cmd(ctx: click.Context, run: str, as_json: bool, patch: bool, packages:
         echo_json(views.run_detail(record, patch_text, packages_text, files, damage, rerun, artifacts))
         return
     _show_text(record, patch_text, packages_text, files, rerun, damage, artifacts)
-
-
-def run_files(nb: Notebook, run: RunRecord) -> dict[str, int]:
-    """Each file the run left in its folder, with its size; shown so a missing log or series is seen."""
-    base = nb.run_dir(run)
-    if not base.is_dir():
-        return {}
-    return {str(p.relative_to(base)): p.stat().st_size for p in sorted(base.rglob("*")) if p.is_file()}
 
 
 def _origin_rows(cap: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -366,20 +282,6 @@ def _artifact_rows(r: RunRecord, arts: list[Artifact]) -> list[tuple[str, Any]]:
     return rows
 
 
-def _rerun_rows(nb: Notebook, run: RunRecord) -> RerunRows | None:
-    """For a rerun: the original's id and, per metric, whether the rerun matched it."""
-    original_id = run.capture.get("rerun_of")
-    if original_id is None:
-        return None
-    from labbook.launch.rerun import compare
-
-    try:
-        original = nb.get_run(original_id)
-    except BadInput:
-        return original_id, []
-    return original_id, compare(original, run)
-
-
 def _rerun_text(rerun: RerunRows) -> str:
     original_id, rows = rerun
     if not rows:
@@ -542,7 +444,7 @@ def _variants(
     from labbook.service.compare.variants import variant_table
     from labbook.views.compare import variants_dict
 
-    names = _variant_columns(runs, columns)
+    names = cols.variant_columns(runs, columns)
     rows, excluded = variant_table(runs, names, group=group, noise=noise)
     if json_or_hint(
         as_json,
@@ -562,20 +464,6 @@ def _variants(
     )
     if excluded:
         click.echo(f"left out: {_left_out(excluded)}")
-
-
-def _variant_columns(runs: list[RunRecord], columns: str | None) -> list[str]:
-    """The METRIC.AGG columns asked for, or the three metrics most runs logged."""
-    if not columns:
-        counts = Counter(k for r in runs for k in r.metrics if not k.startswith("sys/"))
-        return [f"{k}.last" for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]]
-    names = [c.strip() for c in columns.split(",") if c.strip()]
-    bad = [c for c in names if c.rpartition(".")[2] not in ("last", "min", "max", "mean") or "." not in c]
-    if bad:
-        raise BadInput(
-            f"with --group-by, columns are METRIC.AGG (AGG last/min/max/mean); not {', '.join(bad)}"
-        )
-    return names
 
 
 def _left_out(excluded: dict[str, list[int]]) -> str:

@@ -13,7 +13,6 @@ snapshot as the original, so the two can be compared file by file.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import subprocess
@@ -284,21 +283,3 @@ def run_again(
             },
             capture=Capture(artifacts=p.artifacts, snapshot=bool(p.run.capture.get("snapshot"))),
         )
-
-
-def compare(
-    original: RunRecord, rerun: RunRecord, rel_tol: float = 1e-9
-) -> list[tuple[str, float, float, bool]]:
-    """(metric, original last, rerun last, matched) for every metric of the original (sys/ aside)."""
-    rows = []
-    for key, m in sorted(original.metrics.items()):
-        if key.startswith("sys/"):
-            continue
-        other = rerun.metrics.get(key)
-        value = other.last if other is not None else math.nan
-        same = other is not None and (
-            (math.isnan(m.last) and math.isnan(value))
-            or math.isclose(m.last, value, rel_tol=rel_tol, abs_tol=0.0)
-        )
-        rows.append((key, m.last, value, same))
-    return rows

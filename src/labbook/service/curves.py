@@ -26,6 +26,7 @@ from labbook.service.compare.sides import Side, select
 from labbook.service.compare.variants import NOISE, Variant, differing_keys, group_by, variants
 
 if TYPE_CHECKING:
+    from labbook.records.runs import RunRecord
     from labbook.service.notebook import Notebook
 
 BUCKETS = 800  # the figure is 7 in × 110 dpi = 770 pixels wide: one bucket per pixel
@@ -56,6 +57,39 @@ def smooth(values: np.ndarray, k: int) -> np.ndarray:
     count = n[idx] - n[lo]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, (c[idx] - c[lo]) / count, np.nan)
+
+
+def ema(values: np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard's debiased exponential moving average: the first points are not pulled
+    toward zero, and a NaN is skipped (it stays NaN where it was, the average goes on)."""
+    from scipy.signal import lfilter
+
+    if not 0 <= weight < 1:
+        raise BadInput(f"EMA weight {weight:g}: use a number in [0, 1), e.g. 0.6")
+    out = np.full(len(values), np.nan)
+    finite = np.isfinite(values)
+    if weight == 0 or not finite.any():
+        return np.where(finite, values, np.nan)
+    raw = lfilter([1 - weight], [1, -weight], values[finite])
+    debias = 1 - weight ** np.arange(1, len(raw) + 1)
+    out[finite] = raw / debias
+    return out
+
+
+def parse_smoothing(text: str | None) -> tuple[int, float | None]:
+    """``ma:K`` (moving average of K points) or ``ema:W`` (debiased EMA of weight W) →
+    (K, W); nothing → no smoothing."""
+    if not text or text in ("none", "0"):
+        return 1, None
+    kind, _, arg = text.partition(":")
+    try:
+        if kind == "ma":
+            return int(arg), None
+        if kind == "ema":
+            return 1, float(arg)
+    except ValueError:
+        pass
+    raise BadInput(f"smoothing {text!r}: use ma:K (K points) or ema:W (weight in [0, 1)), e.g. ema:0.6")
 
 
 def align(xs: list[np.ndarray], ys: list[np.ndarray], time_axis: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -149,6 +183,7 @@ def gather(
     smooth_k: int = 1,
     noise: tuple[str, ...] = NOISE,
     include_all: bool = False,
+    ema_weight: float | None = None,
 ) -> tuple[list[Curve], Side]:
     """The curves to draw, one per group, and the selection (for what was left out)."""
     if x_axis not in ("step", "time"):
@@ -177,10 +212,9 @@ def gather(
         )
     if lacking:
         side.excluded.setdefault(f"without {metric}", []).extend(lacking)
-    if group != "variant" and not any(group in r.params for r in runs):
-        raise BadInput(f"no run has a parameter {group!r}; --group-by takes variant or a parameter name")
-    groups: list[Variant] = variants(runs, noise) if group == "variant" else group_by(runs, group)
-    keys = differing_keys(groups) if group == "variant" else [group]
+    if group not in ("variant", "run") and not any(group in r.params for r in runs):
+        raise BadInput(f"no run has a parameter {group!r}; --group-by takes variant, run or a parameter name")
+    groups, keys = _groups(runs, group, noise)
     curves = []
     for g in groups:
         xs, ys, points = [], [], 0
@@ -191,7 +225,8 @@ def gather(
             order = np.argsort(x, kind="stable") if x_axis == "step" and np.any(np.diff(x) < 0) else None
             y = s.values if order is None else s.values[order]
             xs.append(x if order is None else x[order])
-            ys.append(smooth(np.asarray(y, dtype=float), smooth_k))
+            y = smooth(np.asarray(y, dtype=float), smooth_k)
+            ys.append(y if ema_weight is None else ema(y, ema_weight))
         grid, matrix = one_point_each(xs, ys) or align(xs, ys, x_axis == "time")
         label = g.label(keys)
         if len(g.runs) == 1:
@@ -213,6 +248,16 @@ def gather(
             )
         )
     return curves, side
+
+
+def _groups(runs: list[RunRecord], group: str, noise: tuple[str, ...]) -> tuple[list[Variant], list[str]]:
+    """The lines to draw: a variant's seeds pooled, one value of a parameter, or each run alone."""
+    if group == "variant":
+        found = variants(runs, noise)
+        return found, differing_keys(found)
+    if group == "run":
+        return [Variant({"run": f"{r.id}" + (f" {r.name}" if r.name else "")}, [r]) for r in runs], ["run"]
+    return group_by(runs, group), [group]
 
 
 def _quote(text: str) -> str:

@@ -376,10 +376,12 @@ class Notebook:
         sort: str | None = None,
         limit: int | None = 50,
         archived: bool = False,
+        offset: int = 0,
     ) -> tuple[list[RunRecord], int]:
         """Runs matching ``where``, ordered by ``sort`` (default newest first), and the total.
 
-        Runs in the trash are never listed; archived ones only with ``archived``.
+        Runs in the trash are never listed; archived ones only with ``archived``. ``offset``
+        skips that many of the ordered runs (a page of a long list).
         """
         from labbook.core.query import parse_sort, parse_where
 
@@ -389,7 +391,9 @@ class Notebook:
         order = parse_sort(sort, fields) if sort and fields else []
         if limit is not None and limit < 0:
             raise QueryError("--limit must be 0 (all) or a positive number")
-        return self.store.runs.query_runs(cond, order, limit or None, archived)
+        if offset < 0:
+            raise QueryError("offset must be 0 or a positive number")
+        return self.store.runs.query_runs(cond, order, limit or None, archived, offset)
 
     def blob(self, ref: Any) -> str | None:
         if isinstance(ref, dict) and "blob" in ref:

@@ -57,7 +57,12 @@ class RunStore(Protocol):
     def get_run(self, run_id: int) -> RunRecord | None: ...
     def blob(self, digest: str) -> str | None: ...
     def query_runs(
-        self, where: Expr | None, order: Sequence[SortKey], limit: int | None, archived: bool = True
+        self,
+        where: Expr | None,
+        order: Sequence[SortKey],
+        limit: int | None,
+        archived: bool = True,
+        offset: int = 0,
     ) -> tuple[list[RunRecord], int]: ...
     def fields(self) -> Fields: ...
     # after the fact, each change journaled with it (store/sqlite/run_edits.py)

@@ -418,9 +418,17 @@ class SQLiteRuns(RunEdits):
         return rows[0][0] if rows else None
 
     def query_runs(
-        self, where: Expr | None, order: Sequence[SortKey], limit: int | None, archived: bool = True
+        self,
+        where: Expr | None,
+        order: Sequence[SortKey],
+        limit: int | None,
+        archived: bool = True,
+        offset: int = 0,
     ) -> tuple[list[RunRecord], int]:
-        """Runs not in the trash (and not archived, unless ``archived``) matching ``where``."""
+        """Runs not in the trash (and not archived, unless ``archived``) matching ``where``.
+
+        Ties are broken by id, newest first, so pages of one order never overlap.
+        """
         conds, params = [_VISIBLE], list[Any]()
         if not archived:
             conds.append("r.archived_at IS NULL")
@@ -436,9 +444,10 @@ class SQLiteRuns(RunEdits):
             from labbook.store.sqlite.query import order_sql
 
             ordering, order_params = order_sql(order)
+            ordering += ", r.id DESC"
         sql = f"SELECT {_RUN_COLUMNS} FROM runs r {clause} ORDER BY {ordering}"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
+        if limit or offset:
+            sql += f" LIMIT {int(limit) if limit else -1} OFFSET {max(int(offset), 0)}"
         return self._load(sql, params + order_params, False), total
 
     def _load(self, sql: str, params: list[Any], with_capture: bool) -> list[RunRecord]:

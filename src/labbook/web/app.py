@@ -1,0 +1,56 @@
+"""``create_app``: the web app of one notebook, built in-process by ``lab ui``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+
+from labbook.service.notebook import Notebook
+from labbook.web import errors
+from labbook.web.notebooks import Pool
+from labbook.web.security import Guard
+from labbook.web.settings import WebSettings
+
+HERE = Path(__file__).parent
+
+
+def create_app(notebook: Notebook, settings: WebSettings | None = None) -> FastAPI:
+    """The app over ``notebook``'s root; requests borrow notebooks on it from a pool."""
+    from labbook.web.api import ROUTERS as API
+    from labbook.web.pages import ROUTERS as PAGES
+
+    settings = (settings or WebSettings()).secured()
+    app = FastAPI(
+        title="labbook",
+        summary="A research notebook: runs, predictions scored when runs finish, honest comparisons.",
+        version=_version(),
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.notebooks = Pool(notebook)
+    app.state.settings = settings
+    for router in (*API, *PAGES):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=HERE / "static", follow_symlink=False), name="static")
+    errors.install(app)
+    app.add_middleware(Guard, settings=settings)
+    app.router.add_event_handler("shutdown", app.state.notebooks.close)
+    return app
+
+
+def notebook(request: Request) -> Iterator[Notebook]:
+    """A notebook lent to this request alone (``notebooks.Pool``)."""
+    with request.app.state.notebooks.lease() as nb:
+        yield nb
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("labbook")
+    except PackageNotFoundError:
+        return "0"

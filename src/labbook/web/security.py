@@ -1,0 +1,175 @@
+"""The gate every request passes: host, token, CSRF and body size, as one ASGI middleware.
+
+- On a loopback bind the ``Host`` header must name the loopback too, so a web page on
+  another site cannot reach the app through DNS rebinding.
+- With a token (any non-loopback bind), every request carries it: ``Authorization:
+  Bearer T``, or the cookie set by the one login link ``/login?token=T``.
+- A write (any method but GET/HEAD/OPTIONS) from a browser must echo the ``lab_csrf``
+  cookie in an ``X-CSRF-Token`` header (double submit): another site can make the
+  browser send the cookie but cannot read it. A client that authenticates with the
+  ``Authorization`` header is not a browser acting for someone else and needs no echo.
+- A body larger than ``max_body`` is refused with 413 before it is read whole.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from labbook.web.settings import WebSettings, is_loopback
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+TOKEN_COOKIE = "lab_token"
+CSRF_COOKIE = "lab_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, settings: WebSettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        cookies = _cookies(headers.get("cookie", ""))
+        refusal = self._refusal(scope, headers, cookies)
+        if refusal is not None:
+            await _reply(send, *refusal)
+            return
+        if scope["path"] == "/login":
+            await self._login(scope, send)
+            return
+        if scope["method"] not in SAFE_METHODS and "content-length" not in headers:
+            body = await _read_body(receive, self.settings.max_body)
+            if body is None:
+                await _reply(
+                    send, 413, "TooLarge", f"the request body is over {self.settings.max_body:,} bytes"
+                )
+                return
+            receive = _replay(body)
+        csrf = cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(16)
+        scope.setdefault("state", {})["csrf"] = csrf
+        fresh = CSRF_COOKIE not in cookies
+        await self.app(scope, receive, _with_cookie(send, csrf) if fresh else send)
+
+    def _refusal(
+        self, scope: Scope, headers: dict[str, str], cookies: dict[str, str]
+    ) -> tuple[int, str, str] | None:
+        """(status, kind, one line) when the request may not go on."""
+        host = headers.get("host", "").rsplit(":", 1)[0].strip("[]")
+        if self.settings.loopback and host and not is_loopback(host):
+            return 403, "Forbidden", f"host {host!r} is not this machine; open {self.settings.base_url}"
+        bearer = headers.get("authorization", "")
+        by_header = bearer.lower().startswith("bearer ")
+        if self.settings.token and scope["path"] != "/login":
+            given = bearer[7:].strip() if by_header else cookies.get(TOKEN_COOKIE, "")
+            if not secrets.compare_digest(given.encode(), self.settings.token.encode()):
+                return (
+                    401,
+                    "Unauthorized",
+                    "a token is needed: open the login link lab ui printed, or send Authorization: Bearer TOKEN",
+                )
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.settings.max_body:
+            return 413, "TooLarge", f"the request body is over {self.settings.max_body:,} bytes"
+        if scope["method"] not in SAFE_METHODS and not (by_header and self.settings.token):
+            echo = headers.get(CSRF_HEADER, "")
+            cookie = cookies.get(CSRF_COOKIE, "")
+            if not cookie or not secrets.compare_digest(echo.encode(), cookie.encode()):
+                return 403, "Forbidden", "a write needs the page's CSRF token (X-CSRF-Token); reload the page"
+        return None
+
+    async def _login(self, scope: Scope, send: Send) -> None:
+        """``/login?token=T``: the token becomes a cookie, then the app opens."""
+        given = (parse_qs(scope.get("query_string", b"").decode()).get("token") or [""])[0]
+        expected = self.settings.token or ""
+        if not expected or not secrets.compare_digest(given.encode(), expected.encode()):
+            await _reply(send, 401, "Unauthorized", "that login link's token is not this server's")
+            return
+        cookie = f"{TOKEN_COOKIE}={expected}; Path=/; HttpOnly; SameSite=Strict"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 303,
+                "headers": [(b"location", b"/"), (b"set-cookie", cookie.encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def _cookies(text: str) -> dict[str, str]:
+    out = {}
+    for part in text.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name:
+            out[name] = value
+    return out
+
+
+async def _reply(send: Send, status: int, kind: str, message: str) -> None:
+    body = json.dumps({"error": message, "kind": kind}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _with_cookie(send: Send, csrf: str) -> Send:
+    cookie = f"{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict".encode()
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = dict(message, headers=[*message.get("headers", []), (b"set-cookie", cookie)])
+        await send(message)
+
+    return wrapped
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """A body sent without a length (chunked), read whole if it is within ``limit``, else None."""
+    parts: list[bytes] = []
+    seen = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(parts)
+        chunk = message.get("body", b"")
+        seen += len(chunk)
+        if seen > limit:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
