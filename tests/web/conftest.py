@@ -105,3 +105,89 @@ def csrf(client: TestClient) -> dict[str, str]:
     """The header a page's scripts send with a write: the CSRF cookie echoed."""
     client.get("/runs")
     return {"X-CSRF-Token": client.cookies["lab_csrf"]}
+
+
+# -- a real server and a real browser ---------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+SHOTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts" / "screenshots"
+
+
+class Served:
+    """``lab ui``'s app served by uvicorn in a thread on a free loopback port."""
+
+    def __init__(self, nb: Notebook, settings: WebSettings | None = None) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        port = self.sock.getsockname()[1]
+        self.settings = settings or WebSettings(port=port)
+        self.app = create_app(nb, self.settings)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        from tests.conftest import wait_for
+
+        wait_for(lambda: self.server.started or not self.thread.is_alive(), label="the server to start")
+        assert self.server.started, "the server did not start"
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+        self.sock.close()
+
+
+@pytest.fixture
+def served(filled: Path) -> Iterator[Served]:
+    nb = Notebook.open(filled)
+    s = Served(nb)
+    yield s
+    s.stop()
+    nb.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"the browser tests drive Debian's Chromium at {CHROMIUM}: apt-get install chromium")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any, served: Served) -> Iterator[Any]:
+    """A fresh browser page; a JavaScript error on any page fails the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=served.url)
+    context.set_default_timeout(60_000)  # a loaded CI machine is slow, never wrong
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda err: errors.append(str(err)))
+    yield p
+    context.close()
+    assert not errors, errors
+
+
+def shot(page: Any, name: str) -> Path:
+    """A screenshot kept as a test artifact (test-artifacts/screenshots/NAME.png)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

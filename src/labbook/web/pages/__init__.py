@@ -1,5 +1,5 @@
 """The HTML pages: server-rendered with Jinja2, interactive with htmx, charts drawn by uPlot."""
 
-from labbook.web.pages import frame
+from labbook.web.pages import analysis, failures, frame, journal, papers, research, runs
 
-ROUTERS = [frame.router]
+ROUTERS = [m.router for m in (frame, runs, analysis, research, journal, papers, failures)]

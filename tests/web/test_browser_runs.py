@@ -1,0 +1,91 @@
+"""The runs, run, charts and compare pages in a real Chromium, clicked through as a user would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.web.conftest import cli_json, shot
+
+
+def test_filter_the_runs_table_and_see_errors_inline(page: Any) -> None:
+    page.goto("/runs")
+    expect(page.locator("#runs-count")).to_contain_text("of 7 runs")
+    page.fill("input[name=where]", "lr == 0.1 and acc.max > 0.805")
+    page.click("#runs-filter button[type=submit]")
+    expect(page.locator("#runs-count")).to_contain_text("of 2 runs")
+    assert "where=lr" in page.url  # the filter is in the URL: the link reproduces the screen
+    names = page.locator("table.runs tbody tr td:nth-child(3)").all_inner_texts()
+    assert sorted(names) == ["fast-0", "fast-1"]
+    shot(page, "runs")
+    page.fill("input[name=where]", "acc.max >")
+    page.click("#runs-filter button[type=submit]")
+    expect(page.locator("#filter-error")).to_have_text("the query 'acc.max >' ends too early")
+    page.goto("/runs?sort=-acc.max&columns=id,name,acc.max")
+    cells = page.locator("table.runs tbody tr td:nth-child(4)").all_inner_texts()
+    values = [float(c) for c in cells if c]
+    assert values == sorted(values, reverse=True) and len(values) == 6
+
+
+def test_sort_by_a_header_and_group_by_variant(page: Any) -> None:
+    page.goto("/runs?columns=id,name,acc.max")
+    page.click("table.runs thead th:nth-child(4) a")  # acc.max: descending first
+    expect(page.locator("table.runs thead th:nth-child(4)")).to_contain_text("▼")
+    first = page.locator("table.runs tbody tr:first-child td:nth-child(3)").inner_text()
+    assert first == "fast-1"  # 0.83, the best run
+    page.goto("/runs?group=variant&columns=acc.last")
+    rows = page.locator("table.variants tbody tr")
+    expect(rows).to_have_count(3)
+    groups = {
+        g["label"]: g for g in cli_json("ls", "--group-by", "variant", "--columns", "acc.last")["groups"]
+    }
+    assert (
+        "lr=0.1" in rows.nth(0).inner_text()
+        and f"{groups['lr=0.1']['acc.last']['mean']:.4g}" in rows.nth(0).inner_text()
+    )
+
+
+def test_open_a_run_and_see_its_capture_metrics_and_output(page: Any) -> None:
+    page.goto("/runs")
+    page.click("table.runs a:text-is('fast-0')")
+    expect(page.locator("h1")).to_contain_text("fast-0")
+    page.wait_for_function("document.querySelectorAll('#run-charts .chart[data-drawn=\"1\"]').length == 2")
+    points = page.eval_on_selector_all("#run-charts .chart", "els => els.map(e => Number(e.dataset.points))")
+    assert points == [50, 50]  # acc and loss, every point (they fit in the width)
+    expect(page.locator("#tail")).to_have_attribute("data-loaded", "1")
+    expect(page.locator("dl.facts").first).to_contain_text("uid")
+    shot(page, "run")
+
+
+def test_plot_two_variants_with_their_bands(page: Any) -> None:
+    page.goto("/charts?metric=acc")
+    chart = page.locator(".chart[data-metric=acc]")
+    expect(chart).to_have_attribute("data-drawn", "1")
+    legend = chart.locator(".u-legend").inner_text()
+    assert "lr=0.1 (n=3)" in legend and "lr=0.01 (n=3)" in legend
+    page.check("input[name=log_y]")
+    page.select_option("select[name=smooth]", "ema:0.9")
+    page.click("#charts-form button[type=submit]")
+    expect(page.locator(".chart[data-metric=acc]")).to_have_attribute("data-drawn", "1")
+    assert "smooth=ema%3A0.9" in page.url and "log_y=1" in page.url
+    shot(page, "charts")
+
+
+def test_select_runs_and_compare_them_reading_the_verdict(page: Any) -> None:
+    page.goto("/runs?where=lr > 0")
+    for box in page.locator("table.runs input.pick").all():
+        box.check()
+    expect(page.locator("#selected-count")).to_have_text("6 runs selected")
+    assert "sel=" in page.url
+    page.click("#compare-selected")
+    expect(page.locator("#verdicts .metric-verdict").first).to_be_visible()
+    a, b = page.input_value("input[name=a]"), page.input_value("input[name=b]")
+    assert a == "1,3,5" and b == "2,4,6"  # the selection split into its two variants, oldest first
+    expected = cli_json("compare", a, b)
+    sentences = page.locator("#verdicts .sentence").all_inner_texts()
+    assert sentences == [m["sentence"] for m in expected["metrics"]]  # lab compare's words
+    assert "config (keys that differ)" in page.locator("#compare-text").text_content()
+    shot(page, "compare")
+    page.click("text=show all")
+    expect(page.locator("#config-diff")).to_contain_text("seed")
