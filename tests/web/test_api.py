@@ -53,10 +53,21 @@ def test_a_short_series_comes_back_whole_and_a_long_one_as_m4(client: TestClient
         for i, v in enumerate(values):
             run.log({"noisy": float(v)}, step=i)
     got = client.get("/api/runs/long/metrics/noisy", params={"width": 200}).json()
-    picks = m4(np.arange(20_000, dtype=float), values, 200).index
-    assert got["downsampled"] is True and got["points"] == 20_000
-    assert got["steps"] == picks.tolist() and len(got["steps"]) <= 800
-    assert 99.0 in got["values"] and max(v for v in got["values"] if v is not None) == 99.0
+    assert got["downsampled"] is True and got["points"] == 20_000 and len(got["steps"]) <= 800
+    steps = np.array(got["steps"])
+    kept = np.array([np.nan if v is None else v for v in got["values"]])
+    assert np.array_equal(kept, values[steps], equal_nan=True)  # real points, nothing invented
+    assert kept[np.isfinite(kept)].max() == 99.0  # the spike
+    # Read from the run's overview: each pixel's extremes are there, give or take a neighbour
+    # (the overview's buckets are a quarter of a pixel at this width).
+    pixel = np.minimum(np.arange(20_000) * 200 // 20_000, 199)
+    for j in range(200):
+        near = kept[(np.abs(pixel[steps] - j) <= 1) & np.isfinite(kept)]
+        inside = values[(pixel == j) & np.isfinite(values)]
+        assert near.max() >= inside.max() and near.min() <= inside.min()
+    exact = m4(np.arange(20_000, dtype=float), values, 2000).index  # wider than an overview serves
+    wide = client.get("/api/runs/long/metrics/noisy", params={"width": 2000}).json()
+    assert wide["steps"] == exact.tolist()
     zoom = client.get(
         "/api/runs/long/metrics/noisy", params={"width": 200, "start": 12_000, "end": 12_500}
     ).json()
@@ -240,3 +251,14 @@ def test_a_tail_never_cuts_a_character_in_two(client: TestClient, filled: Path) 
     assert "\ufffd" not in page["text"] and page["next"] == api.OUTPUT_TAIL
     rest = client.get("/api/runs/fast-1/output", params={"offset": page["next"]}).json()
     assert rest["offset"] == api.OUTPUT_TAIL and rest["next"] == api.OUTPUT_TAIL  # half a character waits
+
+
+def test_nan_is_spelled_as_the_cli_spells_it_and_a_chart_gets_a_gap(client: TestClient) -> None:
+    with labbook.init(name="diverged") as run:
+        for i, v in enumerate([0.5, 0.4, float("nan"), float("inf")]):
+            run.log({"loss": v}, step=i)
+    shown = client.get("/api/runs/diverged").json()
+    assert shown == cli_json("show", "diverged")
+    assert shown["metrics"]["loss"]["last"] == "Infinity" and shown["metrics"]["loss"]["nan_count"] == 1
+    series = client.get("/api/runs/diverged/metrics/loss").json()
+    assert series["values"] == [0.5, 0.4, None, None] and series["steps"] == [0, 1, 2, 3]

@@ -52,8 +52,8 @@ def m4(
     finite = np.isfinite(ys)
     if finite.any():
         picks += [_arg_extreme(ys, finite, starts, np.minimum), _arg_extreme(ys, finite, starts, np.maximum)]
-    index = np.unique(np.concatenate(picks))
-    index = index[index >= 0] + lo
+    index = np.sort(np.concatenate(picks))
+    index = index[np.r_[True, index[1:] != index[:-1]] & (index >= 0)] + lo
     return Window(
         np.concatenate(([edge_lo] if edge_lo < lo else [], index, [hi] if hi < n else [])).astype(np.int64),
         total,

@@ -190,28 +190,7 @@ def gather(
         raise BadInput(f"--x {x_axis!r}: use step or time")
     if smooth_k < 1:
         raise BadInput("--smooth takes a number of points, 1 or more")
-    parts = []
-    if sweep:
-        parts.append(f"sweep == '{_quote(sweep)}'")
-    if where:
-        parts.append(f"({where})")
-    spec = " and ".join(parts) or "id > 0"
-    if refs:
-        from labbook.service.compare.sides import side_query
-
-        ors = " or ".join(f"({side_query(nb, r)[1]})" for r in refs)
-        spec = f"({ors}) and {spec}"
-    side = select(nb, spec, None, include_all)
-    lacking = [r.id for r in side.runs if metric not in r.metrics]
-    runs = [r for r in side.runs if metric in r.metrics]
-    if not runs:
-        known = sorted({k for r in side.runs for k in r.metrics if not k.startswith("sys/")})
-        raise BadInput(
-            f"none of the {len(side.runs)} selected runs logged {metric!r}"
-            + (f" (they logged {', '.join(known[:8])})" if known else "")
-        )
-    if lacking:
-        side.excluded.setdefault(f"without {metric}", []).extend(lacking)
+    runs, side = select_runs(nb, metric, refs=refs, where=where, sweep=sweep, include_all=include_all)
     if group not in ("variant", "run") and not any(group in r.params for r in runs):
         raise BadInput(f"no run has a parameter {group!r}; --group-by takes variant, run or a parameter name")
     groups, keys = _groups(runs, group, noise)
@@ -248,6 +227,61 @@ def gather(
             )
         )
     return curves, side
+
+
+def per_run(nb: Notebook, runs: list[RunRecord], metric: str) -> list[Curve]:
+    """Each run's line as ``gather(group="run")`` draws it, read from the ended runs'
+    overviews (``service.overview``): what a chart up to ``overview.MAX_WIDTH`` wide needs."""
+    from labbook.service.overview import overview
+
+    groups, keys = _groups(runs, "run", ())
+    lines = []
+    for g in groups:
+        run = g.runs[0]
+        found = overview(nb, run, metric)
+        if found is None:
+            s, total = nb.series(run, metric), run.metrics[metric].count
+        else:
+            s, total = found
+        order = np.argsort(s.steps, kind="stable")
+        x, y = s.steps[order].astype(float), np.asarray(s.values[order], dtype=float)
+        lines.append(Curve(f"{g.label(keys)} (1 run, no band)", 1, x, y, None, None, total, [run.id]))
+    return lines
+
+
+def select_runs(
+    nb: Notebook,
+    metric: str,
+    *,
+    refs: list[str] | None = None,
+    where: str | None = None,
+    sweep: str | None = None,
+    include_all: bool = False,
+) -> tuple[list[RunRecord], Side]:
+    """The runs a plot of ``metric`` draws, and the selection with what it left out (and why)."""
+    parts = []
+    if sweep:
+        parts.append(f"sweep == '{_quote(sweep)}'")
+    if where:
+        parts.append(f"({where})")
+    spec = " and ".join(parts) or "id > 0"
+    if refs:
+        from labbook.service.compare.sides import side_query
+
+        ors = " or ".join(f"({side_query(nb, r)[1]})" for r in refs)
+        spec = f"({ors}) and {spec}"
+    side = select(nb, spec, None, include_all)
+    lacking = [r.id for r in side.runs if metric not in r.metrics]
+    runs = [r for r in side.runs if metric in r.metrics]
+    if not runs:
+        known = sorted({k for r in side.runs for k in r.metrics if not k.startswith("sys/")})
+        raise BadInput(
+            f"none of the {len(side.runs)} selected runs logged {metric!r}"
+            + (f" (they logged {', '.join(known[:8])})" if known else "")
+        )
+    if lacking:
+        side.excluded.setdefault(f"without {metric}", []).extend(lacking)
+    return runs, side
 
 
 def _groups(runs: list[RunRecord], group: str, noise: tuple[str, ...]) -> tuple[list[Variant], list[str]]:

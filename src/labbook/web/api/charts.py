@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Query
 
 from labbook.service.notebook import Notebook
 from labbook.web.app import notebook
-from labbook.web.responses import LabJSON, finite_list
+from labbook.web.responses import ChartJSON, ViewRoute, axis, floats
 
-router = APIRouter(prefix="/api", tags=["charts"], default_response_class=LabJSON)
+router = APIRouter(prefix="/api", tags=["charts"], default_response_class=ChartJSON, route_class=ViewRoute)
 NB = Annotated[Notebook, Depends(notebook)]
 
 
@@ -28,29 +28,14 @@ def curves(
     end: float | None = None,
     noise: str | None = None,
     all: bool = False,
-) -> dict[str, Any]:
+) -> Any:
     """``runs``: comma-separated run refs, variants or tags as ``lab plot`` takes them. Each
     curve's mean is reduced to first/last/min/max per pixel; its band to the outer edge."""
     from labbook.core.downsample import envelope, m4
-    from labbook.service.compare.variants import noise_keys as parse_noise
-    from labbook.service.curves import gather, parse_smoothing
-    from labbook.service.settings import noise_of
 
-    k, weight = parse_smoothing(smooth)
-    noise_keys, _ = noise_of(nb.settings, parse_noise(noise or None))
     refs = [r.strip() for r in runs.split(",") if r.strip()] if runs else None
-    found, side = gather(
-        nb,
-        metric,
-        refs=refs,
-        where=where or None,
-        group=group,
-        x_axis=x,
-        smooth_k=k,
-        ema_weight=weight,
-        noise=noise_keys,
-        include_all=all,
-    )
+    zoomed = start is not None or end is not None
+    found, side = _lines(nb, metric, refs, where or None, group, x, smooth or None, width, zoomed, noise, all)
     out = []
     for c in found:
         w = m4(c.x, c.mean, width, start, end)
@@ -59,12 +44,51 @@ def curves(
             "n": c.n,
             "run_ids": c.run_ids,
             "points": c.points,
-            "x": c.x[w.index].tolist(),
-            "mean": finite_list(c.mean[w.index]),
+            "x": axis(c.x[w.index]),
+            "mean": floats(c.mean[w.index]),
             "band": None,
         }
         if c.low is not None and c.high is not None:
             bx, lo, hi = envelope(c.x, c.low, c.high, width, start, end)
-            line["band"] = {"x": bx.tolist(), "low": finite_list(lo), "high": finite_list(hi)}
+            line["band"] = {"x": axis(bx), "low": floats(lo), "high": floats(hi)}
         out.append(line)
     return {"metric": metric, "x": x, "group": group, "curves": out, "left_out": side.excluded}
+
+
+def _lines(
+    nb: Notebook,
+    metric: str,
+    refs: list[str] | None,
+    where: str | None,
+    group: str,
+    x: str,
+    smooth: str | None,
+    width: int,
+    zoomed: bool,
+    noise: str | None,
+    include_all: bool,
+) -> tuple[list[Any], Any]:
+    """Each run alone, whole, unsmoothed and not too wide: from the runs' overviews (no full
+    read); anything else as ``lab plot`` computes it, from every point."""
+    from labbook.service.compare.variants import noise_keys
+    from labbook.service.curves import gather, parse_smoothing, per_run, select_runs
+    from labbook.service.overview import MAX_WIDTH
+    from labbook.service.settings import noise_of
+
+    k, weight = parse_smoothing(smooth)
+    if group == "run" and x == "step" and k == 1 and weight is None and not zoomed and width <= MAX_WIDTH:
+        runs, side = select_runs(nb, metric, refs=refs, where=where, include_all=include_all)
+        return per_run(nb, runs, metric), side
+    keys, _ = noise_of(nb.settings, noise_keys(noise))
+    return gather(
+        nb,
+        metric,
+        refs=refs,
+        where=where,
+        group=group,
+        x_axis=x,
+        smooth_k=k,
+        ema_weight=weight,
+        noise=keys,
+        include_all=include_all,
+    )

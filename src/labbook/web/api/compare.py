@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Query
 from labbook.errors import BadInput
 from labbook.service.notebook import Notebook
 from labbook.web.app import notebook
-from labbook.web.responses import LabJSON
+from labbook.web.responses import LabJSON, ViewRoute
 
-router = APIRouter(prefix="/api", tags=["compare"], default_response_class=LabJSON)
+router = APIRouter(prefix="/api", tags=["compare"], default_response_class=LabJSON, route_class=ViewRoute)
 NB = Annotated[Notebook, Depends(notebook)]
 
 

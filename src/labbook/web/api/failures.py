@@ -11,9 +11,11 @@ from pydantic import BaseModel, Field
 from labbook.service.notebook import Notebook
 from labbook.views import failures as views
 from labbook.web.app import notebook
-from labbook.web.responses import LabJSON
+from labbook.web.responses import LabJSON, ViewRoute
 
-router = APIRouter(prefix="/api/failures", tags=["failures"], default_response_class=LabJSON)
+router = APIRouter(
+    prefix="/api/failures", tags=["failures"], default_response_class=LabJSON, route_class=ViewRoute
+)
 NB = Annotated[Notebook, Depends(notebook)]
 
 

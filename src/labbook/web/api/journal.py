@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 from labbook.service.notebook import Notebook
 from labbook.views.journal import hits_list, note_dict, timeline_list
 from labbook.web.app import notebook
-from labbook.web.responses import LabJSON
+from labbook.web.responses import LabJSON, ViewRoute
 
-router = APIRouter(prefix="/api", tags=["journal"], default_response_class=LabJSON)
+router = APIRouter(prefix="/api", tags=["journal"], default_response_class=LabJSON, route_class=ViewRoute)
 NB = Annotated[Notebook, Depends(notebook)]
 
 

@@ -10,9 +10,11 @@ from pydantic import BaseModel
 from labbook.service.notebook import Notebook
 from labbook.views import papers as views
 from labbook.web.app import notebook
-from labbook.web.responses import LabJSON
+from labbook.web.responses import LabJSON, ViewRoute
 
-router = APIRouter(prefix="/api/papers", tags=["papers"], default_response_class=LabJSON)
+router = APIRouter(
+    prefix="/api/papers", tags=["papers"], default_response_class=LabJSON, route_class=ViewRoute
+)
 NB = Annotated[Notebook, Depends(notebook)]
 
 

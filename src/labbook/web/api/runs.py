@@ -12,9 +12,9 @@ from labbook.service.notebook import Notebook
 from labbook.views import columns as cols
 from labbook.views import runs as views
 from labbook.web.app import notebook
-from labbook.web.responses import LabJSON, finite_list
+from labbook.web.responses import ChartJSON, LabJSON, ViewRoute, floats
 
-router = APIRouter(prefix="/api", tags=["runs"], default_response_class=LabJSON)
+router = APIRouter(prefix="/api", tags=["runs"], default_response_class=LabJSON, route_class=ViewRoute)
 NB = Annotated[Notebook, Depends(notebook)]
 MAX_PAGE = 1000
 MAX_WIDTH = 8192
@@ -76,7 +76,11 @@ def metric_keys(nb: NB, run: str) -> list[str]:
     return nb.metric_keys(nb.get_run(run))
 
 
-@router.get("/runs/{run}/metrics/{key:path}", summary="One metric, reduced to first/last/min/max per pixel")
+@router.get(
+    "/runs/{run}/metrics/{key:path}",
+    summary="One metric, reduced to first/last/min/max per pixel",
+    response_class=ChartJSON,
+)
 def metric(
     nb: NB,
     run: str,
@@ -89,24 +93,34 @@ def metric(
     """Every point when they fit in ``width`` pixels (4 per pixel), else each pixel's first,
     last, minimum and maximum, so no spike is hidden; ``start``/``end`` zoom on x."""
     from labbook.core.downsample import m4
+    from labbook.service.overview import MAX_WIDTH, overview
 
     record = nb.get_run(run)
-    s = nb.series(record, key)
-    steps, values, times = s.steps, s.values, s.times
+    found = (
+        overview(nb, record, key)
+        if x == "step" and start is None and end is None and width <= MAX_WIDTH
+        else None
+    )
+    if found is not None:  # an ended run, whole: its overview holds every point a chart can show
+        (steps, times, values), total = found
+    else:
+        steps, times, values = nb.series(record, key)
+        total = len(values)
     axis = steps.astype(float) if x == "step" else times  # start/end: a step, or seconds since the epoch
     if len(axis) > 1 and np.any(np.diff(axis) < 0):
         order = np.argsort(axis, kind="stable")
         steps, values, times, axis = steps[order], values[order], times[order], axis[order]
     w = m4(axis, values, width, start, end)
+    points = total if found is not None else w.total
     return {
         "run": record.id,
         "key": key,
         "x": x,
-        "points": w.total,
-        "downsampled": w.reduced,
-        "steps": steps[w.index].tolist(),
-        "values": finite_list(values[w.index]),
-        "times": times[w.index].tolist(),
+        "points": points,
+        "downsampled": len(w.index) < points,
+        "steps": steps[w.index],
+        "values": floats(values[w.index]),
+        "times": times[w.index],
     }
 
 
