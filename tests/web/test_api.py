@@ -262,3 +262,14 @@ def test_nan_is_spelled_as_the_cli_spells_it_and_a_chart_gets_a_gap(client: Test
     assert shown["metrics"]["loss"]["last"] == "Infinity" and shown["metrics"]["loss"]["nan_count"] == 1
     series = client.get("/api/runs/diverged/metrics/loss").json()
     assert series["values"] == [0.5, 0.4, None, None] and series["steps"] == [0, 1, 2, 3]
+
+
+def test_pooled_curves_are_kept_only_while_their_runs_stay_the_same(client: TestClient, filled: Path) -> None:
+    from tests.web.conftest import log_run
+
+    first = client.get("/api/curves", params={"metric": "acc"}).json()
+    assert client.get("/api/curves", params={"metric": "acc"}).json() == first  # from the cache
+    log_run({"lr": 0.1, "seed": 7}, 0.9)  # a fourth seed of lr=0.1
+    again = client.get("/api/curves", params={"metric": "acc"}).json()
+    assert [c["label"] for c in again["curves"]] == ["lr=0.1 (n=4)", "lr=0.01 (n=3)"]
+    assert again["curves"][0]["mean"][-1] == pytest.approx((0.81 + 0.83 + 0.80 + 0.9) / 4)

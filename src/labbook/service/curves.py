@@ -191,6 +191,20 @@ def gather(
     if smooth_k < 1:
         raise BadInput("--smooth takes a number of points, 1 or more")
     runs, side = select_runs(nb, metric, refs=refs, where=where, sweep=sweep, include_all=include_all)
+    return lines_of(nb, runs, metric, group, x_axis, smooth_k, noise, ema_weight), side
+
+
+def lines_of(
+    nb: Notebook,
+    runs: list[RunRecord],
+    metric: str,
+    group: str = "variant",
+    x_axis: str = "step",
+    smooth_k: int = 1,
+    noise: tuple[str, ...] = NOISE,
+    ema_weight: float | None = None,
+) -> list[Curve]:
+    """The curves of chosen runs (``select_runs``), one per group, from every point."""
     if group not in ("variant", "run") and not any(group in r.params for r in runs):
         raise BadInput(f"no run has a parameter {group!r}; --group-by takes variant, run or a parameter name")
     groups, keys = _groups(runs, group, noise)
@@ -226,7 +240,7 @@ def gather(
                 [r.id for r in g.runs],
             )
         )
-    return curves, side
+    return curves
 
 
 def per_run(nb: Notebook, runs: list[RunRecord], metric: str) -> list[Curve]:

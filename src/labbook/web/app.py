@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from labbook.service.notebook import Notebook
 from labbook.web import errors
+from labbook.web.curve_cache import CurveCache
 from labbook.web.notebooks import Pool
 from labbook.web.security import Guard
 from labbook.web.settings import WebSettings
@@ -32,6 +33,7 @@ def create_app(notebook: Notebook, settings: WebSettings | None = None) -> FastA
     )
     app.state.notebooks = Pool(notebook)
     app.state.settings = settings
+    app.state.curves = CurveCache()
     for router in (*API, *PAGES):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static", follow_symlink=False), name="static")

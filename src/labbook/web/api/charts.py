@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from labbook.service.notebook import Notebook
 from labbook.web.app import notebook
@@ -16,6 +16,7 @@ NB = Annotated[Notebook, Depends(notebook)]
 
 @router.get("/curves", summary="A metric's curves per variant, run or parameter value, with 95% CI bands")
 def curves(
+    request: Request,
     nb: NB,
     metric: str,
     runs: str | None = None,
@@ -35,7 +36,20 @@ def curves(
 
     refs = [r.strip() for r in runs.split(",") if r.strip()] if runs else None
     zoomed = start is not None or end is not None
-    found, side = _lines(nb, metric, refs, where or None, group, x, smooth or None, width, zoomed, noise, all)
+    found, side = _lines(
+        request.app.state.curves,
+        nb,
+        metric,
+        refs,
+        where or None,
+        group,
+        x,
+        smooth or None,
+        width,
+        zoomed,
+        noise,
+        all,
+    )
     out = []
     for c in found:
         w = m4(c.x, c.mean, width, start, end)
@@ -56,6 +70,7 @@ def curves(
 
 
 def _lines(
+    cache: Any,
     nb: Notebook,
     metric: str,
     refs: list[str] | None,
@@ -71,24 +86,16 @@ def _lines(
     """Each run alone, whole, unsmoothed and not too wide: from the runs' overviews (no full
     read); anything else as ``lab plot`` computes it, from every point."""
     from labbook.service.compare.variants import noise_keys
-    from labbook.service.curves import gather, parse_smoothing, per_run, select_runs
+    from labbook.service.curves import lines_of, parse_smoothing, per_run, select_runs
     from labbook.service.overview import MAX_WIDTH
     from labbook.service.settings import noise_of
+    from labbook.web.curve_cache import fingerprint
 
     k, weight = parse_smoothing(smooth)
     if group == "run" and x == "step" and k == 1 and weight is None and not zoomed and width <= MAX_WIDTH:
         runs, side = select_runs(nb, metric, refs=refs, where=where, include_all=include_all)
         return per_run(nb, runs, metric), side
     keys, _ = noise_of(nb.settings, noise_keys(noise))
-    return gather(
-        nb,
-        metric,
-        refs=refs,
-        where=where,
-        group=group,
-        x_axis=x,
-        smooth_k=k,
-        ema_weight=weight,
-        noise=keys,
-        include_all=include_all,
-    )
+    runs, side = select_runs(nb, metric, refs=refs, where=where, include_all=include_all)
+    key = (metric, group, x, k, weight, keys, fingerprint(runs, metric))
+    return cache.get(key, lambda: lines_of(nb, runs, metric, group, x, k, keys, weight)), side
