@@ -94,7 +94,8 @@ def demo_cmd(ctx: click.Context, directory: str | None, seeds: int) -> None:
     click.echo(
         f"\nThe notebook is in {project}/.labbook. Explore it:\n"
         f"  cd {shlex.quote(str(project))} && {lab} ls --where \"'scaled' in tags\" --sort -val_acc.max\n"
-        f"  {lab} metrics {ids[-1]} val_acc    {lab} logs {ids[0]}    {lab} journal    {lab} hyp ls"
+        f"  {lab} metrics {ids[-1]} val_acc    {lab} logs {ids[0]}    {lab} journal    {lab} hyp ls\n"
+        f"In a browser: {lab} ui --dir {shlex.quote(str(project))}  (needs pip install 'labbook[web]')"
     )
 
 
