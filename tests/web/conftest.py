@@ -124,7 +124,7 @@ SHOTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts" / "scre
 class Served:
     """``lab ui``'s app served by uvicorn in a thread on a free loopback port."""
 
-    def __init__(self, nb: Notebook, settings: WebSettings | None = None) -> None:
+    def __init__(self, nb: Notebook, live_every: float = 2.0) -> None:
         import socket
         import threading
 
@@ -134,7 +134,7 @@ class Served:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         port = self.sock.getsockname()[1]
-        self.settings = settings or WebSettings(port=port)
+        self.settings = WebSettings(port=port, live_every=live_every)
         self.app = create_app(nb, self.settings)
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
@@ -154,7 +154,7 @@ class Served:
 @pytest.fixture
 def served(filled: Path) -> Iterator[Served]:
     nb = Notebook.open(filled)
-    s = Served(nb)
+    s = Served(nb, live_every=0.2)  # what is running refreshes quickly, so a test waits little
     yield s
     s.stop()
     nb.close()

@@ -273,3 +273,12 @@ def test_pooled_curves_are_kept_only_while_their_runs_stay_the_same(client: Test
     again = client.get("/api/curves", params={"metric": "acc"}).json()
     assert [c["label"] for c in again["curves"]] == ["lr=0.1 (n=4)", "lr=0.01 (n=3)"]
     assert again["curves"][0]["mean"][-1] == pytest.approx((0.81 + 0.83 + 0.80 + 0.9) / 4)
+
+
+def test_failure_diff_is_lab_failures_diff(client: TestClient) -> None:
+    from tests.web.conftest import examples
+
+    with labbook.init(name="evaluated-again") as run:
+        run.log_examples(examples(1))
+    got = client.get("/api/failures/diff", params={"a": "evaluated", "b": "evaluated-again"}).json()
+    assert got == cli_json("failures", "diff", "evaluated", "evaluated-again")

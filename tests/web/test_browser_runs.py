@@ -89,3 +89,26 @@ def test_select_runs_and_compare_them_reading_the_verdict(page: Any) -> None:
     shot(page, "compare")
     page.click("text=show all")
     expect(page.locator("#config-diff")).to_contain_text("seed")
+
+
+def test_a_running_run_updates_in_the_table_and_its_output_follows(page: Any, filled: Any) -> None:
+    """No reload: the runs table refreshes while a run runs, and the run page tails its output."""
+    from labbook.service.notebook import Notebook
+
+    with Notebook.open(filled) as nb:
+        run = nb.start_run(name="live-one")  # owned by this process, which is alive: running
+        out = nb.output_path(run)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("epoch 1\n")
+        page.goto("/runs")
+        row = page.locator("table.runs tr", has_text="live-one")
+        expect(row.locator("td.status-running")).to_be_visible()
+        page.goto(f"/runs/{run.id}")
+        expect(page.locator("#tail")).to_have_text("epoch 1\n")
+        with out.open("a") as fh:
+            fh.write("epoch 2\n")
+        expect(page.locator("#tail")).to_have_text("epoch 1\nepoch 2\n")  # followed, not reloaded
+        page.goto("/runs")
+        expect(row.locator("td.status-running")).to_be_visible()
+        nb.end_run(run.id, "finished", 0)
+        expect(row.locator("td.status-finished")).to_be_visible()  # the table refreshed itself

@@ -238,3 +238,19 @@ def test_word_diff_is_word_by_word(output: str, target: str, want: list[Any]) ->
     from labbook.web.pages.failures import word_diff
 
     assert word_diff(output, target) == want
+
+
+def test_failure_diff_of_two_runs_is_lab_failures_diff(client: TestClient) -> None:
+    import labbook
+    from tests.web.conftest import cli_json, examples
+
+    with labbook.init(name="evaluated-again") as run:
+        run.log_examples(examples(1))
+    expected = cli_json("failures", "diff", "evaluated", "evaluated-again")
+    html = client.get("/failures/diff", params={"a": "evaluated", "b": "evaluated-again"}).text
+    assert f'<th>fixed by B (A wrong, B right)</th><td class="num">{expected["fixed"]}</td>' in html
+    assert f'<th>broken by B (A right, B wrong)</th><td class="num">{expected["broken"]}</td>' in html
+    bad = client.get(
+        "/failures/diff", params={"a": "evaluated", "b": "nope"}, headers={"accept": "text/html"}
+    )
+    assert bad.status_code == 404 and "no run &#39;nope&#39;" in bad.text

@@ -175,3 +175,33 @@ def test_lab_ui_without_the_web_extra_says_how_to_install_it(project: Path, tmp_
         r.stderr.strip()
         == "error: lab ui needs the web extra (fastapi is missing): pip install 'labbook[web]'"
     )
+
+
+def test_lab_ui_open_opens_the_printed_link_once_it_answers(project: Path, tmp_path: Path) -> None:
+    """--open hands the URL to the user's browser ($BROWSER here: a script noting what it got)."""
+    from tests.conftest import wait_for
+
+    got = tmp_path / "opened.txt"
+    opener = tmp_path / "browser.py"
+    opener.write_text(
+        "import sys, urllib.request\n"
+        "status = urllib.request.urlopen(sys.argv[1]).status\n"  # the server answers by then
+        f"open({str(got)!r}, 'w').write(f'{{sys.argv[1]}} {{status}}')\n"
+    )
+    env = dict(os.environ, BROWSER=f"{sys.executable} {opener} %s")
+    proc = subprocess.Popen(
+        [*LAB, "ui", "--port", "0", "--open"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        url = re.search(r"http://\S+", proc.stdout.readline()).group(0)  # type: ignore[union-attr]
+        wait_for(lambda: got.exists() and got.read_text().endswith(" 200"), label="the browser to be opened")
+        assert got.read_text() == f"{url} 200"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)

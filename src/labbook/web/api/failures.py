@@ -31,7 +31,7 @@ def samples(nb: NB, run: str | None = None) -> list[dict[str, Any]]:
 
 
 @router.get("/diff", summary="Fixes and breaks between two runs, McNemar's test (lab failures diff)")
-def diff(nb: NB, a: str, b: str, split: str = "test", sample: str | None = None) -> dict[str, Any]:
+def diff(nb: NB, a: str, b: str, split: str = "eval", sample: str | None = None) -> dict[str, Any]:
     return views.diff_dict(nb.failures.diff(a, b, split, sample or None))
 
 

@@ -98,6 +98,16 @@ def pile_keys(names: list[str], report: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+@router.get("/failures/diff", response_class=HTMLResponse)
+def diff(
+    request: Request, nb: NB, a: str = "", b: str = "", split: str = "eval", sample: str = ""
+) -> HTMLResponse:
+    """``lab failures diff A B``: what B fixed and broke of A's examples, McNemar's test, A's piles in B."""
+    report = views.diff_dict(nb.failures.diff(a, b, split, sample or None)) if a and b else None
+    state = {"a": a, "b": b, "split": split, "sample": sample}
+    return page(request, "failures_diff.html", "failures", "Failures: A against B", d=report, state=state)
+
+
 @router.get("/failures/{sample}", response_class=HTMLResponse)
 def review(
     request: Request, nb: NB, sample: str, at: Annotated[int | None, Query(ge=1)] = None
