@@ -92,7 +92,9 @@ def test_demo_predicts_first_and_scores_from_its_runs(tmp_path: Path) -> None:
     assert "predictions due (0)" in today and "failure review (0)\n  no sample waiting for review" in today
     assert today.rstrip().endswith("2 open, all succeed with p=0.63, expected 3.2 h before the first failure")
     hints = out[out.index("Explore it:") :]  # the hints to explore further close it
-    assert " hyp ls\n" in hints and hints.rstrip().endswith(f"ui --dir {tmp_path / 'd'}  (needs pip install 'labbook[web]')")
+    assert " hyp ls\n" in hints and hints.rstrip().endswith(
+        f"ui --dir {tmp_path / 'd'}  (needs pip install 'labbook[web]')"
+    )
     report = (tmp_path / "d" / "report" / "H1.md").read_text()
     assert report.startswith("# H1: With standardised features")
     assert (tmp_path / "d" / "report" / "H1_files" / "val_acc.png").exists()
