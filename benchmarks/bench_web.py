@@ -341,9 +341,10 @@ def main() -> None:
                     "variants are pooled from every point (exact mean and band), so they read the whole series each time",
                 ],
             )
-        peers = labbook_1000_rows(browser) + mlflow_rows()
-        bench.print_table("Runs page beside MLflow's, 1,000 runs", ["what", "time", "note"], peers)
+        peers = labbook_1000_rows(browser)
         browser.close()
+    peers += mlflow_rows()  # its own Playwright session: one cannot be opened inside another
+    bench.print_table("Runs page beside MLflow's, 1,000 runs", ["what", "time", "note"], peers)
 
 
 if __name__ == "__main__":
