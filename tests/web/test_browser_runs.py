@@ -112,3 +112,29 @@ def test_a_running_run_updates_in_the_table_and_its_output_follows(page: Any, fi
         expect(row.locator("td.status-running")).to_be_visible()
         nb.end_run(run.id, "finished", 0)
         expect(row.locator("td.status-finished")).to_be_visible()  # the table refreshed itself
+
+
+def test_every_page_works_offline_loading_nothing_from_another_host(page: Any) -> None:
+    """The dashboard works offline: every script, style and request stays on this server."""
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url))
+    for path in (
+        "/runs",
+        "/runs/1",
+        "/charts",
+        "/compare?a=lr%3D0.1&b=lr%3D0.01",
+        "/hypotheses/H1",
+        "/calibration",
+        "/journal",
+        "/today",
+        "/papers",
+        "/failures",
+        "/failures/errs",
+        "/search?q=plateau",
+    ):
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+    base = page.url.split("/", 3)[:3]
+    assert seen and all(u.split("/", 3)[:3] == base for u in seen), [
+        u for u in seen if u.split("/", 3)[:3] != base
+    ]

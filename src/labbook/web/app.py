@@ -28,7 +28,7 @@ def create_app(notebook: Notebook, settings: WebSettings | None = None) -> FastA
         title="labbook",
         summary="A research notebook: runs, predictions scored when runs finish, honest comparisons.",
         version=_version(),
-        docs_url="/api/docs",
+        docs_url=None,  # Swagger UI loads its scripts from a CDN; the dashboard works offline
         redoc_url=None,
     )
     app.state.notebooks = Pool(notebook)
