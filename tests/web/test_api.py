@@ -282,3 +282,11 @@ def test_failure_diff_is_lab_failures_diff(client: TestClient) -> None:
         run.log_examples(examples(1))
     got = client.get("/api/failures/diff", params={"a": "evaluated", "b": "evaluated-again"}).json()
     assert got == cli_json("failures", "diff", "evaluated", "evaluated-again")
+
+
+def test_a_calibration_bin_is_lab_calibration_bin(client: TestClient) -> None:
+    got = client.get("/api/calibration/bin", params={"lo": 0.6, "hi": 0.8}).json()
+    assert got == cli_json("calibration", "--bin", "0.6-0.8")
+    assert [p["ref"] for p in got] == ["P1"] and got[0]["outcome"] == "true"  # lr=0.1 did beat lr=0.01
+    bad = client.get("/api/calibration/bin", params={"lo": 0.8, "hi": 0.6})
+    assert bad.status_code == 400 and bad.json()["kind"] == "BadInput"
