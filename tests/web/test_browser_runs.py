@@ -138,3 +138,27 @@ def test_every_page_works_offline_loading_nothing_from_another_host(page: Any) -
     assert seen and all(u.split("/", 3)[:3] == base for u in seen), [
         u for u in seen if u.split("/", 3)[:3] != base
     ]
+
+
+def test_each_run_its_own_line_and_a_drag_zooms_with_a_finer_fetch(page: Any) -> None:
+    page.goto("/charts?metric=acc&group=run&runs=fast-0,slow-0,fast-1")
+    chart = page.locator(".chart[data-metric=acc]")
+    expect(chart).to_have_attribute("data-drawn", "1")
+    assert chart.get_attribute("data-points") == "150"  # three runs × 50 points, each line its own x
+    legend = chart.locator(".u-legend").inner_text()
+    assert all(name in legend for name in ("fast-0", "slow-0", "fast-1"))
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url) if "/api/curves" in r.url else None)
+    box = chart.locator(".u-over").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    expect(chart.locator(".chart-note").first).to_contain_text("Zoomed to step")
+    expect(chart).to_have_attribute("data-drawn", "1")
+    assert fetched and "start=" in fetched[-1] and "end=" in fetched[-1]
+    zoomed = int(chart.get_attribute("data-points") or 0)
+    assert 0 < zoomed < 150  # only the selected steps (and one either side), fetched again
+    chart.locator(".u-over").dblclick()
+    expect(chart).to_have_attribute("data-points", "150")  # back to the whole range
