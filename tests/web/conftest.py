@@ -124,7 +124,7 @@ SHOTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts" / "scre
 class Served:
     """``lab ui``'s app served by uvicorn in a thread on a free loopback port."""
 
-    def __init__(self, nb: Notebook, live_every: float = 2.0) -> None:
+    def __init__(self, nb: Notebook, live_every: float = 2.0, host: str = "127.0.0.1") -> None:
         import socket
         import threading
 
@@ -134,8 +134,8 @@ class Served:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         port = self.sock.getsockname()[1]
-        self.settings = WebSettings(port=port, live_every=live_every)
-        self.app = create_app(nb, self.settings)
+        self.app = create_app(nb, WebSettings(host=host, port=port, live_every=live_every))
+        self.settings = self.app.state.settings  # with the token made for a non-loopback host
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
@@ -162,7 +162,9 @@ def served(filled: Path) -> Iterator[Served]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=60_000)  # a loaded CI machine is slow, never wrong: wait on states
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"the browser tests drive Debian's Chromium at {CHROMIUM}: apt-get install chromium")

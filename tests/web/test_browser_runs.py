@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from playwright.sync_api import expect
@@ -162,3 +164,57 @@ def test_each_run_its_own_line_and_a_drag_zooms_with_a_finer_fetch(page: Any) ->
     assert 0 < zoomed < 150  # only the selected steps (and one either side), fetched again
     chart.locator(".u-over").dblclick()
     expect(chart).to_have_attribute("data-points", "150")  # back to the whole range
+
+
+@contextmanager
+def _other_site(html: str) -> Iterator[str]:
+    """A page served from ``localhost``, which the browser counts as another site than 127.0.0.1."""
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_login_link_opened_from_another_site_opens_the_dashboard(browser: Any, filled: Any) -> None:
+    """Off the loopback: no token, no page; the printed link, clicked in another site's page, logs in."""
+    from labbook.service.notebook import Notebook
+    from tests.web.conftest import Served
+
+    nb = Notebook.open(filled)
+    served = Served(nb, host="0.0.0.0")  # listens on the loopback, but is set up as if reachable
+    try:
+        token = served.settings.token
+        assert token
+        context = browser.new_context()
+        context.set_default_timeout(60_000)
+        page = context.new_page()
+        assert page.goto(f"{served.url}/runs").status == 401
+        with _other_site(
+            f'<a id="link" href="{served.url}/login?token={token}">open the dashboard</a>'
+        ) as elsewhere:
+            page.goto(elsewhere)  # http://localhost:PORT: another site than 127.0.0.1
+            page.click("#link")
+        expect(page.locator("#runs-count")).to_contain_text("of 7 runs")
+        context.close()
+    finally:
+        served.stop()
+        nb.close()

@@ -45,7 +45,7 @@ def test_a_non_loopback_bind_needs_the_token_on_every_request(open_app: TestClie
     assert open_app.get("/login", params={"token": "wrong"}).status_code == 401
     login = open_app.get("/login", params={"token": token}, follow_redirects=False)
     assert login.status_code == 303 and login.headers["location"] == "/"
-    assert "HttpOnly" in login.headers["set-cookie"] and "SameSite=Strict" in login.headers["set-cookie"]
+    assert "HttpOnly" in login.headers["set-cookie"] and "SameSite=Lax" in login.headers["set-cookie"]
     assert open_app.get("/api/runs").status_code == 200  # the cookie from the login link now
 
 
@@ -79,7 +79,10 @@ def test_another_host_name_on_a_loopback_bind_is_refused(local_app: TestClient) 
     """DNS rebinding: a page on evil.example resolving to 127.0.0.1 must not read the notebook."""
     r = local_app.get("/api/runs", headers={"Host": "evil.example:8765"})
     assert r.status_code == 403 and "not this machine" in r.json()["error"]
-    assert local_app.get("/api/runs", headers={"Host": "localhost:8765"}).status_code == 200
+    for name in ("localhost:8765", "127.0.0.1", "[::1]:8765", "[::1]", "localhost"):
+        assert local_app.get("/api/runs", headers={"Host": name}).status_code == 200, name
+    for name in ("evil.example", "[2001:db8::1]:8765", "127.0.0.1.evil.example:8765"):
+        assert local_app.get("/api/runs", headers={"Host": name}).status_code == 403, name
 
 
 def test_a_body_over_the_limit_is_refused_and_nothing_written(

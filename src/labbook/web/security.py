@@ -3,7 +3,8 @@
 - On a loopback bind the ``Host`` header must name the loopback too, so a web page on
   another site cannot reach the app through DNS rebinding.
 - With a token (any non-loopback bind), every request carries it: ``Authorization:
-  Bearer T``, or the cookie set by the one login link ``/login?token=T``.
+  Bearer T``, or the cookie set by the one login link ``/login?token=T`` (SameSite=Lax,
+  so the redirect after a link opened from another site carries it).
 - A write (any method but GET/HEAD/OPTIONS) from a browser must echo the ``lab_csrf``
   cookie in an ``X-CSRF-Token`` header (double submit): another site can make the
   browser send the cookie but cannot read it. A client that authenticates with the
@@ -68,7 +69,7 @@ class Guard:
         self, scope: Scope, headers: dict[str, str], cookies: dict[str, str]
     ) -> tuple[int, str, str] | None:
         """(status, kind, one line) when the request may not go on."""
-        host = headers.get("host", "").rsplit(":", 1)[0].strip("[]")
+        host = _host_name(headers.get("host", ""))
         if self.settings.loopback and host and not is_loopback(host):
             return 403, "Forbidden", f"host {host!r} is not this machine; open {self.settings.base_url}"
         bearer = headers.get("authorization", "")
@@ -98,7 +99,10 @@ class Guard:
         if not expected or not secrets.compare_digest(given.encode(), expected.encode()):
             await _reply(send, 401, "Unauthorized", "that login link's token is not this server's")
             return
-        cookie = f"{TOKEN_COOKIE}={expected}; Path=/; HttpOnly; SameSite=Strict"
+        # Lax, not Strict: the login link is usually opened from another site (a chat, a
+        # terminal), and a Strict cookie would not go with the redirect that follows it.
+        # Writes are guarded by the CSRF token, which no other site can read.
+        cookie = f"{TOKEN_COOKIE}={expected}; Path=/; HttpOnly; SameSite=Lax"
         await send(
             {
                 "type": "http.response.start",
@@ -107,6 +111,13 @@ class Guard:
             }
         )
         await send({"type": "http.response.body", "body": b""})
+
+
+def _host_name(host: str) -> str:
+    """The name in a Host header, without its port: ``[::1]:8765`` → ``::1``."""
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _headers(scope: Scope) -> dict[str, str]:
