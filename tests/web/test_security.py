@@ -208,3 +208,11 @@ def test_lab_ui_open_opens_the_printed_link_once_it_answers(project: Path, tmp_p
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def test_a_planted_csrf_cookie_is_replaced_not_echoed_into_pages(local_app: TestClient) -> None:
+    local_app.cookies.set("lab_csrf", 'x"><script>alert(1)</script>')
+    page = local_app.get("/runs")
+    assert "<script>alert(1)" not in page.text and "alert(1)" not in page.headers.get("set-cookie", "")
+    fresh = page.cookies["lab_csrf"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{16,64}", fresh) and f'content="{fresh}"' in page.text

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -32,6 +33,7 @@ TOKEN_COOKIE = "lab_token"
 CSRF_COOKIE = "lab_csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 class Guard:
@@ -60,9 +62,11 @@ class Guard:
                 )
                 return
             receive = _replay(body)
-        csrf = cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(16)
+        csrf = cookies.get(CSRF_COOKIE, "")
+        fresh = not _TOKEN_SHAPE.fullmatch(csrf)  # only ever one of ours: pages embed it as it is
+        if fresh:
+            csrf = secrets.token_urlsafe(16)
         scope.setdefault("state", {})["csrf"] = csrf
-        fresh = CSRF_COOKIE not in cookies
         await self.app(scope, receive, _with_cookie(send, csrf) if fresh else send)
 
     def _refusal(
