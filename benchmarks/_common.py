@@ -25,6 +25,16 @@ from types import ModuleType
 from typing import Any
 
 NOT_INSTALLED = "not installed"
+#: Debian's Chromium, as the browser benchmarks drive it (Playwright's own download cannot work here).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 #: Where the README tells you to install the peer tools; used when this interpreter lacks them.
 PEER_VENV = Path(os.environ.get("LABBOOK_BENCH_PEER_VENV", Path(__file__).resolve().parents[2] / "benchvenv"))
 

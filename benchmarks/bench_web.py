@@ -29,15 +29,8 @@ N_RUNS = 10_000
 CHART_RUNS = 100
 CHART_POINTS = 100_000
 REPEATS = 5
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
+CHROMIUM = bench.CHROMIUM
+ARGS = bench.CHROMIUM_ARGS
 
 
 @contextmanager

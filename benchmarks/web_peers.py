@@ -28,15 +28,8 @@ from typing import Any
 
 import _common as bench
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
+CHROMIUM = bench.CHROMIUM
+ARGS = bench.CHROMIUM_ARGS
 PEER_PYTHON = bench.PEER_VENV / "bin" / "python"
 PEER_MLFLOW = bench.PEER_VENV / "bin" / "mlflow"
 #: The "Model training" side's runs page; ``#/experiments/ID`` alone lands on the GenAI overview in 3.x.

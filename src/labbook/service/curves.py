@@ -246,17 +246,13 @@ def lines_of(
 def per_run(nb: Notebook, runs: list[RunRecord], metric: str) -> list[Curve]:
     """Each run's line as ``gather(group="run")`` draws it, read from the ended runs'
     overviews (``service.overview``): what a chart up to ``overview.MAX_WIDTH`` wide needs."""
-    from labbook.service.overview import overview
+    from labbook.service.overview import for_chart
 
     groups, keys = _groups(runs, "run", ())
     lines = []
     for g in groups:
         run = g.runs[0]
-        found = overview(nb, run, metric)
-        if found is None:
-            s, total = nb.series(run, metric), run.metrics[metric].count
-        else:
-            s, total = found
+        s, total = for_chart(nb, run, metric, whole=True)
         order = np.argsort(s.steps, kind="stable")
         x, y = s.steps[order].astype(float), np.asarray(s.values[order], dtype=float)
         lines.append(Curve(f"{g.label(keys)} (1 run, no band)", 1, x, y, None, None, total, [run.id]))

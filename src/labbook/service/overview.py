@@ -56,6 +56,17 @@ def overview(nb: Notebook, run: RunRecord, key: str) -> tuple[Series, int] | Non
     return reduced, len(s.values)
 
 
+def for_chart(nb: Notebook, run: RunRecord, key: str, whole: bool) -> tuple[Series, int]:
+    """The points a chart of ``key`` needs and how many the run logged: the overview when
+    the chart shows the whole step range at most ``MAX_WIDTH`` wide (``whole``) and the run
+    has ended, else every point."""
+    found = overview(nb, run, key) if whole else None
+    if found is not None:
+        return found
+    s = nb.series(run, key)
+    return s, len(s.values)
+
+
 def _signature(folder: Path) -> str:
     parts = []
     try:

@@ -87,39 +87,39 @@ def due(nb: NB) -> list[dict[str, Any]]:
     return views.due_list(nb.hypotheses.due())
 
 
-@router.get("/calibration", summary="Brier, log score, interval coverage and the reliability bins")
-def calibration(
-    nb: NB,
+def calibration_filters(
     since: str | None = None,
     tag: str | None = None,
     problem: str | None = None,
     kind: str | None = None,
     include_late: bool = False,
-    bins: Annotated[int, Query(ge=2, le=50)] = 10,
-) -> dict[str, Any]:
-    from labbook.service.calibration import Filters, parse_since, report
+) -> Any:
+    """``lab calibration``'s filters from query parameters (shared by the page)."""
+    from labbook.service.calibration import Filters, parse_since
 
-    rep = report(
-        nb,
-        Filters(parse_since(since or None), tag or None, kind or None, problem or None, include_late),
-        bins,
-    )
-    return views.calibration_dict(rep, None)
+    return Filters(parse_since(since or None), tag or None, kind or None, problem or None, include_late)
+
+
+CalibrationFilters = Annotated[Any, Depends(calibration_filters)]
+
+
+@router.get("/calibration", summary="Brier, log score, interval coverage and the reliability bins")
+def calibration(
+    nb: NB, filters: CalibrationFilters, bins: Annotated[int, Query(ge=2, le=50)] = 10
+) -> dict[str, Any]:
+    from labbook.service.calibration import report
+
+    return views.calibration_dict(report(nb, filters, bins), None)
 
 
 @router.get("/calibration/bin", summary="The scored yes/no predictions with p in [lo, hi)")
 def calibration_bin(
     nb: NB,
+    filters: CalibrationFilters,
     lo: Annotated[float, Query(ge=0, le=1)],
     hi: Annotated[float, Query(ge=0, le=1)],
-    since: str | None = None,
-    tag: str | None = None,
-    problem: str | None = None,
-    kind: str | None = None,
-    include_late: bool = False,
 ) -> list[dict[str, Any]]:
-    from labbook.service.calibration import Filters, in_bin, parse_bin, parse_since
+    from labbook.service.calibration import in_bin, parse_bin
 
     low, high = parse_bin(f"{lo:g}-{hi:g}")
-    filters = Filters(parse_since(since or None), tag or None, kind or None, problem or None, include_late)
     return views.bin_list(in_bin(nb, filters, low, high))

@@ -93,25 +93,17 @@ def metric(
     """Every point when they fit in ``width`` pixels (4 per pixel), else each pixel's first,
     last, minimum and maximum, so no spike is hidden; ``start``/``end`` zoom on x."""
     from labbook.core.downsample import m4
-    from labbook.service.overview import MAX_WIDTH, overview
+    from labbook.service.overview import MAX_WIDTH, for_chart
 
     record = nb.get_run(run)
-    found = (
-        overview(nb, record, key)
-        if x == "step" and start is None and end is None and width <= MAX_WIDTH
-        else None
-    )
-    if found is not None:  # an ended run, whole: its overview holds every point a chart can show
-        (steps, times, values), total = found
-    else:
-        steps, times, values = nb.series(record, key)
-        total = len(values)
+    whole = x == "step" and start is None and end is None and width <= MAX_WIDTH
+    (steps, times, values), total = for_chart(nb, record, key, whole)
     axis = steps.astype(float) if x == "step" else times  # start/end: a step, or seconds since the epoch
     if len(axis) > 1 and np.any(np.diff(axis) < 0):
         order = np.argsort(axis, kind="stable")
         steps, values, times, axis = steps[order], values[order], times[order], axis[order]
     w = m4(axis, values, width, start, end)
-    points = total if found is not None else w.total
+    points = total if whole else w.total  # zoomed: the points inside the range
     return {
         "run": record.id,
         "key": key,

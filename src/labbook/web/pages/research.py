@@ -84,9 +84,10 @@ def calibration(
     bins: Annotated[int, Query(ge=2, le=50)] = 10,
 ) -> HTMLResponse:
     """The report of ``lab calibration`` under the URL's filters; a bad ``since`` is a 400."""
-    from labbook.service.calibration import Filters, parse_since, report
+    from labbook.service.calibration import report
+    from labbook.web.api.research import calibration_filters
 
-    filters = Filters(parse_since(since or None), tag or None, kind or None, problem or None, include_late)
+    filters = calibration_filters(since, tag, problem, kind, include_late)
     cal = views.calibration_dict(report(nb, filters, bins), None)
     chosen = {"since": since or "", "tag": tag or "", "problem": problem or "", "kind": kind or ""}
     query = {k: v for k, v in chosen.items() if v} | ({"include_late": "1"} if include_late else {})
