@@ -100,6 +100,15 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """One real PostgreSQL for the session, started on first use; ``fresh_database()`` gives each test its own."""
+    from .postgres_server import postgres_server
+
+    with postgres_server() as server:
+        yield server
+
+
 @pytest.fixture
 def slurm(slurm_cluster: object, monkeypatch: pytest.MonkeyPatch) -> object:
     """The cluster, with SLURM_CONF set for this test's clients (lab, sbatch, squeue, sacct)."""

@@ -32,14 +32,21 @@ from labbook.store.sqlite.store import SQLiteStore
 
 
 class Impl(NamedTuple):
-    """How to open a fresh store in an empty directory, and how to read what its ``backup`` wrote."""
+    """How to open a fresh store (in an empty directory, or the test's own database), and a backup of it."""
 
-    fresh: Callable[[Path], Store]
+    fresh: Callable[[Path, pytest.FixtureRequest], Store]
     open_backup: Callable[[Path], Store]
 
 
+def _postgres(tmp: Path, request: pytest.FixtureRequest) -> Store:
+    from labbook.store.postgres.store import PostgresStore
+
+    return PostgresStore(request.getfixturevalue("pg_server").fresh_database())
+
+
 STORES: dict[str, Impl] = {
-    "sqlite": Impl(lambda tmp: SQLiteStore(tmp / "labbook.db"), SQLiteStore),
+    "sqlite": Impl(lambda tmp, _: SQLiteStore(tmp / "labbook.db"), SQLiteStore),
+    "postgres": Impl(_postgres, SQLiteStore),  # a backup of the team's notebook is a SQLite notebook
 }
 
 
@@ -49,8 +56,8 @@ def impl(request: pytest.FixtureRequest) -> Impl:
 
 
 @pytest.fixture
-def store(impl: Impl, tmp_path: Path) -> Iterator[Store]:
-    s = impl.fresh(tmp_path)
+def store(impl: Impl, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    s = impl.fresh(tmp_path, request)
     yield s
     s.close()
 
@@ -1547,12 +1554,12 @@ def test_match_problems_ranks_active_problems_and_records_the_match(store: Store
     gone = store.problems.create_problem("q4", "Tokenizer bugs", "tokenizer tokenizer", None, 1.0, [])
     store.problems.retire_problem(gone, None, 2.0)
 
-    m1, ranked = store.problems.match_problems('"tokenizer"', "tokenizer", 10.0, 10)
+    m1, ranked = store.problems.match_problems(["tokenizer"], "tokenizer", 10.0, 10)
     assert [pid for pid, _ in ranked] == [q1, q3]
     assert ranked[0][1] > ranked[1][1] > 0
-    m2, ranked = store.problems.match_problems('"quantization" OR "seeds"', "quantization seeds", 20.0, 10)
+    m2, ranked = store.problems.match_problems(["quantization", "seeds"], "quantization seeds", 20.0, 10)
     assert [pid for pid, _ in ranked] == [q3]
-    m3, ranked = store.problems.match_problems('"tokenizer"', "tokenizer again", 30.0, 1)
+    m3, ranked = store.problems.match_problems(["tokenizer"], "tokenizer again", 30.0, 1)
     assert [pid for pid, _ in ranked] == [q1]
     assert m1 < m2 < m3
     assert store.problems.matches_of(q3) == [(m2, "quantization seeds", 20.0, 1), (m1, "tokenizer", 10.0, 2)]

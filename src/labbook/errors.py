@@ -16,6 +16,7 @@ adapter renders errors at exactly one boundary and never prints a traceback to a
     ├── SchemaTooNew (2, 409)          the notebook was written by a newer labbook
     └── StoreError (1, 500)            the store could not do what was asked
         ├── NotebookBusy (1, 503)      another process held the write lock past the wait
+        ├── StoreUnreachable (1, 503)  the database server does not answer (down, restarting, unreachable)
         ├── NotebookFull (1, 507)      the disk (or quota) holding the notebook is full
         ├── NotebookReadOnly (1, 403)  files or mount not writable: reads work, writes do not
         ├── NotebookCorrupt (1, 500)   the database file is damaged or not a database
@@ -90,6 +91,12 @@ class StoreError(LabbookError):
 
 class NotebookBusy(StoreError):
     """Retryable: the lock holder (a long transaction, a backup) will let go."""
+
+    http_status = 503
+
+
+class StoreUnreachable(StoreError):
+    """Retryable: the database server is down or restarting; nothing was written by the failed call."""
 
     http_status = 503
 

@@ -33,7 +33,7 @@ from labbook.formats.bib.files import detect, parse
 from labbook.records.papers import CHANGES, DECISIONS, OUTPUT_KINDS, Paper
 from labbook.records.research import BINARY, NUMERIC, POINT, NewPrediction, Prediction
 from labbook.service.hypotheses import author
-from labbook.store.sqlite.papers import FILLABLE
+from labbook.store.sql.papers import FILLABLE
 
 if TYPE_CHECKING:
     from labbook.service.notebook import Notebook

@@ -56,12 +56,12 @@ def problem_id(ref: str | int) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def match_query(text: str) -> str:
-    """Words of a description → an FTS5 query matching any of them (bm25 weighs the rare ones)."""
+def match_words(text: str) -> list[str]:
+    """The words of a description a problem is matched on (any of them; the store's ranking weighs the rare ones)."""
     words = {w.casefold() for w in re.findall(r"[^\W_]+", text) if len(w) > 1}
     if not words:
         raise BadInput("describe the tool, method or fact in a few words to match against your problems")
-    return " OR ".join(f'"{w}"' for w in sorted(words))
+    return sorted(words)
 
 
 class Problems:
@@ -170,7 +170,7 @@ class Problems:
         if limit < 1:
             raise BadInput("--limit must be at least 1")
         words = " ".join(text.split())
-        match_id, ranked = self.store.problems.match_problems(match_query(words), words, time.time(), limit)
+        match_id, ranked = self.store.problems.match_problems(match_words(words), words, time.time(), limit)
         return Match(match_id, words, [(self.get(pid), score) for pid, score in ranked])
 
     def matches_of(self, problem: Problem) -> builtins.list[tuple[int, str, float, int]]:

@@ -1,8 +1,8 @@
 """What the service needs from a store, one protocol per area.
 
-``SQLiteStore`` (``store/sqlite``) is the embedded implementation; another store (a
-PostgreSQL one for ``lab server``) implements the same protocols and must pass the same
-contract suite (``tests/test_store_contract.py``). Only the service talks to a store;
+``SQLiteStore`` (``store/sqlite``) is the embedded implementation and ``PostgresStore``
+(``store/postgres``) the team server's; both build the shared repositories of
+``store/sql`` and pass the same contract suite (``tests/test_store_contract.py``). Only the service talks to a store;
 adapters never do. Queries arrive as the syntax tree of ``core/query``, which each store
 compiles into its own language.
 """
@@ -144,7 +144,7 @@ class ProblemsStore(Protocol):
     def problem_of(self, hyp_id: int) -> int | None: ...
     def unlinked_hypotheses_named(self, title: str) -> list[int]: ...
     def match_problems(
-        self, query: str, text: str, at: float, limit: int
+        self, words: Sequence[str], text: str, at: float, limit: int
     ) -> tuple[int, list[tuple[int, float]]]: ...
     def matches_of(self, problem_id: int) -> list[tuple[int, str, float, int]]: ...
     def create_idea(self, uid: str, text: str, problem_id: int | None, author: str, at: float) -> int: ...
@@ -222,8 +222,6 @@ class ArtifactStore(Protocol):
 
 class Store(Protocol):
     """A notebook's database: one repository per area over one connection."""
-
-    path: Path
 
     @property
     def runs(self) -> RunStore: ...

@@ -25,12 +25,11 @@ the rest are labbook's bugs, which the CLI reports as such.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from labbook.errors import (
     StoreError,
 )
 from labbook.store.sqlite import migrations
+from labbook.store.sqlite.dialect import SQLITE
 
 BUSY_TIMEOUT_S = 60.0
 ENV_BUSY_TIMEOUT = "LABBOOK_BUSY_TIMEOUT"
@@ -221,6 +221,8 @@ def _disk_full(directory: Path) -> bool:
 class Database:
     """One SQLite connection, shared by the repositories of a store; safe to share between threads."""
 
+    dialect = SQLITE
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.busy_timeout = busy_timeout()
@@ -315,17 +317,3 @@ class Database:
             return []
         lines = (line.strip() for row in rows for line in row.splitlines())
         return [line for line in lines if line and not line.startswith("*** in database")]
-
-
-def named(record: Any, row: Sequence[Any]) -> dict[str, Any]:
-    """A row as keyword arguments of a record whose first fields are the row's columns, in order."""
-    return dict(zip((f.name for f in dataclasses.fields(record)), row, strict=False))
-
-
-def text_view(text: str) -> str:
-    """``text`` as SQLite holds it: UTF-8, with what UTF-8 cannot encode (lone surrogates) as escapes."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text

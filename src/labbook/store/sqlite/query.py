@@ -27,7 +27,7 @@ from labbook.core.query import (
     RunField,
     SortKey,
 )
-from labbook.store.sqlite.connection import text_view
+from labbook.store.sql.db import text_view
 
 SQL = tuple[str, list[Any]]
 
@@ -148,6 +148,17 @@ def order_sql(keys: Sequence[SortKey]) -> SQL:
         parts.append(f"({expr}) IS NULL, ({expr}) {'DESC' if key.desc else 'ASC'}")
         params += expr_params + expr_params
     return ", ".join(parts), params
+
+
+def field_values_sql(field: ExampleField, kind: str) -> SQL:
+    """(ex_id, number) of the examples of a (run, split) whose field is a number, or (kind "text") a text's length."""
+    keep, out = ("= 'text'", "length(v)") if kind == "text" else ("IN ('integer', 'real')", "v")
+    value, params = ref_sql(field)
+    sql = (
+        f"SELECT ex_id, {out} FROM (SELECT e.ex_id AS ex_id, {value} AS v FROM examples e"
+        f" WHERE e.run_id = ? AND e.split = ?) WHERE typeof(v) {keep}"
+    )
+    return sql, params
 
 
 def stratum_sql(field: ExampleField) -> SQL:

@@ -13,17 +13,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from labbook.store.sql.runs import SqlRuns
 from labbook.store.sqlite.connection import Database
-from labbook.store.sqlite.runs import SQLiteRuns
 
 if TYPE_CHECKING:
-    from labbook.store.sqlite.artifacts import SQLiteArtifacts
-    from labbook.store.sqlite.failures import SQLiteFailures
-    from labbook.store.sqlite.journal import SQLiteJournal
-    from labbook.store.sqlite.papers import SQLitePapers
-    from labbook.store.sqlite.problems import SQLiteProblems
-    from labbook.store.sqlite.research import SQLiteResearch
-    from labbook.store.sqlite.settings import SQLiteSettings
+    from labbook.store.sql.artifacts import SqlArtifacts
+    from labbook.store.sql.failures import SqlFailures
+    from labbook.store.sql.journal import SqlJournal
+    from labbook.store.sql.papers import SqlPapers
+    from labbook.store.sql.problems import SqlProblems
+    from labbook.store.sql.research import SqlResearch
+    from labbook.store.sql.settings import SqlSettings
 
 
 class SQLiteStore:
@@ -32,49 +32,49 @@ class SQLiteStore:
     def __init__(self, path: Path) -> None:
         self.db = Database(path)
         self.path = path
-        self.runs = SQLiteRuns(self.db)
+        self.runs = SqlRuns(self.db)
 
     @cached_property
-    def research(self) -> SQLiteResearch:
-        from labbook.store.sqlite.research import SQLiteResearch
+    def research(self) -> SqlResearch:
+        from labbook.store.sql.research import SqlResearch
 
-        return SQLiteResearch(self.db)
-
-    @cached_property
-    def journal(self) -> SQLiteJournal:
-        from labbook.store.sqlite.journal import SQLiteJournal
-
-        return SQLiteJournal(self.db)
+        return SqlResearch(self.db)
 
     @cached_property
-    def papers(self) -> SQLitePapers:
-        from labbook.store.sqlite.papers import SQLitePapers
+    def journal(self) -> SqlJournal:
+        from labbook.store.sql.journal import SqlJournal
 
-        return SQLitePapers(self.db)
-
-    @cached_property
-    def problems(self) -> SQLiteProblems:
-        from labbook.store.sqlite.problems import SQLiteProblems
-
-        return SQLiteProblems(self.db)
+        return SqlJournal(self.db)
 
     @cached_property
-    def failures(self) -> SQLiteFailures:
-        from labbook.store.sqlite.failures import SQLiteFailures
+    def papers(self) -> SqlPapers:
+        from labbook.store.sql.papers import SqlPapers
 
-        return SQLiteFailures(self.db)
-
-    @cached_property
-    def settings(self) -> SQLiteSettings:
-        from labbook.store.sqlite.settings import SQLiteSettings
-
-        return SQLiteSettings(self.db)
+        return SqlPapers(self.db)
 
     @cached_property
-    def artifacts(self) -> SQLiteArtifacts:
-        from labbook.store.sqlite.artifacts import SQLiteArtifacts
+    def problems(self) -> SqlProblems:
+        from labbook.store.sql.problems import SqlProblems
 
-        return SQLiteArtifacts(self.db)
+        return SqlProblems(self.db)
+
+    @cached_property
+    def failures(self) -> SqlFailures:
+        from labbook.store.sql.failures import SqlFailures
+
+        return SqlFailures(self.db)
+
+    @cached_property
+    def settings(self) -> SqlSettings:
+        from labbook.store.sql.settings import SqlSettings
+
+        return SqlSettings(self.db)
+
+    @cached_property
+    def artifacts(self) -> SqlArtifacts:
+        from labbook.store.sql.artifacts import SqlArtifacts
+
+        return SqlArtifacts(self.db)
 
     @property
     def read_only(self) -> bool:

@@ -1,14 +1,15 @@
-"""SQLite storage of runs: their rows, tags, params, summaries, metric summaries and owners.
+"""Runs: their rows, tags, params, summaries, metric summaries and owners.
 
-A run's row, tags and params are written in one transaction; values SQLite cannot
-hold (ints beyond 64 bits) are kept faithfully as text.
+A run's row, tags and params are written in one transaction. A value is kept as its JSON
+(so ints beyond 64 bits read back exact) beside the numeric and text views that
+``--where`` compares.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import sqlite3
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -29,9 +30,8 @@ from labbook.records.runs import (
     Owner,
     RunRecord,
 )
-from labbook.store.sqlite import migrations
-from labbook.store.sqlite.connection import Database, named, text_view
-from labbook.store.sqlite.run_edits import RunEdits
+from labbook.store.sql.db import Database, Tx, named, text_view
+from labbook.store.sql.run_edits import RunEdits
 
 if TYPE_CHECKING:
     from labbook.core.query import Expr, SortKey
@@ -128,19 +128,32 @@ def _keyed_rows(what: str, values: Mapping[str, Any]) -> list[tuple[str, str, fl
     return rows
 
 
-def _next_id(c: sqlite3.Connection) -> int:
-    """One past every id a run has had: the journal still names runs that ``lab gc`` deleted."""
-    (top,) = c.execute(
-        "SELECT max(coalesce((SELECT max(id) FROM runs), 0), coalesce((SELECT max(run_id) FROM run_events), 0))"
-    ).fetchone()
-    return int(top) + 1
+#: Capture fields that are large and repeat across runs: kept once in ``blobs``.
+BLOB_FIELDS = ("packages", "patch")
 
 
-class SQLiteRuns(RunEdits):
+def put_blob(c: Tx, data: str) -> str:
+    digest = "sha256:" + hashlib.sha256(data.encode("utf-8")).hexdigest()
+    c.execute("INSERT INTO blobs (hash, data) VALUES (?, ?) ON CONFLICT DO NOTHING", (digest, data))
+    return digest
+
+
+_TAG = "INSERT INTO tags (run_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING"
+
+
+class SqlRuns(RunEdits):
     """``RunStore`` over a ``Database``."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def _next_id(self, c: Tx) -> int:
+        """One past every id a run has had: the journal still names runs that ``lab gc`` deleted."""
+        (top,) = c.execute(
+            f"SELECT {self.db.dialect.greatest}(coalesce((SELECT max(id) FROM runs), 0),"
+            " coalesce((SELECT max(run_id) FROM run_events), 0))"
+        ).fetchone()
+        return int(top) + 1
 
     # -- writes --------------------------------------------------------------
     def create_run(self, run: NewRun) -> int:
@@ -148,12 +161,13 @@ class SQLiteRuns(RunEdits):
         o = run.owner
         params = _keyed_rows("parameter", run.params or {})
         with self.db.tx() as c:
-            cur = c.execute(
+            run_id = self._next_id(c)
+            c.execute(
                 "INSERT INTO runs (id, uid, name, status, created_at, started_at, note, command, cwd,"
                 " host, pid, pid_started, boot_id, heartbeat_at, source, hyp_id, sweep_id)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    _next_id(c),
+                    run_id,
                     run.uid,
                     run.name,
                     PENDING if run.pending else RUNNING,
@@ -172,9 +186,8 @@ class SQLiteRuns(RunEdits):
                     run.sweep_id,
                 ),
             )
-            run_id = int(cur.lastrowid or 0)
             c.executemany(
-                "INSERT OR IGNORE INTO tags (run_id, tag) VALUES (?, ?)",
+                "INSERT INTO tags (run_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(run_id, t) for t in run.tags],
             )
             c.executemany(_UPSERT_KEYED.format(table="params"), [(run_id, *row) for row in params])
@@ -193,12 +206,12 @@ class SQLiteRuns(RunEdits):
             row = (run.name, run.status, run.started_at, run.ended_at, run.heartbeat_at, run.source)
             capture = json.dumps(run.capture)
             if found is None:
-                cur = c.execute(
+                run_id = self._next_id(c)
+                c.execute(
                     "INSERT INTO runs (id, name, status, started_at, ended_at, heartbeat_at, source, uid,"
                     " created_at, host, capture) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (_next_id(c), *row, run.uid, run.created_at, f"{run.source} import", capture),
+                    (run_id, *row, run.uid, run.created_at, f"{run.source} import", capture),
                 )
-                run_id = int(cur.lastrowid or 0)
             else:
                 run_id = int(found[0])
                 c.execute(
@@ -209,7 +222,8 @@ class SQLiteRuns(RunEdits):
                 for table in ("params", "summary", "metrics"):
                     c.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             c.executemany(
-                "INSERT OR IGNORE INTO tags (run_id, tag) VALUES (?, ?)", [(run_id, t) for t in run.tags]
+                "INSERT INTO tags (run_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(run_id, t) for t in run.tags],
             )
             c.executemany(_UPSERT_KEYED.format(table="params"), [(run_id, *r) for r in params])
             c.executemany(_UPSERT_KEYED.format(table="summary"), [(run_id, *r) for r in summary])
@@ -221,8 +235,8 @@ class SQLiteRuns(RunEdits):
             (raw,) = c.execute("SELECT capture FROM runs WHERE id = ?", (run_id,)).fetchone()
             merged = json.loads(raw or "{}")
             for key, value in capture.items():
-                if key in migrations.BLOB_FIELDS and isinstance(value, str):
-                    value = {"blob": migrations.put_blob(c, value)}
+                if key in BLOB_FIELDS and isinstance(value, str):
+                    value = {"blob": put_blob(c, value)}
                 merged[key] = value
             c.execute("UPDATE runs SET capture = ? WHERE id = ?", (json.dumps(merged), run_id))
 
@@ -247,7 +261,8 @@ class SQLiteRuns(RunEdits):
     def add_tags(self, run_id: int, tags: tuple[str, ...]) -> None:
         with self.db.tx() as c:
             c.executemany(
-                "INSERT OR IGNORE INTO tags (run_id, tag) VALUES (?, ?)", [(run_id, t) for t in tags]
+                "INSERT INTO tags (run_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(run_id, t) for t in tags],
             )
 
     def merge_metrics(self, run_id: int, batches: list[BatchSummary]) -> None:
@@ -271,20 +286,21 @@ class SQLiteRuns(RunEdits):
             for b in batches
         ]
         # A batch of only lost points (count 0) adds to ``lost`` and leaves ``last`` as it was.
+        least, greatest = self.db.dialect.least, self.db.dialect.greatest
         with self.db.tx() as c:
             c.executemany(
-                "INSERT INTO metrics (run_id, key, count, nan_count, last, last_nan, last_step,"
+                "INSERT INTO metrics AS m (run_id, key, count, nan_count, last, last_nan, last_step,"
                 " min, max, sum, lost, updated_at, first_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (run_id, key) DO UPDATE SET"
-                " count = count + excluded.count,"
-                " nan_count = nan_count + excluded.nan_count,"
-                " last = CASE WHEN excluded.count > 0 THEN excluded.last ELSE last END,"
-                " last_nan = CASE WHEN excluded.count > 0 THEN excluded.last_nan ELSE last_nan END,"
-                " last_step = CASE WHEN excluded.count > 0 THEN excluded.last_step ELSE last_step END,"
-                " lost = lost + excluded.lost,"
-                " min = min(coalesce(min, excluded.min), coalesce(excluded.min, min)),"
-                " max = max(coalesce(max, excluded.max), coalesce(excluded.max, max)),"
-                " sum = sum + excluded.sum,"
+                " count = m.count + excluded.count,"
+                " nan_count = m.nan_count + excluded.nan_count,"
+                " last = CASE WHEN excluded.count > 0 THEN excluded.last ELSE m.last END,"
+                " last_nan = CASE WHEN excluded.count > 0 THEN excluded.last_nan ELSE m.last_nan END,"
+                " last_step = CASE WHEN excluded.count > 0 THEN excluded.last_step ELSE m.last_step END,"
+                " lost = m.lost + excluded.lost,"
+                f" min = {least}(coalesce(m.min, excluded.min), coalesce(excluded.min, m.min)),"
+                f" max = {greatest}(coalesce(m.max, excluded.max), coalesce(excluded.max, m.max)),"
+                " sum = m.sum + excluded.sum,"
                 " updated_at = excluded.updated_at",
                 rows,
             )
@@ -433,21 +449,17 @@ class SQLiteRuns(RunEdits):
         if not archived:
             conds.append("r.archived_at IS NULL")
         if where is not None:
-            from labbook.store.sqlite.query import where_sql  # a query's first use pays for the tree
-
-            cond, params = where_sql(where)
+            cond, params = self.db.dialect.compiler().where_sql(where)
             conds.append(f"({cond})")
         clause = "WHERE " + " AND ".join(conds)
         (total,) = self.db.read(f"SELECT count(*) FROM runs r {clause}", params)[0]
         ordering, order_params = "r.id DESC", list[Any]()
         if order:
-            from labbook.store.sqlite.query import order_sql
-
-            ordering, order_params = order_sql(order)
+            ordering, order_params = self.db.dialect.compiler().order_sql(order)
             ordering += ", r.id DESC"
         sql = f"SELECT {_RUN_COLUMNS} FROM runs r {clause} ORDER BY {ordering}"
         if limit or offset:
-            sql += f" LIMIT {int(limit) if limit else -1} OFFSET {max(int(offset), 0)}"
+            sql += f" LIMIT {int(limit) if limit else self.db.dialect.no_limit} OFFSET {max(int(offset), 0)}"
         return self._load(sql, params + order_params, False), total
 
     def _load(self, sql: str, params: list[Any], with_capture: bool) -> list[RunRecord]:

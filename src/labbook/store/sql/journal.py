@@ -1,35 +1,17 @@
-"""SQLite storage of notes, the journal's timeline and full-text search (a repository of SQLiteStore).
+"""Notes, the journal's timeline and full-text search.
 
-The ``search`` FTS5 table is kept by triggers (migration v4), so every hypothesis,
-prediction, note and run is searchable the moment its transaction commits.
+Each store keeps its search index with triggers, so every hypothesis, prediction, note,
+run, paper, problem and idea is searchable the moment its transaction commits; the
+query itself is the dialect's (FTS5 in SQLite, text search in PostgreSQL).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
-from labbook.errors import BadInput
 from labbook.records.journal import Event, Hit, NewNote, Note
-from labbook.store.sqlite.connection import Database
-
-
-def fts_query(text: str) -> str:
-    """User words → an FTS5 query that cannot be a syntax error: every word quoted, all required.
-
-    A trailing ``*`` keeps prefix search (``calib*``).
-    """
-    terms = []
-    for word in text.split():
-        prefix = word.endswith("*")
-        word = word.rstrip("*").replace('"', '""')
-        if word:
-            terms.append(f'"{word}"' + ("*" if prefix else ""))
-    if not terms:
-        raise BadInput("the search query is empty; give a word or two")
-    return " ".join(terms)
-
+from labbook.store.sql.db import Database
 
 _EDIT_KINDS = {
     "tag": "tagged",
@@ -51,8 +33,8 @@ def _edit_text(kind: str, d: dict[str, Any]) -> str:
     return str(d["label"])
 
 
-class SQLiteJournal:
-    """Notes, timeline and search; relies on SQLiteStore's ``_tx`` and ``_read``."""
+class SqlJournal:
+    """``JournalStore`` over a ``Database``."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -60,12 +42,12 @@ class SQLiteJournal:
     def add_note(self, note: NewNote) -> int:
         n = note
         with self.db.tx() as c:
-            cur = c.execute(
+            (note_id,) = c.execute(
                 "INSERT INTO notes (uid, text, hyp_id, run_id, against, author, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (n.uid, n.text, n.hyp_id, n.run_id, int(n.against), n.author, n.created_at),
-            )
-            return int(cur.lastrowid or 0)
+            ).fetchone()
+            return int(note_id)
 
     def notes(self, hyp_id: int | None = None, run_id: int | None = None) -> list[Note]:
         where, params = [], []
@@ -84,17 +66,7 @@ class SQLiteJournal:
         return [Note(i, t, h, r, bool(a), au, at) for i, t, h, r, a, au, at in rows]
 
     def search(self, query: str, limit: int) -> list[Hit]:
-        try:
-            rows = self.db.read(
-                "SELECT kind, ref, title, snippet(search, -1, '[', ']', '…', 12), bm25(search, 0, 0, 2.0, 1.0)"
-                " FROM search WHERE search MATCH ? AND NOT (kind = 'run' AND ref IN"
-                " (SELECT id FROM runs WHERE trashed_at IS NOT NULL))"
-                " ORDER BY bm25(search, 0, 0, 2.0, 1.0) LIMIT ?",
-                (fts_query(query), limit),
-            )
-        except sqlite3.OperationalError as err:
-            raise BadInput(f"cannot search for {query!r}: {err}") from None
-        return [Hit(kind, int(ref), title, snippet, rank) for kind, ref, title, snippet, rank in rows]
+        return self.db.dialect.search(self.db, query, limit)
 
     def _run_edits(self, t: float) -> list[Event]:
         """Tags, names, the trash and the archive changed after the fact (``run_events``)."""

@@ -1,4 +1,4 @@
-"""SQLite rows of artifacts (a repository of SQLiteStore): which run keeps which content under which name.
+"""Artifact rows: which run keeps which content under which name.
 
 The content itself is a file of the files area named by its sha256 (``service/artifacts``);
 a row is only ever written once that file is in place, and ``artifacts_hash`` lets the
@@ -11,10 +11,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from labbook.records.artifacts import Artifact
-from labbook.store.sqlite.connection import Database
+from labbook.store.sql.db import Database
 
 _COLUMNS = "run_id, name, kind, hash, size, source, created_at"
-CHUNK = 500  # ids bound per query, well under SQLite's limit on variables
+CHUNK = 500  # ids bound per query, well under either store's limit on parameters
 
 
 def _row(values: tuple[Any, ...]) -> Artifact:
@@ -22,7 +22,7 @@ def _row(values: tuple[Any, ...]) -> Artifact:
     return Artifact(run_id, name, kind, digest, size, source, created_at)
 
 
-class SQLiteArtifacts:
+class SqlArtifacts:
     """``ArtifactStore`` over a ``Database``."""
 
     def __init__(self, db: Database) -> None:

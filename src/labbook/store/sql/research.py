@@ -1,4 +1,4 @@
-"""SQLite storage of hypotheses, predictions and their resolutions (a repository of SQLiteStore).
+"""Hypotheses, predictions and their resolutions.
 
 Predictions are append-only: a row is never updated. A revision is a new row pointing
 at the one it revises; a resolution is a row of its own, written once.
@@ -7,14 +7,13 @@ at the one it revises; a resolution is a row of its own, written once.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 from labbook.errors import BadInput
 from labbook.records.research import Hypothesis, NewHypothesis, NewPrediction, Prediction, Resolution
-from labbook.store.sqlite.connection import Database, named
+from labbook.store.sql.db import Database, marks, named
 
 _HYP = "id, uid, text, problem, author, created_at, outcome, belief, resolved_at"
 _PRED = (
@@ -25,8 +24,8 @@ _PRED = (
 )
 
 
-class SQLiteResearch:
-    """Hypothesis and prediction queries; relies on SQLiteStore's ``_tx`` and ``_read``."""
+class SqlResearch:
+    """``ResearchStore`` over a ``Database``."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -34,13 +33,13 @@ class SQLiteResearch:
     # -- hypotheses ----------------------------------------------------------
     def create_hypothesis(self, h: NewHypothesis) -> int:
         with self.db.tx() as c:
-            cur = c.execute(
-                "INSERT INTO hypotheses (uid, text, problem, author, created_at) VALUES (?, ?, ?, ?, ?)",
+            (hyp_id,) = c.execute(
+                "INSERT INTO hypotheses (uid, text, problem, author, created_at) VALUES (?, ?, ?, ?, ?)"
+                " RETURNING id",
                 (h.uid, h.text, h.problem, h.author, h.created_at),
-            )
-            hyp_id = int(cur.lastrowid or 0)
+            ).fetchone()
             c.executemany(
-                "INSERT OR IGNORE INTO hypothesis_tags (hyp_id, tag) VALUES (?, ?)",
+                "INSERT INTO hypothesis_tags (hyp_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(hyp_id, t) for t in h.tags],
             )
             if h.problem_id is not None:
@@ -52,26 +51,26 @@ class SQLiteResearch:
                     "INSERT INTO hypothesis_piles (hyp_id, sample_id, pile, count, reviewed) VALUES (?, ?, ?, ?, ?)",
                     (hyp_id, *h.pile),
                 )
-        return hyp_id
+        return int(hyp_id)
 
     def _hypotheses(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Hypothesis]:
         rows = self.db.read(f"SELECT {_HYP} FROM hypotheses {where} ORDER BY id", params)
         if not rows:
             return []
         ids = [r[0] for r in rows]
-        marks = ",".join("?" * len(ids))
+        qs = marks(ids)
         tags: dict[int, list[str]] = {}
         for hid, tag in self.db.read(
-            f"SELECT hyp_id, tag FROM hypothesis_tags WHERE hyp_id IN ({marks}) ORDER BY tag", ids
+            f"SELECT hyp_id, tag FROM hypothesis_tags WHERE hyp_id IN ({qs}) ORDER BY tag", ids
         ):
             tags.setdefault(hid, []).append(tag)
         runs: dict[int, list[int]] = {}
         for rid, hid in self.db.read(
-            f"SELECT id, hyp_id FROM runs WHERE hyp_id IN ({marks}) AND trashed_at IS NULL ORDER BY id", ids
+            f"SELECT id, hyp_id FROM runs WHERE hyp_id IN ({qs}) AND trashed_at IS NULL ORDER BY id", ids
         ):
             runs.setdefault(hid, []).append(rid)
         links = dict(
-            self.db.read(f"SELECT hyp_id, problem_id FROM problem_links WHERE hyp_id IN ({marks})", ids)
+            self.db.read(f"SELECT hyp_id, problem_id FROM problem_links WHERE hyp_id IN ({qs})", ids)
         )
         return [
             Hypothesis(
@@ -123,10 +122,10 @@ class SQLiteResearch:
                         (p.hyp_id,),
                     ).fetchone()[0]
                 )
-            cur = c.execute(
+            (pred_id,) = c.execute(
                 "INSERT INTO predictions (uid, hyp_id, text, kind, p, low, high, level, point, metric, agg,"
                 " reduce, op, value, min_runs, author, created_at, due_at, late, revision_of, source, paper_id, scope)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     p.uid,
                     p.hyp_id,
@@ -152,13 +151,12 @@ class SQLiteResearch:
                     p.paper_id,
                     json.dumps(p.scope) if p.scope else None,
                 ),
-            )
-            pred_id = int(cur.lastrowid or 0)
+            ).fetchone()
             c.executemany(
-                "INSERT OR IGNORE INTO prediction_tags (prediction_id, tag) VALUES (?, ?)",
+                "INSERT INTO prediction_tags (prediction_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(pred_id, t) for t in p.tags],
             )
-            return pred_id
+            return int(pred_id)
 
     def _predictions(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Prediction]:
         rows = self.db.read(
@@ -197,7 +195,7 @@ class SQLiteResearch:
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     (pred_id, r.outcome, r.value, r.how, detail, r.resolved_at),
                 )
-            except sqlite3.IntegrityError:
+            except self.db.dialect.duplicate:
                 raise BadInput(f"prediction P{pred_id} is already resolved; resolutions are final") from None
 
 

@@ -1,4 +1,4 @@
-"""SQLite storage of what is done to runs after the fact: tags, names, the trash, the archive.
+"""What is done to runs after the fact: tags, names, the trash, the archive.
 
 Each change is written with its journal event in one transaction, so the journal never
 misses an edit and never shows one that did not happen. Events keep the run's label and
@@ -8,28 +8,27 @@ have no reference to the run row, so a removal is still in the journal after ``l
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from labbook.records.runs import RunEvent
-from labbook.store.sqlite.connection import Database
+from labbook.store.sql.db import Database, Tx
 
 
-def _event(c: sqlite3.Connection, run_id: int, at: float, kind: str, detail: dict[str, Any]) -> None:
+def _event(c: Tx, run_id: int, at: float, kind: str, detail: dict[str, Any]) -> None:
     c.execute(
         "INSERT INTO run_events (run_id, at, kind, detail) VALUES (?, ?, ?, ?)",
         (run_id, at, kind, json.dumps(detail)),
     )
 
 
-def _label(c: sqlite3.Connection, run_id: int) -> str:
+def _label(c: Tx, run_id: int) -> str:
     (name,) = c.execute("SELECT name FROM runs WHERE id = ?", (run_id,)).fetchone()
     return str(name or f"run-{run_id}")
 
 
 class RunEdits:
-    """The edit half of ``SQLiteRuns`` (mixed in): every method journals what it changed."""
+    """The edit half of ``SqlRuns`` (mixed in): every method journals what it changed."""
 
     db: Database
 
@@ -42,7 +41,7 @@ class RunEdits:
             label = _label(c, run_id)
             for tag in dict.fromkeys(add):
                 if c.execute(
-                    "INSERT OR IGNORE INTO tags (run_id, tag) VALUES (?, ?)", (run_id, tag)
+                    "INSERT INTO tags (run_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", (run_id, tag)
                 ).rowcount:
                     added.append(tag)
                     _event(c, run_id, at, "tag", {"tag": tag, "label": label})

@@ -1,4 +1,4 @@
-"""SQLite storage of per-example results, failure samples and piles (a repository of SQLiteStore).
+"""Per-example results, failure samples and piles.
 
 Examples live in one table keyed by (run, split, example id), the user's fields as a
 JSON text column; an import is one transaction. Samples keep their members in review
@@ -8,20 +8,13 @@ order; a pile membership is a row (sample, example, pile) with where it came fro
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from labbook.core.query import ExampleField, Expr
 from labbook.records.examples import ExampleRow, ItemRow, NewSample, PileLink, SampleRow, SetBuilder
-from labbook.store.sqlite.connection import Database
-from labbook.store.sqlite.query import ref_sql, stratum_sql, where_sql
-
-#: The page cache of one import (KiB, negative as SQLite wants it): the index of a
-#: 1M-example run fits, so inserting ids in any order does not thrash.
-IMPORT_CACHE_KIB = -262144
-
+from labbook.store.sql.db import Database
 
 _SAMPLE = (
     "s.id, s.name, s.run_id, s.split, s.where_expr, s.stratify, s.seed, s.requested, s.population,"
@@ -29,14 +22,11 @@ _SAMPLE = (
 )
 
 
-class SQLiteFailures:
-    """Example, sample and pile queries; relies on SQLiteStore's ``_tx``, ``_read`` and ``_conn``."""
+class SqlFailures:
+    """``FailuresStore`` over a ``Database``."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    _conn: sqlite3.Connection
-    _lock: Any  # a threading.RLock
 
     # -- examples --------------------------------------------------------------
     def write_examples(
@@ -48,33 +38,30 @@ class SQLiteFailures:
         them at once; otherwise they are dropped, to be rebuilt from the table when needed.
         """
         count = "SELECT count(*) FROM examples WHERE run_id = ? AND split = ?"
-        with self.db.lock:  # the page cache is the connection's: set and reset it inside one hold
-            self.db.conn.execute(f"PRAGMA cache_size = {IMPORT_CACHE_KIB}")
-            try:
-                with self.db.tx() as c:
-                    (before,) = c.execute(count, (run_id, split)).fetchone()
-                    c.executemany(
-                        "INSERT INTO examples (run_id, split, ex_id, correct, data) VALUES (?, ?, ?, ?, ?)"
-                        " ON CONFLICT (run_id, split, ex_id) DO UPDATE SET correct = excluded.correct,"
-                        " data = excluded.data",
-                        ((run_id, split, ex_id, correct, data) for ex_id, correct, data in rows),
-                    )
-                    (after,) = c.execute(count, (run_id, split)).fetchone()
-                    c.executemany(
-                        "INSERT OR IGNORE INTO example_fields (run_id, split, field) VALUES (?, ?, ?)",
-                        [(run_id, split, f) for f in fields],
-                    )
-                    if after == len(rows):
-                        keys, outcomes = build(rows)
-                        c.execute(
-                            "INSERT OR REPLACE INTO example_sets (run_id, split, n, keys, outcomes)"
-                            " VALUES (?, ?, ?, ?, ?)",
-                            (run_id, split, after, keys, outcomes),
-                        )
-                    else:
-                        c.execute("DELETE FROM example_sets WHERE run_id = ? AND split = ?", (run_id, split))
-            finally:
-                self.db.conn.execute("PRAGMA cache_size = -2000")
+        # the store's bulk-load settings hold for this one transaction
+        with self.db.dialect.bulk(self.db), self.db.tx() as c:
+            (before,) = c.execute(count, (run_id, split)).fetchone()
+            c.executemany(
+                "INSERT INTO examples (run_id, split, ex_id, correct, data) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (run_id, split, ex_id) DO UPDATE SET correct = excluded.correct,"
+                " data = excluded.data",
+                ((run_id, split, ex_id, correct, data) for ex_id, correct, data in rows),
+            )
+            (after,) = c.execute(count, (run_id, split)).fetchone()
+            c.executemany(
+                "INSERT INTO example_fields (run_id, split, field) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [(run_id, split, f) for f in fields],
+            )
+            if after == len(rows):
+                keys, outcomes = build(rows)
+                c.execute(
+                    "INSERT INTO example_sets (run_id, split, n, keys, outcomes) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (run_id, split) DO UPDATE SET n = excluded.n, keys = excluded.keys,"
+                    " outcomes = excluded.outcomes",
+                    (run_id, split, after, keys, outcomes),
+                )
+            else:
+                c.execute("DELETE FROM example_sets WHERE run_id = ? AND split = ?", (run_id, split))
         new = after - before
         return new, len(rows) - new
 
@@ -99,8 +86,9 @@ class SQLiteFailures:
         self, run_id: int, split: str, where: Expr, stratify: ExampleField | None = None
     ) -> list[tuple[Any, ...]]:
         """(ex_id[, stratum]) of the matching examples, in id order (the unique index's order)."""
-        cond, cond_params = where_sql(where)
-        extra, extra_params = stratum_sql(stratify) if stratify else ("", [])
+        compiler = self.db.dialect.compiler()
+        cond, cond_params = compiler.where_sql(where)
+        extra, extra_params = compiler.stratum_sql(stratify) if stratify else ("", [])
         cols = "e.ex_id" + (f", {extra}" if extra else "")
         return self.db.read(
             f"SELECT {cols} FROM examples e WHERE e.run_id = ? AND e.split = ? AND ({cond}) ORDER BY e.ex_id",
@@ -111,13 +99,8 @@ class SQLiteFailures:
         self, run_id: int, split: str, field: ExampleField, kind: str
     ) -> list[tuple[str, float]]:
         """(ex_id, number) for every example whose field is a number, or (kind "text") a text's length."""
-        keep, out = ("= 'text'", "length(v)") if kind == "text" else ("IN ('integer', 'real')", "v")
-        value, params = ref_sql(field)
-        return self.db.read(
-            f"SELECT ex_id, {out} FROM (SELECT e.ex_id AS ex_id, {value} AS v FROM examples e"
-            f" WHERE e.run_id = ? AND e.split = ?) WHERE typeof(v) {keep}",
-            [*params, run_id, split],
-        )
+        sql, params = self.db.dialect.compiler().field_values_sql(field, kind)
+        return self.db.read(sql, [*params, run_id, split])
 
     def examples_by_id(self, run_id: int, split: str, ids: list[str]) -> dict[str, tuple[int | None, str]]:
         out: dict[str, tuple[int | None, str]] = {}
@@ -146,7 +129,9 @@ class SQLiteFailures:
             ).fetchall()
             keys, values = build(outcomes)
             c.execute(
-                "INSERT OR REPLACE INTO example_sets (run_id, split, n, keys, outcomes) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO example_sets (run_id, split, n, keys, outcomes) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (run_id, split) DO UPDATE SET n = excluded.n, keys = excluded.keys,"
+                " outcomes = excluded.outcomes",
                 (run_id, split, len(outcomes), keys, values),
             )
         return keys, values
@@ -159,9 +144,9 @@ class SQLiteFailures:
                 from labbook.errors import BadInput
 
                 raise BadInput(f"a sample named {s.name!r} exists already; choose another --name")
-            cur = c.execute(
+            (sample_id,) = c.execute(
                 "INSERT INTO samples (name, run_id, split, where_expr, stratify, seed, requested, population,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     s.name,
                     s.run_id,
@@ -173,13 +158,12 @@ class SQLiteFailures:
                     s.population,
                     time.time(),
                 ),
-            )
-            sample_id = int(cur.lastrowid or 0)
+            ).fetchone()
             c.executemany(
                 "INSERT INTO sample_items (sample_id, position, ex_id) VALUES (?, ?, ?)",
                 [(sample_id, i, ex_id) for i, ex_id in enumerate(s.ex_ids)],
             )
-        return sample_id
+        return int(sample_id)
 
     def get_sample(self, name: str) -> SampleRow | None:
         rows = self.db.read(f"SELECT {_SAMPLE} FROM samples s WHERE s.name = ?", (name,))
@@ -231,7 +215,7 @@ class SQLiteFailures:
 
     def sample_matches(self, sample: SampleRow, where: Expr) -> list[str]:
         """The sample's examples that satisfy a --where over their fields."""
-        cond, params = where_sql(where)
+        cond, params = self.db.dialect.compiler().where_sql(where)
         rows = self.db.read(
             "SELECT e.ex_id FROM sample_items i JOIN examples e ON e.run_id = ? AND e.split = ? AND e.ex_id = i.ex_id"
             f" WHERE i.sample_id = ? AND ({cond}) ORDER BY i.position",
@@ -252,8 +236,8 @@ class SQLiteFailures:
             if replace:
                 c.execute("DELETE FROM pile_members WHERE sample_id = ? AND ex_id = ?", (sample_id, ex_id))
             c.executemany(
-                "INSERT OR IGNORE INTO pile_members (sample_id, ex_id, pile, source, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO pile_members (sample_id, ex_id, pile, source, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(sample_id, ex_id, p, source, now) for p in piles],
             )
             if note is not None:
@@ -264,14 +248,16 @@ class SQLiteFailures:
 
     def add_to_pile(self, sample_id: int, ex_ids: list[str], pile: str, source: str) -> int:
         now = time.time()
+        count = "SELECT count(*) FROM pile_members WHERE sample_id = ? AND pile = ?"
         with self.db.tx() as c:
-            before = c.total_changes
+            (before,) = c.execute(count, (sample_id, pile)).fetchone()
             c.executemany(
-                "INSERT OR IGNORE INTO pile_members (sample_id, ex_id, pile, source, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO pile_members (sample_id, ex_id, pile, source, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(sample_id, ex_id, pile, source, now) for ex_id in ex_ids],
             )
-            return c.total_changes - before
+            (after,) = c.execute(count, (sample_id, pile)).fetchone()
+            return int(after - before)
 
     def pile_counts(self, sample_id: int) -> tuple[dict[str, int], int]:
         """{pile: examples in it} and how many examples have at least one pile."""

@@ -1,4 +1,4 @@
-"""SQLite storage of papers, their triage and the weekly target (a repository of SQLiteStore)."""
+"""Papers, their triage and the weekly target."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from labbook.store.sqlite.connection import Database
+from labbook.store.sql.db import Database
 
 if TYPE_CHECKING:  # the records load with the first paper read, not with every notebook
     from labbook.records.papers import Paper
@@ -29,13 +29,13 @@ def _paper(row: tuple[Any, ...]) -> Paper:
 
 def _keep_keys(c: Any, paper_id: int, keys: Iterable[str | None]) -> None:
     c.executemany(
-        "INSERT OR IGNORE INTO paper_citekeys (paper_id, key) VALUES (?, ?)",
+        "INSERT INTO paper_citekeys (paper_id, key) VALUES (?, ?) ON CONFLICT DO NOTHING",
         [(paper_id, k) for k in keys if k],
     )
 
 
-class SQLitePapers:
-    """Paper queries; relies on SQLiteStore's ``_tx`` and ``_read``."""
+class SqlPapers:
+    """``PapersStore`` over a ``Database``."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -67,9 +67,10 @@ class SQLitePapers:
                         (json.dumps(value) if name == "authors" else value, paper_id),
                     )
             for p in new:
-                cur = c.execute(
+                (paper_id,) = c.execute(
                     "INSERT INTO papers (uid, title, norm_title, authors, year, venue, doi, arxiv, url, abstract,"
-                    " citekey, entry_type, source, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " citekey, entry_type, source, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " RETURNING id",
                     (
                         p["uid"],
                         p["title"],
@@ -86,8 +87,8 @@ class SQLitePapers:
                         p["source"],
                         p["added_at"],
                     ),
-                )
-                ids.append(int(cur.lastrowid or 0))
+                ).fetchone()
+                ids.append(int(paper_id))
                 _keep_keys(c, ids[-1], p.get("citekeys") or [p["citekey"]])
             for paper_id, more in (keys or {}).items():
                 _keep_keys(c, paper_id, more)
@@ -97,7 +98,7 @@ class SQLitePapers:
         """Every citation key the paper was imported under, the one it shows first."""
         rows = self.db.read(
             "SELECT k.key FROM paper_citekeys k JOIN papers p ON p.id = k.paper_id WHERE k.paper_id = ?"
-            " ORDER BY k.key IS NOT p.citekey, k.key",
+            " ORDER BY k.key IS DISTINCT FROM p.citekey, k.key",
             (paper_id,),
         )
         return [r[0] for r in rows]

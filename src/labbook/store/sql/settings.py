@@ -6,10 +6,10 @@ import json
 import time
 from typing import Any
 
-from labbook.store.sqlite.connection import Database
+from labbook.store.sql.db import Database
 
 
-class SQLiteSettings:
+class SqlSettings:
     """``SettingsStore`` over a ``Database``."""
 
     def __init__(self, db: Database) -> None:

@@ -1,21 +1,18 @@
-"""SQLite storage of problems, their links and matches, ideas with ratings, and plan tasks.
+"""Problems, their links and matches, ideas with ratings, and plan tasks.
 
-Mixed into SQLiteStore. ``match_problems`` ranks with FTS5's bm25 over an index built for
-the one query in a TEMP table: a notebook holds tens of problems, so building it costs
-well under a millisecond, and it can never be out of date with the hypotheses and notes
-that it reads.
+``match_problems`` ranks each active problem's document (``documents``: itself, its
+notes, what its linked hypotheses say) with the dialect's text ranking, built for the
+one query: a notebook holds tens of problems, so that costs well under a millisecond,
+and the ranking can never be out of date with the hypotheses and notes it reads.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from labbook.store.sqlite.connection import Database, named
+from labbook.store.sql.db import Database, Dialect, named
 
 if TYPE_CHECKING:  # the records load with the first read, not with every notebook
     from labbook.records.problems import Idea, Problem, Rating, Task
@@ -24,28 +21,28 @@ _PROBLEM = "id, uid, title, why, attack, notes, created_at, retired_at, retired_
 _IDEA = "id, uid, text, problem_id, author, created_at, outcome, outcome_at"
 _TASK = "id, uid, text, p, hours, hyp_id, created_at, status, closed_at"
 
-#: One document per active problem: itself, its notes, and what its linked hypotheses say.
-_DOCUMENTS = """
+
+def documents(dialect: Dialect) -> str:
+    """(id, title, body, hyps) of each active problem: itself, its notes, what its linked hypotheses say."""
+    hyps = dialect.group_concat("h.text || ' ' || coalesce(h.belief, '')", "' '")
+    notes = dialect.group_concat("n.text", "' '")
+    return f"""
 SELECT q.id, q.title,
        q.why || ' ' || coalesce(q.attack, '') || ' ' || q.notes,
-       coalesce((SELECT group_concat(h.text || ' ' || coalesce(h.belief, ''), ' ')
+       coalesce((SELECT {hyps}
                  FROM problem_links l JOIN hypotheses h ON h.id = l.hyp_id WHERE l.problem_id = q.id), '')
        || ' ' ||
-       coalesce((SELECT group_concat(n.text, ' ')
+       coalesce((SELECT {notes}
                  FROM problem_links l JOIN notes n ON n.hyp_id = l.hyp_id WHERE l.problem_id = q.id), '')
 FROM problems q WHERE q.retired_at IS NULL
 """
 
 
-class SQLiteProblems:
-    """Problems, ideas and tasks; relies on SQLiteStore's ``_tx``, ``_read``, ``_conn`` and ``_lock``."""
+class SqlProblems:
+    """``ProblemsStore`` over a ``Database``."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    _conn: sqlite3.Connection
-    _lock: threading.RLock
-    _translated: Callable[[], AbstractContextManager[None]]  # provided by SQLiteStore
 
     # -- problems --------------------------------------------------------------
     def create_problem(
@@ -53,17 +50,16 @@ class SQLiteProblems:
     ) -> int:
         """Insert a problem and link the (unlinked) hypotheses ``adopt`` to it, in one transaction."""
         with self.db.tx() as c:
-            cur = c.execute(
-                "INSERT INTO problems (uid, title, why, attack, created_at) VALUES (?, ?, ?, ?, ?)",
+            (problem_id,) = c.execute(
+                "INSERT INTO problems (uid, title, why, attack, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (uid, title, why, attack, at),
-            )
-            problem_id = int(cur.lastrowid or 0)
+            ).fetchone()
             c.executemany(
-                "INSERT OR IGNORE INTO problem_links (hyp_id, problem_id) VALUES (?, ?)",
+                "INSERT INTO problem_links (hyp_id, problem_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [(h, problem_id) for h in adopt],
             )
             c.executemany("UPDATE hypotheses SET problem = ? WHERE id = ?", [(title, h) for h in adopt])
-        return problem_id
+        return int(problem_id)
 
     def _problems(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Problem]:
         rows = self.db.read(f"SELECT {_PROBLEM} FROM problems {where} ORDER BY id", params)
@@ -97,9 +93,9 @@ class SQLiteProblems:
                 c.execute(f"UPDATE problems SET {name} = ? WHERE id = ?", (value, problem_id))
             if note:
                 c.execute(
-                    "UPDATE problems SET notes = CASE notes WHEN '' THEN ? ELSE notes || char(10) || ? END"
+                    "UPDATE problems SET notes = CASE notes WHEN '' THEN ? ELSE notes || ? || ? END"
                     " WHERE id = ?",
-                    (note, note, problem_id),
+                    (note, "\n", note, problem_id),
                 )
             if "title" in values:
                 c.execute(
@@ -138,37 +134,20 @@ class SQLiteProblems:
         return [r[0] for r in rows]
 
     def match_problems(
-        self, query: str, text: str, at: float, limit: int
+        self, words: Sequence[str], text: str, at: float, limit: int
     ) -> tuple[int, list[tuple[int, float]]]:
-        """Rank active problems against ``query`` (an FTS5 expression) and record the match.
+        """Rank active problems by ``words`` (any of them) and record the match.
 
-        Returns the match id and (problem id, score) best first, where the score is
-        FTS5's bm25 negated, so that higher means more relevant.
+        Returns the match id and (problem id, score) best first; a higher score is more
+        relevant, and every ranked problem's score is above 0.
         """
-        with self.db.lock, self.db.translated():
-            c = self.db.conn
-            c.execute("DROP TABLE IF EXISTS temp.problem_match")
-            c.execute(
-                "CREATE VIRTUAL TABLE temp.problem_match USING"
-                " fts5(pid UNINDEXED, title, body, hyps, tokenize = 'porter unicode61')"
-            )
-            try:
-                c.execute(f"INSERT INTO temp.problem_match (pid, title, body, hyps) {_DOCUMENTS}")
-                rows = c.execute(
-                    "SELECT pid, -bm25(problem_match, 0, 3.0, 2.0, 1.0) FROM temp.problem_match"
-                    " WHERE problem_match MATCH ? ORDER BY bm25(problem_match, 0, 3.0, 2.0, 1.0) LIMIT ?",
-                    (query, limit),
-                ).fetchall()
-            finally:
-                c.execute("DROP TABLE IF EXISTS temp.problem_match")
-        ranked = [(int(pid), float(score)) for pid, score in rows]
+        ranked = self.db.dialect.rank_problems(self.db, documents(self.db.dialect), words, limit)
         with self.db.tx() as c:
-            cur = c.execute(
-                "INSERT INTO problem_matches (text, created_at, ranked) VALUES (?, ?, ?)",
+            (match_id,) = c.execute(
+                "INSERT INTO problem_matches (text, created_at, ranked) VALUES (?, ?, ?) RETURNING id",
                 (text, at, json.dumps(ranked)),
-            )
-            match_id = int(cur.lastrowid or 0)
-        return match_id, ranked
+            ).fetchone()
+        return int(match_id), ranked
 
     def matches_of(self, problem_id: int) -> list[tuple[int, str, float, int]]:
         """(match id, text, when, rank) of the matches that ranked this problem, newest first."""
@@ -184,11 +163,11 @@ class SQLiteProblems:
     # -- ideas -----------------------------------------------------------------
     def create_idea(self, uid: str, text: str, problem_id: int | None, author: str, at: float) -> int:
         with self.db.tx() as c:
-            cur = c.execute(
-                "INSERT INTO ideas (uid, text, problem_id, author, created_at) VALUES (?, ?, ?, ?, ?)",
+            (idea_id,) = c.execute(
+                "INSERT INTO ideas (uid, text, problem_id, author, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (uid, text, problem_id, author, at),
-            )
-            return int(cur.lastrowid or 0)
+            ).fetchone()
+            return int(idea_id)
 
     def _ideas(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Idea]:
         from labbook.records.problems import Idea, Rating
@@ -217,7 +196,7 @@ class SQLiteProblems:
     def rate_idea(self, idea_id: int, rater: str, p: float, at: float) -> bool:
         with self.db.tx() as c:
             cur = c.execute(
-                "INSERT OR IGNORE INTO idea_ratings (idea_id, rater, p, created_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO idea_ratings (idea_id, rater, p, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (idea_id, rater, p, at),
             )
             return cur.rowcount > 0
@@ -233,11 +212,11 @@ class SQLiteProblems:
     # -- tasks -----------------------------------------------------------------
     def create_task(self, uid: str, text: str, p: float, hours: float, hyp_id: int | None, at: float) -> int:
         with self.db.tx() as c:
-            cur = c.execute(
-                "INSERT INTO tasks (uid, text, p, hours, hyp_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (task_id,) = c.execute(
+                "INSERT INTO tasks (uid, text, p, hours, hyp_id, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (uid, text, p, hours, hyp_id, at),
-            )
-            return int(cur.lastrowid or 0)
+            ).fetchone()
+            return int(task_id)
 
     def get_task(self, task_id: int) -> Task | None:
         rows = self.db.read(f"SELECT {_TASK} FROM tasks WHERE id = ?", (task_id,))
