@@ -59,6 +59,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "import": ("imports", "import_cmd", "Import runs from TensorBoard, MLflow or W&B, every point."),
     "settings": ("settings", "settings_cmd", "Notebook settings: saved --parse patterns and more."),
     "ui": ("ui", "ui_cmd", "Serve the notebook's web dashboard (pip install 'labbook[web]')."),
+    "server": ("server", "server_cmd", "Serve a team notebook on PostgreSQL, with tokens (labbook[server])."),
     "backup": ("notebook", "backup_cmd", "Write a consistent copy of the notebook, checked."),
     "verify": ("notebook", "verify_cmd", "Check the database and every series file; exit 1 on damage."),
     "demo": ("demo", "demo_cmd", "Run a small real experiment in a throwaway notebook."),

@@ -39,12 +39,14 @@ if TYPE_CHECKING:
     from labbook.service.failures import Failures
     from labbook.service.hypotheses import Hypotheses
     from labbook.service.imports import Imports
+    from labbook.service.ingest import Ingest
     from labbook.service.journal import Journal
     from labbook.service.manage import Manage
     from labbook.service.papers import Papers
     from labbook.service.plan import Plan
     from labbook.service.problems import Ideas, Problems
     from labbook.service.settings import Settings
+    from labbook.service.tokens import Tokens
     from labbook.service.verify import Report as VerifyReport
 
 
@@ -110,6 +112,8 @@ class Notebook:
     imports: Area[Imports] = Area("labbook.service.imports", "Imports")  # runs from other trackers
     artifacts: Area[Artifacts] = Area("labbook.service.artifacts", "Artifacts")  # files kept by content
     manage: Area[Manage] = Area("labbook.service.manage", "Manage")  # tags, names, trash, archive
+    tokens: Area[Tokens] = Area("labbook.service.tokens", "Tokens")  # the team server's tokens
+    ingest: Area[Ingest] = Area("labbook.service.ingest", "Ingest")  # what clients send a server
 
     def __init__(self, root: Path, store: Store | None = None) -> None:
         """``root`` holds the files area; ``store`` defaults to the embedded SQLite file in it."""

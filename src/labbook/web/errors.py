@@ -26,9 +26,11 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-def render(request: Request, status: int, kind: str, message: str) -> Response:
+def render(
+    request: Request, status: int, kind: str, message: str, details: dict[str, object] | None = None
+) -> Response:
     if request.url.path.startswith("/api") or "text/html" not in request.headers.get("accept", ""):
-        return JSONResponse({"error": message, "kind": kind}, status_code=status)
+        return JSONResponse({"error": message, "kind": kind, **(details or {})}, status_code=status)
     from labbook.web.pages.frame import error_page
 
     return error_page(request, status, message)
@@ -36,7 +38,7 @@ def render(request: Request, status: int, kind: str, message: str) -> Response:
 
 async def _labbook(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LabbookError)
-    return render(request, exc.http_status, type(exc).__name__, exc.message)
+    return render(request, exc.http_status, type(exc).__name__, exc.message, getattr(exc, "details", None))
 
 
 async def _validation(request: Request, exc: Exception) -> Response:

@@ -19,6 +19,7 @@ from labbook.service.notebook import Notebook
 class Pool:
     def __init__(self, notebook: Notebook) -> None:
         self.root: Path = notebook.root
+        self._first = notebook  # its store opens the others: the same database, whichever kind
         self._idle: list[Notebook] = []
         self._all: list[Notebook] = []
         self._lock = threading.Lock()
@@ -28,7 +29,7 @@ class Pool:
         with self._lock:
             nb = self._idle.pop() if self._idle else None
         if nb is None:
-            nb = Notebook(self.root)
+            nb = Notebook(self.root, self._first.store.reopen())
             with self._lock:
                 self._all.append(nb)
         try:

@@ -9,6 +9,7 @@ of 400 ms with the standard library.
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any
 
 import numpy as np
@@ -57,9 +58,20 @@ class ViewRoute(APIRoute):
         response_class = getattr(chosen, "value", chosen) or LabJSON
         status = kwargs.get("status_code") or 200
 
+        def wrap(out: Any) -> Response:
+            return out if isinstance(out, Response) else response_class(out, status_code=status)
+
+        if inspect.iscoroutinefunction(endpoint):
+
+            @functools.wraps(endpoint)
+            async def respond_async(*args: Any, **values: Any) -> Response:
+                return wrap(await endpoint(*args, **values))
+
+            super().__init__(path, respond_async, **kwargs)
+            return
+
         @functools.wraps(endpoint)
         def respond(*args: Any, **values: Any) -> Response:
-            out = endpoint(*args, **values)
-            return out if isinstance(out, Response) else response_class(out, status_code=status)
+            return wrap(endpoint(*args, **values))
 
         super().__init__(path, respond, **kwargs)

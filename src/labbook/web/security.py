@@ -10,6 +10,11 @@
   browser send the cookie but cannot read it. A client that authenticates with the
   ``Authorization`` header is not a browser acting for someone else and needs no echo.
 - A body larger than ``max_body`` is refused with 413 before it is read whole.
+- A team server (``WebSettings.server``) checks every request's token against the
+  notebook's tokens (``authorize``): reading needs the ``read`` role, anything else
+  ``write``; the token's name is the request's ``principal``. An address that sends more
+  than ``bad_tokens`` bad tokens in ``bad_token_window`` seconds is refused (429) until
+  the window has passed, good token or not.
 """
 
 from __future__ import annotations
@@ -17,10 +22,14 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
+from labbook.records.server import Principal
 from labbook.web.settings import WebSettings, is_loopback
 
 Scope = MutableMapping[str, Any]
@@ -36,10 +45,45 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
+Authorize = Callable[[str], Principal | None]
+
+
+class Attempts:
+    """Bad tokens per address in a sliding window; ``clock`` is injectable so tests need no waiting."""
+
+    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, who: str) -> deque[float]:
+        now = self.clock()
+        seen = self._seen.setdefault(who, deque())
+        while seen and now - seen[0] > self.window:
+            seen.popleft()
+        return seen
+
+    def blocked(self, who: str) -> bool:
+        with self._lock:
+            return len(self._recent(who)) >= self.limit
+
+    def failed(self, who: str) -> None:
+        with self._lock:
+            self._recent(who).append(self.clock())
+
+
 class Guard:
-    def __init__(self, app: ASGIApp, settings: WebSettings) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: WebSettings,
+        authorize: Authorize | None = None,
+        attempts: Attempts | None = None,
+    ) -> None:
         self.app = app
         self.settings = settings
+        self.authorize = authorize
+        self.attempts = attempts or Attempts(settings.bad_tokens, settings.bad_token_window)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,6 +92,8 @@ class Guard:
         headers = _headers(scope)
         cookies = _cookies(headers.get("cookie", ""))
         refusal = self._refusal(scope, headers, cookies)
+        if refusal is None and self.settings.server:
+            refusal = await self._check_token(scope, headers, cookies)
         if refusal is not None:
             await _reply(send, *refusal)
             return
@@ -74,11 +120,12 @@ class Guard:
     ) -> tuple[int, str, str] | None:
         """(status, kind, one line) when the request may not go on."""
         host = _host_name(headers.get("host", ""))
-        if self.settings.loopback and host and not is_loopback(host):
+        # A team server checks a token on every request instead: a rebound name carries none.
+        if self.settings.loopback and not self.settings.server and host and not is_loopback(host):
             return 403, "Forbidden", f"host {host!r} is not this machine; open {self.settings.base_url}"
         bearer = headers.get("authorization", "")
         by_header = bearer.lower().startswith("bearer ")
-        if self.settings.token and scope["path"] != "/login":
+        if self.settings.token and not self.settings.server and scope["path"] != "/login":
             given = bearer[7:].strip() if by_header else cookies.get(TOKEN_COOKIE, "")
             if not secrets.compare_digest(given.encode(), self.settings.token.encode()):
                 return (
@@ -89,17 +136,66 @@ class Guard:
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.settings.max_body:
             return 413, "TooLarge", f"the request body is over {self.settings.max_body:,} bytes"
-        if scope["method"] not in SAFE_METHODS and not (by_header and self.settings.token):
+        if scope["method"] not in SAFE_METHODS and not (
+            by_header and (self.settings.token or self.settings.server)
+        ):
             echo = headers.get(CSRF_HEADER, "")
             cookie = cookies.get(CSRF_COOKIE, "")
             if not cookie or not secrets.compare_digest(echo.encode(), cookie.encode()):
                 return 403, "Forbidden", "a write needs the page's CSRF token (X-CSRF-Token); reload the page"
         return None
 
+    async def _check_token(
+        self, scope: Scope, headers: dict[str, str], cookies: dict[str, str]
+    ) -> tuple[int, str, str] | None:
+        """A team server's check: a known, active token whose role allows the request."""
+        from starlette.concurrency import run_in_threadpool
+
+        who = (scope.get("client") or ("?",))[0]
+        if self.attempts.blocked(who):
+            return (
+                429,
+                "TooManyRequests",
+                "too many bad tokens from this address; wait a minute and try again",
+            )
+        bearer = headers.get("authorization", "")
+        if scope["path"] == "/login":
+            given = (parse_qs(scope.get("query_string", b"").decode()).get("token") or [""])[0]
+        elif bearer.lower().startswith("bearer "):
+            given = bearer[7:].strip()
+        else:
+            given = cookies.get(TOKEN_COOKIE, "")
+        if not given:
+            return (
+                401,
+                "Unauthorized",
+                "a token is needed: send Authorization: Bearer TOKEN (`lab server token create NAME` makes one)",
+            )
+        principal = await run_in_threadpool(self.authorize, given) if self.authorize else None
+        if principal is None:
+            self.attempts.failed(who)
+            return (
+                401,
+                "Unauthorized",
+                "the token is not valid on this server (wrong, or revoked); ask for a new one",
+            )
+        needed = "read" if scope["method"] in SAFE_METHODS else "write"
+        if not principal.may(needed):
+            return (
+                403,
+                "Forbidden",
+                f"the token {principal.name!r} may only {principal.role}; this needs {needed}",
+            )
+        scope.setdefault("state", {})["principal"] = principal
+        scope["state"]["token"] = given
+        return None
+
     async def _login(self, scope: Scope, send: Send) -> None:
         """``/login?token=T``: the token becomes a cookie, then the app opens."""
         given = (parse_qs(scope.get("query_string", b"").decode()).get("token") or [""])[0]
         expected = self.settings.token or ""
+        if self.settings.server:
+            expected = scope.get("state", {}).get("token", "")  # checked against the notebook's tokens
         if not expected or not secrets.compare_digest(given.encode(), expected.encode()):
             await _reply(send, 401, "Unauthorized", "that login link's token is not this server's")
             return

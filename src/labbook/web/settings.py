@@ -32,6 +32,12 @@ class WebSettings:
     max_body: int = 1 << 20
     #: Seconds between refreshes of what is still running (runs table, output tail).
     live_every: float = 2.0
+    #: A team server (``lab server``): every request needs one of the notebook's tokens,
+    #: whatever the bind, and its role decides what it may do.
+    server: bool = False
+    #: Bad tokens one address may send per ``bad_token_window`` seconds before it is refused (429).
+    bad_tokens: int = 20
+    bad_token_window: float = 60.0
 
     @property
     def loopback(self) -> bool:
@@ -39,7 +45,7 @@ class WebSettings:
 
     def secured(self) -> WebSettings:
         """These settings, with a fresh token when the bind is reachable from other machines."""
-        if self.token or self.loopback:
+        if self.token or self.loopback or self.server:
             return self
         return replace(self, token=secrets.token_urlsafe(24))
 

@@ -20,6 +20,7 @@ from labbook.store.sql.papers import SqlPapers
 from labbook.store.sql.problems import SqlProblems
 from labbook.store.sql.research import SqlResearch
 from labbook.store.sql.runs import SqlRuns
+from labbook.store.sql.server import SqlServer
 from labbook.store.sql.settings import SqlSettings
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ BACKUP_TABLES = (
     "papers", "paper_settings", "paper_citekeys", "predictions", "prediction_tags", "resolutions",
     "notes", "problems", "problem_links", "problem_matches", "ideas", "idea_ratings", "tasks",
     "examples", "example_fields", "example_sets", "samples", "sample_items", "pile_members",
-    "hypothesis_piles", "settings", "run_events", "artifacts",
+    "hypothesis_piles", "settings", "run_events", "artifacts", "tokens", "uploads", "sync_state",
 )  # fmt: skip
 
 
@@ -73,9 +74,16 @@ class PostgresStore:
     def artifacts(self) -> SqlArtifacts:
         return SqlArtifacts(self.db)
 
+    @cached_property
+    def server(self) -> SqlServer:
+        return SqlServer(self.db)
+
     @property
     def read_only(self) -> bool:
         return False
+
+    def reopen(self) -> PostgresStore:
+        return PostgresStore(self.url, migrate=False)
 
     def close(self) -> None:
         self.db.close()

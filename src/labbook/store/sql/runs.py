@@ -30,7 +30,7 @@ from labbook.records.runs import (
     Owner,
     RunRecord,
 )
-from labbook.store.sql.db import Database, Tx, named, text_view
+from labbook.store.sql.db import Database, Dialect, Tx, named, text_view
 from labbook.store.sql.run_edits import RunEdits
 
 if TYPE_CHECKING:
@@ -139,6 +139,36 @@ def put_blob(c: Tx, data: str) -> str:
 
 
 _TAG = "INSERT INTO tags (run_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING"
+
+
+def merge_metrics_sql(dialect: Dialect) -> str:
+    """The upsert adding a batch's summary to a metric's: counts add, min and max widen.
+
+    A batch of only lost points (count 0) adds to ``lost`` and leaves ``last`` as it was.
+    """
+    least, greatest = dialect.least, dialect.greatest
+    return (
+        "INSERT INTO metrics AS m (run_id, key, count, nan_count, last, last_nan, last_step,"
+        " min, max, sum, lost, updated_at, first_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (run_id, key) DO UPDATE SET"
+        " count = m.count + excluded.count,"
+        " nan_count = m.nan_count + excluded.nan_count,"
+        " last = CASE WHEN excluded.count > 0 THEN excluded.last ELSE m.last END,"
+        " last_nan = CASE WHEN excluded.count > 0 THEN excluded.last_nan ELSE m.last_nan END,"
+        " last_step = CASE WHEN excluded.count > 0 THEN excluded.last_step ELSE m.last_step END,"
+        " lost = m.lost + excluded.lost,"
+        f" min = {least}(coalesce(m.min, excluded.min), coalesce(excluded.min, m.min)),"
+        f" max = {greatest}(coalesce(m.max, excluded.max), coalesce(excluded.max, m.max)),"
+        " sum = m.sum + excluded.sum,"
+        " updated_at = excluded.updated_at"
+    )
+
+
+def metric_row(run_id: int, b: BatchSummary, at: float) -> tuple[Any, ...]:
+    """A batch summary as the parameters of ``merge_metrics_sql``."""
+    last_nan = math.isnan(b.last)
+    return (run_id, b.key, b.count, b.nan_count, None if last_nan else b.last, int(last_nan), b.last_step,
+            b.min, b.max, b.sum, b.lost, at, at)  # fmt: skip
 
 
 class SqlRuns(RunEdits):
@@ -267,43 +297,8 @@ class SqlRuns(RunEdits):
 
     def merge_metrics(self, run_id: int, batches: list[BatchSummary]) -> None:
         now = time.time()
-        rows = [
-            (
-                run_id,
-                b.key,
-                b.count,
-                b.nan_count,
-                None if math.isnan(b.last) else b.last,
-                int(math.isnan(b.last)),
-                b.last_step,
-                b.min,
-                b.max,
-                b.sum,
-                b.lost,
-                now,
-                now,
-            )
-            for b in batches
-        ]
-        # A batch of only lost points (count 0) adds to ``lost`` and leaves ``last`` as it was.
-        least, greatest = self.db.dialect.least, self.db.dialect.greatest
         with self.db.tx() as c:
-            c.executemany(
-                "INSERT INTO metrics AS m (run_id, key, count, nan_count, last, last_nan, last_step,"
-                " min, max, sum, lost, updated_at, first_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (run_id, key) DO UPDATE SET"
-                " count = m.count + excluded.count,"
-                " nan_count = m.nan_count + excluded.nan_count,"
-                " last = CASE WHEN excluded.count > 0 THEN excluded.last ELSE m.last END,"
-                " last_nan = CASE WHEN excluded.count > 0 THEN excluded.last_nan ELSE m.last_nan END,"
-                " last_step = CASE WHEN excluded.count > 0 THEN excluded.last_step ELSE m.last_step END,"
-                " lost = m.lost + excluded.lost,"
-                f" min = {least}(coalesce(m.min, excluded.min), coalesce(excluded.min, m.min)),"
-                f" max = {greatest}(coalesce(m.max, excluded.max), coalesce(excluded.max, m.max)),"
-                " sum = m.sum + excluded.sum,"
-                " updated_at = excluded.updated_at",
-                rows,
-            )
+            c.executemany(merge_metrics_sql(self.db.dialect), [metric_row(run_id, b, now) for b in batches])
             c.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = ?", (now, run_id, RUNNING))
 
     def replace_metrics(self, run_id: int, summaries: list[BatchSummary]) -> None:

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 from labbook.errors import SchemaTooNew
-from labbook.store.sqlite.schema import V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14
+from labbook.store.sqlite.schema import V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15
 
 
 def _script(script: str) -> Callable[[sqlite3.Connection], None]:
@@ -86,6 +86,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(V12),
     _sql(V13),
     _script(V14),
+    _sql(V15),
 ]
 LATEST = len(MIGRATIONS)
 

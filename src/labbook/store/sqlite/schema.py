@@ -474,3 +474,36 @@ CREATE TRIGGER search_run_update AFTER UPDATE OF name, note, command ON runs BEG
     VALUES ('run', new.id, coalesce(new.name, ''), coalesce(new.note, '') || ' ' || coalesce((SELECT group_concat(value, ' ') FROM json_each(new.command)), ''));
 END;
 """
+
+
+# v15: the team server (lab server) and its clients. A server keeps the digests of its
+# tokens and, per writer file of each run, how much it holds (its length and the points
+# of each key), committed with the metric summaries of the same points; a client keeps
+# what each server has acknowledged, so `lab sync` sends only what is missing.
+V15 = """
+CREATE TABLE tokens (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL,
+    role         TEXT NOT NULL,   -- read / write / admin
+    hash         TEXT NOT NULL UNIQUE,  -- sha256 of the token, hex
+    created_at   REAL NOT NULL,
+    revoked_at   REAL,
+    last_used_at REAL
+);
+CREATE TABLE uploads (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    writer TEXT NOT NULL,     -- the writer file's name in runs/<uid>/metrics, without .lbm
+    bytes  INTEGER NOT NULL,  -- its length once these points were written
+    counts TEXT NOT NULL,     -- JSON {key: points held}
+    PRIMARY KEY (run_id, writer)
+) WITHOUT ROWID;
+CREATE TABLE sync_state (
+    server TEXT NOT NULL,     -- the server's URL
+    kind   TEXT NOT NULL,     -- run / hypothesis / prediction / note / ...
+    uid    TEXT NOT NULL,
+    digest TEXT NOT NULL,     -- of what was last acknowledged
+    done   INTEGER NOT NULL DEFAULT 0,  -- a run: ended, and every point acknowledged
+    at     REAL NOT NULL,
+    PRIMARY KEY (server, kind, uid)
+) WITHOUT ROWID;
+"""

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from labbook.store.sql.papers import SqlPapers
     from labbook.store.sql.problems import SqlProblems
     from labbook.store.sql.research import SqlResearch
+    from labbook.store.sql.server import SqlServer
     from labbook.store.sql.settings import SqlSettings
 
 
@@ -76,9 +77,18 @@ class SQLiteStore:
 
         return SqlArtifacts(self.db)
 
+    @cached_property
+    def server(self) -> SqlServer:
+        from labbook.store.sql.server import SqlServer
+
+        return SqlServer(self.db)
+
     @property
     def read_only(self) -> bool:
         return self.db.read_only
+
+    def reopen(self) -> SQLiteStore:
+        return SQLiteStore(self.path)
 
     def close(self) -> None:
         self.db.close()

@@ -1,0 +1,78 @@
+"""What clients send a team server (``lab server``): runs and their points, under ``/api/v1``.
+
+Only ``lab server`` mounts these. Every request carries a token (the gate checks it and
+its role: reading needs ``read``, sending ``write``). A batch of points is one body: a
+line of JSON (``{"starts": {key: index of its first point in this writer file}}``), then
+the series blocks, as the writer file holds them. See ``service/ingest``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from labbook.errors import BadInput
+from labbook.service.ingest import SentRun
+from labbook.service.notebook import Notebook
+from labbook.web.app import notebook
+from labbook.web.responses import LabJSON, ViewRoute
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"], default_response_class=LabJSON, route_class=ViewRoute)
+NB = Annotated[Notebook, Depends(notebook)]
+MAX_RUNS = 1000
+
+
+@router.get("/server", summary="This server: its version, schema, clock, and who the token is")
+def server(nb: NB, request: Request) -> dict[str, Any]:
+    import time
+
+    from labbook.web.app import _version
+
+    principal = request.scope.get("state", {}).get("principal")
+    return {
+        "version": _version(),
+        "time": time.time(),
+        "name": principal.name if principal else None,
+        "role": principal.role if principal else None,
+    }
+
+
+@router.post("/runs", summary="Create or bring up to date runs, by uid (refused whole on a conflicting uid)")
+def save_runs(nb: NB, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    raw = body.get("runs")
+    if not isinstance(raw, list) or not 0 < len(raw) <= MAX_RUNS:
+        raise BadInput(f"send {{'runs': [...]}} with 1 to {MAX_RUNS} runs")
+    runs = [SentRun.from_json(r) for r in raw]
+    if body.get("check"):
+        return {"conflicts": nb.ingest.conflicts(runs)}
+    return {"runs": nb.ingest.save_runs(runs)}
+
+
+@router.get("/runs/{uid}/marks", summary="What the server holds of a run: points per key of each writer file")
+def marks(nb: NB, uid: str) -> dict[str, Any]:
+    return {"writers": nb.ingest.marks(uid)}
+
+
+@router.post(
+    "/runs/{uid}/points",
+    summary="Append a writer file's points (a JSON line of starts, then series blocks); resends are harmless",
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+        }
+    },
+)
+async def points(nb: NB, uid: str, writer: str, request: Request) -> dict[str, Any]:
+    data = await request.body()
+    head, sep, blocks = data.partition(b"\n")
+    try:
+        header = json.loads(head) if sep else None
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or not isinstance(header.get("starts"), dict):
+        raise BadInput('a batch of points begins with a line {"starts": {KEY: FIRST_INDEX}}')
+    counts = await run_in_threadpool(nb.ingest.save_points, uid, writer, header["starts"], blocks)
+    return {"counts": counts}
