@@ -20,14 +20,16 @@ LAB = [sys.executable, "-m", "labbook"]
 
 # One cache of slow probes (package lists, GPUs) for the whole session, outside the home directory.
 os.environ.setdefault("LABBOOK_CACHE_DIR", tempfile.mkdtemp(prefix="labbook-test-cache-"))
+_CONFIG_HOME = Path(tempfile.mkdtemp(prefix="labbook-test-config-"))
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never inherit a notebook or a run from the environment they were started in."""
-    for name in ("LABBOOK_DIR", "LABBOOK_RUN_ID", "LABBOOK_DEBUG"):
+    for name in ("LABBOOK_DIR", "LABBOOK_RUN_ID", "LABBOOK_DEBUG", "LABBOOK_SERVER", "LABBOOK_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LABBOOK_SYSTEM_INTERVAL", "0")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(_CONFIG_HOME))  # never the user's lab login
 
 
 @pytest.fixture

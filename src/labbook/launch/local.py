@@ -270,6 +270,7 @@ def _supervise(
     capture: Capture,
 ) -> tuple[int, int]:
     from labbook.tracking.capture import command_python
+    from labbook.tracking.uploader import start_uploader
 
     python = command_python(argv)
     env = _child_env(notebook, record, environ, python)
@@ -300,6 +301,7 @@ def _supervise(
 
     recorder = _recorder(notebook, record, proc.pid)
     outputs = _Outputs(proc, notebook.run_dir(record), stdout, stderr, recorder, capture.patterns)
+    uploader = start_uploader(notebook.root, record.id, outputs.say)  # None unless a server is configured
     follower = _follow_events(capture, cwd, recorder, proc.pid, began, outputs.say)
     ended = False
     try:
@@ -320,6 +322,8 @@ def _supervise(
     for line in (report.warning, problem, *_unreached(notebook, record, config, typed)):
         if line:
             outputs.say(line)
+    if uploader is not None:
+        uploader.finish()
     return record.id, code
 
 

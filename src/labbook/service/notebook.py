@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from labbook.service.ingest import Ingest
     from labbook.service.journal import Journal
     from labbook.service.manage import Manage
+    from labbook.service.outbox import Outbox
     from labbook.service.papers import Papers
     from labbook.service.plan import Plan
     from labbook.service.problems import Ideas, Problems
@@ -114,6 +115,7 @@ class Notebook:
     manage: Area[Manage] = Area("labbook.service.manage", "Manage")  # tags, names, trash, archive
     tokens: Area[Tokens] = Area("labbook.service.tokens", "Tokens")  # the team server's tokens
     ingest: Area[Ingest] = Area("labbook.service.ingest", "Ingest")  # what clients send a server
+    outbox: Area[Outbox] = Area("labbook.service.outbox", "Outbox")  # what a client has still to send
 
     def __init__(self, root: Path, store: Store | None = None) -> None:
         """``root`` holds the files area; ``store`` defaults to the embedded SQLite file in it."""

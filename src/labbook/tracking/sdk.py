@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labbook.core.config import flatten
 from labbook.errors import BadInput, LabbookError
@@ -26,6 +26,9 @@ from labbook.records.runs import FAILED, FINISHED, KILLED, RunRecord
 from labbook.service.notebook import Notebook
 from labbook.service.place import ENV_DIR
 from labbook.tracking.recorder import Recorder, writer_name
+
+if TYPE_CHECKING:
+    from labbook.tracking.uploader import Uploader
 
 ENV_RUN = "LABBOOK_RUN_ID"
 ENV_CONFIG = "LABBOOK_CONFIG"
@@ -97,6 +100,7 @@ class Run:
         self.dir: Path = notebook.run_dir(record)
         self.config: dict[str, Any] = {}
         self._capture: threading.Thread | None = None
+        self._uploader: Uploader | None = None  # sends the run to a team server, when one is configured
         self._finished = False
         self._token: contextvars.Token[Run | None] | None = None
         self._pid = os.getpid()
@@ -143,6 +147,7 @@ class Run:
         _inherited.append((self._notebook, self._recorder))  # never used, never collected, never closed
         self._recorder = None
         self._capture = None
+        self._uploader = None  # the parent's thread: not in this process
         self.owner = False
         self._pid = os.getpid()
         self.log = self._log_after_fork  # type: ignore[method-assign]
@@ -240,6 +245,8 @@ class Run:
             if problem:
                 print(f"labbook: {problem}", file=sys.stderr)
                 deferred = True
+        if self._uploader is not None:
+            self._uploader.finish()
         if not deferred and self._recorder is not None:  # not the parent's connection in a fork child
             self._notebook.close()  # a finished run holds no connection (a later summary read reopens one)
             self._released = True
@@ -335,6 +342,9 @@ def init(
             )
             run = Run(notebook, record, owner=True)
             run._capture = _capture_in_background(run, list(sys.argv))
+            from labbook.tracking.uploader import start_uploader
+
+            run._uploader = start_uploader(notebook.root, run.id)
             _install_exit_hooks()
     except BaseException:
         notebook.close()

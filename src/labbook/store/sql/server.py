@@ -72,6 +72,9 @@ class SqlServer:
                 c.executemany(
                     merge_metrics_sql(self.db.dialect), [metric_row(run_id, b, now) for b in batches]
                 )
+            c.execute(  # points arriving are a heartbeat, as a local writer's merge is
+                "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'", (now, run_id)
+            )
             c.execute(
                 "INSERT INTO uploads (run_id, writer, bytes, counts) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (run_id, writer) DO UPDATE SET bytes = excluded.bytes, counts = excluded.counts",

@@ -1,0 +1,113 @@
+"""``lab login``, ``lab logout`` and ``lab sync``: a notebook that sends its runs to a team server."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from labbook.cli.runs import open_notebook
+from labbook.errors import BadInput
+
+
+@click.command("login")
+@click.argument("url")
+@click.option(
+    "--token", required=True, envvar="LABBOOK_TOKEN", help="The token `lab server token create` printed."
+)
+def login_cmd(url: str, token: str) -> None:
+    """Send runs to the team server at URL from now on (the token is checked first, then kept 0600)."""
+    from labbook.tracking.remote import Client, Server, normal_url, save_login
+
+    server = Server(normal_url(url), token.strip())
+    client = Client(server)
+    try:
+        info = client.info()
+    finally:
+        client.close()
+    path = save_login(server)
+    click.echo(f"logged in to {server.url} as {info.get('name')!r} ({info.get('role')}); kept in {path}")
+    click.echo("runs started from now on are sent there too; LABBOOK_SERVER=off logs here only", err=True)
+
+
+@click.command("logout")
+def logout_cmd() -> None:
+    """Forget the team server: runs are kept here only."""
+    from labbook.tracking.remote import config_path, forget_login
+
+    if forget_login():
+        click.echo(f"logged out (removed {config_path()})")
+    else:
+        click.echo("not logged in to a server")
+
+
+@click.command("sync")
+@click.option("--status", "status", is_flag=True, help="Only say what is not yet on the server.")
+@click.option("--json", "as_json", is_flag=True, help="With --status: print JSON.")
+@click.pass_context
+def sync_cmd(ctx: click.Context, status: bool, as_json: bool) -> None:
+    """Send every run the team server does not yet hold whole; safe to stop and to run again.
+
+    \b
+    lab sync             # send what is missing, resuming where the last one stopped
+    lab sync --status    # what is pending, without sending
+    """
+    from labbook.tracking.remote import Client, configured
+
+    server = configured()
+    if server is None:
+        raise BadInput(
+            "no team server: `lab login URL --token T` first (or set LABBOOK_SERVER and LABBOOK_TOKEN)"
+        )
+    if as_json and not status:
+        raise BadInput("--json goes with --status")
+    nb = open_notebook(ctx)
+    client = Client(server)
+    try:
+        if status:
+            _status(nb, client, as_json)
+            return
+        from labbook.tracking.sync import sync_all
+
+        report = sync_all(nb, client)
+    finally:
+        client.close()
+        nb.close()
+    click.echo(f"sent {report.points:,} points to {server.url}: {len(report.done)} runs whole there"
+               + (f", {len(report.unfinished)} still running (sent so far)" if report.unfinished else ""))  # fmt: skip
+
+
+def _status(nb: object, client: object, as_json: bool) -> None:
+    from labbook.errors import StoreUnreachable
+    from labbook.service.notebook import Notebook
+    from labbook.tracking.remote import Client
+    from labbook.tracking.sync import missing
+
+    assert isinstance(nb, Notebook) and isinstance(client, Client)
+    pending = nb.outbox.pending(client.server.url)
+    rows: list[dict[str, object]] = []
+    reachable = True
+    for run in pending:
+        points: int | None = None
+        if reachable:
+            try:
+                points = missing(nb, client, run)
+            except StoreUnreachable:
+                reachable = False
+        rows.append(
+            {"id": run.id, "uid": run.uid, "name": run.name, "status": run.status, "missing_points": points}
+        )
+    if as_json:
+        click.echo(
+            json.dumps({"server": client.server.url, "reachable": reachable, "pending": rows}, indent=2)
+        )
+        return
+    if not rows:
+        click.echo(f"nothing pending: every run is on {client.server.url}")
+        return
+    where = client.server.url + ("" if reachable else " (which does not answer now)")
+    click.echo(f"{len(rows)} runs not yet whole on {where}:")
+    for r in rows:
+        lacks = "" if r["missing_points"] is None else f", {r['missing_points']:,} points to send"
+        click.echo(f"  run {r['id']} {r['name'] or ''} ({r['status']}{lacks})")
+    click.echo("`lab sync` sends them")

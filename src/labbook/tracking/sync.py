@@ -1,0 +1,218 @@
+"""Sending a local run to a team server until the server holds all of it (``lab sync``, the uploader).
+
+The local notebook is the record; the server is told what it lacks. A run goes as its
+row (``Outbox.payload``), again whenever it changes and every ``RESEND_S`` while it
+runs (the server's heartbeat). Its points go as the writer files hold them: this reads
+each file's whole blocks from where it stopped (a file replaced by compaction is read
+again from its start), and sends the blocks holding points past what the server says it
+holds, with the index of each key's first one. Nothing is ever decoded here: blocks go
+as they are on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from labbook.formats.series import HEADER, MAGIC
+
+if TYPE_CHECKING:
+    from labbook.records.runs import RunRecord
+    from labbook.service.notebook import Notebook
+    from labbook.tracking.remote import Client
+
+BATCH_BYTES = 4 << 20  # the most one request carries
+WINDOW = 8 << 20  # bytes read from a file at a time
+RESEND_S = 30.0
+
+
+@dataclass
+class FileState:
+    """How far one writer file has been read, and how many points of each key it had there."""
+
+    inode: int = -1
+    offset: int = 0
+    read: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step's account: points sent now, points the server still lacks, whether the run is done."""
+
+    sent: int
+    behind: int
+    done: bool
+
+
+def whole_blocks(fd: int, start: int, size: int) -> Iterator[tuple[int, str, int, bytes]]:
+    """(offset, key, points, bytes) of each whole block from ``start``; stops at a partial or foreign block."""
+    pos = start
+    buf, buf_at = b"", start
+    while pos + HEADER.size <= size:
+        if pos + HEADER.size > buf_at + len(buf):
+            buf, buf_at = os.pread(fd, max(WINDOW, HEADER.size), pos), pos
+        head = buf[pos - buf_at : pos - buf_at + HEADER.size]
+        if len(head) < HEADER.size:
+            return
+        magic, n, klen, _flags, ls, lt, lv, _crc = HEADER.unpack(head)
+        if magic != MAGIC:
+            return  # damage: the server gets what precedes it; `lab verify` names the rest
+        end = pos + HEADER.size + klen + ls + lt + lv
+        if end > size:
+            return  # still being written
+        if end > buf_at + len(buf):
+            buf, buf_at = os.pread(fd, max(WINDOW, end - pos), pos), pos
+        raw = buf[pos - buf_at : end - buf_at]
+        key = raw[HEADER.size : HEADER.size + klen].decode("utf-8", "surrogateescape")
+        yield pos, key, n, raw
+        pos = end
+
+
+class RunSync:
+    """What has been sent of one run to one server; ``step`` sends what is new."""
+
+    def __init__(self, nb: Notebook, client: Client, run_id: int) -> None:
+        self.nb, self.client, self.run_id = nb, client, run_id
+        self.files: dict[str, FileState] = {}
+        self.held: dict[str, dict[str, int]] | None = None
+        self.digest: str | None = None
+        self.sent_at = 0.0
+
+    def step(self) -> Progress:
+        """Send the run's row if it changed, then every point the server lacks; raises if it cannot."""
+        from labbook.errors import RunNotFound
+
+        try:
+            run = self.nb.get_run(self.run_id)
+        except RunNotFound:
+            return Progress(0, 0, True)  # removed here meanwhile: nothing left to send
+        self._send_row(run)
+        if self.held is None:
+            self.held = self.client.marks(run.uid)
+        sent = behind = 0
+        folder = self.nb.run_dir(run) / "metrics"
+        for path in sorted(folder.glob("*.lbm")) if folder.is_dir() else []:
+            s, b = self._send_file(run, path.name[: -len(".lbm")], path)
+            sent, behind = sent + s, behind + b
+        done = not self.nb.outbox.live(run) and behind == 0
+        if done:
+            self._send_row(run, force=True)  # the end, once more: nothing after it may be lost
+            self.nb.outbox.acknowledge(self.client.server.url, run, self.digest or "", True)
+        return Progress(sent, behind, done)
+
+    def _send_row(self, run: RunRecord, force: bool = False) -> None:
+        payload = self.nb.outbox.payload(run)
+        digest = self.nb.outbox.digest(payload)
+        stale = self.nb.outbox.live(run) and time.monotonic() - self.sent_at > RESEND_S
+        if force or digest != self.digest or stale:
+            self.client.save_runs([payload])
+            self.digest, self.sent_at = digest, time.monotonic()
+
+    def _send_file(self, run: RunRecord, writer: str, path: os.PathLike[str]) -> tuple[int, int]:
+        """(points sent, points still missing on the server) of one writer file."""
+        from labbook.tracking.remote import Refused
+
+        state = self.files.setdefault(writer, FileState())
+        assert self.held is not None
+        held = self.held.setdefault(writer, {})
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return 0, 0  # replaced between listing and opening: the next step reads it
+        try:
+            st = os.fstat(fd)
+            if st.st_ino != state.inode or st.st_size < state.offset:
+                state.inode, state.offset, state.read = st.st_ino, 0, {}  # compacted: read again
+            sent = 0
+            batch: list[bytes] = []
+            starts: dict[str, int] = {}
+            size = 0
+            for pos, key, n, raw in whole_blocks(fd, state.offset, st.st_size):
+                first = state.read.get(key, 0)
+                state.read[key] = first + n
+                state.offset = pos + len(raw)
+                if first + n <= held.get(key, 0):
+                    continue  # the server holds these
+                starts.setdefault(key, first)
+                batch.append(raw)
+                size += len(raw)
+                if size >= BATCH_BYTES:
+                    sent += self._post(run, writer, starts, batch, held)
+                    batch, starts, size = [], {}, 0
+            if batch:
+                sent += self._post(run, writer, starts, batch, held)
+        except Refused as err:
+            if err.status != 409:
+                raise
+            self.held[writer] = {k: int(v) for k, v in err.body.get("counts", {}).items()}
+            self.files[writer] = FileState()  # read from the start, sending from what it holds
+            return 0, 1
+        finally:
+            os.close(fd)
+        behind = sum(max(0, c - held.get(k, 0)) for k, c in state.read.items())
+        return sent, behind
+
+    def _post(
+        self, run: RunRecord, writer: str, starts: dict[str, int], batch: list[bytes], held: dict[str, int]
+    ) -> int:
+        before = sum(held.values())
+        counts = self.client.save_points(run.uid, writer, starts, b"".join(batch))
+        held.update({k: int(v) for k, v in counts.items()})
+        return sum(held.values()) - before
+
+
+@dataclass
+class SyncReport:
+    """What ``lab sync`` did: runs now whole on the server, runs still sending, points sent."""
+
+    done: list[int] = field(default_factory=list)
+    unfinished: list[int] = field(default_factory=list)
+    points: int = 0
+
+
+def sync_all(nb: Notebook, client: Client) -> SyncReport:
+    """Send every run not yet done with this server; stops at the first error, keeping what was sent."""
+    report = SyncReport()
+    for run in nb.outbox.pending(client.server.url):
+        progress = RunSync(nb, client, run.id).step()
+        report.points += progress.sent
+        (report.done if progress.done else report.unfinished).append(run.id)
+    return report
+
+
+def local_points(nb: Notebook, run: RunRecord) -> dict[str, dict[str, int]]:
+    """{writer: {key: points}} of the whole blocks in a run's writer files."""
+    out: dict[str, dict[str, int]] = {}
+    folder = nb.run_dir(run) / "metrics"
+    for path in sorted(folder.glob("*.lbm")) if folder.is_dir() else []:
+        counts = out.setdefault(path.name[: -len(".lbm")], {})
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            for _pos, key, n, _raw in whole_blocks(fd, 0, os.fstat(fd).st_size):
+                counts[key] = counts.get(key, 0) + n
+        finally:
+            os.close(fd)
+    return out
+
+
+def missing(nb: Notebook, client: Client, run: RunRecord) -> int:
+    """Points of ``run`` the server does not hold (all of them for a run it does not know)."""
+    from labbook.tracking.remote import Refused
+
+    try:
+        held = client.marks(run.uid)
+    except Refused as err:
+        if err.status != 404:
+            raise
+        held = {}
+    return sum(
+        max(0, n - held.get(writer, {}).get(key, 0))
+        for writer, counts in local_points(nb, run).items()
+        for key, n in counts.items()
+    )

@@ -1,0 +1,248 @@
+"""Logging to a team server: local first, sent in the background, nothing lost when the server goes away.
+
+A real ``lab server`` subprocess on a real PostgreSQL; the clients are real processes
+(the SDK, ``lab run``) with ``LABBOOK_SERVER`` and ``LABBOOK_TOKEN`` set. Waits are on
+states (what the server holds, what the run has logged), never on sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from labbook.service.notebook import Notebook
+from labbook.service.server import migrate, open_server
+from labbook.tracking.remote import Client, Server, config_path
+
+from .conftest import LAB, lab, lab_proc, wait_for, write_script
+from .postgres_server import free_port
+
+
+class LabServer:
+    """``lab server`` as a subprocess: started, stopped and started again on the same port."""
+
+    def __init__(self, db: str, files: Path) -> None:
+        self.db, self.files, self.port = db, files, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        with open_server(db, files) as nb:
+            self.token = nb.tokens.create("trainer", "write")[1]
+
+    def start(self) -> None:
+        cmd = [*LAB, "server", "--db", self.db, "--files", str(self.files), "--port", str(self.port)]
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
+        client = Client(Server(self.url, self.token), timeout=2)
+
+        def up() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, (
+                self.proc.stderr.read() if self.proc else ""
+            )
+            try:
+                client.info()
+                return True
+            except Exception:
+                return False
+
+        wait_for(up, label="lab server to answer")
+        client.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # as a crash: no goodbye
+            self.proc.wait()
+        self.proc = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"LABBOOK_SERVER": self.url, "LABBOOK_TOKEN": self.token}
+
+    def notebook(self) -> Notebook:
+        return open_server(self.db, self.files)
+
+
+@pytest.fixture
+def served(pg_server: Any, tmp_path: Path) -> Iterator[LabServer]:
+    url = pg_server.fresh_database()
+    migrate(url)
+    server = LabServer(url, tmp_path / "server-files")
+    server.start()
+    yield server
+    server.stop()
+
+
+def _same_runs(local: Notebook, remote: Notebook) -> None:
+    """Every local run is on the server with every point, once, and the same summaries."""
+    mine, _ = local.list_runs()
+    theirs = {r.uid: r for r in remote.list_runs()[0]}
+    assert set(theirs) == {r.uid for r in mine}
+    for run in mine:
+        other = theirs[run.uid]
+        assert (other.status, other.name, other.params, other.tags) == (
+            run.status,
+            run.name,
+            run.params,
+            run.tags,
+        )
+        assert sorted(other.metrics) == sorted(run.metrics)
+        for key in run.metrics:
+            a, b = local.series(run, key), remote.series(other, key)
+            assert np.array_equal(a.steps, b.steps) and np.array_equal(a.values, b.values, equal_nan=True), (
+                key
+            )
+            assert other.metrics[key].count == run.metrics[key].count == len(a.values)
+
+
+SCRIPT = """
+import json, sys, time
+import labbook
+
+n = int(sys.argv[1])
+run = labbook.init(name="remote", config={"lr": 0.01}, tags=["team"])
+worst = 0.0
+for step in range(n):
+    t = time.perf_counter()
+    run.log({"loss": 1.0 / (step + 1), "acc": step / n}, step=step)
+    worst = max(worst, time.perf_counter() - t)
+    if step == n // 2 and len(sys.argv) > 2:
+        open(sys.argv[2], "w").write("half")  # the test may now take the server away
+        while not __import__("os").path.exists(sys.argv[2] + ".go"):
+            run.log({"loss": 0.5, "acc": 0.5}, step=step)  # logging goes on while the server is down
+            time.sleep(0.001)
+run.finish()
+print(json.dumps({"worst_log_s": worst}))
+"""
+
+
+def test_an_sdk_run_arrives_whole_on_the_server(served: LabServer, project: Path) -> None:
+    script = write_script(project, "train.py", SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script), "3000"], cwd=project, env={**os.environ, **served.env},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "labbook:" not in proc.stderr  # nothing to say: the server answered throughout
+    with Notebook.open(project) as local, served.notebook() as remote:
+        _same_runs(local, remote)
+        assert local.outbox.pending(served.url) == []  # acknowledged whole
+
+
+def test_lab_run_sends_the_runs_it_starts(served: LabServer, project: Path) -> None:
+    script = write_script(
+        project, "emit.py", "import json\nfor i in range(50): print(json.dumps({'x': i * 0.5}))\n"
+    )
+    result = lab_proc(
+        "run", "--name", "emitted", "--", sys.executable, str(script), cwd=project, env=served.env
+    )
+    assert result.returncode == 0, result.stderr
+    with Notebook.open(project) as local, served.notebook() as remote:
+        _same_runs(local, remote)
+        (run,) = remote.list_runs()[0]
+        assert (run.name, run.status, run.metrics["x"].count) == ("emitted", "finished", 50)
+
+
+def test_a_server_and_its_database_going_away_mid_run_lose_nothing(
+    served: LabServer, project: Path, pg_server: Any
+) -> None:
+    """The server is killed, then its database restarted, while a run logs 200k points: all arrive once."""
+    script = write_script(project, "train.py", SCRIPT)
+    half = project / "half"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "100000", str(half)], cwd=project, env={**os.environ, **served.env},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait_for(half.exists, timeout=300, label="the run to log half its points")
+    with served.notebook() as remote:
+        wait_for(lambda: bool(remote.list_runs()[0]) and "loss" in remote.list_runs()[0][0].metrics,
+                 timeout=120, label="the server to hold some points")  # fmt: skip
+    served.stop()
+    with Notebook.open(project) as local:
+        (run,) = local.list_runs()[0]
+        logged = run.metrics.get("loss")
+        before = logged.count if logged else 0
+        wait_for(
+            lambda: local.get_run(run.id).metrics["loss"].count > before + 2000,
+            timeout=120,
+            label="the run to go on logging while the server is down",
+        )
+    served.start()
+    pg_server.restart()  # the database goes away too, under a running server
+    Path(str(half) + ".go").write_text("")
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert err.count("the run goes on here") == 1  # said once, however long it lasted
+    worst = json.loads(out.strip().splitlines()[-1])["worst_log_s"]
+    assert worst < 1.0, f"run.log waited {worst:.3f} s: it must never wait for the server"
+    synced = lab_proc("sync", cwd=project, env=served.env)
+    assert synced.returncode == 0, synced.stderr
+    with Notebook.open(project) as local, served.notebook() as remote:
+        _same_runs(local, remote)
+        (run,) = local.list_runs()[0]
+        assert run.metrics["loss"].count > 100_000  # the points logged during the outage too
+    again = lab_proc("sync", cwd=project, env=served.env)
+    assert again.returncode == 0 and "sent 0 points" in again.stdout  # safe to run again
+
+
+def test_a_server_that_does_not_answer_leaves_the_run_pending(project: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    env = {"LABBOOK_SERVER": url, "LABBOOK_TOKEN": "lbk_" + "z" * 43}
+    script = write_script(project, "train.py", SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), "500"], cwd=project, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("does not answer") == 1 and "lab sync" in proc.stderr
+    status = lab_proc("sync", "--status", "--json", cwd=project, env=env)
+    assert status.returncode == 0, status.stderr
+    data = json.loads(status.stdout)
+    assert data["reachable"] is False and [r["name"] for r in data["pending"]] == ["remote"]
+    failed = lab_proc("sync", cwd=project, env=env)
+    assert failed.returncode == 1 and "does not answer" in failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1
+
+
+def test_a_wrong_token_is_one_line_and_the_run_goes_on(served: LabServer, project: Path) -> None:
+    env = {**served.env, "LABBOOK_TOKEN": "lbk_" + "w" * 43}
+    script = write_script(project, "train.py", SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), "200"], cwd=project, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0
+    assert proc.stderr.count("refused the token") == 1
+    sync = lab_proc("sync", cwd=project, env=env)
+    assert sync.returncode == 2 and "refused the token" in sync.stderr
+
+
+def test_lab_login_checks_the_token_and_keeps_it_private(served: LabServer, project: Path) -> None:
+    bad = lab("login", served.url, "--token", "lbk_" + "q" * 43)
+    assert bad.exit_code == 2 and "refused the token" in bad.output
+    assert not config_path().exists()
+    good = lab("login", served.url + "/", "--token", served.token)
+    assert good.exit_code == 0, good.output
+    assert "as 'trainer' (write)" in good.output
+    assert config_path().stat().st_mode & 0o777 == 0o600
+    assert json.loads(config_path().read_text()) == {"url": served.url, "token": served.token}
+    # the login is used without any environment
+    script = write_script(project, "train.py", SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), "100"], cwd=project, env=dict(os.environ),
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with Notebook.open(project) as local, served.notebook() as remote:
+        _same_runs(local, remote)
+    assert lab("logout").exit_code == 0 and not config_path().exists()
+    nothing = lab("sync")
+    assert nothing.exit_code == 2 and "lab login" in nothing.output
+
+
+@pytest.mark.parametrize("url", ["ftp://x", "http://host:8770/api", ""])
+def test_a_url_that_is_not_a_server_is_refused(url: str) -> None:
+    r = lab("login", url, "--token", "t")
+    assert r.exit_code == 2 and "server" in r.output
