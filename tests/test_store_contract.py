@@ -206,6 +206,17 @@ def test_fresh_store_is_writable_sound_and_empty(store: Store) -> None:
     assert store.runs.fields().params == frozenset()
 
 
+def test_a_run_is_found_by_its_exact_uid_even_one_of_digits(store: Store) -> None:
+    """``run_id_of_uid`` matches whole uids only, trashed runs too, however the uid looks."""
+    digits = new_run(store, "digits", uid="0" * 31 + "7")
+    hexed = new_run(store, "hexed", uid="ab" * 16)
+    store.runs.set_trashed([hexed], 5.0, 5.0)
+    assert store.runs.run_id_of_uid("0" * 31 + "7") == digits
+    assert store.runs.run_id_of_uid("ab" * 16) == hexed
+    assert store.runs.run_id_of_uid("ab" * 8) is None  # a prefix is not a uid
+    assert store.runs.run_id_of_uid("f" * 32) is None
+
+
 def test_unknown_ids_read_as_none(store: Store) -> None:
     """Reading a record that does not exist gives None, never an error."""
     assert store.runs.get_run(77) is None

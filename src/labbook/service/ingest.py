@@ -181,11 +181,8 @@ class Ingest:
         return {sent.uid: self._save(sent) for sent in runs}
 
     def _held(self, uid: str) -> RunRecord | None:
-        for run_id in self.store.runs.find_run_ids(uid) + self.store.runs.find_run_ids(uid, in_trash=True):
-            run = self.store.runs.get_run(run_id)
-            if run is not None and run.uid == uid:
-                return run
-        return None
+        run_id = self.store.runs.run_id_of_uid(uid)
+        return None if run_id is None else self.store.runs.get_run(run_id)
 
     def _save(self, sent: SentRun) -> int:
         runs = self.store.runs

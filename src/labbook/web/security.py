@@ -91,9 +91,10 @@ class Guard:
             return
         headers = _headers(scope)
         cookies = _cookies(headers.get("cookie", ""))
-        refusal = self._refusal(scope, headers, cookies)
-        if refusal is None and self.settings.server:
+        refusal = None
+        if self.settings.server:  # who it is comes first: without a token, every request is a 401
             refusal = await self._check_token(scope, headers, cookies)
+        refusal = refusal or self._refusal(scope, headers, cookies)
         if refusal is not None:
             await _reply(send, *refusal)
             return

@@ -404,6 +404,11 @@ class SqlRuns(RunEdits):
             return [r[0] for r in self.db.read(f"SELECT id FROM runs WHERE uid LIKE ?{trash}", (pattern,))]
         return []
 
+    def run_id_of_uid(self, uid: str) -> int | None:
+        """The run with exactly this uid, in the trash or not (a uid of digits is still a uid)."""
+        rows = self.db.read("SELECT id FROM runs WHERE uid = ?", (uid,))
+        return int(rows[0][0]) if rows else None
+
     def unfinished_jobs(self) -> list[tuple[int, str, str]]:
         """(run id, job id, status) of pending or running runs that a cluster job runs."""
         rows = self.db.read(
