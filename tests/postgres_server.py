@@ -47,6 +47,7 @@ class PgServer:
 
     root: Path
     port: int
+    netns: str | None = None  # run it inside this network namespace (another "host")
 
     @property
     def data(self) -> Path:
@@ -58,6 +59,8 @@ class PgServer:
     def _as_owner(self, argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
         if os.geteuid() == 0:
             argv = ["runuser", "-u", "nobody", "--", *argv]
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
         return subprocess.run(argv, check=True, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
 
     def start(self) -> None:
@@ -89,12 +92,12 @@ class PgServer:
 
 
 @contextmanager
-def postgres_server() -> Iterator[PgServer]:
+def postgres_server(netns: str | None = None) -> Iterator[PgServer]:
     root = Path(tempfile.mkdtemp(prefix="labbook-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "nobody", "nogroup")
     os.chmod(root, 0o700)
-    server = PgServer(root, free_port())
+    server = PgServer(root, free_port(), netns)
     server._as_owner(
         [
             pg_bin("initdb"),
