@@ -132,7 +132,7 @@ def test_lower_is_better_metrics_count_a_drop_as_help(ablation_project: Path) ->
             ["--components", "aug.enabled,warmup.enabled,dropout.enabled,a,b", "--factorial"],
             "component a is not in the config",
         ),
-        (["--components", "aug.enabled", "--launcher", "ray"], "'ray' is not one of 'local', 'slurm'"),
+        (["--components", "aug.enabled", "--launcher", "k8s"], "'k8s' is not one of 'local', 'slurm', 'ray'"),
         (["--components", "aug.enabled", "--slurm-time", "5"], "--slurm-time needs --launcher slurm"),
         (["--components", "aug.enabled", "--seeds", "50", "--max-runs", "10"], "this ablation is 100 runs"),
     ],

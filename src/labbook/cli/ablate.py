@@ -39,7 +39,9 @@ if TYPE_CHECKING:
     help="Analyse the runs of an ablation sweep already made (e.g. after --detach); runs nothing.",
 )
 @click.option(
-    "--detach", is_flag=True, help="Slurm: submit the runs and return; --report SWEEP analyses them later."
+    "--detach",
+    is_flag=True,
+    help="Slurm only: submit the runs and return; --report SWEEP analyses them later.",
 )
 @click.option(
     "--components", required=True, help="Boolean config keys, comma-separated, e.g. a.enabled,b.enabled."
@@ -98,7 +100,7 @@ def ablate_cmd(ctx: click.Context, /, **opts: Any) -> None:
         raise BadInput(
             "give the config with -c CONFIG (or --report SWEEP to analyse an ablation already run)"
         )
-    if opts["detach"] and opts["launcher"] != "slurm":
+    if opts["detach"] and opts["launcher"] == "local":
         raise BadInput("--detach needs --launcher slurm: local runs end with the command")
     argv = ctx.meta.get("labbook.command")
     if not argv:
@@ -168,7 +170,7 @@ def _ablation_report(ctx: click.Context, sweep_id: str, components: list[str], o
 def _run_ablation(
     nb: Any, p: Any, argv: list[str], opts: dict[str, Any], launcher: Any
 ) -> tuple[str, Launched]:
-    """The plan as one sweep through the launcher: each job an ordinary ``lab run`` (here or on Slurm)."""
+    """The plan as one sweep through the launcher: each job an ordinary ``lab run`` (here, on Slurm or Ray)."""
     from labbook.launch.plan import write_sweep
 
     names: list[str | None] = [
@@ -178,12 +180,14 @@ def _run_ablation(
     tags = ("ablation", *opts["tags"])
     batch = write_sweep(nb, p.configs, p.overrides, argv, names, tags=tags, config_file=opts["config_file"])
     kind = "factorial" if opts["factorial"] else "leave-one-out"
+    limited = launcher.name == "local" or opts["parallel"] > 1  # a cluster's own limits otherwise
+    pace = f"{opts['parallel']} at a time" if limited else "as many at a time as it takes"
     click.echo(
         f"lab: ablation sweep {batch.sweep_id}: {len(p.cells)} configurations ({kind}) × {p.seeds} seeds = "
-        f"{len(batch.jobs)} runs, {opts['parallel']} at a time on {launcher.name}",
+        f"{len(batch.jobs)} runs, {pace} on {launcher.name}",
         err=True,
     )
-    launched = launcher.launch(nb, batch, _Lines())
+    launched = launcher.launch(nb, batch, _Lines(launcher.name))
     if launched.interrupted:
         raise click.exceptions.Exit(130)
     if launched.sweep is not None and any(j.exit_code not in (0, None) for j in batch.jobs):
@@ -195,13 +199,16 @@ def _run_ablation(
 class _Lines:
     """``lab ablate``'s watcher: plain lines on stderr, one each time another run is done."""
 
+    def __init__(self, where: str) -> None:
+        self.where = where
+
     def submitted(self, submitted: list[Any]) -> None:
         first, last = submitted[0], submitted[-1]
-        click.echo(
-            f"lab: submitted runs {first.run_id}-{last.run_id} to Slurm as jobs "
-            f"{first.job_id} .. {last.job_id}",
-            err=True,
-        )
+        runs = f"runs {first.run_id}-{last.run_id}"
+        if self.where == "ray":
+            click.echo(f"lab: submitted {runs} to Ray as tasks of job {first.ray_job}", err=True)
+            return
+        click.echo(f"lab: submitted {runs} to Slurm as jobs {first.job_id} .. {last.job_id}", err=True)
 
     @contextmanager
     def waiting(self, total: int) -> Iterator[Any]:

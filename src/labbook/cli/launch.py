@@ -85,7 +85,7 @@ DEFAULT_MAX_RUNS = 100
     help="Keep the repository's untracked files (default: the snapshot setting, off).",
 )
 @launcher_options
-@click.option("--detach", is_flag=True, help="Slurm: submit and return; lab ls follows the jobs.")
+@click.option("--detach", is_flag=True, help="Slurm only: submit and return; lab ls follows the jobs.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing of labbook's own.")
 @click.option("--adopt", hidden=True)
 @click.option("--sweep-id", hidden=True)
@@ -101,6 +101,7 @@ def run_cmd(ctx: click.Context, /, overrides: tuple[str, ...], **opts: Any) -> N
     lab run -c config.yaml lr=3e-4 model.depth=4 -- python train.py
     lab run -c config.yaml seed=0,1,2 lr=1e-3,3e-4 --parallel 2 -- python train.py --lr {lr}
     lab run -c config.yaml seed=0,1,2 --launcher slurm --slurm-time 4:00:00 -- python train.py
+    lab run -c config.yaml seed=0,1,2 --launcher ray --ray-gpus 1 -- python train.py
 
     The command's output streams through unchanged and is saved (lab logs RUN); its
     stdout lines that are JSON objects of numbers become metrics, and so do the scalars
@@ -132,8 +133,8 @@ def run_cmd(ctx: click.Context, /, overrides: tuple[str, ...], **opts: Any) -> N
             code = _smoke_first(notebook, plan, opts)
             if code != 0:
                 ctx.exit(code)
-        if launcher.name == "slurm":
-            code = _on_slurm(notebook, plan, tags, opts, launcher)
+        if launcher.name in ("slurm", "ray"):
+            code = _on_cluster(notebook, plan, tags, opts, launcher)
         elif plan.single:
             code = _single(notebook, plan, tags, opts)
         else:
@@ -246,9 +247,10 @@ def _sweep(
     return launched.exit_code
 
 
-def _on_slurm(
+def _on_cluster(
     notebook: Notebook, plan: RunPlan, tags: tuple[str, ...], opts: dict[str, Any], launcher: Launcher
 ) -> int:
+    """Runs as Slurm jobs or Ray tasks: submitted, followed (unless detached), then their table."""
     quiet = opts["quiet"]
     batch = _batch(notebook, plan, tags, opts)
     launched = launcher.launch(notebook, batch, _Bars(quiet, batch.sweep_id, launcher.name))
@@ -256,22 +258,30 @@ def _on_slurm(
         if not quiet:
             click.echo("lab: detached; lab ls shows their status as the jobs run", err=True)
         return 0
-    click.echo(_slurm_table(notebook, launched.submitted))
+    on_ray = launcher.name == "ray"
+    click.echo(_cluster_table(notebook, launched.submitted, "ray state" if on_ray else "slurm state"))
     for s in launched.submitted:
         run = notebook.get_run(s.run_id)
         if run.started_at is None and run.status == "crashed":
-            click.echo(
-                f"run {run.id} never started on its node (Slurm: {run.job_state}); the job's own output is in "
-                f"{s.handle.paths.stderr}; is the notebook on a filesystem the nodes share?",
-                err=True,
-            )
+            if on_ray:
+                reason = getattr(s, "reason", "")
+                why = f"Ray: {run.job_state}" + (f", {reason}" if reason else "")
+                where = "is labbook installed on the node, and the notebook on a filesystem the nodes share?"
+            else:
+                why = f"Slurm: {run.job_state}"
+                where = (
+                    f"the job's own output is in {s.handle.paths.stderr}; "
+                    "is the notebook on a filesystem the nodes share?"
+                )
+            click.echo(f"run {run.id} never started on its node ({why}); {where}", err=True)
     if launched.interrupted:
-        click.echo("interrupted: the jobs were cancelled; their runs ended killed or cancelled", err=True)
+        what = "tasks" if on_ray else "jobs"
+        click.echo(f"interrupted: the {what} were cancelled; their runs ended killed or cancelled", err=True)
     return launched.exit_code
 
 
-def _slurm_table(notebook: Notebook, submitted: list[Any]) -> str:
-    """Each run beside its job: status, Slurm's last word, exit code and time."""
+def _cluster_table(notebook: Notebook, submitted: list[Any], state: str) -> str:
+    """Each run beside its job or task: status, the cluster's last word, exit code and time."""
     rows = []
     for s in submitted:
         run = notebook.get_run(s.run_id)
@@ -286,7 +296,7 @@ def _slurm_table(notebook: Notebook, submitted: list[Any]) -> str:
                 render.duration(run.duration),
             ]
         )
-    headers = ["run", "overrides", "status", "job", "slurm state", "exit", "time"]
+    headers = ["run", "overrides", "status", "job", state, "exit", "time"]
     return render.plain_table(headers, rows, {0, 5}, 2)
 
 
@@ -304,6 +314,10 @@ class _Bars:
         what = (
             f"run {first.run_id}" if not many else f"runs {first.run_id}-{last.run_id}, sweep {self.sweep_id}"
         )
+        if self.where == "ray":
+            tasks = "a task" if not many else f"{len(submitted)} tasks"
+            click.echo(f"lab: submitted {what} to Ray as {tasks} of job {first.ray_job}", err=True)
+            return
         jobs_text = first.job_id if not many else f"{first.job_id} .. {last.job_id}"
         click.echo(f"lab: submitted {what} to Slurm as job {jobs_text}", err=True)
 
@@ -319,8 +333,8 @@ class _Bars:
             TimeRemainingColumn,
         )
 
-        if self.where == "slurm":
-            label, failed = "slurm", "not finished"
+        if self.where in ("slurm", "ray"):
+            label, failed = self.where, "not finished"
             eta: list[Any] = []
         else:
             label, failed = "sweep", "failed"

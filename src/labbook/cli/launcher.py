@@ -1,8 +1,8 @@
 """The launcher flags and what a launch prints, shared by every command that starts runs.
 
-``lab run`` and ``lab ablate`` both take ``--launcher local|slurm`` with the ``--slurm-*``
-options, split their arguments at ``--``, and end a local sweep on the same summary
-table; all of that is written once, here.
+``lab run`` and ``lab ablate`` both take ``--launcher local|slurm|ray`` with the
+``--slurm-*`` and ``--ray-*`` options, split their arguments at ``--``, and end a local
+sweep on the same summary table; all of that is written once, here.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 _LAUNCHER_OPTIONS = [
     click.option(
         "--launcher",
-        type=click.Choice(["local", "slurm"]),
+        type=click.Choice(["local", "slurm", "ray"]),
         default="local",
         show_default=True,
-        help="Where the runs run: here, or as Slurm jobs (the notebook must be on a shared filesystem).",
+        help="Where the runs run: here, as Slurm jobs or as Ray tasks (a cluster's nodes must share the notebook's filesystem).",
     ),
     click.option("--slurm-partition", metavar="NAME", help="Slurm partition (default: the cluster's)."),
     click.option(
@@ -43,29 +43,57 @@ _LAUNCHER_OPTIONS = [
         metavar="KEY=VALUE",
         help="Any other sbatch option; repeat.",
     ),
+    click.option(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="The Ray cluster: auto (RAY_ADDRESS, else the head started here; the default), HOST:PORT or ray://HOST:PORT.",
+    ),
+    click.option(
+        "--ray-gpus", type=click.FloatRange(0), metavar="N", help="GPUs per task (a fraction shares one)."
+    ),
+    click.option(
+        "--ray-cpus", type=click.FloatRange(0), metavar="N", help="CPUs per task (default: 1, Ray's)."
+    ),
 ]
 
 
 def launcher_options(command: F) -> F:
-    """``--launcher`` and the ``--slurm-*`` options, the same wherever runs are launched."""
+    """``--launcher`` with the ``--slurm-*`` and ``--ray-*`` options, the same wherever runs are launched."""
     for option in reversed(_LAUNCHER_OPTIONS):
         command = option(command)
     return command
 
 
 def launcher_from(opts: dict[str, Any]) -> Launcher:
-    """The launcher the options choose; Slurm is checked against the cluster before anything is written."""
-    from labbook.launch.launcher import Local, slurm_launcher
+    """The launcher the options choose; a cluster is checked before anything is written."""
+    from labbook.launch.launcher import Local, ray_launcher, slurm_launcher
 
-    given = [k for k in opts if k.startswith("slurm_") and opts[k] not in (None, ())]
+    chosen = opts["launcher"]
+    for cluster in ("slurm", "ray"):
+        given = [k for k in opts if k.startswith(f"{cluster}_") and opts[k] not in (None, ())]
+        if given and chosen != cluster:
+            flag = "--" + given[0].replace("_", "-").replace("slurm-opts", "slurm-opt")
+            raise BadInput(f"{flag} needs --launcher {cluster}")
     detach = bool(opts.get("detach"))
-    if opts["launcher"] != "slurm":
-        if given or detach:
-            flag = (
-                "--" + given[0].replace("_", "-").replace("slurm-opts", "slurm-opt") if given else "--detach"
-            )
-            raise BadInput(f"{flag} needs --launcher slurm")
+    if detach and chosen == "ray":
+        raise BadInput(
+            "--detach needs --launcher slurm: Ray ends a driver's tasks when it exits, so lab stays to "
+            "follow them (leave it running in tmux or under nohup)"
+        )
+    if detach and chosen != "slurm":
+        raise BadInput("--detach needs --launcher slurm")
+    if chosen == "local":
         return Local(opts["parallel"], bool(opts.get("fail_fast")))
+    if chosen == "ray":
+        if opts["parallel"] > 1:
+            raise BadInput(
+                "--parallel is for local and Slurm runs: Ray runs as many tasks at once as its nodes' "
+                "CPUs and GPUs hold; ask more of each with --ray-cpus or --ray-gpus"
+            )
+        if opts.get("fail_fast"):
+            raise BadInput("--fail-fast is for local sweeps: a Ray batch runs each of its runs to its end")
+        address = opts["ray_address"] or "auto"
+        return ray_launcher({"address": address, "gpus": opts["ray_gpus"], "cpus": opts["ray_cpus"]})
     request = {
         "partition": opts["slurm_partition"],
         "time": opts["slurm_time"],

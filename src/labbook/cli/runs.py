@@ -22,7 +22,7 @@ from labbook.views.runs import RerunRows
 
 
 def open_notebook(ctx: click.Context) -> Notebook:
-    """The notebook ``--dir`` names (or the nearest one), with Slurm's settling hooked into reaping."""
+    """The notebook ``--dir`` names (or the nearest one), with the clusters' settling hooked into reaping."""
     register_job_settler(settle_jobs)
     return Notebook.open((ctx.obj or {}).get("dir"))
 
@@ -172,7 +172,8 @@ def _show_text(
     for line in damage or ():
         rows.append(("damage", line.removeprefix(f"run {r.id}: ") + "; `lab verify` checks the notebook"))
     if r.job_id:
-        rows.append(("slurm", f"job {r.job_id}" + (f" ({r.job_state})" if r.job_state else "")))
+        cluster, unit = ("ray", "task") if r.source == "ray" else ("slurm", "job")
+        rows.append((cluster, f"{unit} {r.job_id}" + (f" ({r.job_state})" if r.job_state else "")))
     if r.command:
         rows.append(("command", " ".join(cap.get("command_filled") or r.command)))
     if cap.get("config") is not None:

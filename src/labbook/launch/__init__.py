@@ -1,4 +1,4 @@
-"""Launchers: how a run's command is started (here, in a local pool, on Slurm)."""
+"""Launchers: how a run's command is started (here, in a local pool, on Slurm, on Ray)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ if TYPE_CHECKING:
 
 
 def settle_jobs(notebook: Notebook) -> None:
-    """Settle runs whose cluster job ended without them; Slurm is imported only when some are queued."""
-    from labbook.launch.slurm import settle_unfinished
+    """Settle runs whose cluster job ended without them; these modules load only when some are queued.
 
-    settle_unfinished(notebook)
+    Neither imports its cluster's client here: Slurm asks ``sacct``, Ray only whether the
+    driver still lives.
+    """
+    from labbook.launch import ray, slurm
+
+    slurm.settle_unfinished(notebook)
+    ray.settle_unfinished(notebook)

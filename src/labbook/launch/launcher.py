@@ -1,8 +1,8 @@
-"""Where a batch of runs runs: a local pool of child ``lab run`` processes, or Slurm jobs.
+"""Where a batch of runs runs: a local pool of child ``lab run`` processes, Slurm jobs or Ray tasks.
 
 ``lab run`` and ``lab ablate`` hand their batch to one of these and never ask which it
-is until they print the result, so a run reaches Slurm the same way whichever command
-sent it. What the caller shows while it waits goes through a ``Watcher``.
+is until they print the result, so a run reaches a cluster the same way whichever
+command sent it. What the caller shows while it waits goes through a ``Watcher``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from labbook.launch.sweep import Job, SweepResult, child_command, run_sweep
 from labbook.service.notebook import Notebook
 
 if TYPE_CHECKING:
+    from labbook.launch.ray import RayOptions
     from labbook.launch.slurm import SlurmOptions, Submitted
 
 Progress = Callable[[int, int, int], None]  # (done, running, failed)
@@ -48,7 +49,7 @@ class Launched:
     interrupted: bool = False
     detached: bool = False
     sweep: SweepResult | None = None  # the local pool's account (exit codes, logs, fail-fast)
-    submitted: list[Submitted] = field(default_factory=list)  # the Slurm jobs
+    submitted: list[Submitted] = field(default_factory=list)  # the Slurm jobs or Ray tasks
 
     @property
     def all_finished(self) -> bool:
@@ -123,7 +124,43 @@ class Slurm:
         return Launched(order, interrupted, submitted=submitted)
 
 
-Launcher = Local | Slurm
+@dataclass(frozen=True)
+class Ray:
+    """One Ray task per run on a running cluster, followed to its end: Ray ends a driver's tasks with it."""
+
+    options: RayOptions
+    name: str = "ray"
+
+    def launch(self, notebook: Notebook, batch: Batch, watcher: Watcher | None = None) -> Launched:
+        """Create the runs as pending, submit their tasks and follow them, as ``Slurm`` does."""
+        from labbook.launch import ray
+
+        watcher = watcher or Quiet()
+        for job in batch.jobs:
+            job.options = child_options(batch.source, None, (), batch.note, batch.hypothesis)
+            job.options += batch.capture
+        try:
+            submitted = ray.submit(
+                notebook,
+                batch.jobs,
+                batch.configs,
+                batch.sweep_id,
+                self.options,
+                names=list(batch.names),
+                tags=batch.tags,
+                note=batch.note,
+                hypothesis=batch.hypothesis,
+            )
+            watcher.submitted(list(submitted))
+            with watcher.waiting(len(submitted)) as progress:
+                statuses, interrupted = ray.follow(notebook, submitted, progress)
+        finally:
+            ray.disconnect()
+        order = [statuses.get(s.run_id, "not started") for s in submitted]
+        return Launched(order, interrupted, submitted=list(submitted))
+
+
+Launcher = Local | Slurm | Ray
 
 
 def run_alone(notebook: Notebook, job: Job) -> int:
@@ -144,3 +181,16 @@ def slurm_launcher(options: dict[str, Any], detach: bool) -> Slurm:
     request = SlurmOptions(**options)
     check_reachable(request)
     return Slurm(request, detach)
+
+
+def ray_launcher(options: dict[str, Any]) -> Ray:
+    """A Ray launcher for ``options`` (the ``--ray-*`` values), connected to its cluster.
+
+    Connecting is the check: an address where no head answers, or resources no node has,
+    fail before any run is written.
+    """
+    from labbook.launch.ray import RayOptions, connect
+
+    request = RayOptions(**options)
+    connect(request)
+    return Ray(request)

@@ -38,7 +38,7 @@ def start(argv: list[str], env: dict[str, str], cwd: str) -> subprocess.Popen[by
         env=env,
         cwd=cwd,
         start_new_session=True,
-        preexec_fn=_die_with(os.getpid()),
+        preexec_fn=die_with(os.getpid()),
     )
 
 
@@ -58,7 +58,7 @@ def _prctl() -> Callable[..., int] | None:
     return prctl
 
 
-def _die_with(parent: int) -> Callable[[], None] | None:
+def die_with(parent: int) -> Callable[[], None] | None:
     """A ``preexec_fn`` asking the kernel to SIGKILL the command when ``parent`` dies.
 
     It runs between fork and exec, where other threads' locks may be held: one prctl call,

@@ -178,7 +178,7 @@ def submit(
         except Exception as err:  # sbatch refused (bad option, no such resources): the runs never were
             notebook.discard_pending([s.run_id for s in made])
             shutil.rmtree(folder, ignore_errors=True)
-            _forget_configs(jobs)
+            forget_configs(jobs)
             said.seek(0)
             lines = said.read().decode(errors="replace").splitlines() + str(err).splitlines()
             raise LaunchError(f"sbatch refused the jobs: {_sbatch_reason(lines)}") from None
@@ -188,7 +188,7 @@ def submit(
     return made
 
 
-def _forget_configs(jobs: list[Job]) -> None:
+def forget_configs(jobs: list[Job]) -> None:
     """The jobs' config files (and their sweep folder, once empty): nothing stays of a refused submission."""
     for job in jobs:
         if job.config_path is not None:
@@ -352,12 +352,12 @@ def cancel(submitted: list[Submitted]) -> None:
 def settle_unfinished(notebook: Notebook) -> None:
     """For readers: runs whose queued job ended without them (cancelled in the queue, say)."""
     jobs = notebook.store.runs.unfinished_jobs()
-    pending = [(rid, jid) for rid, jid, status in jobs if status == PENDING]
+    runs = [notebook.store.runs.get_run(rid) for rid, _, status in jobs if status == PENDING]
+    pending = [run for run in runs if run is not None and run.source == "slurm" and run.job_id]
     if not pending or shutil.which("sacct") is None:
         return
-    states = job_states([jid for _, jid in pending])
-    for rid, jid in pending:
-        state = states.get(jid)
-        run = notebook.store.runs.get_run(rid)
-        if state in ENDED and run is not None:
+    states = job_states([str(run.job_id) for run in pending])
+    for run in pending:
+        state = states.get(str(run.job_id))
+        if state in ENDED:
             settle(notebook, run, state)
