@@ -246,3 +246,88 @@ def test_lab_login_checks_the_token_and_keeps_it_private(served: LabServer, proj
 def test_a_url_that_is_not_a_server_is_refused(url: str) -> None:
     r = lab("login", url, "--token", "t")
     assert r.exit_code == 2 and "server" in r.output
+
+
+def _research(project: Path) -> None:
+    """A hypothesis, a prediction made before any result, a run testing it, a note against it."""
+    for argv in (
+        ("hyp", "add", "warmup helps"),
+        ("predict", "H1", "acc ends above 0.4", "-p", "0.7"),
+    ):
+        r = lab(*argv)
+        assert r.exit_code == 0, r.output
+    script = write_script(
+        project, "emit.py", "import json\nfor i in range(20): print(json.dumps({'acc': i / 40}))\n"
+    )
+    ran = lab_proc("run", "-H", "H1", "--", sys.executable, str(script), cwd=project)
+    assert ran.returncode == 0, ran.stderr
+    for argv in (("note", "seed 2 diverged", "--against", "H1"), ("resolve", "P1", "true")):
+        r = lab(*argv)
+        assert r.exit_code == 0, r.output
+
+
+def test_lab_push_moves_runs_and_research_once(served: LabServer, project: Path) -> None:
+    _research(project)  # written with no server configured
+    pushed = lab_proc("push", cwd=project, env=served.env)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "20 points and 3 hypotheses, predictions and notes" in pushed.stdout
+    with Notebook.open(project) as local, served.notebook() as remote:
+        _same_runs(local, remote)
+        (h,) = remote.store.research.list_hypotheses()
+        (mine,) = local.store.research.list_hypotheses()
+        assert (h.uid, h.text, h.created_at) == (mine.uid, mine.text, mine.created_at)
+        (p,) = remote.store.research.list_predictions()
+        assert (p.hyp_id, p.late, p.resolution.outcome if p.resolution else None) == (h.id, False, "true")
+        (run,) = remote.list_runs()[0]
+        assert run.hyp_id == h.id
+        (note,) = remote.store.journal.notes()
+        assert (note.hyp_id, note.against, note.text) == (h.id, True, "seed 2 diverged")
+    again = lab_proc("push", cwd=project, env=served.env)
+    assert again.returncode == 0 and "sent 0 points and 0 hypotheses" in again.stdout
+    with served.notebook() as remote:
+        assert len(remote.store.research.list_predictions()) == 1 and len(remote.list_runs()[0]) == 1
+
+
+def test_a_push_whose_uids_clash_is_refused_whole(served: LabServer, project: Path) -> None:
+    from labbook.records.research import NewHypothesis
+
+    _research(project)
+    with Notebook.open(project) as local:
+        (mine,) = local.store.research.list_hypotheses()
+    with served.notebook() as remote:
+        remote.store.research.create_hypothesis(
+            NewHypothesis(mine.uid, "something else entirely", None, "bob", 5.0)
+        )
+    pushed = lab_proc("push", cwd=project, env=served.env)
+    assert pushed.returncode == 2
+    assert f"hypothesis {mine.uid}" in pushed.stderr and "nothing was sent" in pushed.stderr
+    with served.notebook() as remote:  # not one run, prediction or note was written
+        assert remote.list_runs()[0] == [] and remote.store.research.list_predictions() == []
+        assert remote.store.journal.notes() == []
+
+
+def test_the_server_decides_lateness_from_the_runs_it_holds(
+    served: LabServer, project: Path, tmp_path: Path
+) -> None:
+    """A prediction not late where it was written is late on a server that already holds results for it."""
+    from labbook.records.research import NewHypothesis, NewPrediction
+
+    _research(project)
+    assert lab_proc("push", cwd=project, env=served.env).returncode == 0
+    with Notebook.open(project) as first:
+        (h,) = first.store.research.list_hypotheses()
+    other, _, _ = Notebook.init(tmp_path / "laptop")  # another notebook with the same hypothesis and no runs
+    try:
+        hyp = other.store.research.create_hypothesis(
+            NewHypothesis(h.uid, h.text, None, h.author, h.created_at)
+        )
+        other.store.research.create_prediction(NewPrediction("late-there", hyp, "acc above 0.3", kind="binary",
+                                                             p=0.6, created_at=h.created_at + 1))  # fmt: skip
+        assert other.store.research.list_predictions()[0].late is False
+    finally:
+        other.close()
+    pushed = lab_proc("push", cwd=tmp_path / "laptop", env=served.env)
+    assert pushed.returncode == 0, pushed.stderr
+    with served.notebook() as remote:
+        late = {p.uid: p.late for p in remote.store.research.list_predictions()}
+    assert late["late-there"] is True

@@ -73,8 +73,45 @@ def sync_cmd(ctx: click.Context, status: bool, as_json: bool) -> None:
     finally:
         client.close()
         nb.close()
-    click.echo(f"sent {report.points:,} points to {server.url}: {len(report.done)} runs whole there"
-               + (f", {len(report.unfinished)} still running (sent so far)" if report.unfinished else ""))  # fmt: skip
+    click.echo(_said(report, server.url))
+
+
+def _said(report: object, url: str) -> str:
+    from labbook.tracking.sync import SyncReport
+
+    assert isinstance(report, SyncReport)
+    still = f", {len(report.unfinished)} still running (sent so far)" if report.unfinished else ""
+    return (
+        f"sent {report.points:,} points and {report.records:,} hypotheses, predictions and notes to {url}:"
+        f" {len(report.done)} runs whole there{still}"
+    )
+
+
+@click.command("push")
+@click.pass_context
+def push_cmd(ctx: click.Context) -> None:
+    """Move this notebook into the team server's: every run, hypothesis, prediction and note.
+
+    Everything is keyed by uid, so a second push sends nothing twice. The server is asked
+    first: if it holds other content under any of these uids, nothing is sent and the
+    clashing uids are listed.
+    """
+    from labbook.tracking.remote import Client, configured
+    from labbook.tracking.sync import sync_all
+
+    server = configured()
+    if server is None:
+        raise BadInput(
+            "no team server: `lab login URL --token T` first (or set LABBOOK_SERVER and LABBOOK_TOKEN)"
+        )
+    nb = open_notebook(ctx)
+    client = Client(server)
+    try:
+        report = sync_all(nb, client, check=True)
+    finally:
+        client.close()
+        nb.close()
+    click.echo(_said(report, server.url))
 
 
 def _status(nb: object, client: object, as_json: bool) -> None:

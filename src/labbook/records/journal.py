@@ -14,6 +14,7 @@ class Note:
     against: bool
     author: str | None
     created_at: float
+    uid: str = ""
 
 
 @dataclass(frozen=True)

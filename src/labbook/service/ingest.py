@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from labbook.errors import BadInput, DataLost, LabbookError
 from labbook.records.runs import (
@@ -99,6 +99,7 @@ class SentRun:
     sweep_id: str | None = None
     job_id: str | None = None
     job_state: str | None = None
+    hyp_uid: str | None = None
     tags: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
@@ -214,6 +215,10 @@ class Ingest:
             runs.set_capture(run_id, sent.capture)
         if sent.job_id or sent.job_state:
             runs.set_job(run_id, sent.job_id, sent.job_state)
+        if sent.hyp_uid and held.hyp_id is None:
+            hyp = next((h.id for h in self.store.research.list_hypotheses() if h.uid == sent.hyp_uid), None)
+            if hyp is not None:
+                self.store.research.link_run(run_id, hyp)
         self._set_status(held, sent)
         return run_id
 
@@ -231,33 +236,33 @@ class Ingest:
     # -- points --------------------------------------------------------------------
     def marks(self, uid: str) -> dict[str, dict[str, int]]:
         """{writer: {key: points held}} of a run."""
-        run = self._run(uid)
-        return {w: m.counts for w, m in self.store.server.upload_marks(run.id).items()}
+        return {w: m.counts for w, m in self.store.server.upload_marks(self._run_id(uid)).items()}
 
-    def _run(self, uid: str) -> RunRecord:
+    def _run_id(self, uid: str) -> int:
+        """The id of the run ``uid`` names: one indexed read, as every batch of points asks it."""
         from labbook.errors import RunNotFound
 
-        run = self._held(uid) if UID.fullmatch(uid) else None
-        if run is None:
+        run_id = self.store.runs.run_id_of_uid(uid) if UID.fullmatch(uid) else None
+        if run_id is None:
             raise RunNotFound(f"no run {uid!r} on this server; send the run before its points")
-        return run
+        return run_id
 
     def save_points(self, uid: str, writer: str, starts: Mapping[str, int], data: bytes) -> dict[str, int]:
         """Append what the server lacks of a batch of ``writer``'s blocks; the counts it then holds."""
         if not WRITER.fullmatch(writer) or ".." in writer:
             raise BadInput(f"a writer is a file name of letters, digits, '.', '_' and '-', not {writer!r}")
-        run = self._run(uid)
+        run_id = self._run_id(uid)
         batch = _decode(data, starts)
         with _file_lock(uid, writer):
-            mark = self.store.server.upload_marks(run.id).get(writer, UploadMark(0, {}))
+            mark = self.store.server.upload_marks(run_id).get(writer, UploadMark(0, {}))
             kept, counts = _new_points(batch, starts, mark.counts)
-            path = self.nb.run_dir(run) / "metrics" / f"{writer}.lbm"
+            path = self.nb.run_dir(uid) / "metrics" / f"{writer}.lbm"
             length = _cut_back(path, mark.bytes)
             if not kept:
                 return counts
             chunks, summaries = _encode(kept)
             length = _append(path, chunks, length)
-            self.store.server.record_upload(run.id, writer, UploadMark(length, counts), summaries)
+            self.store.server.record_upload(run_id, writer, UploadMark(length, counts), summaries)
         return counts
 
 
@@ -345,10 +350,155 @@ def _append(path: Path, chunks: list[bytes], length: int) -> int:
     try:
         try:
             write_all(fd, data)
-            os.fsync(fd)
+            os.fdatasync(fd)  # on disk before it is counted, and so before the client hears it is
         except BaseException:
             os.ftruncate(fd, length)
             raise
     finally:
         os.close(fd)
     return length + len(data)
+
+
+# -- hypotheses, predictions, notes -------------------------------------------------------
+
+RECORD_KINDS = ("hypotheses", "predictions", "notes")
+SINGULAR = {"hypotheses": "hypothesis", "predictions": "prediction", "notes": "note"}
+
+
+class Records:
+    """Hypotheses, predictions and notes a client sends, keyed by uid, linked by uid.
+
+    A record the server holds already is left as it is (a resolution it lacks is added);
+    one it holds under the same uid with other content is a conflict, and the whole
+    request is refused. Whether a prediction is late is the server's call, at receipt,
+    from the runs it holds, as for one written on the server: a prediction the client
+    already knew to be late stays late.
+    """
+
+    IDENTITY: ClassVar[dict[str, tuple[str, ...]]] = {
+        "hypotheses": ("text", "created_at"),
+        "predictions": ("text", "created_at", "kind"),
+        "notes": ("text", "created_at"),
+    }
+
+    def __init__(self, notebook: Notebook) -> None:
+        self.store = notebook.store
+
+    def _held(self) -> dict[str, dict[str, Any]]:
+        research, journal = self.store.research, self.store.journal
+        return {
+            "hypotheses": {h.uid: {"id": h.id, "text": h.text, "created_at": h.created_at, "outcome": h.outcome}
+                           for h in research.list_hypotheses()},
+            "predictions": {p.uid: {"id": p.id, "text": p.text, "created_at": p.created_at, "kind": p.kind,
+                                    "resolved": p.resolution is not None} for p in research.list_predictions()},
+            "notes": {n.uid: {"id": n.id, "text": n.text, "created_at": n.created_at} for n in journal.notes()},
+        }  # fmt: skip
+
+    def conflicts(self, sent: Mapping[str, list[dict[str, Any]]]) -> list[str]:
+        held = self._held()
+        out = []
+        for kind in RECORD_KINDS:
+            for item in sent.get(kind, []):
+                mine = held[kind].get(item.get("uid", ""))
+                if mine is not None and any(mine[k] != item.get(k) for k in self.IDENTITY[kind]):
+                    out.append(f"{SINGULAR[kind]} {item['uid']}")
+        return out
+
+    def save(self, sent: Mapping[str, list[dict[str, Any]]]) -> dict[str, int]:
+        """Create what the server lacks, hypotheses first; {kind: records created}."""
+        unknown = sorted(set(sent) - set(RECORD_KINDS))
+        if unknown:
+            raise BadInput(f"records are {', '.join(RECORD_KINDS)}, not {unknown[0]!r}")
+        for kind in RECORD_KINDS:
+            items = sent.get(kind, [])
+            if not isinstance(items, list) or not all(
+                isinstance(i, dict) and isinstance(i.get("uid"), str) for i in items
+            ):
+                raise BadInput(f"{kind} is a list of objects, each with its uid")
+        clashes = self.conflicts(sent)
+        if clashes:
+            raise Conflict(
+                f"the server holds other records under these uids: {', '.join(clashes[:10])}; nothing was written",
+                clashes,
+            )
+        try:
+            return {
+                "hypotheses": self._hypotheses(sent.get("hypotheses", [])),
+                "predictions": self._predictions(sent.get("predictions", [])),
+                "notes": self._notes(sent.get("notes", [])),
+            }
+        except (KeyError, TypeError, ValueError) as err:
+            raise BadInput(f"a record is missing a field or has a wrong one ({err})") from None
+
+    def _hyp_ids(self) -> dict[str, int]:
+        return {h.uid: h.id for h in self.store.research.list_hypotheses()}
+
+    def _hypotheses(self, items: list[dict[str, Any]]) -> int:
+        from labbook.records.research import NewHypothesis
+
+        held = self._held()["hypotheses"]
+        made = 0
+        for h in items:
+            found = held.get(h["uid"])
+            if found is None:
+                hyp_id = self.store.research.create_hypothesis(
+                    NewHypothesis(h["uid"], h["text"], h.get("problem"), h.get("author"), float(h["created_at"]),
+                                  tuple(h.get("tags") or ()))
+                )  # fmt: skip
+                made += 1
+            else:
+                hyp_id = int(found["id"])
+            if h.get("outcome") and (found is None or found["outcome"] is None):
+                self.store.research.resolve_hypothesis(
+                    hyp_id, h["outcome"], h.get("belief"), float(h["resolved_at"])
+                )
+        return made
+
+    def _predictions(self, items: list[dict[str, Any]]) -> int:
+        from labbook.records.research import NewPrediction, Resolution
+
+        hyps = self._hyp_ids()
+        held = self._held()["predictions"]
+        made = 0
+        for p in sorted(items, key=lambda x: float(x["created_at"])):  # a revision after what it revises
+            found = held.get(p["uid"])
+            if found is None:
+                revises = held.get(p.get("revision_of_uid") or "", {}).get("id")
+                fields = {k: p.get(k) for k in ("p", "low", "high", "level", "point", "metric", "agg", "reduce",
+                                                "op", "value", "min_runs", "author", "due_at", "scope")}  # fmt: skip
+                pred_id = self.store.research.create_prediction(
+                    NewPrediction(p["uid"], hyps.get(p.get("hyp_uid") or ""), p["text"], kind=p["kind"],
+                                  created_at=float(p["created_at"]), late=True if p.get("late") else None,
+                                  revision_of=revises, source=p.get("source") or "lab",
+                                  tags=tuple(p.get("tags") or ()), **fields)
+                )  # fmt: skip
+                held[p["uid"]] = {"id": pred_id, "resolved": False}
+                made += 1
+            else:
+                pred_id = int(found["id"])
+            r = p.get("resolution")
+            if r and not held[p["uid"]]["resolved"]:
+                self.store.research.resolve_prediction(
+                    pred_id,
+                    Resolution(
+                        r["outcome"], r.get("value"), r["how"], r.get("detail"), float(r["resolved_at"])
+                    ),
+                )
+        return made
+
+    def _notes(self, items: list[dict[str, Any]]) -> int:
+        from labbook.records.journal import NewNote
+
+        hyps = self._hyp_ids()
+        held = self._held()["notes"]
+        made = 0
+        for n in items:
+            if n["uid"] in held:
+                continue
+            run_id = self.store.runs.run_id_of_uid(n["run_uid"]) if n.get("run_uid") else None
+            self.store.journal.add_note(
+                NewNote(n["uid"], n["text"], hyps.get(n.get("hyp_uid") or ""), run_id, bool(n.get("against")),
+                        n.get("author") or "", float(n["created_at"]))
+            )  # fmt: skip
+            made += 1
+        return made

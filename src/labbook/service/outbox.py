@@ -42,7 +42,7 @@ class Outbox:
             note=run.note, command=run.command, cwd=run.cwd, host=run.host, started_at=run.started_at,
             ended_at=run.ended_at, exit_code=run.exit_code, sweep_id=run.sweep_id, job_id=run.job_id,
             job_state=run.job_state, tags=run.tags, params=dict(run.params), summary=dict(run.summary),
-            capture=capture,
+            capture=capture, hyp_uid=self._hyp_uids().get(run.hyp_id) if run.hyp_id else None,
         )  # fmt: skip
         out = asdict(sent)
         out["tags"] = list(sent.tags)
@@ -59,9 +59,59 @@ class Outbox:
         runs, _ = self.nb.store.runs.query_runs(None, [], None)
         return sorted((r for r in runs if not marks.get(("run", r.uid), ("", False))[1]), key=lambda r: r.id)
 
+    def _hyp_uids(self) -> dict[int | None, str]:
+        return {h.id: h.uid for h in self.nb.store.research.list_hypotheses()}
+
+    def records(self, server: str, kinds: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
+        """The hypotheses, predictions and notes ``server`` has not acknowledged as they are now."""
+        marks = self.nb.store.server.sync_marks(server)
+        research = self.nb.store.research
+        hyps = self._hyp_uids()
+        out: dict[str, list[dict[str, Any]]] = {}
+        if "hypotheses" in kinds:
+            out["hypotheses"] = [
+                {"uid": h.uid, "text": h.text, "problem": h.problem, "author": h.author, "created_at": h.created_at,
+                 "tags": list(h.tags), "outcome": h.outcome, "belief": h.belief, "resolved_at": h.resolved_at}
+                for h in research.list_hypotheses()
+            ]  # fmt: skip
+        if "predictions" in kinds:
+            preds = research.list_predictions()
+            uids = {p.id: p.uid for p in preds}
+            out["predictions"] = [_prediction(p, hyps, uids) for p in preds]
+        if "notes" in kinds:
+            runs = {r.id: r.uid for r in self.nb.store.runs.query_runs(None, [], None)[0]}
+            out["notes"] = [
+                {"uid": n.uid, "text": n.text, "hyp_uid": hyps.get(n.hyp_id), "run_uid": runs.get(n.run_id or -1),
+                 "against": n.against, "author": n.author, "created_at": n.created_at}
+                for n in self.nb.store.journal.notes()
+            ]  # fmt: skip
+        return {
+            kind: [r for r in items if marks.get((kind, r["uid"]), ("", False))[0] != self.digest(r)]
+            for kind, items in out.items()
+        }
+
+    def acknowledge_records(self, server: str, sent: dict[str, list[dict[str, Any]]]) -> None:
+        at = time.time()
+        for kind, items in sent.items():
+            for r in items:
+                self.nb.store.server.set_sync_mark(server, kind, r["uid"], self.digest(r), True, at)
+
     def acknowledge(self, server: str, run: RunRecord, digest: str, done: bool) -> None:
         self.nb.store.server.set_sync_mark(server, "run", run.uid, digest, done, time.time())
 
     @staticmethod
     def live(run: RunRecord) -> bool:
         return run.status in (PENDING, RUNNING)
+
+
+def _prediction(p: Any, hyps: dict[int | None, str], uids: dict[int, str]) -> dict[str, Any]:
+    r = p.resolution
+    return {
+        "uid": p.uid, "hyp_uid": hyps.get(p.hyp_id), "text": p.text, "kind": p.kind, "p": p.p, "low": p.low,
+        "high": p.high, "level": p.level, "point": p.point, "metric": p.metric, "agg": p.agg, "reduce": p.reduce,
+        "op": p.op, "value": p.value, "min_runs": p.min_runs, "author": p.author, "created_at": p.created_at,
+        "due_at": p.due_at, "late": p.late, "revision_of_uid": uids.get(p.revision_of or -1), "source": p.source,
+        "scope": p.scope, "tags": list(p.tags),
+        "resolution": None if r is None else
+        {"outcome": r.outcome, "value": r.value, "how": r.how, "detail": r.detail, "resolved_at": r.resolved_at},
+    }  # fmt: skip

@@ -205,6 +205,11 @@ class Client:
     def save_runs(self, runs: list[dict[str, Any]], check: bool = False) -> dict[str, Any]:
         return self.request("POST", "/api/v1/runs", json.dumps({"runs": runs, "check": check}).encode())
 
+    def save_records(self, records: dict[str, list[dict[str, Any]]], check: bool = False) -> dict[str, Any]:
+        return self.request(
+            "POST", "/api/v1/records", json.dumps({**records, "check": check}, default=str).encode()
+        )
+
     def marks(self, uid: str) -> dict[str, dict[str, int]]:
         return dict(self.request("GET", f"/api/v1/runs/{quote(uid)}/marks").get("writers", {}))
 

@@ -17,7 +17,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from labbook.errors import LabbookError
 from labbook.formats.series import HEADER, MAGIC
+
+RECORD_KINDS = ("hypotheses", "predictions", "notes")
 
 if TYPE_CHECKING:
     from labbook.records.runs import RunRecord
@@ -166,20 +169,62 @@ class RunSync:
 
 @dataclass
 class SyncReport:
-    """What ``lab sync`` did: runs now whole on the server, runs still sending, points sent."""
+    """What ``lab sync`` did: runs now whole on the server, runs still sending, points and records sent."""
 
     done: list[int] = field(default_factory=list)
     unfinished: list[int] = field(default_factory=list)
     points: int = 0
+    records: int = 0
 
 
-def sync_all(nb: Notebook, client: Client) -> SyncReport:
-    """Send every run not yet done with this server; stops at the first error, keeping what was sent."""
+class Conflicts(LabbookError):
+    """The server holds other runs or records under some of this notebook's uids: nothing was sent."""
+
+    exit_code = 2
+
+    def __init__(self, uids: list[str]) -> None:
+        shown = ", ".join(uids[:10]) + (f" and {len(uids) - 10} more" if len(uids) > 10 else "")
+        super().__init__(f"the server holds other content under these uids: {shown}; nothing was sent")
+        self.uids = uids
+
+
+def check_conflicts(nb: Notebook, client: Client) -> None:
+    """Ask the server, before anything is written, whether any uid of this notebook clashes."""
+    url = client.server.url
+    runs = [nb.outbox.payload(r) for r in nb.outbox.pending(url)]
+    clashes = [f"run {u}" for u in client.save_runs(runs, check=True).get("conflicts", [])] if runs else []
+    records = nb.outbox.records(url, RECORD_KINDS)
+    if any(records.values()):
+        clashes += client.save_records(records, check=True).get("conflicts", [])
+    if clashes:
+        raise Conflicts(clashes)
+
+
+def _send_records(nb: Notebook, client: Client, kinds: tuple[str, ...]) -> int:
+    records = nb.outbox.records(client.server.url, kinds)
+    if not any(records.values()):
+        return 0
+    client.save_records(records)
+    nb.outbox.acknowledge_records(client.server.url, records)
+    return sum(len(v) for v in records.values())
+
+
+def sync_all(nb: Notebook, client: Client, check: bool = False) -> SyncReport:
+    """Send every record and run not yet done with this server; ``check`` asks about clashing uids first.
+
+    Hypotheses and predictions go before the runs (a run links to its hypothesis, and a
+    prediction's lateness is judged against the runs the server holds when it arrives);
+    notes after (a note may name a run). Stops at the first error, keeping what was sent.
+    """
+    if check:
+        check_conflicts(nb, client)
     report = SyncReport()
+    report.records += _send_records(nb, client, ("hypotheses", "predictions"))
     for run in nb.outbox.pending(client.server.url):
         progress = RunSync(nb, client, run.id).step()
         report.points += progress.sent
         (report.done if progress.done else report.unfinished).append(run.id)
+    report.records += _send_records(nb, client, ("notes",))
     return report
 
 

@@ -59,11 +59,11 @@ class SqlJournal:
             params.append(run_id)
         clause = "WHERE " + " AND ".join(where) if where else ""
         rows = self.db.read(
-            f"SELECT id, text, hyp_id, run_id, against, author, created_at FROM notes {clause}"
+            f"SELECT id, text, hyp_id, run_id, against, author, created_at, uid FROM notes {clause}"
             " ORDER BY against DESC, created_at",
             params,
         )
-        return [Note(i, t, h, r, bool(a), au, at) for i, t, h, r, a, au, at in rows]
+        return [Note(i, t, h, r, bool(a), au, at, u) for i, t, h, r, a, au, at, u in rows]
 
     def search(self, query: str, limit: int) -> list[Hit]:
         return self.db.dialect.search(self.db, query, limit)

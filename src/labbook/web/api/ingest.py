@@ -51,6 +51,21 @@ def save_runs(nb: NB, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]
     return {"runs": nb.ingest.save_runs(runs)}
 
 
+@router.post(
+    "/records", summary="Create hypotheses, predictions and notes by uid (refused whole on a conflicting uid)"
+)
+def save_records(nb: NB, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    from labbook.service.ingest import Records
+
+    check = bool(body.pop("check", False))
+    if sum(len(v) for v in body.values() if isinstance(v, list)) > 10 * MAX_RUNS:
+        raise BadInput(f"send at most {10 * MAX_RUNS} records at once")
+    records = Records(nb)
+    if check:
+        return {"conflicts": records.conflicts(body)}
+    return {"saved": records.save(body)}
+
+
 @router.get("/runs/{uid}/marks", summary="What the server holds of a run: points per key of each writer file")
 def marks(nb: NB, uid: str) -> dict[str, Any]:
     return {"writers": nb.ingest.marks(uid)}
