@@ -1,0 +1,200 @@
+"""The team server under load: 32 clients each sending 100k points, beside MLflow's server.
+
+labbook: a real PostgreSQL (initdb + pg_ctl, as the tests start it) and ``lab server`` as
+a subprocess; each client is a process of its own sending its run's points in batches of
+1,000 through the same client the uploader uses (``tracking.remote.Client``), timing
+each batch. Afterwards the server must hold every point of every run, once.
+
+MLflow: ``mlflow server`` (SQLite backend, one worker, as it is started by default) in
+the peer virtualenv; clients send the same 1,000-point batches with ``log_batch``. Its
+server is far slower, so it gets fewer batches per client (``--mlflow-batches``).
+
+    python benchmarks/bench_server.py [--clients 32] [--points 100000] [--mlflow-clients 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import _common as bench
+import web_peers
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCH = 1000
+
+MLFLOW_CLIENT = r"""
+import json, sys, time
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+base, batches, who = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+client = MlflowClient(tracking_uri=base)
+exp = client.get_experiment_by_name("load") or client.get_experiment(client.create_experiment("load"))
+run = client.create_run(exp.experiment_id if hasattr(exp, "experiment_id") else exp)
+rid = run.info.run_id
+lat = []
+for b in range(batches):
+    t0 = int(time.time() * 1000)
+    metrics = [Metric("loss", 1.0 / (b * 1000 + i + 1), t0 + i, b * 1000 + i) for i in range(1000)]
+    start = time.perf_counter()
+    client.log_batch(rid, metrics=metrics)
+    lat.append(time.perf_counter() - start)
+client.set_terminated(rid)
+held = len(client.get_metric_history(rid, "loss"))
+print(json.dumps({"latencies": lat, "held": held}))
+"""
+
+
+def labbook_client(url: str, token: str, who: int, points: int, out: Any) -> None:
+    """One client: its run, then its points in batches of 1,000, each batch timed."""
+    from labbook.formats.series import encode_block
+    from labbook.tracking.remote import Client, Server
+
+    client = Client(Server(url, token), timeout=60)
+    uid = f"{who + 1:032x}"
+    run = {"uid": uid, "created_at": time.time(), "source": "sdk", "status": "running", "name": f"client-{who}",
+           "host": f"node-{who}"}  # fmt: skip
+    client.save_runs([run])
+    lat = []
+    for start in range(0, points, BATCH):
+        steps = list(range(start, min(start + BATCH, points)))
+        t0 = int(time.time() * 1000)
+        block = encode_block(
+            "loss", steps, [t0 + i for i in range(len(steps))], [1.0 / (s + 1) for s in steps]
+        )
+        began = time.perf_counter()
+        client.save_points(uid, "sdk-1", {"loss": start}, block)
+        lat.append(time.perf_counter() - began)
+    client.save_runs([{**run, "status": "finished", "ended_at": time.time(), "exit_code": 0}])
+    client.close()
+    out.put(lat)
+
+
+def run_labbook(clients: int, points: int) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres_server import free_port, postgres_server
+
+    from labbook.service.server import migrate, open_server
+
+    with bench.temp_dir("server") as tmp, postgres_server() as pg:
+        db = pg.url()
+        migrate(db)
+        with open_server(db, tmp / "files") as nb:
+            token = nb.tokens.create("bench", "write")[1]
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen(
+            [*bench.lab_command(), "server", "--db", db, "--files", str(tmp / "files"), "--port", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            _wait_up(url, token)
+            queue: Any = mp.get_context("fork").Queue()
+            procs = [mp.get_context("fork").Process(target=labbook_client, args=(url, token, k, points, queue))
+                     for k in range(clients)]  # fmt: skip
+            began = time.perf_counter()
+            for p in procs:
+                p.start()
+            latencies = [x for _ in procs for x in queue.get()]
+            for p in procs:
+                p.join()
+            wall = time.perf_counter() - began
+            with open_server(db, tmp / "files") as nb:
+                runs, _ = nb.list_runs()
+                held = [r.metrics["loss"].count for r in runs]
+                series_ok = all(len(nb.series(r, "loss").values) == points for r in runs)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    return {"wall": wall, "latencies": latencies, "held": held, "series_ok": series_ok}
+
+
+def _wait_up(url: str, token: str) -> None:
+    from labbook.tracking.remote import Client, Server
+
+    client = Client(Server(url, token), timeout=2)
+    deadline = bench.now() + 120
+    while bench.now() < deadline:
+        try:
+            client.info()
+            return
+        except Exception:
+            time.sleep(0.2)
+    raise RuntimeError("lab server did not answer")
+
+
+def run_mlflow(clients: int, batches: int) -> dict[str, Any] | str:
+    gone = web_peers.missing()
+    if gone:
+        return gone
+    with bench.temp_dir("mlflow-server") as tmp:
+        proc, base = web_peers.start_server(f"sqlite:///{tmp / 'mlflow.db'}", tmp)
+        try:
+            argv = [str(web_peers.PEER_PYTHON), "-c", MLFLOW_CLIENT, base, str(batches)]
+            began = time.perf_counter()
+            children = [subprocess.Popen([*argv, str(k)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         env=bench.child_env(), cwd=tmp) for k in range(clients)]  # fmt: skip
+            outs = []
+            for c in children:
+                out, err = c.communicate(timeout=7200)
+                if c.returncode != 0:
+                    return f"an MLflow client failed: {err.decode().strip().splitlines()[-1:]}"
+                outs.append(json.loads(out.decode().strip().splitlines()[-1]))
+            wall = time.perf_counter() - began
+        finally:
+            web_peers.stop_server(proc)
+    return {
+        "wall": wall,
+        "latencies": [x for o in outs for x in o["latencies"]],
+        "held": [o["held"] for o in outs],
+    }
+
+
+def pct(xs: list[float], q: float) -> float:
+    return statistics.quantiles(xs, n=100, method="inclusive")[int(q) - 1] if len(xs) > 1 else xs[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--mlflow-clients", type=int, default=8)
+    parser.add_argument("--mlflow-batches", type=int, default=10)
+    args = parser.parse_args()
+    bench.quiet_environment()
+    bench.header(f"team server: {args.clients} clients × {args.points:,} points, batches of {BATCH:,}")
+    lb = run_labbook(args.clients, args.points)
+    total = args.clients * args.points
+    arrived = sum(lb["held"])
+    rows = [["labbook (lab server, PostgreSQL)", f"{args.clients} × {args.points:,}",
+             f"{arrived:,} / {total:,}" + (" ✓" if arrived == total and lb["series_ok"] else " ✗"),
+             f"{total / lb['wall']:,.0f}", bench.fmt_time(pct(lb["latencies"], 50)),
+             bench.against(pct(lb["latencies"], 99), 0.050, bench.fmt_time)]]  # fmt: skip
+    ml = run_mlflow(args.mlflow_clients, args.mlflow_batches)
+    if isinstance(ml, str):
+        rows.append(["MLflow server (SQLite)", "", ml, "", "", ""])
+    else:
+        sent = args.mlflow_clients * args.mlflow_batches * BATCH
+        rows.append(["MLflow server (SQLite, log_batch)", f"{args.mlflow_clients} × {args.mlflow_batches * BATCH:,}",
+                     f"{sum(ml['held']):,} / {sent:,}", f"{sent / ml['wall']:,.0f}",
+                     bench.fmt_time(pct(ml["latencies"], 50)), bench.fmt_time(pct(ml["latencies"], 99))])  # fmt: skip
+    bench.print_table(
+        "1,000-point batches sent at once by every client",
+        ["server", "clients × points", "arrived", "points/s", "p50 batch", "p99 batch (≤ 50 ms)"],
+        rows,
+        ["labbook: arrived counts the points the server's summaries hold, and each run's series is read back whole",
+         "MLflow: arrived is the length of get_metric_history after the batches"],
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
