@@ -87,9 +87,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(uri: str, cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``mlflow server`` on a free loopback port, in a process group of its own; until /health answers."""
-    port = free_port()
+def start_server(uri: str, cwd: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """``mlflow server`` on a loopback port (a free one by default), in a process group of its own; until /health answers."""
+    port = port or free_port()
     argv = [str(PEER_MLFLOW), "server", "--backend-store-uri", uri, "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--workers", "1"]
     env = bench.child_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")  # no huey workers: no page uses them
