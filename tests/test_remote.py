@@ -331,3 +331,45 @@ def test_the_server_decides_lateness_from_the_runs_it_holds(
     with served.notebook() as remote:
         late = {p.uid: p.late for p in remote.store.research.list_predictions()}
     assert late["late-there"] is True
+
+
+def test_lab_pull_brings_the_team_notebook_once(served: LabServer, project: Path, tmp_path: Path) -> None:
+    _research(project)
+    assert lab_proc("push", cwd=project, env=served.env).returncode == 0
+    laptop, _, _ = Notebook.init(tmp_path / "laptop")
+    laptop.close()
+    pulled = lab_proc("pull", cwd=tmp_path / "laptop", env=served.env)
+    assert pulled.returncode == 0, pulled.stderr
+    assert "pulled 1 new runs, 20 points and 3 hypotheses, predictions and notes" in pulled.stdout
+    with Notebook.open(project) as first, Notebook.open(tmp_path / "laptop") as second:
+        _same_runs(first, second)
+        assert [(h.uid, h.text) for h in second.store.research.list_hypotheses()] == [
+            (h.uid, h.text) for h in first.store.research.list_hypotheses()
+        ]
+        (p,) = second.store.research.list_predictions()
+        assert (p.late, p.resolution.outcome if p.resolution else None) == (False, "true")
+        assert [n.text for n in second.store.journal.notes()] == ["seed 2 diverged"]
+        assert second.outbox.pending(served.url) == []  # not sent back
+    again = lab_proc("pull", cwd=tmp_path / "laptop", env=served.env)
+    assert again.returncode == 0 and "pulled 0 new runs, 0 points and 0" in again.stdout
+
+
+def test_a_pull_whose_uids_clash_here_writes_nothing(
+    served: LabServer, project: Path, tmp_path: Path
+) -> None:
+    from labbook.records.research import NewHypothesis
+
+    _research(project)
+    assert lab_proc("push", cwd=project, env=served.env).returncode == 0
+    with Notebook.open(project) as first:
+        (h,) = first.store.research.list_hypotheses()
+    laptop, _, _ = Notebook.init(tmp_path / "laptop")
+    try:
+        laptop.store.research.create_hypothesis(NewHypothesis(h.uid, "my own idea", None, "me", 1.0))
+    finally:
+        laptop.close()
+    pulled = lab_proc("pull", cwd=tmp_path / "laptop", env=served.env)
+    assert pulled.returncode == 2
+    assert f"hypothesis {h.uid}" in pulled.stderr and "nothing was written" in pulled.stderr
+    with Notebook.open(tmp_path / "laptop") as second:
+        assert second.list_runs()[0] == [] and second.store.research.list_predictions() == []

@@ -63,6 +63,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "logout": ("sync", "logout_cmd", "Forget the team server: runs are kept here only."),
     "sync": ("sync", "sync_cmd", "Send the team server every run it does not yet hold whole."),
     "push": ("sync", "push_cmd", "Move this notebook's runs and research into the team server's."),
+    "pull": ("sync", "pull_cmd", "Bring the team server's runs and research into this notebook."),
     "server": ("server", "server_cmd", "Serve a team notebook on PostgreSQL, with tokens (labbook[server])."),
     "backup": ("notebook", "backup_cmd", "Write a consistent copy of the notebook, checked."),
     "verify": ("notebook", "verify_cmd", "Check the database and every series file; exit 1 on damage."),

@@ -148,3 +148,31 @@ def _status(nb: object, client: object, as_json: bool) -> None:
         lacks = "" if r["missing_points"] is None else f", {r['missing_points']:,} points to send"
         click.echo(f"  run {r['id']} {r['name'] or ''} ({r['status']}{lacks})")
     click.echo("`lab sync` sends them")
+
+
+@click.command("pull")
+@click.pass_context
+def pull_cmd(ctx: click.Context) -> None:
+    """Bring the team server's runs, points, hypotheses, predictions and notes into this notebook.
+
+    Keyed by uid: a second pull brings nothing twice, and what was pulled is not sent
+    back. If this notebook holds other content under any of the server's uids, nothing is
+    written and the clashing uids are listed.
+    """
+    from labbook.tracking.remote import Client, configured
+    from labbook.tracking.sync import pull_all
+
+    server = configured()
+    if server is None:
+        raise BadInput("no team server: `lab login URL --token T` first (or set LABBOOK_SERVER and LABBOOK_TOKEN)")
+    nb = open_notebook(ctx)
+    client = Client(server)
+    try:
+        report = pull_all(nb, client)
+    finally:
+        client.close()
+        nb.close()
+    click.echo(
+        f"pulled {report.runs:,} new runs, {report.points:,} points and {report.records:,} hypotheses,"
+        f" predictions and notes from {server.url}"
+    )

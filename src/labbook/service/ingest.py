@@ -247,6 +247,31 @@ class Ingest:
             raise RunNotFound(f"no run {uid!r} on this server; send the run before its points")
         return run_id
 
+    def files(self, uid: str) -> dict[str, int]:
+        """{writer: the bytes a reader may take} of a run's writer files: what was committed of a sent
+        file (an uncommitted tail is never served), the intact length of one written here."""
+        from labbook.store.series.read import intact_length
+
+        marks = self.store.server.upload_marks(self._run_id(uid))
+        folder = self.nb.run_dir(uid) / "metrics"
+        out = {}
+        for path in sorted(folder.glob("*.lbm")) if folder.is_dir() else []:
+            writer = path.name[: -len(".lbm")]
+            out[writer] = marks[writer].bytes if writer in marks else intact_length(path)
+        return out
+
+    def file(self, uid: str, writer: str) -> bytes:
+        """A writer file's bytes, as far as ``files`` says."""
+        if not WRITER.fullmatch(writer) or ".." in writer:
+            raise BadInput(f"a writer is a file name of letters, digits, '.', '_' and '-', not {writer!r}")
+        length = self.files(uid).get(writer)
+        if length is None:
+            from labbook.errors import NotFound
+
+            raise NotFound(f"run {uid} has no writer file {writer!r} on this server")
+        with (self.nb.run_dir(uid) / "metrics" / f"{writer}.lbm").open("rb") as f:
+            return f.read(length)
+
     def save_points(self, uid: str, writer: str, starts: Mapping[str, int], data: bytes) -> dict[str, int]:
         """Append what the server lacks of a batch of ``writer``'s blocks; the counts it then holds."""
         if not WRITER.fullmatch(writer) or ".." in writer:

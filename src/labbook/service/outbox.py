@@ -62,9 +62,9 @@ class Outbox:
     def _hyp_uids(self) -> dict[int | None, str]:
         return {h.id: h.uid for h in self.nb.store.research.list_hypotheses()}
 
-    def records(self, server: str, kinds: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
-        """The hypotheses, predictions and notes ``server`` has not acknowledged as they are now."""
-        marks = self.nb.store.server.sync_marks(server)
+    def records(self, server: str | None, kinds: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
+        """The hypotheses, predictions and notes ``server`` has not acknowledged as they are now (None: all)."""
+        marks = self.nb.store.server.sync_marks(server) if server else {}
         research = self.nb.store.research
         hyps = self._hyp_uids()
         out: dict[str, list[dict[str, Any]]] = {}

@@ -155,6 +155,20 @@ class Client:
         self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json"
     ) -> dict[str, Any]:
         """The JSON the server answered; one ``LabbookError`` for anything else."""
+        status, raw = self.exchange(method, path, body, content_type)
+        return self._answer(status, raw)
+
+    def raw(self, path: str) -> bytes:
+        """The bytes a GET answered (a writer file); one ``LabbookError`` for an error."""
+        status, raw = self.exchange("GET", path)
+        if not 200 <= status < 300:
+            self._answer(status, raw)
+        return raw
+
+    def exchange(
+        self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json"
+    ) -> tuple[int, bytes]:
+        """(status, body) of one request, once more on a fresh connection if a kept-alive one was closed."""
         import http.client
 
         headers = {"Authorization": f"Bearer {self.server.token}", "Accept": "application/json"}
@@ -176,7 +190,7 @@ class Client:
                     raise StoreUnreachable(
                         f"the server at {self.server.url} does not answer ({reason})"
                     ) from None
-        return self._answer(response.status, raw)
+        return response.status, raw
 
     def _answer(self, status: int, raw: bytes) -> dict[str, Any]:
         try:

@@ -178,13 +178,13 @@ class SyncReport:
 
 
 class Conflicts(LabbookError):
-    """The server holds other runs or records under some of this notebook's uids: nothing was sent."""
+    """One side holds other runs or records under some of the other's uids: nothing was written."""
 
     exit_code = 2
 
-    def __init__(self, uids: list[str]) -> None:
+    def __init__(self, uids: list[str], where: str = "the server holds", done: str = "sent") -> None:
         shown = ", ".join(uids[:10]) + (f" and {len(uids) - 10} more" if len(uids) > 10 else "")
-        super().__init__(f"the server holds other content under these uids: {shown}; nothing was sent")
+        super().__init__(f"{where} other content under these uids: {shown}; nothing was {done}")
         self.uids = uids
 
 
@@ -261,3 +261,70 @@ def missing(nb: Notebook, client: Client, run: RunRecord) -> int:
         for writer, counts in local_points(nb, run).items()
         for key, n in counts.items()
     )
+
+
+@dataclass
+class PullReport:
+    """What ``lab pull`` brought: runs, their points, and hypotheses, predictions and notes."""
+
+    runs: int = 0
+    points: int = 0
+    records: int = 0
+
+
+def pull_all(nb: Notebook, client: Client) -> PullReport:
+    """Bring the server's runs, points and research into this notebook, keyed by uid, nothing twice.
+
+    This notebook is asked first: if it holds other content under any of the server's
+    uids, nothing is written. What is pulled counts as acknowledged by that server, so
+    ``lab sync`` does not send it back.
+    """
+
+    from labbook.service.ingest import Records, SentRun
+
+    url = client.server.url
+    records = {k: list(v) for k, v in client.request("GET", "/api/v1/records").items() if k in RECORD_KINDS}
+    runs = [SentRun.from_json(r) for r in client.request("GET", "/api/v1/runs").get("runs", [])]
+    local = Records(nb)
+    clashes = [f"run {u}" for u in nb.ingest.conflicts(runs)] + local.conflicts(records)
+    if clashes:
+        raise Conflicts(clashes, where="this notebook holds", done="written")
+    report = PullReport()
+    saved = local.save({k: records.get(k, []) for k in ("hypotheses", "predictions")})
+    report.records += sum(saved.values())
+    before = {r.uid for r in nb.store.runs.query_runs(None, [], None)[0]}
+    nb.ingest.save_runs(runs)
+    report.runs = len({r.uid for r in runs} - before)
+    for run in runs:
+        report.points += _pull_points(nb, client, run.uid)
+    report.records += local.save({"notes": records.get("notes", [])})["notes"]
+    pulled = {r.uid for r in runs}
+    for record in nb.store.runs.query_runs(None, [], None)[0]:
+        if record.uid in pulled:
+            digest = nb.outbox.digest(nb.outbox.payload(record))
+            nb.outbox.acknowledge(url, record, digest, not nb.outbox.live(record))
+    nb.outbox.acknowledge_records(url, nb.outbox.records(url, RECORD_KINDS))
+    return report
+
+
+def _pull_points(nb: Notebook, client: Client, uid: str) -> int:
+    """The points of one run's writer files this notebook lacks, through the same exactly-once path."""
+    from urllib.parse import quote
+
+    path = f"/api/v1/runs/{quote(uid)}"
+    have = nb.ingest.files(uid)
+    added = 0
+    for writer, length in client.request("GET", f"{path}/files").get("files", {}).items():
+        if have.get(writer, 0) >= int(length):
+            continue
+        data = client.raw(f"{path}/files/{quote(writer)}")
+        starts = dict.fromkeys(_keys_of(data), 0)
+        held = sum(nb.ingest.marks(uid).get(writer, {}).values())
+        added += sum(nb.ingest.save_points(uid, writer, starts, data).values()) - held
+    return added
+
+
+def _keys_of(data: bytes) -> set[str]:
+    from labbook.store.series.read import iter_blocks
+
+    return {block.key for block in iter_blocks(data)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from labbook.errors import BadInput
@@ -64,6 +64,31 @@ def save_records(nb: NB, body: Annotated[dict[str, Any], Body()]) -> dict[str, A
     if check:
         return {"conflicts": records.conflicts(body)}
     return {"saved": records.save(body)}
+
+
+@router.get("/records", summary="Every hypothesis, prediction and note, as a client sends them (lab pull)")
+def records(nb: NB) -> dict[str, Any]:
+    from labbook.service.ingest import RECORD_KINDS
+
+    return dict(nb.outbox.records(None, RECORD_KINDS))
+
+
+@router.get("/runs", summary="Every run, as a client sends it (lab pull)")
+def runs(nb: NB) -> dict[str, Any]:
+    held, _ = nb.store.runs.query_runs(None, [], None)
+    return {"runs": [nb.outbox.payload(r) for r in sorted(held, key=lambda r: r.id)]}
+
+
+@router.get("/runs/{uid}/files", summary="The writer files of a run and their lengths (lab pull)")
+def files(nb: NB, uid: str) -> dict[str, Any]:
+    return {"files": nb.ingest.files(uid)}
+
+
+@router.get(
+    "/runs/{uid}/files/{writer}", summary="One writer file of a run, as the server holds it (lab pull)"
+)
+def file(nb: NB, uid: str, writer: str) -> Response:
+    return Response(nb.ingest.file(uid, writer), media_type="application/octet-stream")
 
 
 @router.get("/runs/{uid}/marks", summary="What the server holds of a run: points per key of each writer file")
