@@ -164,7 +164,9 @@ def pull_cmd(ctx: click.Context) -> None:
 
     server = configured()
     if server is None:
-        raise BadInput("no team server: `lab login URL --token T` first (or set LABBOOK_SERVER and LABBOOK_TOKEN)")
+        raise BadInput(
+            "no team server: `lab login URL --token T` first (or set LABBOOK_SERVER and LABBOOK_TOKEN)"
+        )
     nb = open_notebook(ctx)
     client = Client(server)
     try:

@@ -112,8 +112,10 @@ class SentRun:
             raise BadInput("each run is a JSON object")
         known = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(data) - known)
-        if unknown:
-            raise BadInput(f"a run has no field {unknown[0]!r}")
+        if unknown:  # refused, not dropped: a link or a value would be lost without a word
+            raise BadInput(
+                f"this server does not know a run's field {unknown[0]!r}; it may be older than the client: upgrade it"
+            )
         try:
             run = cls(**{**data, "tags": tuple(data.get("tags") or ())})
         except TypeError as err:
@@ -186,20 +188,27 @@ class Ingest:
         return None if run_id is None else self.store.runs.get_run(run_id)
 
     def _save(self, sent: SentRun) -> int:
+        with _file_lock(sent.uid, ""):  # two clients sending one new run at once: created once
+            held = self._held(sent.uid)
+            return self._create(sent) if held is None else self._update(held, sent)
+
+    def _create(self, sent: SentRun) -> int:
         runs = self.store.runs
-        held = self._held(sent.uid)
-        if held is None:
-            owner = _owner(sent)
-            run_id = runs.create_run(
-                NewRun(
-                    uid=sent.uid, name=sent.name, created_at=sent.created_at, note=sent.note,
-                    command=sent.command, cwd=sent.cwd or "", source=sent.source, owner=owner,
-                    params=sent.params, tags=sent.tags, sweep_id=sent.sweep_id,
-                    pending=sent.status == PENDING,
-                )
-            )  # fmt: skip
-            held = runs.get_run(run_id)
-            assert held is not None
+        owner = _owner(sent)
+        run_id = runs.create_run(
+            NewRun(
+                uid=sent.uid, name=sent.name, created_at=sent.created_at, note=sent.note,
+                command=sent.command, cwd=sent.cwd or "", source=sent.source, owner=owner,
+                params=sent.params, tags=sent.tags, sweep_id=sent.sweep_id,
+                pending=sent.status == PENDING,
+            )
+        )  # fmt: skip
+        held = runs.get_run(run_id)
+        assert held is not None
+        return self._update(held, sent)
+
+    def _update(self, held: RunRecord, sent: SentRun) -> int:
+        runs = self.store.runs
         run_id = held.id
         runs.fill_in(run_id, sent.name, sent.note)
         if sent.command is not None and sent.command != held.command:
