@@ -12,8 +12,12 @@ adapter renders errors at exactly one boundary and never prints a traceback to a
     │   ├── QueryError (2, 400)        a --where / --sort that does not parse or names nothing
     │   ├── MetricValueError (2, 400)  a metric value that is not a number (also a TypeError)
     │   ├── ConfigError (2, 400)       a config file or override that cannot be used as given
-    │   └── LaunchError (2, 400)       an empty command, or one that does not exist
+    │   ├── LaunchError (2, 400)       an empty command, or one that does not exist
+    │   ├── NotAuthorized (2, 401)     a team server refused the token (wrong, revoked, or its role too low)
+    │   ├── Conflict (2, 409)          one side holds other content under uids the other sends: nothing written
+    │   └── Refused (2, 4xx)           what else a team server refused, in its one line (``status``, ``body``)
     ├── SchemaTooNew (2, 409)          the notebook was written by a newer labbook
+    ├── Gap (1, 409)                   a batch of points starts past what the server holds (``counts``): send from there
     └── StoreError (1, 500)            the store could not do what was asked
         ├── NotebookBusy (1, 503)      another process held the write lock past the wait
         ├── StoreUnreachable (1, 503)  the database server does not answer (down, restarting, unreachable)
@@ -27,6 +31,8 @@ adapter renders errors at exactly one boundary and never prints a traceback to a
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class LabbookError(Exception):
@@ -78,6 +84,48 @@ class ConfigError(BadInput):
 
 class LaunchError(BadInput):
     pass
+
+
+class NotAuthorized(BadInput):
+    """The team server refused the token: wrong, revoked, or without the role this needs."""
+
+    http_status = 401
+
+
+class Conflict(BadInput):
+    """Uids one side holds with other content than the other sends; ``uids`` lists them, nothing was written."""
+
+    http_status = 409
+
+    def __init__(self, message: str, uids: list[str]) -> None:
+        super().__init__(message)
+        self.uids = uids
+        self.details = {"conflicts": uids}
+
+    @classmethod
+    def of(cls, uids: list[str], where: str, done: str) -> Conflict:
+        shown = ", ".join(uids[:10]) + (f" and {len(uids) - 10} more" if len(uids) > 10 else "")
+        return cls(f"{where} other content under these uids: {shown}; nothing was {done}", uids)
+
+
+class Refused(BadInput):
+    """A team server's 4xx other than the above, with its one line; ``status`` and ``body`` say more."""
+
+    def __init__(self, message: str, status: int, body: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class Gap(LabbookError):
+    """A batch of points starts past what the server holds; ``counts`` is what it holds, to send from."""
+
+    http_status = 409
+
+    def __init__(self, message: str, counts: dict[str, int]) -> None:
+        super().__init__(message)
+        self.counts = counts
+        self.details = {"counts": counts}
 
 
 class SchemaTooNew(LabbookError):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from labbook.errors import BadInput, DataLost, LabbookError
+from labbook.errors import BadInput, Conflict, DataLost, Gap
 from labbook.records.runs import (
     CANCELLED,
     CRASHED,
@@ -51,29 +51,6 @@ UID = re.compile(r"[0-9a-f]{8,64}")
 ENDED = (FINISHED, FAILED, KILLED, CRASHED, CANCELLED)
 _LOCKS: dict[tuple[str, str], threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
-
-
-class Gap(LabbookError):
-    """A batch starts past what the server holds: the client sends again from ``counts``."""
-
-    exit_code = 1
-    http_status = 409
-
-    def __init__(self, message: str, counts: dict[str, int]) -> None:
-        super().__init__(message)
-        self.counts = counts
-        self.details = {"counts": counts}
-
-
-class Conflict(BadInput):
-    """A uid the server holds already, with different content: nothing was written."""
-
-    http_status = 409
-
-    def __init__(self, message: str, uids: list[str]) -> None:
-        super().__init__(message)
-        self.uids = uids
-        self.details = {"conflicts": uids}
 
 
 #: Fields a sent run may not change once the server has it: what makes it the same run.
@@ -177,10 +154,7 @@ class Ingest:
         """Create or bring up to date each run, by uid; refused whole if any uid conflicts."""
         clashes = self.conflicts(runs)
         if clashes:
-            shown = ", ".join(clashes[:10]) + (f" and {len(clashes) - 10} more" if len(clashes) > 10 else "")
-            raise Conflict(
-                f"the server holds other runs under these uids: {shown}; nothing was written", clashes
-            )
+            raise Conflict.of(clashes, "the server holds", "written")
         return {sent.uid: self._save(sent) for sent in runs}
 
     def _held(self, uid: str) -> RunRecord | None:
@@ -451,10 +425,7 @@ class Records:
                 raise BadInput(f"{kind} is a list of objects, each with its uid")
         clashes = self.conflicts(sent)
         if clashes:
-            raise Conflict(
-                f"the server holds other records under these uids: {', '.join(clashes[:10])}; nothing was written",
-                clashes,
-            )
+            raise Conflict.of(clashes, "the server holds", "written")
         try:
             return {
                 "hypotheses": self._hypotheses(sent.get("hypotheses", [])),

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from labbook.errors import BadInput, LabbookError, StoreUnreachable
+from labbook.errors import BadInput, LabbookError, NotAuthorized, Refused, StoreUnreachable
 
 if TYPE_CHECKING:
     import http.client
@@ -30,21 +30,6 @@ if TYPE_CHECKING:
 ENV_SERVER = "LABBOOK_SERVER"
 ENV_TOKEN = "LABBOOK_TOKEN"
 TIMEOUT_S = 10.0
-
-
-class NotAuthorized(BadInput):
-    """The server refused the token: wrong, revoked, or without the role this needs."""
-
-    http_status = 401
-
-
-class Refused(BadInput):
-    """The server answered 4xx with one line; ``status`` and ``body`` say more (a 409's counts)."""
-
-    def __init__(self, message: str, status: int, body: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = body
 
 
 @dataclass(frozen=True)

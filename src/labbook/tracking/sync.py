@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from labbook.errors import LabbookError
+from labbook.errors import Conflict
 from labbook.formats.series import HEADER, MAGIC
 
 RECORD_KINDS = ("hypotheses", "predictions", "notes")
@@ -116,7 +116,7 @@ class RunSync:
 
     def _send_file(self, run: RunRecord, writer: str, path: os.PathLike[str]) -> tuple[int, int]:
         """(points sent, points still missing on the server) of one writer file."""
-        from labbook.tracking.remote import Refused
+        from labbook.errors import Refused
 
         state = self.files.setdefault(writer, FileState())
         assert self.held is not None
@@ -177,17 +177,6 @@ class SyncReport:
     records: int = 0
 
 
-class Conflicts(LabbookError):
-    """One side holds other runs or records under some of the other's uids: nothing was written."""
-
-    exit_code = 2
-
-    def __init__(self, uids: list[str], where: str = "the server holds", done: str = "sent") -> None:
-        shown = ", ".join(uids[:10]) + (f" and {len(uids) - 10} more" if len(uids) > 10 else "")
-        super().__init__(f"{where} other content under these uids: {shown}; nothing was {done}")
-        self.uids = uids
-
-
 def check_conflicts(nb: Notebook, client: Client) -> None:
     """Ask the server, before anything is written, whether any uid of this notebook clashes."""
     url = client.server.url
@@ -197,7 +186,7 @@ def check_conflicts(nb: Notebook, client: Client) -> None:
     if any(records.values()):
         clashes += client.save_records(records, check=True).get("conflicts", [])
     if clashes:
-        raise Conflicts(clashes)
+        raise Conflict.of(clashes, "the server holds", "sent")
 
 
 def _send_records(nb: Notebook, client: Client, kinds: tuple[str, ...]) -> int:
@@ -248,7 +237,7 @@ def local_points(nb: Notebook, run: RunRecord) -> dict[str, dict[str, int]]:
 
 def missing(nb: Notebook, client: Client, run: RunRecord) -> int:
     """Points of ``run`` the server does not hold (all of them for a run it does not know)."""
-    from labbook.tracking.remote import Refused
+    from labbook.errors import Refused
 
     try:
         held = client.marks(run.uid)
@@ -288,7 +277,7 @@ def pull_all(nb: Notebook, client: Client) -> PullReport:
     local = Records(nb)
     clashes = [f"run {u}" for u in nb.ingest.conflicts(runs)] + local.conflicts(records)
     if clashes:
-        raise Conflicts(clashes, where="this notebook holds", done="written")
+        raise Conflict.of(clashes, "this notebook holds", "written")
     report = PullReport()
     saved = local.save({k: records.get(k, []) for k in ("hypotheses", "predictions")})
     report.records += sum(saved.values())
