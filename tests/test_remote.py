@@ -350,6 +350,9 @@ def test_lab_pull_brings_the_team_notebook_once(served: LabServer, project: Path
         assert (p.late, p.resolution.outcome if p.resolution else None) == (False, "true")
         assert [n.text for n in second.store.journal.notes()] == ["seed 2 diverged"]
         assert second.outbox.pending(served.url) == []  # not sent back
+        (mine,), (theirs,) = first.list_runs()[0], second.list_runs()[0]
+        packages = first.blob(first.get_run(mine.id).capture.get("packages"))
+        assert packages and second.blob(second.get_run(theirs.id).capture.get("packages")) == packages
     again = lab_proc("pull", cwd=tmp_path / "laptop", env=served.env)
     assert again.returncode == 0 and "pulled 0 new runs, 0 points and 0" in again.stdout
 

@@ -30,10 +30,11 @@ class Outbox:
     def __init__(self, notebook: Notebook) -> None:
         self.nb = notebook
 
-    def payload(self, run: RunRecord) -> dict[str, Any]:
-        """The run as a server takes it (``SentRun``): large capture fields inlined from their blobs."""
+    def payload(self, run: RunRecord, inline: bool = True) -> dict[str, Any]:
+        """The run as a server takes it (``SentRun``): large capture fields inlined from their blobs,
+        or (``inline=False``, a list of many runs) left as ``{"blob": digest}`` to fetch once each."""
         capture = dict(run.capture)
-        for name in BLOB_FIELDS:
+        for name in BLOB_FIELDS if inline else ():
             value = capture.get(name)
             if isinstance(value, dict) and "blob" in value:
                 capture[name] = self.nb.blob(value)

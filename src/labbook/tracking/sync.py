@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from labbook.errors import Conflict
 from labbook.formats.series import HEADER, MAGIC
@@ -273,7 +273,9 @@ def pull_all(nb: Notebook, client: Client) -> PullReport:
 
     url = client.server.url
     records = {k: list(v) for k, v in client.request("GET", "/api/v1/records").items() if k in RECORD_KINDS}
-    runs = [SentRun.from_json(r) for r in client.request("GET", "/api/v1/runs").get("runs", [])]
+    fetched: dict[str, str] = {}
+    listed = client.request("GET", "/api/v1/runs").get("runs", [])
+    runs = [SentRun.from_json(_inlined(r, client, fetched)) for r in listed]
     local = Records(nb)
     clashes = [f"run {u}" for u in nb.ingest.conflicts(runs)] + local.conflicts(records)
     if clashes:
@@ -294,6 +296,20 @@ def pull_all(nb: Notebook, client: Client) -> PullReport:
             nb.outbox.acknowledge(url, record, digest, not nb.outbox.live(record))
     nb.outbox.acknowledge_records(url, nb.outbox.records(url, RECORD_KINDS))
     return report
+
+
+def _inlined(run: dict[str, Any], client: Client, fetched: dict[str, str]) -> dict[str, Any]:
+    """A pulled run with its large capture fields fetched (each digest once per pull)."""
+    from urllib.parse import quote
+
+    capture = dict(run.get("capture") or {})
+    for name, value in capture.items():
+        if isinstance(value, dict) and set(value) == {"blob"}:
+            digest = str(value["blob"])
+            if digest not in fetched:
+                fetched[digest] = str(client.request("GET", f"/api/v1/blobs/{quote(digest)}")["data"])
+            capture[name] = fetched[digest]
+    return {**run, "capture": capture}
 
 
 def _pull_points(nb: Notebook, client: Client, uid: str) -> int:

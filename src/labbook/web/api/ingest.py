@@ -75,8 +75,23 @@ def records(nb: NB) -> dict[str, Any]:
 
 @router.get("/runs", summary="Every run, as a client sends it (lab pull)")
 def runs(nb: NB) -> dict[str, Any]:
-    held, _ = nb.store.runs.query_runs(None, [], None)
-    return {"runs": [nb.outbox.payload(r) for r in sorted(held, key=lambda r: r.id)]}
+    listed, _ = nb.store.runs.query_runs(None, [], None)  # rows without their capture: read each whole
+    whole = [nb.store.runs.get_run(r.id) for r in sorted(listed, key=lambda r: r.id)]
+    return {"runs": [nb.outbox.payload(r, inline=False) for r in whole if r is not None]}
+
+
+@router.get("/blobs/{digest}", summary="A large capture field (packages, a patch) by its digest (lab pull)")
+def blob(nb: NB, digest: str) -> dict[str, Any]:
+    import re
+
+    from labbook.errors import NotFound
+
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        raise BadInput(f"a blob is named sha256:HEX, not {digest!r}")
+    data = nb.blob({"blob": digest})
+    if data is None:
+        raise NotFound(f"no blob {digest} on this server")
+    return {"data": data}
 
 
 @router.get("/runs/{uid}/files", summary="The writer files of a run and their lengths (lab pull)")
