@@ -260,6 +260,80 @@ def run_mlflow_outage(points: int, rate: float, down_s: float) -> dict[str, Any]
     return dict(json.loads(lines[-1])) if lines else "the MLflow client printed no result"
 
 
+def run_readback(points: int) -> dict[str, float]:
+    """A run of ``points`` points on the server, read back through its API: the chart and every point."""
+    import urllib.request
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres_server import free_port, postgres_server
+
+    from labbook.formats.series import decode, encode_block
+    from labbook.service.server import migrate, open_server
+    from labbook.store.series.read import iter_blocks
+    from labbook.tracking.remote import Client, Server
+
+    with bench.temp_dir("readback") as tmp, postgres_server() as pg:
+        db = pg.url()
+        migrate(db)
+        with open_server(db, tmp / "files") as nb:
+            token = nb.tokens.create("bench", "read")[1]
+            writer_token = nb.tokens.create("writer", "write")[1]
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        argv = [
+            *bench.lab_command(),
+            "server",
+            "--db",
+            db,
+            "--files",
+            str(tmp / "files"),
+            "--port",
+            str(port),
+        ]
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        try:
+            _wait_up(url, token)
+            client = Client(Server(url, writer_token), timeout=120)
+            uid = "ab" * 16
+            run = {"uid": uid, "created_at": time.time(), "source": "sdk", "status": "running"}
+            client.save_runs([run])
+            step = 10_000  # about what the uploader sends of a tight loop each second
+            values = np.random.default_rng(0).standard_normal(points)
+            for start in range(0, points, step):
+                steps = np.arange(start, min(start + step, points))
+                client.save_points(
+                    uid, "sdk-1", {"loss": start}, encode_block("loss", steps, steps, values[steps])
+                )
+            client.save_runs([{**run, "status": "finished", "ended_at": time.time()}])
+            client.close()
+            reader = Client(Server(url, token), timeout=120)
+            run_id = reader.request("GET", f"/api/runs?where=uid%20%3D%3D%20%27{uid}%27")["runs"][0]["id"]
+
+            def chart() -> None:
+                req = urllib.request.Request(f"{url}/api/runs/{run_id}/metrics/loss?width=1000",
+                                             headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+                with urllib.request.urlopen(req) as r:
+                    r.read()
+
+            def every_point() -> None:
+                data = reader.raw(f"/api/v1/runs/{uid}/files/sdk-1")
+                got = decode(list(iter_blocks(data)))
+                assert len(got.values) == points and np.array_equal(got.values, values)
+
+            first = bench.timed(chart)[0]  # reads every point, and keeps the ended run's overview
+            times = {"first chart": first, "chart": min(bench.timed(chart)[0] for _ in range(5)),
+                     "points": min(bench.timed(every_point)[0] for _ in range(5))}  # fmt: skip
+            reader.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    return times
+
+
 def _wait_up(url: str, token: str) -> None:
     from labbook.tracking.remote import Client, Server
 
@@ -317,6 +391,7 @@ def main() -> None:
     parser.add_argument("--mlflow-batches", type=int, default=10)
     parser.add_argument("--pace", type=float, default=1.0, help="seconds between a paced client's batches")
     parser.add_argument("--paced-batches", type=int, default=20)
+    parser.add_argument("--readback-points", type=int, default=1_000_000)
     parser.add_argument("--outage-points", type=int, default=200_000)
     parser.add_argument("--outage-rate", type=float, default=10_000.0, help="points per second the run logs")
     parser.add_argument("--down", type=float, default=10.0, help="seconds the server is down")
@@ -350,6 +425,16 @@ def main() -> None:
         rows,
         ["labbook: arrived counts the points the server's summaries hold, and each run's series is read back whole",
          "MLflow: arrived is the length of get_metric_history after the batches"],
+    )  # fmt: skip
+    read = run_readback(args.readback_points)
+    bench.print_table(
+        f"one run of {args.readback_points:,} points on the server, read back through its API (best of 5)",
+        ["read", "time", "target"],
+        [["the first chart (GET /api/runs/ID/metrics/loss?width=1000: every point read, M4, the overview kept)",
+          bench.fmt_time(read["first chart"]), bench.against(read["first chart"], 0.200, bench.fmt_time)],
+         ["the chart again (from the overview)", bench.fmt_time(read["chart"]), ""],
+         ["every point (GET the writer file, decoded to numpy, checked)", bench.fmt_time(read["points"]),
+          bench.against(read["points"], 0.200, bench.fmt_time)]],
     )  # fmt: skip
     out = run_outage(args.outage_points, args.outage_rate, args.down)
     rows = [["labbook (uploader, then lab sync)", f"{out['down']:.1f} s, then its PostgreSQL restarted",
