@@ -249,9 +249,11 @@ def test_a_url_that_is_not_a_server_is_refused(url: str) -> None:
 
 
 def _research(project: Path) -> None:
-    """A hypothesis, a prediction made before any result, a run testing it, a note against it."""
+    """A paper, a problem, a hypothesis on it, a prediction made before any result, a run testing it, a note against it."""
     for argv in (
-        ("hyp", "add", "warmup helps"),
+        ("papers", "add", "--title", "Warmup Considered Helpful", "--year", "2024"),
+        ("problems", "add", "Unstable early training", "--why", "runs diverge in the first 1k steps"),
+        ("hyp", "add", "warmup helps", "--problem", "Unstable early training"),
         ("predict", "H1", "acc ends above 0.4", "-p", "0.7"),
     ):
         r = lab(*argv)
@@ -270,7 +272,7 @@ def test_lab_push_moves_runs_and_research_once(served: LabServer, project: Path)
     _research(project)  # written with no server configured
     pushed = lab_proc("push", cwd=project, env=served.env)
     assert pushed.returncode == 0, pushed.stderr
-    assert "20 points and 3 hypotheses, predictions and notes" in pushed.stdout
+    assert "20 points and 5 research records" in pushed.stdout
     with Notebook.open(project) as local, served.notebook() as remote:
         _same_runs(local, remote)
         (h,) = remote.store.research.list_hypotheses()
@@ -282,8 +284,12 @@ def test_lab_push_moves_runs_and_research_once(served: LabServer, project: Path)
         assert run.hyp_id == h.id
         (note,) = remote.store.journal.notes()
         assert (note.hyp_id, note.against, note.text) == (h.id, True, "seed 2 diverged")
+        (paper,) = remote.store.papers.list_papers()
+        assert (paper.title, paper.year) == ("Warmup Considered Helpful", 2024)
+        (problem,) = remote.store.problems.list_problems()
+        assert (problem.title, problem.hyp_ids) == ("Unstable early training", (h.id,))
     again = lab_proc("push", cwd=project, env=served.env)
-    assert again.returncode == 0 and "sent 0 points and 0 hypotheses" in again.stdout
+    assert again.returncode == 0 and "sent 0 points and 0 research records" in again.stdout
     with served.notebook() as remote:
         assert len(remote.store.research.list_predictions()) == 1 and len(remote.list_runs()[0]) == 1
 
@@ -340,7 +346,7 @@ def test_lab_pull_brings_the_team_notebook_once(served: LabServer, project: Path
     laptop.close()
     pulled = lab_proc("pull", cwd=tmp_path / "laptop", env=served.env)
     assert pulled.returncode == 0, pulled.stderr
-    assert "pulled 1 new runs, 20 points and 3 hypotheses, predictions and notes" in pulled.stdout
+    assert "pulled 1 new runs, 20 points and 5 research records" in pulled.stdout
     with Notebook.open(project) as first, Notebook.open(tmp_path / "laptop") as second:
         _same_runs(first, second)
         assert [(h.uid, h.text) for h in second.store.research.list_hypotheses()] == [
@@ -349,12 +355,14 @@ def test_lab_pull_brings_the_team_notebook_once(served: LabServer, project: Path
         (p,) = second.store.research.list_predictions()
         assert (p.late, p.resolution.outcome if p.resolution else None) == (False, "true")
         assert [n.text for n in second.store.journal.notes()] == ["seed 2 diverged"]
+        assert [q.title for q in second.store.problems.list_problems()] == ["Unstable early training"]
+        assert [p.title for p in second.store.papers.list_papers()] == ["Warmup Considered Helpful"]
         assert second.outbox.pending(served.url) == []  # not sent back
         (mine,), (theirs,) = first.list_runs()[0], second.list_runs()[0]
         packages = first.blob(first.get_run(mine.id).capture.get("packages"))
         assert packages and second.blob(second.get_run(theirs.id).capture.get("packages")) == packages
     again = lab_proc("pull", cwd=tmp_path / "laptop", env=served.env)
-    assert again.returncode == 0 and "pulled 0 new runs, 0 points and 0" in again.stdout
+    assert again.returncode == 0 and "pulled 0 new runs, 0 points and 0 research records" in again.stdout
 
 
 def test_a_pull_whose_uids_clash_here_writes_nothing(

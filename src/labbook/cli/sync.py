@@ -82,7 +82,8 @@ def _said(report: object, url: str) -> str:
     assert isinstance(report, SyncReport)
     still = f", {len(report.unfinished)} still running (sent so far)" if report.unfinished else ""
     return (
-        f"sent {report.points:,} points and {report.records:,} hypotheses, predictions and notes to {url}:"
+        f"sent {report.points:,} points and {report.records:,} research records (papers, problems, hypotheses,"
+        f" predictions, notes) to {url}:"
         f" {len(report.done)} runs whole there{still}"
     )
 
@@ -90,7 +91,7 @@ def _said(report: object, url: str) -> str:
 @click.command("push")
 @click.pass_context
 def push_cmd(ctx: click.Context) -> None:
-    """Move this notebook into the team server's: every run, hypothesis, prediction and note.
+    """Move this notebook into the team server's: every run, paper, problem, hypothesis, prediction and note.
 
     Everything is keyed by uid, so a second push sends nothing twice. The server is asked
     first: if it holds other content under any of these uids, nothing is sent and the
@@ -153,7 +154,7 @@ def _status(nb: object, client: object, as_json: bool) -> None:
 @click.command("pull")
 @click.pass_context
 def pull_cmd(ctx: click.Context) -> None:
-    """Bring the team server's runs, points, hypotheses, predictions and notes into this notebook.
+    """Bring the team server's runs, points, papers, problems, hypotheses, predictions and notes here.
 
     Keyed by uid: a second pull brings nothing twice, and what was pulled is not sent
     back. If this notebook holds other content under any of the server's uids, nothing is
@@ -175,6 +176,6 @@ def pull_cmd(ctx: click.Context) -> None:
         client.close()
         nb.close()
     click.echo(
-        f"pulled {report.runs:,} new runs, {report.points:,} points and {report.records:,} hypotheses,"
-        f" predictions and notes from {server.url}"
+        f"pulled {report.runs:,} new runs, {report.points:,} points and {report.records:,} research records"
+        f" (papers, problems, hypotheses, predictions, notes) from {server.url}"
     )

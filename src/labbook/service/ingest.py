@@ -369,12 +369,13 @@ def _append(path: Path, chunks: list[bytes], length: int) -> int:
 
 # -- hypotheses, predictions, notes -------------------------------------------------------
 
-RECORD_KINDS = ("hypotheses", "predictions", "notes")
-SINGULAR = {"hypotheses": "hypothesis", "predictions": "prediction", "notes": "note"}
+RECORD_KINDS = ("papers", "problems", "hypotheses", "predictions", "notes")
+SINGULAR = {"papers": "paper", "problems": "problem", "hypotheses": "hypothesis", "predictions": "prediction",
+            "notes": "note"}  # fmt: skip
 
 
 class Records:
-    """Hypotheses, predictions and notes a client sends, keyed by uid, linked by uid.
+    """Papers, problems, hypotheses, predictions and notes a client sends, keyed by uid, linked by uid.
 
     A record the server holds already is left as it is (a resolution it lacks is added);
     one it holds under the same uid with other content is a conflict, and the whole
@@ -384,6 +385,8 @@ class Records:
     """
 
     IDENTITY: ClassVar[dict[str, tuple[str, ...]]] = {
+        "papers": ("title", "added_at"),
+        "problems": ("title", "created_at"),
         "hypotheses": ("text", "created_at"),
         "predictions": ("text", "created_at", "kind"),
         "notes": ("text", "created_at"),
@@ -395,6 +398,10 @@ class Records:
     def _held(self) -> dict[str, dict[str, Any]]:
         research, journal = self.store.research, self.store.journal
         return {
+            "papers": {p.uid: {"id": p.id, "title": p.title, "added_at": p.added_at, "decision": p.decision}
+                       for p in self.store.papers.list_papers()},
+            "problems": {q.uid: {"id": q.id, "title": q.title, "created_at": q.created_at, "retired": q.retired_at}
+                         for q in self.store.problems.list_problems()},
             "hypotheses": {h.uid: {"id": h.id, "text": h.text, "created_at": h.created_at, "outcome": h.outcome}
                            for h in research.list_hypotheses()},
             "predictions": {p.uid: {"id": p.id, "text": p.text, "created_at": p.created_at, "kind": p.kind,
@@ -428,12 +435,66 @@ class Records:
             raise Conflict.of(clashes, "the server holds", "written")
         try:
             return {
+                "papers": self._papers(sent.get("papers", [])),
+                "problems": self._problems(sent.get("problems", [])),
                 "hypotheses": self._hypotheses(sent.get("hypotheses", [])),
                 "predictions": self._predictions(sent.get("predictions", [])),
                 "notes": self._notes(sent.get("notes", [])),
             }
         except (KeyError, TypeError, ValueError) as err:
             raise BadInput(f"a record is missing a field or has a wrong one ({err})") from None
+
+    def _papers(self, items: list[dict[str, Any]]) -> int:
+        held = self._held()["papers"]
+        made = 0
+        for p in items:
+            found = held.get(p["uid"])
+            if found is None:
+                fields = {k: p.get(k) for k in ("year", "venue", "doi", "arxiv", "url", "abstract", "citekey",
+                                                "entry_type")}  # fmt: skip
+                (paper_id,) = self.store.papers.save_papers(
+                    [{**fields, "uid": p["uid"], "title": p["title"], "authors": list(p.get("authors") or []),
+                      "norm_title": p.get("norm_title") or " ".join(str(p["title"]).lower().split()),
+                      "source": p.get("source") or "import", "added_at": float(p["added_at"]),
+                      "citekeys": list(p.get("citekeys") or [])}],
+                    {},
+                )  # fmt: skip
+                made += 1
+            else:
+                paper_id = int(found["id"])
+            if p.get("decision") and (found is None or found["decision"] is None):
+                self.store.papers.triage_paper(
+                    paper_id, p["decision"], p.get("output_kind"), p.get("changes"), float(p["triaged_at"])
+                )
+        return made
+
+    def _problems(self, items: list[dict[str, Any]]) -> int:
+        held = self._held()["problems"]
+        made = 0
+        for q in items:
+            found = held.get(q["uid"])
+            if found is None:
+                problem_id = self.store.problems.create_problem(
+                    q["uid"], q["title"], q["why"], q.get("attack"), float(q["created_at"]), []
+                )
+                if q.get("notes"):
+                    self.store.problems.edit_problem(problem_id, {}, q["notes"])
+                made += 1
+            else:
+                problem_id = int(found["id"])
+            if q.get("retired_at") and (found is None or found["retired"] is None):
+                self.store.problems.retire_problem(problem_id, q.get("retired_why"), float(q["retired_at"]))
+        return made
+
+    def _problem_links(self, items: list[dict[str, Any]]) -> None:
+        """Hypotheses linked to problems, once both are here (a hypothesis has at most one problem)."""
+        problems = {q.uid: q for q in self.store.problems.list_problems()}
+        hyps = self._hyp_ids()
+        for h in items:
+            problem = problems.get(h.get("problem_uid") or "")
+            hyp_id = hyps.get(h["uid"])
+            if problem is not None and hyp_id is not None and self.store.problems.problem_of(hyp_id) is None:
+                self.store.problems.link_problem(hyp_id, problem.id, problem.title)
 
     def _hyp_ids(self) -> dict[str, int]:
         return {h.uid: h.id for h in self.store.research.list_hypotheses()}
@@ -457,25 +518,28 @@ class Records:
                 self.store.research.resolve_hypothesis(
                     hyp_id, h["outcome"], h.get("belief"), float(h["resolved_at"])
                 )
+        self._problem_links(items)  # problems came first
         return made
 
     def _predictions(self, items: list[dict[str, Any]]) -> int:
         from labbook.records.research import NewPrediction, Resolution
 
         hyps = self._hyp_ids()
+        papers = {p.uid: p.id for p in self.store.papers.list_papers()}
         held = self._held()["predictions"]
         made = 0
         for p in sorted(items, key=lambda x: float(x["created_at"])):  # a revision after what it revises
             found = held.get(p["uid"])
             if found is None:
                 revises = held.get(p.get("revision_of_uid") or "", {}).get("id")
+                paper = papers.get(p.get("paper_uid") or "")
                 fields = {k: p.get(k) for k in ("p", "low", "high", "level", "point", "metric", "agg", "reduce",
                                                 "op", "value", "min_runs", "author", "due_at", "scope")}  # fmt: skip
                 pred_id = self.store.research.create_prediction(
                     NewPrediction(p["uid"], hyps.get(p.get("hyp_uid") or ""), p["text"], kind=p["kind"],
                                   created_at=float(p["created_at"]), late=True if p.get("late") else None,
                                   revision_of=revises, source=p.get("source") or "lab",
-                                  tags=tuple(p.get("tags") or ()), **fields)
+                                  tags=tuple(p.get("tags") or ()), paper_id=paper, **fields)
                 )  # fmt: skip
                 held[p["uid"]] = {"id": pred_id, "resolved": False}
                 made += 1

@@ -64,21 +64,42 @@ class Outbox:
         return {h.id: h.uid for h in self.nb.store.research.list_hypotheses()}
 
     def records(self, server: str | None, kinds: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
-        """The hypotheses, predictions and notes ``server`` has not acknowledged as they are now (None: all)."""
+        """The papers, problems, hypotheses, predictions and notes ``server`` has not acknowledged as
+        they are now (None: all of them)."""
         marks = self.nb.store.server.sync_marks(server) if server else {}
         research = self.nb.store.research
         hyps = self._hyp_uids()
         out: dict[str, list[dict[str, Any]]] = {}
+        papers = self.nb.store.papers.list_papers() if {"papers", "predictions"} & set(kinds) else []
+        if "papers" in kinds:
+            out["papers"] = [
+                {**{k: getattr(p, k) for k in ("uid", "title", "year", "venue", "doi", "arxiv", "url", "abstract",
+                                               "citekey", "entry_type", "source", "added_at", "decision",
+                                               "output_kind", "changes", "triaged_at")},
+                 "authors": list(p.authors), "citekeys": self.nb.store.papers.paper_citekeys(p.id)}
+                for p in papers
+            ]  # fmt: skip
+        problems = self.nb.store.problems.list_problems()
+        if "problems" in kinds:
+            out["problems"] = [
+                {"uid": q.uid, "title": q.title, "why": q.why, "attack": q.attack, "notes": q.notes,
+                 "created_at": q.created_at, "retired_at": q.retired_at, "retired_why": q.retired_why}
+                for q in problems
+            ]  # fmt: skip
         if "hypotheses" in kinds:
+            linked = {h: q.uid for q in problems for h in q.hyp_ids}
             out["hypotheses"] = [
                 {"uid": h.uid, "text": h.text, "problem": h.problem, "author": h.author, "created_at": h.created_at,
-                 "tags": list(h.tags), "outcome": h.outcome, "belief": h.belief, "resolved_at": h.resolved_at}
+                 "tags": list(h.tags), "outcome": h.outcome, "belief": h.belief, "resolved_at": h.resolved_at,
+                 "problem_uid": linked.get(h.id)}
                 for h in research.list_hypotheses()
             ]  # fmt: skip
         if "predictions" in kinds:
             preds = research.list_predictions()
             uids = {p.id: p.uid for p in preds}
-            out["predictions"] = [_prediction(p, hyps, uids) for p in preds]
+            paper_uids = {p.id: p.uid for p in papers}
+            out["predictions"] = [{**_prediction(p, hyps, uids), "paper_uid": paper_uids.get(p.paper_id or -1)}
+                                  for p in preds]  # fmt: skip
         if "notes" in kinds:
             runs = {r.id: r.uid for r in self.nb.store.runs.query_runs(None, [], None)[0]}
             out["notes"] = [

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from labbook.errors import Conflict
 from labbook.formats.series import HEADER, MAGIC
 
-RECORD_KINDS = ("hypotheses", "predictions", "notes")
+RECORD_KINDS = ("papers", "problems", "hypotheses", "predictions", "notes")
+BEFORE_RUNS = ("papers", "problems", "hypotheses", "predictions")
 
 if TYPE_CHECKING:
     from labbook.records.runs import RunRecord
@@ -208,7 +209,7 @@ def sync_all(nb: Notebook, client: Client, check: bool = False) -> SyncReport:
     if check:
         check_conflicts(nb, client)
     report = SyncReport()
-    report.records += _send_records(nb, client, ("hypotheses", "predictions"))
+    report.records += _send_records(nb, client, BEFORE_RUNS)
     for run in nb.outbox.pending(client.server.url):
         progress = RunSync(nb, client, run.id).step()
         report.points += progress.sent
@@ -254,7 +255,7 @@ def missing(nb: Notebook, client: Client, run: RunRecord) -> int:
 
 @dataclass
 class PullReport:
-    """What ``lab pull`` brought: runs, their points, and hypotheses, predictions and notes."""
+    """What ``lab pull`` brought: runs, their points, and research records."""
 
     runs: int = 0
     points: int = 0
@@ -281,7 +282,7 @@ def pull_all(nb: Notebook, client: Client) -> PullReport:
     if clashes:
         raise Conflict.of(clashes, "this notebook holds", "written")
     report = PullReport()
-    saved = local.save({k: records.get(k, []) for k in ("hypotheses", "predictions")})
+    saved = local.save({k: records.get(k, []) for k in BEFORE_RUNS})
     report.records += sum(saved.values())
     before = {r.uid for r in nb.store.runs.query_runs(None, [], None)[0]}
     nb.ingest.save_runs(runs)
