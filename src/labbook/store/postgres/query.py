@@ -32,42 +32,12 @@ from labbook.core.query import (
     RunField,
     SortKey,
 )
+from labbook.store.sql.columns import AGGS, EXAMPLE_COLUMNS, RUN_COLUMNS, SQL, balanced, wide_int
 from labbook.store.sql.db import text_view
 
-SQL = tuple[str, list[Any]]
-
-RUN_COLUMNS = {
-    "id": "r.id",
-    "uid": "r.uid",
-    "name": "r.name",
-    "status": "r.status",
-    "created": "r.created_at",
-    "started": "r.started_at",
-    "ended": "r.ended_at",
-    "duration": "(coalesce(r.ended_at, r.heartbeat_at) - r.started_at)",
-    "exit_code": "r.exit_code",
-    "host": "r.host",
-    "note": "r.note",
-    "source": "r.source",
-    "command": "r.command",
-    "hyp": "r.hyp_id",
-    "sweep": "r.sweep_id",
-    "job": "r.job_id",
-    "job_state": "r.job_state",
-}
 TEXT_RUN_FIELDS = frozenset(
     {"uid", "name", "status", "host", "note", "source", "command", "sweep", "job", "job_state"}
 )
-AGGS = {
-    "last": "m.last",
-    "min": "m.min",
-    "max": "m.max",
-    "mean": "m.sum / NULLIF(m.count - m.nan_count, 0)",
-    "count": "m.count",
-    "nan_count": "m.nan_count",
-    "last_step": "m.last_step",
-}
-EXAMPLE_COLUMNS = {"id": "e.ex_id", "split": "e.split", "correct": "e.correct"}
 _TEXT_EXAMPLE_COLUMNS = frozenset({"id", "split"})
 _JSON = "(e.doc #> ?)"
 _JSON_NUMBER = (
@@ -81,11 +51,6 @@ _DOUBLE_MAX = "1.7976931348623157e308"
 
 def _path(name: str) -> list[str]:
     return name.split(".")
-
-
-def _wide_int(values: Sequence[Any]) -> bool:
-    """Whether an int literal lies beyond what a double holds exactly (2**53): a seed, a hash."""
-    return any(type(v) is int and abs(v) > 2**53 for v in values)
 
 
 def _is_text(ref: Ref) -> bool:
@@ -145,7 +110,7 @@ def _compare_one(ref: Ref, op: str, value: Any) -> SQL:
             text_view(value) if isinstance(value, str) else (int(value) if isinstance(value, bool) else value)
         )
         return f"({side} {op} {cast})", [*params, bound]
-    expr, params = ref_sql(ref, exact=_wide_int([value]))
+    expr, params = ref_sql(ref, exact=wide_int([value]))
     if value is None:
         return f"({expr} {'IS NULL' if op == '=' else 'IS NOT NULL'})", params
     literal = _literal(ref, value)
@@ -162,7 +127,7 @@ def where_sql(expr: Expr) -> SQL:
 
 def _where(expr: Expr) -> SQL:
     if isinstance(expr, (All, Any_)):
-        return _balanced("AND" if isinstance(expr, All) else "OR", [_where(t) for t in expr.terms])
+        return balanced("AND" if isinstance(expr, All) else "OR", [_where(t) for t in expr.terms])
     if isinstance(expr, Not):
         sql, params = _where(expr.inner)
         return f"(({sql}) IS NOT TRUE)", params
@@ -173,7 +138,7 @@ def _where(expr: Expr) -> SQL:
     if isinstance(expr, In):
         if not expr.values:
             return _negated("false", [], expr.negate)
-        sql, params = _balanced("OR", [_compare_one(expr.ref, "=", v) for v in expr.values])
+        sql, params = balanced("OR", [_compare_one(expr.ref, "=", v) for v in expr.values])
         return _negated(sql, params, expr.negate)
     if isinstance(expr, Contains):
         value, params = _text_of(expr.ref)
@@ -191,15 +156,6 @@ def _text_of(ref: Ref) -> SQL:
 
 def _negated(sql: str, params: list[Any], negate: bool) -> SQL:
     return (f"(NOT coalesce({sql}, false))" if negate else f"({sql})"), params
-
-
-def _balanced(op: str, terms: list[SQL]) -> SQL:
-    """``a OP b OP c ...`` as a balanced tree: the parser's depth grows with log2 of the terms."""
-    if len(terms) == 1:
-        return terms[0]
-    half = len(terms) // 2
-    (left, lp), (right, rp) = _balanced(op, terms[:half]), _balanced(op, terms[half:])
-    return f"({left} {op} {right})", lp + rp
 
 
 def order_sql(keys: Sequence[SortKey]) -> SQL:

@@ -8,20 +8,12 @@ and all, so a copy of the team's notebook opens anywhere with ``lab --dir``.
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labbook.store.postgres.connection import Database
-from labbook.store.sql.artifacts import SqlArtifacts
-from labbook.store.sql.failures import SqlFailures
-from labbook.store.sql.journal import SqlJournal
-from labbook.store.sql.papers import SqlPapers
-from labbook.store.sql.problems import SqlProblems
-from labbook.store.sql.research import SqlResearch
+from labbook.store.sql.areas import Areas
 from labbook.store.sql.runs import SqlRuns
-from labbook.store.sql.server import SqlServer
-from labbook.store.sql.settings import SqlSettings
 
 if TYPE_CHECKING:
     import sqlite3
@@ -38,45 +30,15 @@ BACKUP_TABLES = (
 )  # fmt: skip
 
 
-class PostgresStore:
+class PostgresStore(Areas):
     """``Store`` over a PostgreSQL database; safe to share between threads of one process."""
+
+    db: Database
 
     def __init__(self, url: str, migrate: bool = True) -> None:
         self.db = Database(url, migrate=migrate)
         self.url = url
         self.runs = SqlRuns(self.db)
-
-    @cached_property
-    def research(self) -> SqlResearch:
-        return SqlResearch(self.db)
-
-    @cached_property
-    def journal(self) -> SqlJournal:
-        return SqlJournal(self.db)
-
-    @cached_property
-    def papers(self) -> SqlPapers:
-        return SqlPapers(self.db)
-
-    @cached_property
-    def problems(self) -> SqlProblems:
-        return SqlProblems(self.db)
-
-    @cached_property
-    def failures(self) -> SqlFailures:
-        return SqlFailures(self.db)
-
-    @cached_property
-    def settings(self) -> SqlSettings:
-        return SqlSettings(self.db)
-
-    @cached_property
-    def artifacts(self) -> SqlArtifacts:
-        return SqlArtifacts(self.db)
-
-    @cached_property
-    def server(self) -> SqlServer:
-        return SqlServer(self.db)
 
     @property
     def read_only(self) -> bool:

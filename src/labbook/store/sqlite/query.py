@@ -27,39 +27,8 @@ from labbook.core.query import (
     RunField,
     SortKey,
 )
+from labbook.store.sql.columns import AGGS, EXAMPLE_COLUMNS, RUN_COLUMNS, SQL, balanced, wide_int
 from labbook.store.sql.db import text_view
-
-SQL = tuple[str, list[Any]]
-
-RUN_COLUMNS = {
-    "id": "r.id",
-    "uid": "r.uid",
-    "name": "r.name",
-    "status": "r.status",
-    "created": "r.created_at",
-    "started": "r.started_at",
-    "ended": "r.ended_at",
-    "duration": "(coalesce(r.ended_at, r.heartbeat_at) - r.started_at)",
-    "exit_code": "r.exit_code",
-    "host": "r.host",
-    "note": "r.note",
-    "source": "r.source",
-    "command": "r.command",
-    "hyp": "r.hyp_id",
-    "sweep": "r.sweep_id",
-    "job": "r.job_id",
-    "job_state": "r.job_state",
-}
-AGGS = {
-    "last": "m.last",
-    "min": "m.min",
-    "max": "m.max",
-    "mean": "m.sum / NULLIF(m.count - m.nan_count, 0)",
-    "count": "m.count",
-    "nan_count": "m.nan_count",
-    "last_step": "m.last_step",
-}
-EXAMPLE_COLUMNS = {"id": "e.ex_id", "split": "e.split", "correct": "e.correct"}
 
 
 def json_path(name: str) -> str:
@@ -69,11 +38,6 @@ def json_path(name: str) -> str:
 
 
 _EXACT_INT = "CASE WHEN json_type(x.value) = 'integer' THEN json_extract(x.value, '$') ELSE x.num END"
-
-
-def _wide_int(values: Sequence[Any]) -> bool:
-    """Whether an int literal lies beyond what a double holds exactly (2**53): a seed, a hash."""
-    return any(type(v) is int and abs(v) > 2**53 for v in values)
 
 
 def ref_sql(ref: Ref, exact: bool = False) -> SQL:
@@ -103,7 +67,7 @@ def where_sql(expr: Expr) -> SQL:
 
 def _where(expr: Expr) -> SQL:
     if isinstance(expr, (All, Any_)):
-        return _balanced("AND" if isinstance(expr, All) else "OR", [_where(t) for t in expr.terms])
+        return balanced("AND" if isinstance(expr, All) else "OR", [_where(t) for t in expr.terms])
     if isinstance(expr, Not):
         sql, params = _where(expr.inner)
         return f"({sql} IS NOT 1)", params
@@ -112,7 +76,7 @@ def _where(expr: Expr) -> SQL:
         sql = f"EXISTS (SELECT 1 FROM tags t WHERE t.run_id = r.id AND t.tag IN ({marks}))"
         return _negated(sql, list(expr.tags), expr.negate)
     literals = expr.values if isinstance(expr, In) else (expr.value,) if isinstance(expr, Compare) else ()
-    value, params = ref_sql(expr.ref, exact=_wide_int(literals))
+    value, params = ref_sql(expr.ref, exact=wide_int(literals))
     if isinstance(expr, In):
         sql = f"{value} IN ({', '.join('?' for _ in expr.values)})"
         return _negated(sql, [*params, *expr.values], expr.negate)
@@ -129,15 +93,6 @@ def _compare(value: str, params: list[Any], expr: Compare) -> SQL:
 
 def _negated(sql: str, params: list[Any], negate: bool) -> SQL:
     return (f"(NOT coalesce({sql}, 0))" if negate else f"({sql})"), params
-
-
-def _balanced(op: str, terms: list[SQL]) -> SQL:
-    """``a OP b OP c ...`` as a balanced tree: SQLite's depth grows with log2 of the terms, not their number."""
-    if len(terms) == 1:
-        return terms[0]
-    half = len(terms) // 2
-    (left, lp), (right, rp) = _balanced(op, terms[:half]), _balanced(op, terms[half:])
-    return f"({left} {op} {right})", lp + rp
 
 
 def order_sql(keys: Sequence[SortKey]) -> SQL:
