@@ -22,6 +22,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,42 +85,91 @@ def labbook_client(
     out.put(lat)
 
 
-def run_labbook(clients: int, points: int, pace: float = 0.0) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT))
-    from tests.postgres_server import free_port, postgres_server
+class TeamServer:
+    """A real PostgreSQL (as the tests start it) and ``lab server`` on it: started, killed, started again."""
 
-    from labbook.service.server import migrate, open_server
+    def __init__(self, tmp: Path, pg: Any) -> None:
+        from tests.postgres_server import free_port
 
-    with bench.temp_dir("server") as tmp, postgres_server() as pg:
-        db = pg.url()
-        migrate(db)
-        with open_server(db, tmp / "files") as nb:
-            token = nb.tokens.create("bench", "write")[1]
+        from labbook.service.server import migrate
+
+        self.tmp, self.pg, self.db, self.files = tmp, pg, pg.url(), tmp / "files"
+        migrate(self.db)
+        with self.notebook() as nb:
+            self.token = nb.tokens.create("bench", "write")[1]
+            self.reader = nb.tokens.create("reader", "read")[1]
         port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        proc = subprocess.Popen(
-            [*bench.lab_command(), "server", "--db", db, "--files", str(tmp / "files"), "--port", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+        self.url = f"http://127.0.0.1:{port}"
+        self.argv = [
+            *bench.lab_command(),
+            "server",
+            "--db",
+            self.db,
+            "--files",
+            str(self.files),
+            "--port",
+            str(port),
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def notebook(self) -> Any:
+        from labbook.service.server import open_server
+
+        return open_server(self.db, self.files)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        _wait_up(self.url, self.token)
+
+    def kill(self) -> None:
+        """As a crash: no goodbye."""
+        import signal
+
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+            self.proc = None
+
+
+@contextmanager
+def team_server(label: str) -> Iterator[TeamServer]:
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres_server import postgres_server
+
+    with bench.temp_dir(label) as tmp, postgres_server() as pg:
+        server = TeamServer(tmp, pg)
+        server.start()
         try:
-            _wait_up(url, token)
-            queue: Any = mp.get_context("fork").Queue()
-            procs = [mp.get_context("fork").Process(target=labbook_client, args=(url, token, k, points, queue, pace, k / clients))
-                     for k in range(clients)]  # fmt: skip
-            began = time.perf_counter()
-            for p in procs:
-                p.start()
-            latencies = [x for _ in procs for x in queue.get()]
-            for p in procs:
-                p.join()
-            wall = time.perf_counter() - began
-            with open_server(db, tmp / "files") as nb:
-                runs, _ = nb.list_runs()
-                held = [r.metrics["loss"].count for r in runs]
-                series_ok = all(len(nb.series(r, "loss").values) == points for r in runs)
+            yield server
         finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+            server.stop()
+
+
+def run_labbook(clients: int, points: int, pace: float = 0.0) -> dict[str, Any]:
+    with team_server("server") as server:
+        url, token = server.url, server.token
+        queue: Any = mp.get_context("fork").Queue()
+        procs = [mp.get_context("fork").Process(target=labbook_client, args=(url, token, k, points, queue, pace, k / clients))
+                 for k in range(clients)]  # fmt: skip
+        began = time.perf_counter()
+        for p in procs:
+            p.start()
+        latencies = [x for _ in procs for x in queue.get()]
+        for p in procs:
+            p.join()
+        wall = time.perf_counter() - began
+        with server.notebook() as nb:
+            runs, _ = nb.list_runs()
+            held = [r.metrics["loss"].count for r in runs]
+            series_ok = all(len(nb.series(r, "loss").values) == points for r in runs)
     return {"wall": wall, "latencies": latencies, "held": held, "series_ok": series_ok}
 
 
@@ -168,65 +219,30 @@ print(json.dumps({"worst": worst, "steps": step, "error": error, "wall": time.pe
 
 def run_outage(points: int, rate: float, down_s: float) -> dict[str, Any]:
     """A run logging ``points`` at ``rate`` points/s; the server is killed for ``down_s`` s, then its database restarted."""
-    import signal
-
-    sys.path.insert(0, str(ROOT))
-    from tests.postgres_server import free_port, postgres_server
-
-    from labbook.service.server import migrate, open_server
-
-    with bench.temp_dir("outage") as tmp, postgres_server() as pg:
-        db = pg.url()
-        migrate(db)
-        with open_server(db, tmp / "files") as nb:
-            token = nb.tokens.create("bench", "write")[1]
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        argv = [
-            *bench.lab_command(),
-            "server",
-            "--db",
-            db,
-            "--files",
-            str(tmp / "files"),
-            "--port",
-            str(port),
-        ]
-
-        def start() -> subprocess.Popen[bytes]:
-            proc = subprocess.Popen(
-                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-            )
-            _wait_up(url, token)
-            return proc
-
-        server = start()
-        project = tmp / "project"
+    with team_server("outage") as server:
+        project = server.tmp / "project"
         project.mkdir()
         bench.new_notebook(project)
-        env = bench.child_env(LABBOOK_SERVER=url, LABBOOK_TOKEN=token)
+        env = bench.child_env(LABBOOK_SERVER=server.url, LABBOOK_TOKEN=server.token)
         client = subprocess.Popen([sys.executable, "-c", OUTAGE_CLIENT, str(points), str(rate)], cwd=project,
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
         time.sleep(min(5.0, points / rate / 4))
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
+        server.kill()
         killed = bench.now()
         time.sleep(down_s)
-        server = start()
+        server.start()
         back = bench.now() - killed
-        pg.restart()
+        server.pg.restart()
         out, err = client.communicate(timeout=3600)
         figures = json.loads(out.decode().strip().splitlines()[-1])
-        with open_server(db, tmp / "files") as nb:
+        with server.notebook() as nb:
             before_sync = sum(r.metrics["loss"].count for r in nb.list_runs()[0] if "loss" in r.metrics)
         synced = subprocess.run(
             [*bench.lab_command(), "sync"], cwd=project, env=env, capture_output=True, text=True
         )
-        with open_server(db, tmp / "files") as nb:
+        with server.notebook() as nb:
             (run,) = nb.list_runs()[0]
             held, series = run.metrics["loss"].count, nb.series(run, "loss")
-        server.terminate()
-        server.wait(timeout=60)
     once = held == points and len(series.values) == points and series.steps.tolist() == list(range(points))
     return {**figures, "down": back, "held": held, "before_sync": before_sync, "once": once,
             "said": err.decode().count("the run goes on here"), "sync_rc": synced.returncode}  # fmt: skip
@@ -266,71 +282,43 @@ def run_readback(points: int) -> dict[str, float]:
 
     import numpy as np
 
-    sys.path.insert(0, str(ROOT))
-    from tests.postgres_server import free_port, postgres_server
-
     from labbook.formats.series import decode, encode_block
-    from labbook.service.server import migrate, open_server
     from labbook.store.series.read import iter_blocks
     from labbook.tracking.remote import Client, Server
 
-    with bench.temp_dir("readback") as tmp, postgres_server() as pg:
-        db = pg.url()
-        migrate(db)
-        with open_server(db, tmp / "files") as nb:
-            token = nb.tokens.create("bench", "read")[1]
-            writer_token = nb.tokens.create("writer", "write")[1]
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        argv = [
-            *bench.lab_command(),
-            "server",
-            "--db",
-            db,
-            "--files",
-            str(tmp / "files"),
-            "--port",
-            str(port),
-        ]
-        proc = subprocess.Popen(
-            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
-        try:
-            _wait_up(url, token)
-            client = Client(Server(url, writer_token), timeout=120)
-            uid = "ab" * 16
-            run = {"uid": uid, "created_at": time.time(), "source": "sdk", "status": "running"}
-            client.save_runs([run])
-            step = 10_000  # about what the uploader sends of a tight loop each second
-            values = np.random.default_rng(0).standard_normal(points)
-            for start in range(0, points, step):
-                steps = np.arange(start, min(start + step, points))
-                client.save_points(
-                    uid, "sdk-1", {"loss": start}, encode_block("loss", steps, steps, values[steps])
-                )
-            client.save_runs([{**run, "status": "finished", "ended_at": time.time()}])
-            client.close()
-            reader = Client(Server(url, token), timeout=120)
-            run_id = reader.request("GET", f"/api/runs?where=uid%20%3D%3D%20%27{uid}%27")["runs"][0]["id"]
+    with team_server("readback") as server:
+        url, token, writer_token = server.url, server.reader, server.token
+        client = Client(Server(url, writer_token), timeout=120)
+        uid = "ab" * 16
+        run = {"uid": uid, "created_at": time.time(), "source": "sdk", "status": "running"}
+        client.save_runs([run])
+        step = 10_000  # about what the uploader sends of a tight loop each second
+        values = np.random.default_rng(0).standard_normal(points)
+        for start in range(0, points, step):
+            steps = np.arange(start, min(start + step, points))
+            client.save_points(
+                uid, "sdk-1", {"loss": start}, encode_block("loss", steps, steps, values[steps])
+            )
+        client.save_runs([{**run, "status": "finished", "ended_at": time.time()}])
+        client.close()
+        reader = Client(Server(url, token), timeout=120)
+        run_id = reader.request("GET", f"/api/runs?where=uid%20%3D%3D%20%27{uid}%27")["runs"][0]["id"]
 
-            def chart() -> None:
-                req = urllib.request.Request(f"{url}/api/runs/{run_id}/metrics/loss?width=1000",
-                                             headers={"Authorization": f"Bearer {token}"})  # fmt: skip
-                with urllib.request.urlopen(req) as r:
-                    r.read()
+        def chart() -> None:
+            req = urllib.request.Request(f"{url}/api/runs/{run_id}/metrics/loss?width=1000",
+                                         headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+            with urllib.request.urlopen(req) as r:
+                r.read()
 
-            def every_point() -> None:
-                data = reader.raw(f"/api/v1/runs/{uid}/files/sdk-1")
-                got = decode(list(iter_blocks(data)))
-                assert len(got.values) == points and np.array_equal(got.values, values)
+        def every_point() -> None:
+            data = reader.raw(f"/api/v1/runs/{uid}/files/sdk-1")
+            got = decode(list(iter_blocks(data)))
+            assert len(got.values) == points and np.array_equal(got.values, values)
 
-            first = bench.timed(chart)[0]  # reads every point, and keeps the ended run's overview
-            times = {"first chart": first, "chart": min(bench.timed(chart)[0] for _ in range(5)),
-                     "points": min(bench.timed(every_point)[0] for _ in range(5))}  # fmt: skip
-            reader.close()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+        first = bench.timed(chart)[0]  # reads every point, and keeps the ended run's overview
+        times = {"first chart": first, "chart": min(bench.timed(chart)[0] for _ in range(5)),
+                 "points": min(bench.timed(every_point)[0] for _ in range(5))}  # fmt: skip
+        reader.close()
     return times
 
 

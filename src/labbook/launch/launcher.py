@@ -84,6 +84,20 @@ class Local:
         return Launched(statuses, result.interrupted, sweep=result)
 
 
+def _for_adoption(batch: Batch) -> dict[str, Any]:
+    """A cluster batch: each job's options for the node's ``lab run --adopt``, and what the runs are
+    created pending with (names and tags go on the pending run, so the node only adopts it)."""
+    for job in batch.jobs:
+        job.options = child_options(batch.source, None, (), batch.note, batch.hypothesis)
+        job.options += batch.capture
+    return {
+        "names": list(batch.names),
+        "tags": batch.tags,
+        "note": batch.note,
+        "hypothesis": batch.hypothesis,
+    }
+
+
 @dataclass(frozen=True)
 class Slurm:
     """One Slurm array task per run; ``detach`` returns once the jobs are queued."""
@@ -101,19 +115,8 @@ class Slurm:
         from labbook.launch import slurm
 
         watcher = watcher or Quiet()
-        for job in batch.jobs:
-            job.options = child_options(batch.source, None, (), batch.note, batch.hypothesis)
-            job.options += batch.capture
         submitted = slurm.submit(
-            notebook,
-            batch.jobs,
-            batch.configs,
-            batch.sweep_id,
-            self.options,
-            names=list(batch.names),
-            tags=batch.tags,
-            note=batch.note,
-            hypothesis=batch.hypothesis,
+            notebook, batch.jobs, batch.configs, batch.sweep_id, self.options, **_for_adoption(batch)
         )
         watcher.submitted(submitted)
         if self.detach:
@@ -136,20 +139,9 @@ class Ray:
         from labbook.launch import ray
 
         watcher = watcher or Quiet()
-        for job in batch.jobs:
-            job.options = child_options(batch.source, None, (), batch.note, batch.hypothesis)
-            job.options += batch.capture
         try:
             submitted = ray.submit(
-                notebook,
-                batch.jobs,
-                batch.configs,
-                batch.sweep_id,
-                self.options,
-                names=list(batch.names),
-                tags=batch.tags,
-                note=batch.note,
-                hypothesis=batch.hypothesis,
+                notebook, batch.jobs, batch.configs, batch.sweep_id, self.options, **_for_adoption(batch)
             )
             watcher.submitted(list(submitted))
             with watcher.waiting(len(submitted)) as progress:

@@ -32,7 +32,7 @@ from labbook.core.query import (
     RunField,
     SortKey,
 )
-from labbook.store.sql.columns import AGGS, EXAMPLE_COLUMNS, RUN_COLUMNS, SQL, balanced, wide_int
+from labbook.store.sql.columns import AGGS, EXAMPLE_COLUMNS, RUN_COLUMNS, SQL, balanced, order_terms, wide_int
 from labbook.store.sql.db import text_view
 
 TEXT_RUN_FIELDS = frozenset(
@@ -160,12 +160,7 @@ def _negated(sql: str, params: list[Any], negate: bool) -> SQL:
 
 def order_sql(keys: Sequence[SortKey]) -> SQL:
     """ORDER BY terms: nulls last whichever the direction."""
-    parts, params = [], []
-    for key in keys:
-        expr, expr_params = ref_sql(key.ref)
-        parts.append(f"({expr}) IS NULL, ({expr}) {'DESC' if key.desc else 'ASC'}")
-        params += expr_params + expr_params
-    return ", ".join(parts), params
+    return order_terms(keys, ref_sql)
 
 
 def stratum_sql(field: ExampleField) -> SQL:

@@ -8,8 +8,11 @@ keyed values and JSON, and in how they bind literals (``sqlite/query.py``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from labbook.core.query import Ref, SortKey
 
 SQL = tuple[str, list[Any]]
 
@@ -56,3 +59,13 @@ def balanced(op: str, terms: list[SQL]) -> SQL:
     half = len(terms) // 2
     (left, lp), (right, rp) = balanced(op, terms[:half]), balanced(op, terms[half:])
     return f"({left} {op} {right})", lp + rp
+
+
+def order_terms(keys: Sequence[SortKey], ref_sql: Callable[[Ref], SQL]) -> SQL:
+    """ORDER BY terms: nulls last whichever the direction (each compiler reads the keys its own way)."""
+    parts, params = [], []
+    for key in keys:
+        expr, expr_params = ref_sql(key.ref)
+        parts.append(f"({expr}) IS NULL, ({expr}) {'DESC' if key.desc else 'ASC'}")
+        params += expr_params + expr_params
+    return ", ".join(parts), params
