@@ -272,7 +272,7 @@ def test_lab_push_moves_runs_and_research_once(served: LabServer, project: Path)
     _research(project)  # written with no server configured
     pushed = lab_proc("push", cwd=project, env=served.env)
     assert pushed.returncode == 0, pushed.stderr
-    assert "20 points and 5 research records" in pushed.stdout
+    assert "20 points, 5 research records" in pushed.stdout
     with Notebook.open(project) as local, served.notebook() as remote:
         _same_runs(local, remote)
         (h,) = remote.store.research.list_hypotheses()
@@ -289,7 +289,7 @@ def test_lab_push_moves_runs_and_research_once(served: LabServer, project: Path)
         (problem,) = remote.store.problems.list_problems()
         assert (problem.title, problem.hyp_ids) == ("Unstable early training", (h.id,))
     again = lab_proc("push", cwd=project, env=served.env)
-    assert again.returncode == 0 and "sent 0 points and 0 research records" in again.stdout
+    assert again.returncode == 0 and "sent 0 points, 0 research records" in again.stdout
     with served.notebook() as remote:
         assert len(remote.store.research.list_predictions()) == 1 and len(remote.list_runs()[0]) == 1
 
@@ -346,7 +346,7 @@ def test_lab_pull_brings_the_team_notebook_once(served: LabServer, project: Path
     laptop.close()
     pulled = lab_proc("pull", cwd=tmp_path / "laptop", env=served.env)
     assert pulled.returncode == 0, pulled.stderr
-    assert "pulled 1 new runs, 20 points and 5 research records" in pulled.stdout
+    assert "pulled 1 new runs, 20 points, 5 research records" in pulled.stdout
     with Notebook.open(project) as first, Notebook.open(tmp_path / "laptop") as second:
         _same_runs(first, second)
         assert [(h.uid, h.text) for h in second.store.research.list_hypotheses()] == [
@@ -362,7 +362,7 @@ def test_lab_pull_brings_the_team_notebook_once(served: LabServer, project: Path
         packages = first.blob(first.get_run(mine.id).capture.get("packages"))
         assert packages and second.blob(second.get_run(theirs.id).capture.get("packages")) == packages
     again = lab_proc("pull", cwd=tmp_path / "laptop", env=served.env)
-    assert again.returncode == 0 and "pulled 0 new runs, 0 points and 0 research records" in again.stdout
+    assert again.returncode == 0 and "pulled 0 new runs, 0 points, 0 research records" in again.stdout
 
 
 def test_a_pull_whose_uids_clash_here_writes_nothing(
@@ -384,3 +384,180 @@ def test_a_pull_whose_uids_clash_here_writes_nothing(
     assert f"hypothesis {h.uid}" in pulled.stderr and "nothing was written" in pulled.stderr
     with Notebook.open(tmp_path / "laptop") as second:
         assert second.list_runs()[0] == [] and second.store.research.list_predictions() == []
+
+
+EXAMPLES = """
+import labbook
+
+run = labbook.init(name="graded")
+run.log({"acc": 0.5}, step=0)
+run.log_examples([{"id": f"q{i:02d}", "output": "x" * i, "target": "x", "correct": i % 3 != 0} for i in range(30)])
+run.finish()
+"""
+
+
+def _examples(nb: Notebook, run_id: int, split: str = "eval") -> list[tuple[str, int | None, str]]:
+    return nb.store.failures.example_rows(run_id, split, None, 10_000)
+
+
+def _review(nb: Notebook) -> dict[str, object]:
+    """A notebook's failure samples as a reader sees them: members, notes, piles, linked hypotheses."""
+    out: dict[str, object] = {}
+    for s in nb.store.failures.list_samples():
+        run = nb.get_run(s.run_id)
+        items = [(i.ex_id, i.note, sorted(i.piles)) for i in nb.store.failures.sample_items(s)]
+        links = [(h, p, n, r) for h, p, n, r in nb.store.failures.sample_hypotheses(s.id)]
+        hyps = {h.id: h.uid for h in nb.store.research.list_hypotheses()}
+        out[f"{run.uid}/{s.split}/{s.seed}"] = (
+            s.population,
+            items,
+            [(hyps[h], p, n, r) for h, p, n, r in links],
+        )
+    return out
+
+
+def test_failures_travel_with_the_run_push_sync_and_pull(
+    served: LabServer, project: Path, tmp_path: Path
+) -> None:
+    """Per-example results go with the run's end; samples, piles and notes with push; a pull brings them back."""
+    script = write_script(project, "graded.py", EXAMPLES)
+    proc = subprocess.run([sys.executable, str(script)], cwd=project, env={**os.environ, **served.env},
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with Notebook.open(project) as local, served.notebook() as remote:
+        (mine,), (theirs,) = local.list_runs()[0], remote.list_runs()[0]
+        assert (
+            _examples(remote, theirs.id) == _examples(local, mine.id) and len(_examples(local, mine.id)) == 30
+        )
+    for argv in (
+        ("failures", "sample", "1", "-n", "6", "--seed", "3"),
+        ("failures", "tag", "r1-eval-1", "q00", "empty-output", "--note", "nothing came out"),
+        ("failures", "tag", "r1-eval-1", "q03", "too-long"),
+        ("hyp", "add", "long outputs are truncated targets", "--from-pile", "r1-eval-1:too-long"),
+    ):
+        r = lab(*argv)
+        assert r.exit_code == 0, r.output
+    pushed = lab_proc("push", cwd=project, env=served.env)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "2 research records" in pushed.stdout  # the hypothesis, the sample
+    with Notebook.open(project) as local, served.notebook() as remote:
+        assert _review(remote) == _review(local) and len(_review(local)) == 1
+        assert [s.name for s in remote.store.failures.list_samples()] == ["r1-eval-1"]
+    # more review and a second split here; the status names them, sync sends them, as they are now
+    extra = project / "test.jsonl"
+    extra.write_text("".join(json.dumps({"id": f"t{i}", "correct": i % 2 == 0}) + "\n" for i in range(8)))
+    for argv in (
+        ("failures", "tag", "r1-eval-1", "q03", "truncated", "--note", "cut at 3 chars"),
+        ("failures", "import", "1", str(extra), "--split", "test"),
+    ):
+        r = lab(*argv)
+        assert r.exit_code == 0, r.output
+    status = lab_proc("sync", "--status", "--json", cwd=project, env=served.env)
+    assert status.returncode == 0, status.stderr
+    pending = json.loads(status.stdout)
+    assert pending["records"] == {"samples": 1} and pending["examples"] == [{"run": 1, "split": "test"}]
+    synced = lab_proc("sync", cwd=project, env=served.env)
+    assert (
+        synced.returncode == 0 and "1 research records" in synced.stdout and "8 per-example" in synced.stdout
+    )
+    with Notebook.open(project) as local, served.notebook() as remote:
+        assert _review(remote) == _review(local)
+        (theirs,) = remote.list_runs()[0]
+        assert [r[0] for r in _examples(remote, theirs.id, "test")] == [f"t{i}" for i in range(8)]
+    # a laptop with its own sample name taken and a note of its own pulls the team's notebook
+    home = tmp_path / "laptop"
+    laptop, _, _ = Notebook.init(home)
+    laptop.close()
+    own = subprocess.run([sys.executable, str(script)], cwd=home, env={**os.environ, "LABBOOK_SERVER": "off"},
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert own.returncode == 0, own.stderr
+    for argv in (("failures", "sample", "1", "-n", "2"), ("note", "my own note")):
+        assert lab_proc(*argv, cwd=home).returncode == 0
+    pulled = lab_proc("pull", cwd=home, env=served.env)
+    assert pulled.returncode == 0, pulled.stderr
+    assert "38 per-example results" in pulled.stdout
+    with Notebook.open(project) as first, Notebook.open(home) as second:
+        team = _review(first)
+        assert {k: v for k, v in _review(second).items() if k in team} == team
+        assert sorted(s.name for s in second.store.failures.list_samples()) == ["r1-eval-1", "r1-eval-1-2"]
+        (a,), b = first.list_runs()[0], second.get_run(2)
+        assert (b.uid, _examples(second, b.id)) == (a.uid, _examples(first, a.id))
+        assert second.failures.piles("r1-eval-1-2").reviewed == 2
+    still = json.loads(lab_proc("sync", "--status", "--json", cwd=home, env=served.env).stdout)
+    assert still["records"] == {"notes": 1, "samples": 1}  # its own note and sample are still to send
+    assert [r["id"] for r in still["pending"]] == [1] and still["examples"] == [{"run": 1, "split": "eval"}]
+    again = lab_proc("pull", cwd=tmp_path / "laptop", env=served.env)
+    assert again.returncode == 0 and "0 research records" in again.stdout and "0 per-example" in again.stdout
+
+
+def test_research_written_with_a_server_set_goes_at_once_and_waits_when_it_is_down(
+    served: LabServer, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in served.env.items():
+        monkeypatch.setenv(name, value)
+    for argv in (("hyp", "add", "warmup helps"), ("predict", "H1", "acc ends above 0.4", "-p", "0.7")):
+        r = lab(*argv)
+        assert r.exit_code == 0 and "warning" not in r.output, r.output
+    with served.notebook() as remote:  # no lab sync: the server judged the prediction as it was made
+        (p,) = remote.store.research.list_predictions()
+        assert (p.text, p.late) == ("acc ends above 0.4", False)
+    served.stop()
+    down = lab("predict", "H1", "loss ends below 0.2", "-p", "0.6")
+    assert down.exit_code == 0, down.output  # kept here; the server's absence is one warning line
+    (warning,) = [line for line in down.output.splitlines() if line.startswith("warning:")]
+    assert served.url in warning and "lab sync" in warning
+    status = json.loads(lab("sync", "--status", "--json").output)
+    assert status["reachable"] is False and status["records"] == {"predictions": 1}
+    served.start()
+    assert lab("sync").exit_code == 0
+    with served.notebook() as remote:
+        assert sorted(p.text for p in remote.store.research.list_predictions()) == [
+            "acc ends above 0.4", "loss ends below 0.2"
+        ]  # fmt: skip
+
+
+def test_a_server_speaking_a_newer_api_is_refused_in_one_line_naming_both(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A newer labbook's server (its answer to /api/v1/server, served on loopback) is not written to."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from labbook import __version__
+
+    asked: list[str] = []
+
+    class Newer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            body = json.dumps({"api": 2, "version": "9.0.0", "name": "ci", "role": "write"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Newer)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        login = lab("login", url, "--token", "t")
+        assert login.exit_code == 2 and not config_path().exists()
+        (line,) = login.output.strip().splitlines()
+        assert "API v2 (labbook 9.0.0)" in line and f"({__version__}) speaks v1" in line
+        monkeypatch.setenv("LABBOOK_SERVER", url)
+        monkeypatch.setenv("LABBOOK_TOKEN", "t")
+        r = lab("hyp", "add", "kept here")  # written here; the server is not written to
+        assert r.exit_code == 0 and "API v2" in r.output
+        synced = lab("sync")
+        assert synced.exit_code == 2 and "API v2" in synced.output
+        assert set(asked) == {"/api/v1/server"}  # nothing but the question was ever sent
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

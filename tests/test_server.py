@@ -247,6 +247,100 @@ def test_a_uid_held_with_other_content_is_refused_whole(api: TestClient, server:
     ]  # the other run was not written
 
 
+# -- per-example results and failure samples -------------------------------------------
+
+
+def test_examples_are_upserted_by_id_and_read_back_in_pages(api: TestClient, server: Notebook) -> None:
+    api.post("/api/v1/runs", json={"runs": [sent_run()]})
+    rows = [[f"e{i}", i % 2, json.dumps({"id": f"e{i}", "output": i})] for i in range(7)]
+    for page in (rows[:4], rows[2:]):  # an overlapping resend
+        r = api.post(f"/api/v1/runs/{UID}/examples", params={"split": "eval"}, json={"rows": page})
+        assert r.status_code == 200, r.text
+    splits = api.get(f"/api/v1/runs/{UID}/examples").json()["splits"]
+    assert splits["eval"]["count"] == 7
+    first = api.get(f"/api/v1/runs/{UID}/examples/rows", params={"split": "eval", "limit": 4}).json()["rows"]
+    rest = api.get(
+        f"/api/v1/runs/{UID}/examples/rows", params={"split": "eval", "after": first[-1][0]}
+    ).json()
+    assert first + rest["rows"] == rows
+    (run,) = server.list_runs()[0]
+    assert server.failures.splits(run.id) == {"eval": 7}
+    assert server.store.failures.example_fields(run.id, "eval") == {"id", "output"}
+
+
+@pytest.mark.parametrize(
+    ("split", "rows", "says"),
+    [
+        ("eval", [["e1", 1, "not json"]], "a JSON object as text"),
+        ("eval", [["e1", 2, "{}"]], "correct 0/1/null"),
+        ("eval", [["", 1, "{}"]], "[id, correct"),
+        ("eval", [["e1", 1, "{}"], ["e1", 0, "{}"]], "names an id twice"),
+        ("eval", [], "1 to 20000 rows"),
+        ("../x", [["e1", 1, "{}"]], "split name '../x' is not allowed"),
+    ],
+)
+def test_bad_examples_are_refused_in_one_line_and_nothing_is_written(
+    api: TestClient, server: Notebook, split: str, rows: list[Any], says: str
+) -> None:
+    api.post("/api/v1/runs", json={"runs": [sent_run()]})
+    r = api.post(f"/api/v1/runs/{UID}/examples", params={"split": split}, json={"rows": rows})
+    assert r.status_code == 400 and says in r.json()["error"], r.text
+    (run,) = server.list_runs()[0]
+    assert server.failures.splits(run.id) == {}
+
+
+def _sample(**kw: Any) -> dict[str, Any]:
+    sample = {
+        "uid": f"{UID}/eval/5.0",
+        "name": "r1-eval-1",
+        "run_uid": UID,
+        "split": "eval",
+        "where": None,
+        "stratify": None,
+        "seed": 0,
+        "requested": 2,
+        "population": 2,
+        "created_at": 5.0,
+        "items": [["e1", None], ["e2", "odd"]],
+        "piles": [["e1", "typo", "tag", 6.0]],
+        "hypotheses": [],
+    }
+    sample.update(kw)  # fmt: skip
+    return sample
+
+
+@pytest.mark.parametrize(
+    ("sample", "status", "says"),
+    [
+        (_sample(run_uid="cd" * 16), 400, "which is not here; send it first"),
+        (_sample(items=[["e1", None], ["e1", None]]), 400, "names an example twice"),
+        (_sample(items="e1"), 400, "items are [example id, note or null] pairs"),
+        (_sample(piles=[["e1", "no/slash", "tag", 6.0]]), 400, "pile name 'no/slash' is not allowed"),
+        (_sample(seed="x"), 400, "a record is missing a field or has a wrong one"),
+    ],
+)
+def test_bad_samples_are_refused_in_one_line(
+    api: TestClient, server: Notebook, sample: dict[str, Any], status: int, says: str
+) -> None:
+    api.post("/api/v1/runs", json={"runs": [sent_run()]})
+    r = api.post("/api/v1/records", json={"samples": [sample]})
+    assert r.status_code == status and says in r.json()["error"], r.text
+    assert server.store.failures.list_samples() == []
+
+
+def test_a_sample_under_a_taken_name_keeps_its_own_and_a_clash_is_refused(
+    api: TestClient, server: Notebook
+) -> None:
+    api.post("/api/v1/runs", json={"runs": [sent_run()]})
+    assert api.post("/api/v1/records", json={"samples": [_sample()]}).status_code == 200
+    other = _sample(uid=f"{UID}/eval/9.0", created_at=9.0, piles=[])  # another notebook's r1-eval-1
+    assert api.post("/api/v1/records", json={"samples": [other]}).status_code == 200
+    assert [s.name for s in server.store.failures.list_samples()] == ["r1-eval-1", "r1-eval-1-2"]
+    clash = api.post("/api/v1/records", json={"samples": [_sample(seed=4)]})
+    assert clash.status_code == 409 and clash.json()["conflicts"] == [f"sample {UID}/eval/5.0"]
+    assert server.failures.piles("r1-eval-1").reviewed == 1
+
+
 # -- the command line ----------------------------------------------------------------
 
 

@@ -217,6 +217,23 @@ def test_a_run_is_found_by_its_exact_uid_even_one_of_digits(store: Store) -> Non
     assert store.runs.run_id_of_uid("f" * 32) is None
 
 
+def test_atomic_writes_all_or_none(store: Store) -> None:
+    """Writes inside ``atomic`` are one: an error part way leaves none of them; without one, all stay."""
+    with pytest.raises(BadInput), store.atomic():
+        store.research.create_hypothesis(NewHypothesis("h-gone", "never kept", None, "me", 1.0))
+        new_run(store, "also gone")
+        raise BadInput("the third record was wrong")
+    assert store.research.list_hypotheses() == [] and store.runs.query_runs(None, [], None)[0] == []
+    with store.atomic():
+        store.research.create_hypothesis(NewHypothesis("h-kept", "kept", None, "me", 1.0))
+        with pytest.raises(BadInput), store.atomic():  # an inner one undone alone
+            new_run(store, "inner")
+            raise BadInput("inner")
+        new_run(store, "kept")
+    assert [h.uid for h in store.research.list_hypotheses()] == ["h-kept"]
+    assert [r.name for r in store.runs.query_runs(None, [], None)[0]] == ["kept"]
+
+
 def test_unknown_ids_read_as_none(store: Store) -> None:
     """Reading a record that does not exist gives None, never an error."""
     assert store.runs.get_run(77) is None

@@ -121,7 +121,12 @@ class LabGroup(click.Group):
             with warnings.catch_warnings():
                 warnings.simplefilter("always", LabbookWarning)
                 warnings.showwarning = _one_line_warnings(warnings.showwarning, LabbookWarning)
-                return super().invoke(ctx)
+                result = super().invoke(ctx)
+            if ctx.meta.get("labbook.sends_research"):  # set by the commands marked ``sends_research``
+                from labbook.cli.sync import send_research_now
+
+                send_research_now((ctx.obj or {}).get("dir"))
+            return result
         except LabbookError as err:
             _debug_traceback()
             click.echo(f"error: {err}", err=True)

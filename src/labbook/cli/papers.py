@@ -9,6 +9,7 @@ import click
 
 from labbook.cli.output import echo_json
 from labbook.cli.runs import open_notebook
+from labbook.cli.sync import sends_research
 from labbook.records.papers import CHANGES, DECISIONS, OUTPUT_KINDS, Paper
 from labbook.views import papers as views
 from labbook.views import tables as render
@@ -45,6 +46,7 @@ def papers_cmd() -> None:
 @click.option("--strict", is_flag=True, help="Fail on the first unusable entry instead of skipping it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
+@sends_research
 def papers_import(
     ctx: click.Context, files: tuple[Path, ...], fmt: str | None, strict: bool, as_json: bool
 ) -> None:
@@ -98,6 +100,7 @@ def _echo_file(rep: ImportReport, more_files: bool) -> None:
 @click.option("--url", help="Where to read it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new paper as JSON.")
 @click.pass_context
+@sends_research
 def papers_add(ctx: click.Context, /, title: str, as_json: bool, **fields: Any) -> None:
     """Add a paper by hand."""
     with open_notebook(ctx) as nb:
@@ -222,6 +225,7 @@ _CHANGES_KEYS = {"y": "yes", "s": "sometimes", "n": "no"}
 @click.option("--kind", type=click.Choice(list(OUTPUT_KINDS)), help="What kind of output the paper is.")
 @click.option("--changes", type=click.Choice(CHANGES), help="Does it change your work this quarter?")
 @click.pass_context
+@sends_research
 def papers_triage(
     ctx: click.Context, paper: str | None, decision: str | None, kind: str | None, changes: str | None
 ) -> None:
@@ -322,6 +326,7 @@ def _walk(nb: Any) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the guess as JSON.")
 @click.pass_context
+@sends_research
 def papers_guess(
     ctx: click.Context, /, paper: str, metric: str, value: float, as_json: bool, **interval: Any
 ) -> None:
@@ -342,6 +347,7 @@ def papers_guess(
 @click.option("--value", type=float, required=True, help="What the paper reports.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scored guess as JSON.")
 @click.pass_context
+@sends_research
 def papers_actual(ctx: click.Context, paper: str, metric: str, value: float, as_json: bool) -> None:
     """Record what the paper reported; the open guess on that metric is scored."""
     with open_notebook(ctx) as nb:

@@ -8,6 +8,7 @@ import click
 
 from labbook.cli.output import echo_json, json_or_hint
 from labbook.cli.runs import open_notebook
+from labbook.cli.sync import sends_research
 from labbook.views import problems as views
 from labbook.views import tables as render
 
@@ -25,6 +26,7 @@ def problems_cmd() -> None:
 @click.option("--attack", help="The angle of attack (without one the problem is not yet workable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the new problem as JSON.")
 @click.pass_context
+@sends_research
 def problems_add(ctx: click.Context, title: str, why: str, attack: str | None, as_json: bool) -> None:
     """Add an important problem."""
     with open_notebook(ctx) as nb:
@@ -106,6 +108,7 @@ def problems_show(ctx: click.Context, problem: str, as_json: bool) -> None:
 @click.option("--attack", help="The angle of attack ('' removes it).")
 @click.option("--note", help="A note to add (searched by lab problems match).")
 @click.pass_context
+@sends_research
 def problems_edit(ctx: click.Context, /, problem: str, **changes: Any) -> None:
     """Change a problem's title, why or attack, or add a note."""
     with open_notebook(ctx) as nb:
@@ -117,6 +120,7 @@ def problems_edit(ctx: click.Context, /, problem: str, **changes: Any) -> None:
 @click.argument("problem")
 @click.option("--why", help="Why it is no longer on the list.")
 @click.pass_context
+@sends_research
 def problems_retire(ctx: click.Context, problem: str, why: str | None) -> None:
     """Take a problem off the active list (it stays in the notebook)."""
     with open_notebook(ctx) as nb:
@@ -131,6 +135,7 @@ def problems_retire(ctx: click.Context, problem: str, why: str | None) -> None:
 @click.argument("hyp")
 @click.argument("problem")
 @click.pass_context
+@sends_research
 def problems_link(ctx: click.Context, hyp: str, problem: str) -> None:
     """Link an existing hypothesis to a problem."""
     with open_notebook(ctx) as nb:

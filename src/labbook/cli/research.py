@@ -9,6 +9,7 @@ import click
 
 from labbook.cli.output import echo_json, json_or_hint, show
 from labbook.cli.runs import open_notebook
+from labbook.cli.sync import sends_research
 from labbook.errors import BadInput
 from labbook.service.forecast import Forecast
 from labbook.service.hypotheses import Dossier, Hypotheses, when_made
@@ -37,6 +38,7 @@ def hyp_cmd() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the new hypothesis as JSON.")
 @click.pass_context
+@sends_research
 def hyp_add(
     ctx: click.Context,
     text: str,
@@ -221,6 +223,7 @@ def _show_hypothesis(d: Dossier, piles: tuple[Any, ...] | list[Any] = ()) -> Non
 @click.option("--forecaster", help="With --import-fatebook: whose forecasts to take, if several people's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new prediction as JSON.")
 @click.pass_context
+@sends_research
 def predict_cmd(
     ctx: click.Context,
     /,
@@ -295,6 +298,7 @@ def _import_fatebook(ctx: click.Context, path: Path, forecaster: str | None, as_
 @click.option("--belief", help="What you believe now, in words (with --supported/--refuted/--inconclusive).")
 @click.option("--auto", is_flag=True, help="Resolve every metric-tied prediction whose runs are done.")
 @click.pass_context
+@sends_research
 def resolve_cmd(
     ctx: click.Context,
     ref: str | None,

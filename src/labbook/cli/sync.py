@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -82,8 +85,8 @@ def _said(report: object, url: str) -> str:
     assert isinstance(report, SyncReport)
     still = f", {len(report.unfinished)} still running (sent so far)" if report.unfinished else ""
     return (
-        f"sent {report.points:,} points and {report.records:,} research records (papers, problems, hypotheses,"
-        f" predictions, notes) to {url}:"
+        f"sent {report.points:,} points, {report.records:,} research records (papers, problems, hypotheses,"
+        f" predictions, notes, failure samples) and {report.examples:,} per-example results to {url}:"
         f" {len(report.done)} runs whole there{still}"
     )
 
@@ -91,7 +94,7 @@ def _said(report: object, url: str) -> str:
 @click.command("push")
 @click.pass_context
 def push_cmd(ctx: click.Context) -> None:
-    """Move this notebook into the team server's: every run, paper, problem, hypothesis, prediction and note.
+    """Move this notebook into the team server's: runs, papers, problems, hypotheses, predictions, notes, failures.
 
     Everything is keyed by uid, so a second push sends nothing twice. The server is asked
     first: if it holds other content under any of these uids, nothing is sent and the
@@ -124,7 +127,11 @@ def _status(nb: object, client: object, as_json: bool) -> None:
     assert isinstance(nb, Notebook) and isinstance(client, Client)
     pending = nb.outbox.pending(client.server.url)
     rows: list[dict[str, object]] = []
-    reachable = True
+    try:
+        client.info()
+        reachable = True
+    except StoreUnreachable:
+        reachable = False
     for run in pending:
         points: int | None = None
         if reachable:
@@ -135,26 +142,33 @@ def _status(nb: object, client: object, as_json: bool) -> None:
         rows.append(
             {"id": run.id, "uid": run.uid, "name": run.name, "status": run.status, "missing_points": points}
         )
+    from labbook.service.ingest_records import RECORD_KINDS
+
+    records = {k: len(v) for k, v in nb.outbox.records(client.server.url, RECORD_KINDS).items() if v}
+    examples = [{"run": run.id, "split": split} for run, split, _ in nb.outbox.examples(client.server.url)]
     if as_json:
-        click.echo(
-            json.dumps({"server": client.server.url, "reachable": reachable, "pending": rows}, indent=2)
-        )
+        click.echo(json.dumps({"server": client.server.url, "reachable": reachable, "pending": rows,
+                               "records": records, "examples": examples}, indent=2))  # fmt: skip
         return
-    if not rows:
-        click.echo(f"nothing pending: every run is on {client.server.url}")
+    if not rows and not records and not examples:
+        click.echo(f"nothing pending: everything is on {client.server.url}")
         return
     where = client.server.url + ("" if reachable else " (which does not answer now)")
     click.echo(f"{len(rows)} runs not yet whole on {where}:")
     for r in rows:
         lacks = "" if r["missing_points"] is None else f", {r['missing_points']:,} points to send"
         click.echo(f"  run {r['id']} {r['name'] or ''} ({r['status']}{lacks})")
+    if records:
+        click.echo("records to send: " + ", ".join(f"{n} {kind}" for kind, n in records.items()))
+    for e in examples:
+        click.echo(f"  per-example results of run {e['run']}, split {e['split']}")
     click.echo("`lab sync` sends them")
 
 
 @click.command("pull")
 @click.pass_context
 def pull_cmd(ctx: click.Context) -> None:
-    """Bring the team server's runs, points, papers, problems, hypotheses, predictions and notes here.
+    """Bring the team server's runs, points, papers, problems, hypotheses, predictions, notes and failures here.
 
     Keyed by uid: a second pull brings nothing twice, and what was pulled is not sent
     back. If this notebook holds other content under any of the server's uids, nothing is
@@ -176,6 +190,53 @@ def pull_cmd(ctx: click.Context) -> None:
         client.close()
         nb.close()
     click.echo(
-        f"pulled {report.runs:,} new runs, {report.points:,} points and {report.records:,} research records"
-        f" (papers, problems, hypotheses, predictions, notes) from {server.url}"
+        f"pulled {report.runs:,} new runs, {report.points:,} points, {report.records:,} research records"
+        f" (papers, problems, hypotheses, predictions, notes, failure samples) and {report.examples:,}"
+        f" per-example results from {server.url}"
     )
+
+
+def send_research_now(directory: str | None) -> None:
+    """After a command wrote papers, problems, hypotheses or predictions: send them, if a server is set.
+
+    The server then judges a prediction's lateness when it is made, against the runs it
+    holds. Never in the way: a server that does not answer (or refuses) is one warning
+    line, the command still succeeds, and ``lab sync`` sends them later. Notes and samples
+    name runs, so they wait for ``lab sync`` (or the run's own uploader), which sends runs first.
+    """
+    from labbook.errors import LabbookError
+    from labbook.service.ingest_records import BEFORE_RUNS
+    from labbook.service.notebook import Notebook
+    from labbook.tracking.remote import Client, configured
+    from labbook.tracking.sync import send_records
+
+    try:
+        server = configured()
+    except LabbookError:
+        return  # said by lab sync and the uploader, which need it
+    if server is None:
+        return
+    client = Client(server, timeout=SEND_NOW_S)
+    try:
+        with Notebook.open(directory) as nb:
+            send_records(nb, client, BEFORE_RUNS)
+    except LabbookError as err:
+        click.echo(f"warning: kept here, not yet on {server.url} ({err}); `lab sync` sends it", err=True)
+    finally:
+        client.close()
+
+
+SEND_NOW_S = 3.0
+SEND_KEY = "labbook.sends_research"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def sends_research(command: F) -> F:
+    """Mark a command (under ``click.pass_context``) whose research records go to the server when it succeeds."""
+
+    @functools.wraps(command)
+    def marked(ctx: click.Context, /, *args: Any, **kwargs: Any) -> Any:
+        ctx.meta[SEND_KEY] = True
+        return command(ctx, *args, **kwargs)
+
+    return cast(F, marked)

@@ -43,6 +43,16 @@ class NewSample:
     seed: int
     requested: int
     population: int
+    created_at: float | None = None  # None: now; a sample sent from another notebook keeps its own
+
+
+def sample_key(run_uid: str, split: str, created_at: float) -> str:
+    """What names a sample across notebooks (its name is local: two notebooks both have r1-eval-1)."""
+    return f"{run_uid}/{split}/{created_at!r}"
+
+
+#: A pile membership as it travels between notebooks: (example id, pile, where it came from, when).
+PileRow = tuple[str, str, str, float]
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ROLES = ("read", "write", "admin")  # each may do what the ones before it may
+#: The version of what clients and server say to each other under /api/v1; a server speaking a
+#: newer one is refused by an older client, in one line naming both.
+API_VERSION = 1
 
 
 @dataclass(frozen=True)

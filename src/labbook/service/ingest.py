@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from labbook.errors import BadInput, Conflict, DataLost, Gap
 from labbook.records.runs import (
@@ -43,6 +43,7 @@ from labbook.records.runs import (
 from labbook.records.server import UploadMark
 
 if TYPE_CHECKING:
+    from labbook.records.examples import ExampleRow
     from labbook.records.runs import BatchSummary
     from labbook.service.notebook import Notebook
 
@@ -273,6 +274,60 @@ class Ingest:
             self.store.server.record_upload(run_id, writer, UploadMark(length, counts), summaries)
         return counts
 
+    # -- per-example results ------------------------------------------------------
+    def save_examples(self, uid: str, split: str, rows: Any) -> int:
+        """Insert or replace a page of a run's per-example rows ([id, correct, JSON object]); how many."""
+        from labbook.core.example_sets import build_set
+        from labbook.service.failures import check_name
+
+        run_id = self._run_id(uid)
+        split = check_name(split, "split")
+        checked, fields = _example_rows(rows)
+        self.store.failures.write_examples(run_id, split, checked, fields, build_set)
+        return len(checked)
+
+    def example_splits(self, uid: str) -> dict[str, dict[str, Any]]:
+        """{split: {"count", "digest"}} of a run's per-example results (``lab pull`` compares digests)."""
+        run_id = self._run_id(uid)
+        return {
+            split: {"count": n, "digest": self.nb.outbox.example_digest(run_id, split)}
+            for split, n in self.store.failures.example_splits(run_id).items()
+        }
+
+    def example_page(self, uid: str, split: str, after: str | None, limit: int) -> list[ExampleRow]:
+        if not 0 < limit <= MAX_EXAMPLES:
+            raise BadInput(f"limit is 1 to {MAX_EXAMPLES} rows")
+        return self.store.failures.example_rows(self._run_id(uid), split, after, limit)
+
+
+MAX_EXAMPLES = 20_000  # rows of per-example results one request may carry
+
+
+def _example_rows(rows: Any) -> tuple[list[ExampleRow], set[str]]:
+    """Sent rows checked: each [id text, correct 0/1/null, a JSON object's text]; and their fields."""
+    import json
+
+    if not isinstance(rows, list) or not 0 < len(rows) <= MAX_EXAMPLES:
+        raise BadInput(f"send {{'rows': [[id, correct, data], ...]}} with 1 to {MAX_EXAMPLES} rows")
+    out: list[ExampleRow] = []
+    fields: set[str] = set()
+    for row in rows:
+        ok = isinstance(row, list) and len(row) == 3 and isinstance(row[0], str) and row[0] != ""
+        ok = ok and row[1] in (None, 0, 1) and not isinstance(row[1], float) and isinstance(row[2], str)
+        try:
+            data = json.loads(row[2]) if ok else None
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise BadInput(
+                f"an example row is [id, correct 0/1/null, a JSON object as text], not {str(row)[:80]}"
+            )
+        out.append((row[0], None if row[1] is None else int(row[1]), row[2]))
+        fields.update(data)
+    if len({r[0] for r in out}) != len(out):
+        raise BadInput("a page of examples names an id twice")
+    return out, fields
+
 
 def _decode(data: bytes, starts: Mapping[str, int]) -> dict[str, Any]:
     """{key: Series} of a batch, every key's first index given; BadInput for damage or a missing start."""
@@ -365,209 +420,3 @@ def _append(path: Path, chunks: list[bytes], length: int) -> int:
     finally:
         os.close(fd)
     return length + len(data)
-
-
-# -- hypotheses, predictions, notes -------------------------------------------------------
-
-RECORD_KINDS = ("papers", "problems", "hypotheses", "predictions", "notes")
-SINGULAR = {"papers": "paper", "problems": "problem", "hypotheses": "hypothesis", "predictions": "prediction",
-            "notes": "note"}  # fmt: skip
-
-
-class Records:
-    """Papers, problems, hypotheses, predictions and notes a client sends, keyed by uid, linked by uid.
-
-    A record the server holds already is left as it is (a resolution it lacks is added);
-    one it holds under the same uid with other content is a conflict, and the whole
-    request is refused. Whether a prediction is late is the server's call, at receipt,
-    from the runs it holds, as for one written on the server: a prediction the client
-    already knew to be late stays late.
-    """
-
-    IDENTITY: ClassVar[dict[str, tuple[str, ...]]] = {
-        "papers": ("title", "added_at"),
-        "problems": ("title", "created_at"),
-        "hypotheses": ("text", "created_at"),
-        "predictions": ("text", "created_at", "kind"),
-        "notes": ("text", "created_at"),
-    }
-
-    def __init__(self, notebook: Notebook) -> None:
-        self.store = notebook.store
-
-    def _held(self) -> dict[str, dict[str, Any]]:
-        research, journal = self.store.research, self.store.journal
-        return {
-            "papers": {p.uid: {"id": p.id, "title": p.title, "added_at": p.added_at, "decision": p.decision}
-                       for p in self.store.papers.list_papers()},
-            "problems": {q.uid: {"id": q.id, "title": q.title, "created_at": q.created_at, "retired": q.retired_at}
-                         for q in self.store.problems.list_problems()},
-            "hypotheses": {h.uid: {"id": h.id, "text": h.text, "created_at": h.created_at, "outcome": h.outcome}
-                           for h in research.list_hypotheses()},
-            "predictions": {p.uid: {"id": p.id, "text": p.text, "created_at": p.created_at, "kind": p.kind,
-                                    "resolved": p.resolution is not None} for p in research.list_predictions()},
-            "notes": {n.uid: {"id": n.id, "text": n.text, "created_at": n.created_at} for n in journal.notes()},
-        }  # fmt: skip
-
-    def conflicts(self, sent: Mapping[str, list[dict[str, Any]]]) -> list[str]:
-        held = self._held()
-        out = []
-        for kind in RECORD_KINDS:
-            for item in sent.get(kind, []):
-                mine = held[kind].get(item.get("uid", ""))
-                if mine is not None and any(mine[k] != item.get(k) for k in self.IDENTITY[kind]):
-                    out.append(f"{SINGULAR[kind]} {item['uid']}")
-        return out
-
-    def save(self, sent: Mapping[str, list[dict[str, Any]]]) -> dict[str, int]:
-        """Create what the server lacks, hypotheses first; {kind: records created}."""
-        unknown = sorted(set(sent) - set(RECORD_KINDS))
-        if unknown:
-            raise BadInput(f"records are {', '.join(RECORD_KINDS)}, not {unknown[0]!r}")
-        for kind in RECORD_KINDS:
-            items = sent.get(kind, [])
-            if not isinstance(items, list) or not all(
-                isinstance(i, dict) and isinstance(i.get("uid"), str) for i in items
-            ):
-                raise BadInput(f"{kind} is a list of objects, each with its uid")
-        clashes = self.conflicts(sent)
-        if clashes:
-            raise Conflict.of(clashes, "the server holds", "written")
-        try:
-            return {
-                "papers": self._papers(sent.get("papers", [])),
-                "problems": self._problems(sent.get("problems", [])),
-                "hypotheses": self._hypotheses(sent.get("hypotheses", [])),
-                "predictions": self._predictions(sent.get("predictions", [])),
-                "notes": self._notes(sent.get("notes", [])),
-            }
-        except (KeyError, TypeError, ValueError) as err:
-            raise BadInput(f"a record is missing a field or has a wrong one ({err})") from None
-
-    def _papers(self, items: list[dict[str, Any]]) -> int:
-        held = self._held()["papers"]
-        made = 0
-        for p in items:
-            found = held.get(p["uid"])
-            if found is None:
-                fields = {k: p.get(k) for k in ("year", "venue", "doi", "arxiv", "url", "abstract", "citekey",
-                                                "entry_type")}  # fmt: skip
-                (paper_id,) = self.store.papers.save_papers(
-                    [{**fields, "uid": p["uid"], "title": p["title"], "authors": list(p.get("authors") or []),
-                      "norm_title": p.get("norm_title") or " ".join(str(p["title"]).lower().split()),
-                      "source": p.get("source") or "import", "added_at": float(p["added_at"]),
-                      "citekeys": list(p.get("citekeys") or [])}],
-                    {},
-                )  # fmt: skip
-                made += 1
-            else:
-                paper_id = int(found["id"])
-            if p.get("decision") and (found is None or found["decision"] is None):
-                self.store.papers.triage_paper(
-                    paper_id, p["decision"], p.get("output_kind"), p.get("changes"), float(p["triaged_at"])
-                )
-        return made
-
-    def _problems(self, items: list[dict[str, Any]]) -> int:
-        held = self._held()["problems"]
-        made = 0
-        for q in items:
-            found = held.get(q["uid"])
-            if found is None:
-                problem_id = self.store.problems.create_problem(
-                    q["uid"], q["title"], q["why"], q.get("attack"), float(q["created_at"]), []
-                )
-                if q.get("notes"):
-                    self.store.problems.edit_problem(problem_id, {}, q["notes"])
-                made += 1
-            else:
-                problem_id = int(found["id"])
-            if q.get("retired_at") and (found is None or found["retired"] is None):
-                self.store.problems.retire_problem(problem_id, q.get("retired_why"), float(q["retired_at"]))
-        return made
-
-    def _problem_links(self, items: list[dict[str, Any]]) -> None:
-        """Hypotheses linked to problems, once both are here (a hypothesis has at most one problem)."""
-        problems = {q.uid: q for q in self.store.problems.list_problems()}
-        hyps = self._hyp_ids()
-        for h in items:
-            problem = problems.get(h.get("problem_uid") or "")
-            hyp_id = hyps.get(h["uid"])
-            if problem is not None and hyp_id is not None and self.store.problems.problem_of(hyp_id) is None:
-                self.store.problems.link_problem(hyp_id, problem.id, problem.title)
-
-    def _hyp_ids(self) -> dict[str, int]:
-        return {h.uid: h.id for h in self.store.research.list_hypotheses()}
-
-    def _hypotheses(self, items: list[dict[str, Any]]) -> int:
-        from labbook.records.research import NewHypothesis
-
-        held = self._held()["hypotheses"]
-        made = 0
-        for h in items:
-            found = held.get(h["uid"])
-            if found is None:
-                hyp_id = self.store.research.create_hypothesis(
-                    NewHypothesis(h["uid"], h["text"], h.get("problem"), h.get("author"), float(h["created_at"]),
-                                  tuple(h.get("tags") or ()))
-                )  # fmt: skip
-                made += 1
-            else:
-                hyp_id = int(found["id"])
-            if h.get("outcome") and (found is None or found["outcome"] is None):
-                self.store.research.resolve_hypothesis(
-                    hyp_id, h["outcome"], h.get("belief"), float(h["resolved_at"])
-                )
-        self._problem_links(items)  # problems came first
-        return made
-
-    def _predictions(self, items: list[dict[str, Any]]) -> int:
-        from labbook.records.research import NewPrediction, Resolution
-
-        hyps = self._hyp_ids()
-        papers = {p.uid: p.id for p in self.store.papers.list_papers()}
-        held = self._held()["predictions"]
-        made = 0
-        for p in sorted(items, key=lambda x: float(x["created_at"])):  # a revision after what it revises
-            found = held.get(p["uid"])
-            if found is None:
-                revises = held.get(p.get("revision_of_uid") or "", {}).get("id")
-                paper = papers.get(p.get("paper_uid") or "")
-                fields = {k: p.get(k) for k in ("p", "low", "high", "level", "point", "metric", "agg", "reduce",
-                                                "op", "value", "min_runs", "author", "due_at", "scope")}  # fmt: skip
-                pred_id = self.store.research.create_prediction(
-                    NewPrediction(p["uid"], hyps.get(p.get("hyp_uid") or ""), p["text"], kind=p["kind"],
-                                  created_at=float(p["created_at"]), late=True if p.get("late") else None,
-                                  revision_of=revises, source=p.get("source") or "lab",
-                                  tags=tuple(p.get("tags") or ()), paper_id=paper, **fields)
-                )  # fmt: skip
-                held[p["uid"]] = {"id": pred_id, "resolved": False}
-                made += 1
-            else:
-                pred_id = int(found["id"])
-            r = p.get("resolution")
-            if r and not held[p["uid"]]["resolved"]:
-                self.store.research.resolve_prediction(
-                    pred_id,
-                    Resolution(
-                        r["outcome"], r.get("value"), r["how"], r.get("detail"), float(r["resolved_at"])
-                    ),
-                )
-        return made
-
-    def _notes(self, items: list[dict[str, Any]]) -> int:
-        from labbook.records.journal import NewNote
-
-        hyps = self._hyp_ids()
-        held = self._held()["notes"]
-        made = 0
-        for n in items:
-            if n["uid"] in held:
-                continue
-            run_id = self.store.runs.run_id_of_uid(n["run_uid"]) if n.get("run_uid") else None
-            self.store.journal.add_note(
-                NewNote(n["uid"], n["text"], hyps.get(n.get("hyp_uid") or ""), run_id, bool(n.get("against")),
-                        n.get("author") or "", float(n["created_at"]))
-            )  # fmt: skip
-            made += 1
-        return made

@@ -14,14 +14,20 @@ import time
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from labbook.records.examples import sample_key
 from labbook.records.runs import PENDING, RUNNING
 from labbook.service.ingest import SentRun
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from labbook.records.examples import ExampleRow, SampleRow
     from labbook.records.runs import RunRecord
     from labbook.service.notebook import Notebook
 
 BLOB_FIELDS = ("packages", "patch")
+LOCAL_FIELDS = {"samples": ("name",)}
+EXAMPLE_PAGE = 5000  # rows of per-example results in one request (well under the body limit)
 
 
 class Outbox:
@@ -54,6 +60,12 @@ class Outbox:
         text = json.dumps(payload, sort_keys=True, default=str, allow_nan=True)
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
+    @classmethod
+    def record_digest(cls, kind: str, record: dict[str, Any]) -> str:
+        """A record's digest, less what is each notebook's own (a sample's name: another may have it)."""
+        local = LOCAL_FIELDS.get(kind, ())
+        return cls.digest({k: v for k, v in record.items() if k not in local})
+
     def pending(self, server: str) -> list[RunRecord]:
         """Runs not yet done with ``server``, oldest first."""
         marks = self.nb.store.server.sync_marks(server)
@@ -64,8 +76,8 @@ class Outbox:
         return {h.id: h.uid for h in self.nb.store.research.list_hypotheses()}
 
     def records(self, server: str | None, kinds: tuple[str, ...]) -> dict[str, list[dict[str, Any]]]:
-        """The papers, problems, hypotheses, predictions and notes ``server`` has not acknowledged as
-        they are now (None: all of them)."""
+        """The papers, problems, hypotheses, predictions, notes and samples ``server`` has not
+        acknowledged as they are now (None: all of them)."""
         marks = self.nb.store.server.sync_marks(server) if server else {}
         research = self.nb.store.research
         hyps = self._hyp_uids()
@@ -100,23 +112,85 @@ class Outbox:
             paper_uids = {p.id: p.uid for p in papers}
             out["predictions"] = [{**_prediction(p, hyps, uids), "paper_uid": paper_uids.get(p.paper_id or -1)}
                                   for p in preds]  # fmt: skip
+        runs = {r.id: r.uid for r in self.nb.store.runs.query_runs(None, [], None)[0]}
         if "notes" in kinds:
-            runs = {r.id: r.uid for r in self.nb.store.runs.query_runs(None, [], None)[0]}
             out["notes"] = [
                 {"uid": n.uid, "text": n.text, "hyp_uid": hyps.get(n.hyp_id), "run_uid": runs.get(n.run_id or -1),
                  "against": n.against, "author": n.author, "created_at": n.created_at}
                 for n in self.nb.store.journal.notes()
             ]  # fmt: skip
+        if "samples" in kinds:
+            out["samples"] = [self._sample(s, runs[s.run_id], hyps)
+                              for s in self.nb.store.failures.list_samples() if s.run_id in runs]  # fmt: skip
         return {
-            kind: [r for r in items if marks.get((kind, r["uid"]), ("", False))[0] != self.digest(r)]
+            kind: [
+                r for r in items if marks.get((kind, r["uid"]), ("", False))[0] != self.record_digest(kind, r)
+            ]
             for kind, items in out.items()
         }
+
+    def _sample(self, s: SampleRow, run_uid: str, hyps: dict[int | None, str]) -> dict[str, Any]:
+        """A failure sample as it travels: how it was drawn, its examples in order, and its review."""
+        failures = self.nb.store.failures
+        return {
+            "uid": sample_key(run_uid, s.split, s.created_at), "name": s.name, "run_uid": run_uid,
+            "split": s.split, "where": s.where, "stratify": s.stratify, "seed": s.seed,
+            "requested": s.requested, "population": s.population, "created_at": s.created_at,
+            "items": [[i.ex_id, i.note] for i in failures.sample_items(s)],
+            "piles": [list(row) for row in failures.pile_rows(s.id)],
+            "hypotheses": [[hyps[h], p, n, r] for h, p, n, r in failures.sample_hypotheses(s.id) if h in hyps],
+        }  # fmt: skip
+
+    # -- per-example results ---------------------------------------------------------
+    def example_pages(self, run_id: int, split: str) -> Iterator[list[ExampleRow]]:
+        """A split's rows in id order, ``EXAMPLE_PAGE`` at a time."""
+        after: str | None = None
+        while True:
+            page = self.nb.store.failures.example_rows(run_id, split, after, EXAMPLE_PAGE)
+            if not page:
+                return
+            yield page
+            after = page[-1][0]
+
+    def example_digest(self, run_id: int, split: str) -> str:
+        """What a split holds, as one digest both sides compute alike (ids, outcomes, fields)."""
+        h = hashlib.sha256()
+        for page in self.example_pages(run_id, split):
+            for ex_id, correct, data in page:
+                h.update(f"{ex_id}\0{correct}\0{data}\n".encode("utf-8", "surrogatepass"))
+        return h.hexdigest()
+
+    def examples(self, server: str, run_id: int | None = None) -> list[tuple[RunRecord, str, str]]:
+        """(run, split, digest) of each split of per-example results ``server`` lacks as it is now
+        (of one run, or of all).
+
+        Reads every row to tell (an upsert may change a row without changing how many there
+        are): about a second per million examples on ``lab sync``.
+        """
+        marks = self.nb.store.server.sync_marks(server)
+        runs = {r.id: r for r in self.nb.store.runs.query_runs(None, [], None)[0]}
+        out = []
+        for of, split in self.nb.store.failures.example_split_list():
+            run = runs.get(of)
+            if run is None or run_id not in (None, of):
+                continue
+            digest = self.example_digest(of, split)
+            if marks.get(("examples", f"{run.uid}/{split}"), ("", False))[0] != digest:
+                out.append((run, split, digest))
+        return out
+
+    def acknowledge_examples(self, server: str, run: RunRecord, split: str, digest: str) -> None:
+        self.nb.store.server.set_sync_mark(
+            server, "examples", f"{run.uid}/{split}", digest, True, time.time()
+        )
 
     def acknowledge_records(self, server: str, sent: dict[str, list[dict[str, Any]]]) -> None:
         at = time.time()
         for kind, items in sent.items():
             for r in items:
-                self.nb.store.server.set_sync_mark(server, kind, r["uid"], self.digest(r), True, at)
+                self.nb.store.server.set_sync_mark(
+                    server, kind, r["uid"], self.record_digest(kind, r), True, at
+                )
 
     def acknowledge(self, server: str, run: RunRecord, digest: str, done: bool) -> None:
         self.nb.store.server.set_sync_mark(server, "run", run.uid, digest, done, time.time())

@@ -10,13 +10,22 @@ compiles into its own language.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # annotations only: a store loads its records when it uses them
     from labbook.core.query import ExampleField, Expr, SortKey
     from labbook.records.artifacts import Artifact
-    from labbook.records.examples import ExampleRow, ItemRow, NewSample, PileLink, SampleRow, SetBuilder
+    from labbook.records.examples import (
+        ExampleRow,
+        ItemRow,
+        NewSample,
+        PileLink,
+        PileRow,
+        SampleRow,
+        SetBuilder,
+    )
     from labbook.records.imports import NewImport
     from labbook.records.journal import Event, Hit, NewNote, Note
     from labbook.records.papers import Paper
@@ -169,6 +178,8 @@ class FailuresStore(Protocol):
     def write_examples(
         self, run_id: int, split: str, rows: list[ExampleRow], fields: Iterable[str], build: SetBuilder
     ) -> tuple[int, int]: ...
+    def example_rows(self, run_id: int, split: str, after: str | None, limit: int) -> list[ExampleRow]: ...
+    def example_split_list(self) -> list[tuple[int, str]]: ...
     def example_splits(self, run_id: int) -> dict[str, int]: ...
     def example_count(self, run_id: int, split: str) -> int: ...
     def example_fields(self, run_id: int, split: str) -> frozenset[str]: ...
@@ -201,6 +212,15 @@ class FailuresStore(Protocol):
     def pile_names(self) -> list[str]: ...
     def pile_members(self, sample_id: int) -> dict[str, list[str]]: ...
     def hypothesis_piles(self, hyp_id: int) -> list[PileLink]: ...
+    def pile_rows(self, sample_id: int) -> list[PileRow]: ...
+    def merge_review(
+        self,
+        sample_id: int,
+        notes: list[tuple[str, str]],
+        piles: dict[str, list[PileRow]],
+        links: list[tuple[int, str, int, int]],
+    ) -> None: ...
+    def sample_hypotheses(self, sample_id: int) -> list[tuple[int, str, int, int]]: ...
 
 
 class SettingsStore(Protocol):
@@ -263,6 +283,10 @@ class Store(Protocol):
     def read_only(self) -> bool: ...
     def reopen(self) -> Store:
         """Another store on the same database, with a connection of its own (one per thread)."""
+        ...
+
+    def atomic(self) -> AbstractContextManager[Any]:
+        """Many writes as one: all of them, or none (a writer that fails part way leaves nothing)."""
         ...
 
     def close(self) -> None: ...

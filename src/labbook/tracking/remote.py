@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from labbook.errors import BadInput, LabbookError, NotAuthorized, Refused, StoreUnreachable
+from labbook.errors import BadInput, LabbookError, NotAuthorized, Refused, SchemaTooNew, StoreUnreachable
 
 if TYPE_CHECKING:
     import http.client
@@ -117,6 +117,7 @@ class Client:
         self._host = parts.hostname or ""
         self._port = parts.port or (443 if self._https else 80)
         self._conn: http.client.HTTPConnection | None = None
+        self._spoken = False  # whether the server's API was checked
 
     def close(self) -> None:
         if self._conn is not None:
@@ -140,6 +141,8 @@ class Client:
         self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json"
     ) -> dict[str, Any]:
         """The JSON the server answered; one ``LabbookError`` for anything else."""
+        if not self._spoken:
+            self.info()  # first, whether this client can speak to it at all
         status, raw = self.exchange(method, path, body, content_type)
         return self._answer(status, raw)
 
@@ -199,7 +202,19 @@ class Client:
 
     # -- the calls ---------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
-        return self.request("GET", "/api/v1/server")
+        """Who the server is and who the token is; ``SchemaTooNew`` when it speaks a newer API than this."""
+        from labbook import __version__
+        from labbook.records.server import API_VERSION
+
+        answer = self._answer(*self.exchange("GET", "/api/v1/server"))
+        theirs = answer.get("api", 1)
+        if not isinstance(theirs, int) or theirs > API_VERSION:
+            raise SchemaTooNew(
+                f"the server at {self.server.url} speaks labbook API v{theirs} (labbook {answer.get('version')});"
+                f" this labbook ({__version__}) speaks v{API_VERSION}: upgrade it (pip install -U labbook)"
+            )
+        self._spoken = True
+        return answer
 
     def save_runs(self, runs: list[dict[str, Any]], check: bool = False) -> dict[str, Any]:
         return self.request("POST", "/api/v1/runs", json.dumps({"runs": runs, "check": check}).encode())
@@ -219,3 +234,8 @@ class Client:
             "POST", f"/api/v1/runs/{quote(uid)}/points?{query}", body, "application/octet-stream"
         )
         return dict(answer.get("counts", {}))
+
+    def save_examples(self, uid: str, split: str, rows: list[tuple[str, int | None, str]]) -> int:
+        query = urlencode({"split": split})
+        body = json.dumps({"rows": rows}).encode("utf-8", "surrogatepass")
+        return int(self.request("POST", f"/api/v1/runs/{quote(uid)}/examples?{query}", body).get("saved", 0))

@@ -19,9 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from labbook.errors import Conflict
 from labbook.formats.series import HEADER, MAGIC
-
-RECORD_KINDS = ("papers", "problems", "hypotheses", "predictions", "notes")
-BEFORE_RUNS = ("papers", "problems", "hypotheses", "predictions")
+from labbook.service.ingest_records import AFTER_RUNS, BEFORE_RUNS, RECORD_KINDS
 
 if TYPE_CHECKING:
     from labbook.records.runs import RunRecord
@@ -104,6 +102,7 @@ class RunSync:
         done = not self.nb.outbox.live(run) and behind == 0
         if done:
             self._send_row(run, force=True)  # the end, once more: nothing after it may be lost
+            send_examples(self.nb, self.client, run.id)  # logged during the run, they go with its end
             self.nb.outbox.acknowledge(self.client.server.url, run, self.digest or "", True)
         return Progress(sent, behind, done)
 
@@ -170,12 +169,14 @@ class RunSync:
 
 @dataclass
 class SyncReport:
-    """What ``lab sync`` did: runs now whole on the server, runs still sending, points and records sent."""
+    """What ``lab sync`` did: runs now whole on the server, runs still sending, points, records and
+    per-example rows sent."""
 
     done: list[int] = field(default_factory=list)
     unfinished: list[int] = field(default_factory=list)
     points: int = 0
     records: int = 0
+    examples: int = 0
 
 
 def check_conflicts(nb: Notebook, client: Client) -> None:
@@ -190,7 +191,7 @@ def check_conflicts(nb: Notebook, client: Client) -> None:
         raise Conflict.of(clashes, "the server holds", "sent")
 
 
-def _send_records(nb: Notebook, client: Client, kinds: tuple[str, ...]) -> int:
+def send_records(nb: Notebook, client: Client, kinds: tuple[str, ...]) -> int:
     records = nb.outbox.records(client.server.url, kinds)
     if not any(records.values()):
         return 0
@@ -199,22 +200,38 @@ def _send_records(nb: Notebook, client: Client, kinds: tuple[str, ...]) -> int:
     return sum(len(v) for v in records.values())
 
 
+def send_examples(nb: Notebook, client: Client, run_id: int | None = None) -> int:
+    """Every split of per-example results the server lacks as it is here, a page at a time; rows sent.
+
+    Rows are upserted by id there, so a split sent again after an interruption is harmless;
+    it counts as acknowledged only once every page arrived.
+    """
+    sent = 0
+    for run, split, digest in nb.outbox.examples(client.server.url, run_id):
+        for page in nb.outbox.example_pages(run.id, split):
+            sent += client.save_examples(run.uid, split, page)
+        nb.outbox.acknowledge_examples(client.server.url, run, split, digest)
+    return sent
+
+
 def sync_all(nb: Notebook, client: Client, check: bool = False) -> SyncReport:
     """Send every record and run not yet done with this server; ``check`` asks about clashing uids first.
 
     Hypotheses and predictions go before the runs (a run links to its hypothesis, and a
     prediction's lateness is judged against the runs the server holds when it arrives);
-    notes after (a note may name a run). Stops at the first error, keeping what was sent.
+    per-example results, notes and failure samples after (each names a run). Stops at the
+    first error, keeping what was sent.
     """
     if check:
         check_conflicts(nb, client)
     report = SyncReport()
-    report.records += _send_records(nb, client, BEFORE_RUNS)
+    report.records += send_records(nb, client, BEFORE_RUNS)
     for run in nb.outbox.pending(client.server.url):
         progress = RunSync(nb, client, run.id).step()
         report.points += progress.sent
         (report.done if progress.done else report.unfinished).append(run.id)
-    report.records += _send_records(nb, client, ("notes",))
+    report.examples += send_examples(nb, client)
+    report.records += send_records(nb, client, AFTER_RUNS)
     return report
 
 
@@ -255,11 +272,12 @@ def missing(nb: Notebook, client: Client, run: RunRecord) -> int:
 
 @dataclass
 class PullReport:
-    """What ``lab pull`` brought: runs, their points, and research records."""
+    """What ``lab pull`` brought: runs, their points and per-example rows, and research records."""
 
     runs: int = 0
     points: int = 0
     records: int = 0
+    examples: int = 0
 
 
 def pull_all(nb: Notebook, client: Client) -> PullReport:
@@ -270,7 +288,8 @@ def pull_all(nb: Notebook, client: Client) -> PullReport:
     ``lab sync`` does not send it back.
     """
 
-    from labbook.service.ingest import Records, SentRun
+    from labbook.service.ingest import SentRun
+    from labbook.service.ingest_records import Records
 
     url = client.server.url
     records = {k: list(v) for k, v in client.request("GET", "/api/v1/records").items() if k in RECORD_KINDS}
@@ -289,14 +308,32 @@ def pull_all(nb: Notebook, client: Client) -> PullReport:
     report.runs = len({r.uid for r in runs} - before)
     for run in runs:
         report.points += _pull_points(nb, client, run.uid)
-    report.records += local.save({"notes": records.get("notes", [])})["notes"]
+        report.examples += _pull_examples(nb, client, run.uid)
+    saved = local.save({k: records.get(k, []) for k in AFTER_RUNS})
+    report.records += sum(saved.values())
     pulled = {r.uid for r in runs}
     for record in nb.store.runs.query_runs(None, [], None)[0]:
         if record.uid in pulled:
             digest = nb.outbox.digest(nb.outbox.payload(record))
             nb.outbox.acknowledge(url, record, digest, not nb.outbox.live(record))
-    nb.outbox.acknowledge_records(url, nb.outbox.records(url, RECORD_KINDS))
+    there = {(kind, nb.outbox.record_digest(kind, r)) for kind, items in records.items() for r in items}
+    same = {
+        kind: [r for r in items if (kind, nb.outbox.record_digest(kind, r)) in there]
+        for kind, items in nb.outbox.records(url, RECORD_KINDS).items()
+    }  # a record held here alone, or held otherwise, is still to send
+    nb.outbox.acknowledge_records(url, same)
+    for held, split, digest in nb.outbox.examples(url):
+        if held.uid in pulled and _held_there(client, held.uid, split) == digest:
+            nb.outbox.acknowledge_examples(url, held, split, digest)
     return report
+
+
+def _held_there(client: Client, uid: str, split: str) -> str | None:
+    from urllib.parse import quote
+
+    splits = client.request("GET", f"/api/v1/runs/{quote(uid)}/examples").get("splits", {})
+    digest = splits.get(split, {}).get("digest")
+    return str(digest) if digest else None
 
 
 def _inlined(run: dict[str, Any], client: Client, fetched: dict[str, str]) -> dict[str, Any]:
@@ -327,6 +364,28 @@ def _pull_points(nb: Notebook, client: Client, uid: str) -> int:
         starts = dict.fromkeys(_keys_of(data), 0)
         held = sum(nb.ingest.marks(uid).get(writer, {}).values())
         added += sum(nb.ingest.save_points(uid, writer, starts, data).values()) - held
+    return added
+
+
+def _pull_examples(nb: Notebook, client: Client, uid: str) -> int:
+    """The per-example rows of one run this notebook lacks or holds otherwise; rows written."""
+    from urllib.parse import quote, urlencode
+
+    path = f"/api/v1/runs/{quote(uid)}/examples"
+    run_id = nb.store.runs.run_id_of_uid(uid)
+    assert run_id is not None  # pulled just now
+    added = 0
+    for split, there in client.request("GET", path).get("splits", {}).items():
+        if nb.outbox.example_digest(run_id, split) == there["digest"]:
+            continue
+        after = ""
+        while True:
+            query = urlencode({"split": split, "after": after})
+            rows = client.request("GET", f"{path}/rows?{query}").get("rows", [])
+            if not rows:
+                break
+            added += nb.ingest.save_examples(uid, split, rows)
+            after = rows[-1][0]
     return added
 
 

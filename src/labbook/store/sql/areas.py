@@ -6,8 +6,9 @@ is here, the same for both.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from labbook.store.sql.artifacts import SqlArtifacts
@@ -27,6 +28,11 @@ class Areas:
 
     db: Database
     runs: SqlRuns
+
+    def atomic(self) -> AbstractContextManager[Any]:
+        """One transaction around many repository calls (each one's own becomes a savepoint in it):
+        all of them written, or none."""
+        return self.db.tx()
 
     @cached_property
     def research(self) -> SqlResearch:

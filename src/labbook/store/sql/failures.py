@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from labbook.core.query import ExampleField, Expr
-from labbook.records.examples import ExampleRow, ItemRow, NewSample, PileLink, SampleRow, SetBuilder
+from labbook.records.examples import ExampleRow, ItemRow, NewSample, PileLink, PileRow, SampleRow, SetBuilder
 from labbook.store.sql.db import Database
 
 _SAMPLE = (
@@ -64,6 +64,21 @@ class SqlFailures:
                 c.execute("DELETE FROM example_sets WHERE run_id = ? AND split = ?", (run_id, split))
         new = after - before
         return new, len(rows) - new
+
+    def example_rows(self, run_id: int, split: str, after: str | None, limit: int) -> list[ExampleRow]:
+        """A page of a split's rows in id order, from past ``after``: what travels to another notebook."""
+        rows = self.db.read(
+            "SELECT ex_id, correct, data FROM examples WHERE run_id = ? AND split = ? AND ex_id > ?"
+            " ORDER BY ex_id LIMIT ?",
+            (run_id, split, after or "", limit),
+        )
+        return [(str(ex_id), correct, str(data)) for ex_id, correct, data in rows]
+
+    def example_split_list(self) -> list[tuple[int, str]]:
+        """(run id, split) of every split holding per-example results, in run order."""
+        return [(int(r), str(s)) for r, s in self.db.read(
+            "SELECT DISTINCT run_id, split FROM example_fields ORDER BY run_id, split"
+        )]  # fmt: skip
 
     def example_splits(self, run_id: int) -> dict[str, int]:
         splits = [
@@ -156,7 +171,7 @@ class SqlFailures:
                     s.seed,
                     s.requested,
                     s.population,
-                    time.time(),
+                    time.time() if s.created_at is None else s.created_at,
                 ),
             ).fetchone()
             c.executemany(
@@ -281,6 +296,53 @@ class SqlFailures:
         ):
             out.setdefault(pile, []).append(ex_id)
         return out
+
+    def pile_rows(self, sample_id: int) -> list[PileRow]:
+        """Every membership of a sample with its source and time, in a stable order."""
+        rows = self.db.read(
+            "SELECT ex_id, pile, source, created_at FROM pile_members WHERE sample_id = ? ORDER BY ex_id, pile",
+            (sample_id,),
+        )
+        return [(str(e), str(p), str(s), float(t)) for e, p, s, t in rows]
+
+    def merge_review(
+        self,
+        sample_id: int,
+        notes: list[tuple[str, str]],
+        piles: dict[str, list[PileRow]],
+        links: list[tuple[int, str, int, int]],
+    ) -> None:
+        """Another notebook's review of this sample, in one write: each example it sorted gets its
+        piles as sent (replacing this one's), each note it wrote is set, each hypothesis link kept."""
+        with self.db.tx() as c:
+            rows = c.execute("SELECT ex_id FROM sample_items WHERE sample_id = ?", (sample_id,)).fetchall()
+            members = {r[0] for r in rows}
+            for ex_id, rows in piles.items():
+                if ex_id not in members:
+                    continue
+                c.execute("DELETE FROM pile_members WHERE sample_id = ? AND ex_id = ?", (sample_id, ex_id))
+                c.executemany(
+                    "INSERT INTO pile_members (sample_id, ex_id, pile, source, created_at) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING",
+                    [(sample_id, ex_id, pile, source, at) for _, pile, source, at in rows],
+                )
+            c.executemany(
+                "UPDATE sample_items SET note = ? WHERE sample_id = ? AND ex_id = ?",
+                [(note, sample_id, ex_id) for ex_id, note in notes if ex_id in members],
+            )
+            c.executemany(
+                "INSERT INTO hypothesis_piles (hyp_id, sample_id, pile, count, reviewed) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (hyp_id, sample_id, pile) DO NOTHING",
+                [(hyp_id, sample_id, pile, count, reviewed) for hyp_id, pile, count, reviewed in links],
+            )
+
+    def sample_hypotheses(self, sample_id: int) -> list[tuple[int, str, int, int]]:
+        """(hypothesis id, pile, count, reviewed) of each hypothesis started from this sample's piles."""
+        rows = self.db.read(
+            "SELECT hyp_id, pile, count, reviewed FROM hypothesis_piles WHERE sample_id = ? ORDER BY hyp_id, pile",
+            (sample_id,),
+        )
+        return [(int(h), str(p), int(n), int(r)) for h, p, n, r in rows]
 
     # -- hypotheses started from a pile ------------------------------------------
     def hypothesis_piles(self, hyp_id: int) -> list[PileLink]:

@@ -278,6 +278,9 @@ class Database:
             raise NotebookReadOnly.at(self.path.parent)
         with self.lock, self.translated():
             conn = self.conn
+            if conn.in_transaction:  # inside this thread's own (the lock is held): a savepoint in it
+                yield from self._savepoint(conn)
+                return
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -289,6 +292,18 @@ class Database:
                     except sqlite3.Error:
                         pass  # the error being raised says more than this one
                 raise
+
+    @staticmethod
+    def _savepoint(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        conn.execute("SAVEPOINT inner_tx")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO inner_tx")
+                conn.execute("RELEASE inner_tx")
+            raise
+        conn.execute("RELEASE inner_tx")
 
     def read(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         with self.lock, self.translated():

@@ -25,14 +25,16 @@ NB = Annotated[Notebook, Depends(notebook)]
 MAX_RUNS = 1000
 
 
-@router.get("/server", summary="This server: its version, schema, clock, and who the token is")
+@router.get("/server", summary="This server: the API it speaks, its version, its clock, and who the token is")
 def server(nb: NB, request: Request) -> dict[str, Any]:
     import time
 
+    from labbook.records import server as speaks
     from labbook.web.app import _version
 
     principal = request.scope.get("state", {}).get("principal")
     return {
+        "api": speaks.API_VERSION,
         "version": _version(),
         "time": time.time(),
         "name": principal.name if principal else None,
@@ -52,10 +54,11 @@ def save_runs(nb: NB, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]
 
 
 @router.post(
-    "/records", summary="Create hypotheses, predictions and notes by uid (refused whole on a conflicting uid)"
+    "/records",
+    summary="Create papers, problems, hypotheses, predictions, notes and samples by uid (refused whole on a conflict)",
 )
 def save_records(nb: NB, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-    from labbook.service.ingest import Records
+    from labbook.service.ingest_records import Records
 
     check = bool(body.pop("check", False))
     if sum(len(v) for v in body.values() if isinstance(v, list)) > 10 * MAX_RUNS:
@@ -66,9 +69,11 @@ def save_records(nb: NB, body: Annotated[dict[str, Any], Body()]) -> dict[str, A
     return {"saved": records.save(body)}
 
 
-@router.get("/records", summary="Every hypothesis, prediction and note, as a client sends them (lab pull)")
+@router.get(
+    "/records", summary="Every paper, problem, hypothesis, prediction, note and sample, as sent (lab pull)"
+)
 def records(nb: NB) -> dict[str, Any]:
-    from labbook.service.ingest import RECORD_KINDS
+    from labbook.service.ingest_records import RECORD_KINDS
 
     return dict(nb.outbox.records(None, RECORD_KINDS))
 
@@ -131,3 +136,21 @@ async def points(nb: NB, uid: str, writer: str, request: Request) -> dict[str, A
         raise BadInput('a batch of points begins with a line {"starts": {KEY: FIRST_INDEX}}')
     counts = await run_in_threadpool(nb.ingest.save_points, uid, writer, header["starts"], blocks)
     return {"counts": counts}
+
+
+@router.post("/runs/{uid}/examples", summary="Insert or replace a page of a run's per-example results, by id")
+def save_examples(nb: NB, uid: str, split: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    return {"saved": nb.ingest.save_examples(uid, split, body.get("rows"))}
+
+
+@router.get("/runs/{uid}/examples", summary="A run's splits of per-example results: count and digest of each")
+def example_splits(nb: NB, uid: str) -> dict[str, Any]:
+    return {"splits": nb.ingest.example_splits(uid)}
+
+
+@router.get(
+    "/runs/{uid}/examples/rows", summary="A page of one split's per-example rows, in id order (lab pull)"
+)
+def example_rows(nb: NB, uid: str, split: str, after: str = "", limit: int = 5000) -> dict[str, Any]:
+    rows = nb.ingest.example_page(uid, split, after or None, limit)
+    return {"rows": [list(r) for r in rows]}
