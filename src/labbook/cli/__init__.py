@@ -56,6 +56,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "failures_cmd",
         "Per-example results: sample failures, review them into piles, diff.",
     ),
+    "check": (
+        "check",
+        "check_cmd",
+        "Run a script only as far as its sanity checks (labbook.checks); print them.",
+    ),
     "import": ("imports", "import_cmd", "Import runs from TensorBoard, MLflow or W&B, every point."),
     "settings": ("settings", "settings_cmd", "Notebook settings: saved --parse patterns and more."),
     "ui": ("ui", "ui_cmd", "Serve the notebook's web dashboard (pip install 'labbook[web]')."),

@@ -13,6 +13,7 @@ from labbook.core.sizes import size_text
 from labbook.errors import BadInput
 from labbook.launch import settle_jobs
 from labbook.records.artifacts import Artifact
+from labbook.records.checks import is_check_key, report_of
 from labbook.records.runs import RunRecord
 from labbook.service.notebook import Notebook, register_job_settler
 from labbook.views import columns as cols
@@ -220,8 +221,9 @@ def _show_text(
         rows.append(("note", r.note))
     if r.params:
         rows.append(("params", "  ".join(f"{k}={render.number(v)}" for k, v in r.params.items())))
-    if r.summary:
-        rows.append(("summary", "  ".join(f"{k}={render.number(v)}" for k, v in r.summary.items())))
+    summary = {k: v for k, v in r.summary.items() if not is_check_key(k)}
+    if summary:
+        rows.append(("summary", "  ".join(f"{k}={render.number(v)}" for k, v in summary.items())))
     if files:
         rows.append(("files", "  ".join(f"{k} ({size_text(v)})" for k, v in files.items())))
     rows += _artifact_rows(r, artifacts or [])
@@ -253,6 +255,11 @@ def _show_text(
         parts += ["", table]
     else:
         parts.append("no metrics logged")
+    report = report_of(r)
+    if report is not None:
+        from labbook.checks.report import Report
+
+        parts += ["", Text("sanity checks", style="bold"), Text(Report.from_json(report).render())]
     show(*parts)
 
 

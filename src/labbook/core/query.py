@@ -8,7 +8,8 @@
 A name resolves, in order, to: a run field (``id uid name status created started ended
 duration exit_code host note source command``), ``tags``, a metric summary written
 ``METRIC.AGG`` (AGG one of last min max mean count nan_count last_step), a parameter, or a
-user summary value. ``params.X``, ``metrics.X.AGG`` and ``summary.X`` force the kind.
+user summary value. ``params.X``, ``metrics.X.AGG`` and ``summary.X`` force the kind;
+``checks.failed`` (passed, skipped) counts a run's sanity checks (no value for a run that ran none).
 Every name is checked against what the notebook holds (``Fields``) and becomes a typed
 reference (``RunField``, ``Tags``, ``Metric``, ``Keyed``); values stay values. Each store
 compiles the tree into its own query language (``store/sqlite/query.py`` binds every
@@ -56,6 +57,8 @@ RUN_FIELDS = (
 TIME_FIELDS = {"created", "started", "ended"}
 #: What a metric reference may read of a metric's summary.
 AGGS = ("last", "min", "max", "mean", "count", "nan_count", "last_step")
+#: ``checks.passed`` / ``failed`` / ``skipped``: what a run's sanity checks counted (records/checks.py).
+CHECK_COUNTS = ("passed", "failed", "skipped")
 #: Comparison operators as written → as the tree holds them.
 COMPARE = {"==": "=", "=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 MAX_DEPTH = 12  # levels of not / parentheses that every shape of query fits in SQLite 3.40's parser
@@ -383,6 +386,8 @@ def resolve_field(name: str, fields: Fields, example: Any = 0.0) -> Ref:
         return _keyed("params", rest, fields.params, text, "parameter")
     if kind == "summary" and rest:
         return _keyed("summary", rest, fields.summary, text, "summary value")
+    if kind == "checks" and rest in CHECK_COUNTS:  # known before any run ran checks
+        return Keyed("summary", name)
     if kind == "metrics" and rest:
         forced = _metric(rest, fields, strict=True)  # strict: raises rather than return None
         if forced is not None:

@@ -184,6 +184,17 @@ class Run:
         ((_, added, removed),) = self._notebook.manage.tag([record], list(add), list(remove))
         return added, removed
 
+    def record_checks(self, report: Mapping[str, Any]) -> None:
+        """Keep a sanity-check report (what ``labbook.checks.run`` returns, as JSON) with the run.
+
+        ``lab show`` prints it, ``lab ls --where "checks.failed > 0"`` finds the runs that
+        failed one, and ``lab compare`` warns about them. A second report replaces the first.
+        """
+        from labbook.records.checks import summary_values
+
+        self._own_recorder()
+        self._notebook.set_summary(self.id, summary_values(dict(report)))
+
     def rename(self, name: str) -> None:
         """Give the run a new name, as ``lab rename`` does (journaled)."""
         self._own_recorder()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from labbook.records.artifacts import Artifact
+from labbook.records.checks import is_check_key, report_of
 from labbook.records.runs import RunRecord
 
 #: For a rerun: the original's id and, per metric, (key, original last, rerun last, matched).
@@ -40,7 +41,8 @@ def run_dict(run: RunRecord, full: bool = False) -> dict[str, Any]:
         "tags": list(run.tags),
         "params": run.params,
         "metrics": {k: m.as_dict() for k, m in run.metrics.items()},
-        "summary": run.summary,
+        "summary": {k: v for k, v in run.summary.items() if not is_check_key(k)},
+        "checks": report_of(run),  # labbook.checks.run's report, or None
         "lost": run.lost,
     }
     if full:

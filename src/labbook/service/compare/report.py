@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from labbook.core.stats import verdict
 from labbook.core.stats.common import ALPHA
 from labbook.errors import BadInput
+from labbook.records.checks import failed_checks
 from labbook.service.compare.budgets import tuning_budget
 from labbook.service.compare.diffs import artifact_diff, code_diff, config_diff, environment_diff
 from labbook.service.compare.examples import ExampleComparison, example_comparison, per_example
@@ -291,6 +292,14 @@ def _design_warnings(
             f"both sides ran the same {'/'.join(noise)} values, so a paired test was possible "
             "(--paired compares them seed by seed)"
         )
+    for name, side in sides.items():
+        failed = [r.id for r in side.runs if failed_checks(r)]
+        if failed:
+            runs = ", ".join(map(str, failed[:8])) + ("…" if len(failed) > 8 else "")
+            warnings.append(
+                f"{name} has run{'s' if len(failed) > 1 else ''} {runs} that failed a sanity check"
+                " (lab show names it): weak evidence until fixed"
+            )
     for name, side in sides.items():
         mixed = variants(side.runs, noise)
         if len(mixed) > 1:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from labbook.errors import BadInput
+from labbook.records.checks import KEY as CHECKS
 from labbook.records.runs import UNFINISHED
 from labbook.service.notebook import Notebook
 from labbook.views import columns as cols
@@ -99,7 +100,12 @@ def _toggle(current: str, name: str) -> str:
 def _available(fields: Any) -> list[str]:
     """Column names a user may type: run fields, parameters, metrics (last), summary values."""
     metrics = [f"{m}.last" for m in sorted(fields.metrics) if not m.startswith("sys/")]
-    return [*cols.RUN_COLUMNS, *sorted(fields.params), *metrics, *sorted(fields.summary)]
+    return [
+        *cols.RUN_COLUMNS,
+        *sorted(fields.params),
+        *metrics,
+        *sorted(k for k in fields.summary if k != CHECKS),
+    ]
 
 
 @router.get("/runs/{ref}", response_class=HTMLResponse)
