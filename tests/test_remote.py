@@ -561,3 +561,18 @@ def test_a_server_speaking_a_newer_api_is_refused_in_one_line_naming_both(
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_more_records_than_one_request_takes_go_in_parts(served: LabServer, project: Path) -> None:
+    from labbook.records.journal import NewNote
+
+    with Notebook.open(project) as local:
+        for i in range(1_100):  # more than the server takes in one request
+            local.store.journal.add_note(
+                NewNote(f"note-{i:04d}", f"observation {i}", None, None, False, "me", 10.0 + i)
+            )
+    pushed = lab_proc("push", cwd=project, env=served.env)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "1,100 research records" in pushed.stdout
+    with served.notebook() as remote:
+        assert sorted(n.uid for n in remote.store.journal.notes()) == [f"note-{i:04d}" for i in range(1_100)]

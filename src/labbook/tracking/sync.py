@@ -183,21 +183,34 @@ def check_conflicts(nb: Notebook, client: Client) -> None:
     """Ask the server, before anything is written, whether any uid of this notebook clashes."""
     url = client.server.url
     runs = [nb.outbox.payload(r) for r in nb.outbox.pending(url)]
-    clashes = [f"run {u}" for u in client.save_runs(runs, check=True).get("conflicts", [])] if runs else []
-    records = nb.outbox.records(url, RECORD_KINDS)
-    if any(records.values()):
-        clashes += client.save_records(records, check=True).get("conflicts", [])
+    clashes = [
+        f"run {u}" for part in _chunks(runs) for u in client.save_runs(part, check=True).get("conflicts", [])
+    ]
+    for kind, items in nb.outbox.records(url, RECORD_KINDS).items():
+        for part in _chunks(items):
+            clashes += client.save_records({kind: part}, check=True).get("conflicts", [])
     if clashes:
         raise Conflict.of(clashes, "the server holds", "sent")
 
 
 def send_records(nb: Notebook, client: Client, kinds: tuple[str, ...]) -> int:
-    records = nb.outbox.records(client.server.url, kinds)
-    if not any(records.values()):
-        return 0
-    client.save_records(records)
-    nb.outbox.acknowledge_records(client.server.url, records)
-    return sum(len(v) for v in records.values())
+    """The records of ``kinds`` the server lacks, kind by kind in that order, ``CHUNK`` a request;
+    each acknowledged once the server has it."""
+    sent = 0
+    for kind, items in nb.outbox.records(client.server.url, kinds).items():
+        for part in _chunks(items):
+            client.save_records({kind: part})
+            nb.outbox.acknowledge_records(client.server.url, {kind: part})
+            sent += len(part)
+    return sent
+
+
+CHUNK = 500  # runs or records in one request (the server takes up to 1,000)
+
+
+def _chunks(items: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
 
 
 def send_examples(nb: Notebook, client: Client, run_id: int | None = None) -> int:
