@@ -232,16 +232,22 @@ def test_a_command_that_ignores_ctrl_c_is_killed_after_the_grace(project: Path) 
     assert run_record(project).status == "killed"
 
 
+def the_command(proc: subprocess.Popen[bytes]) -> psutil.Process:
+    """The command ``lab run`` started: not a child it runs meanwhile (the package list, say)."""
+    (command,) = [c for c in psutil.Process(proc.pid).children() if c.cmdline()[-1:] == [LOOP]]
+    return command
+
+
 def test_sigkill_of_the_command_from_outside_reads_as_crashed(project: Path) -> None:
     with lab_run_loop(project) as proc:
-        psutil.Process(proc.pid).children()[0].send_signal(signal.SIGKILL)
+        the_command(proc).send_signal(signal.SIGKILL)
         assert proc.wait(timeout=30) == 137
     assert run_record(project).status == "crashed"
 
 
 def test_kill_9_of_lab_run_itself_reads_as_crashed(project: Path) -> None:
     with lab_run_loop(project) as proc:
-        child = psutil.Process(proc.pid).children()[0]
+        child = the_command(proc)
         assert run_record(project).status == "running"
         proc.kill()
         proc.wait()
