@@ -70,6 +70,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "push": ("sync", "push_cmd", "Move this notebook's runs and research into the team server's."),
     "pull": ("sync", "pull_cmd", "Bring the team server's runs and research into this notebook."),
     "server": ("server", "server_cmd", "Serve a team notebook on PostgreSQL, with tokens (labbook[server])."),
+    "mcp": ("mcp", "mcp_cmd", "Serve the notebook to an AI agent over MCP (labbook[mcp])."),
     "backup": ("notebook", "backup_cmd", "Write a consistent copy of the notebook, checked."),
     "verify": ("notebook", "verify_cmd", "Check the database and every series file; exit 1 on damage."),
     "demo": ("demo", "demo_cmd", "Run a small real experiment in a throwaway notebook."),

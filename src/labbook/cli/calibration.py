@@ -17,6 +17,11 @@ from labbook.views.research import bin_list, calibration_dict
 @click.option("--tag", help="Only predictions on hypotheses with this tag.")
 @click.option("--problem", help="Only predictions on hypotheses about this problem (Q3, or its text).")
 @click.option("--kind", help="binary, numeric, point, paper, lab or fatebook.")
+@click.option(
+    "--author",
+    metavar="NAME",
+    help="Only predictions made by this forecaster (a person, or an agent by its lab mcp name).",
+)
 @click.option("--include-late", is_flag=True, help="Count predictions made after results existed.")
 @click.option("--bins", type=click.IntRange(2, 50), default=10, show_default=True, help="Reliability bins.")
 @click.option("--bin", "bin_range", metavar="LO-HI", help="List the yes/no predictions with p in [LO, HI).")
@@ -29,6 +34,7 @@ def calibration_cmd(
     tag: str | None,
     problem: str | None,
     kind: str | None,
+    author: str | None,
     include_late: bool,
     bins: int,
     bin_range: str | None,
@@ -42,7 +48,7 @@ def calibration_cmd(
     """
     from labbook.service.calibration import Filters, in_bin, parse_bin, parse_since, report
 
-    filters = Filters(parse_since(since), tag, kind, problem, include_late)
+    filters = Filters(parse_since(since), tag, kind, problem, include_late, author)
     with open_notebook(ctx) as nb:
         if bin_range is not None:
             lo, hi = parse_bin(bin_range)

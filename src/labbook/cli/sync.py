@@ -197,36 +197,15 @@ def pull_cmd(ctx: click.Context) -> None:
 
 
 def send_research_now(directory: str | None) -> None:
-    """After a command wrote papers, problems, hypotheses or predictions: send them, if a server is set.
+    """After a command marked ``sends_research`` succeeded: its records to the team server, if one is set
+    (``tracking.sync.send_research_now``); a server that cannot take them now is one warning line."""
+    from labbook.tracking.sync import send_research_now as send
 
-    The server then judges a prediction's lateness when it is made, against the runs it
-    holds. Never in the way: a server that does not answer (or refuses) is one warning
-    line, the command still succeeds, and ``lab sync`` sends them later. Notes and samples
-    name runs, so they wait for ``lab sync`` (or the run's own uploader), which sends runs first.
-    """
-    from labbook.errors import LabbookError
-    from labbook.service.ingest_records import BEFORE_RUNS
-    from labbook.service.notebook import Notebook
-    from labbook.tracking.remote import Client, configured
-    from labbook.tracking.sync import send_records
-
-    try:
-        server = configured()
-    except LabbookError:
-        return  # said by lab sync and the uploader, which need it
-    if server is None:
-        return
-    client = Client(server, timeout=SEND_NOW_S)
-    try:
-        with Notebook.open(directory) as nb:
-            send_records(nb, client, BEFORE_RUNS)
-    except LabbookError as err:
-        click.echo(f"warning: kept here, not yet on {server.url} ({err}); `lab sync` sends it", err=True)
-    finally:
-        client.close()
+    warning = send(directory)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
-SEND_NOW_S = 3.0
 SEND_KEY = "labbook.sends_research"
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -62,6 +62,7 @@ class Filters:
     kind: str | None = None
     problem: str | None = None
     include_late: bool = False
+    author: str | None = None  # one forecaster's predictions: a person's login, or an agent's name (lab mcp)
 
 
 @dataclass
@@ -91,6 +92,8 @@ def _matches(p: Prediction, hyp: Hypothesis | None, f: Filters) -> bool:
     if f.since is not None and p.created_at < f.since:
         return False
     if f.kind is not None and p.kind != f.kind and p.source != f.kind:
+        return False
+    if f.author is not None and p.author != f.author:
         return False
     if f.tag is not None and f.tag not in _tags(p, hyp):
         return False

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labbook.errors import Conflict
@@ -406,3 +407,36 @@ def _keys_of(data: bytes) -> set[str]:
     from labbook.store.series.read import iter_blocks
 
     return {block.key for block in iter_blocks(data)}
+
+
+SEND_NOW_S = 3.0
+
+
+def send_research_now(root: Path | str | None) -> str | None:
+    """After papers, problems, hypotheses or predictions were written: send them, if a server is set.
+
+    The server then judges a prediction's lateness when it is made, against the runs it
+    holds (``lab predict`` and the agent's ``predict`` both come here). Never in the way:
+    a server that does not answer within ``SEND_NOW_S`` (or refuses) is the warning
+    returned, and ``lab sync`` sends the records later. Notes and samples name runs, so
+    they wait for ``lab sync`` (or the run's uploader), which sends the runs first.
+    """
+    from labbook.errors import LabbookError
+    from labbook.service.notebook import Notebook
+    from labbook.tracking.remote import Client, configured
+
+    try:
+        server = configured()
+    except LabbookError:
+        return None  # said by lab sync and the uploader, which need it
+    if server is None:
+        return None
+    client = Client(server, timeout=SEND_NOW_S)
+    try:
+        with Notebook.open(root) as nb:
+            send_records(nb, client, BEFORE_RUNS)
+    except LabbookError as err:
+        return f"kept here, not yet on {server.url} ({err}); `lab sync` sends it"
+    finally:
+        client.close()
+    return None
