@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
 from labbook.cli.runs import open_notebook
 from labbook.errors import BadInput
+
+if TYPE_CHECKING:
+    from labbook.service.notebook import Notebook
+    from labbook.tracking.remote import Client
+    from labbook.tracking.sync import SyncReport
 
 
 @click.command("login")
@@ -55,6 +61,21 @@ def sync_cmd(ctx: click.Context, status: bool, as_json: bool) -> None:
     lab sync             # send what is missing, resuming where the last one stopped
     lab sync --status    # what is pending, without sending
     """
+    if as_json and not status:
+        raise BadInput("--json goes with --status")
+    with _connected(ctx) as (nb, client):
+        if status:
+            _status(nb, client, as_json)
+            return
+        from labbook.tracking.sync import sync_all
+
+        report = sync_all(nb, client)
+    click.echo(_said(report, client.server.url))
+
+
+@contextmanager
+def _connected(ctx: click.Context) -> Iterator[tuple[Notebook, Client]]:
+    """This notebook and a client of the configured team server, both closed afterwards."""
     from labbook.tracking.remote import Client, configured
 
     server = configured()
@@ -62,27 +83,15 @@ def sync_cmd(ctx: click.Context, status: bool, as_json: bool) -> None:
         raise BadInput(
             "no team server: `lab login URL --token T` first (or set LABBOOK_SERVER and LABBOOK_TOKEN)"
         )
-    if as_json and not status:
-        raise BadInput("--json goes with --status")
-    nb = open_notebook(ctx)
     client = Client(server)
     try:
-        if status:
-            _status(nb, client, as_json)
-            return
-        from labbook.tracking.sync import sync_all
-
-        report = sync_all(nb, client)
+        with open_notebook(ctx) as nb:
+            yield nb, client
     finally:
         client.close()
-        nb.close()
-    click.echo(_said(report, server.url))
 
 
-def _said(report: object, url: str) -> str:
-    from labbook.tracking.sync import SyncReport
-
-    assert isinstance(report, SyncReport)
+def _said(report: SyncReport, url: str) -> str:
     still = f", {len(report.unfinished)} still running (sent so far)" if report.unfinished else ""
     return (
         f"sent {report.points:,} points, {report.records:,} research records (papers, problems, hypotheses,"
@@ -100,31 +109,17 @@ def push_cmd(ctx: click.Context) -> None:
     first: if it holds other content under any of these uids, nothing is sent and the
     clashing uids are listed.
     """
-    from labbook.tracking.remote import Client, configured
     from labbook.tracking.sync import sync_all
 
-    server = configured()
-    if server is None:
-        raise BadInput(
-            "no team server: `lab login URL --token T` first (or set LABBOOK_SERVER and LABBOOK_TOKEN)"
-        )
-    nb = open_notebook(ctx)
-    client = Client(server)
-    try:
+    with _connected(ctx) as (nb, client):
         report = sync_all(nb, client, check=True)
-    finally:
-        client.close()
-        nb.close()
-    click.echo(_said(report, server.url))
+    click.echo(_said(report, client.server.url))
 
 
-def _status(nb: object, client: object, as_json: bool) -> None:
+def _status(nb: Notebook, client: Client, as_json: bool) -> None:
     from labbook.errors import StoreUnreachable
-    from labbook.service.notebook import Notebook
-    from labbook.tracking.remote import Client
     from labbook.tracking.sync import missing
 
-    assert isinstance(nb, Notebook) and isinstance(client, Client)
     pending = nb.outbox.pending(client.server.url)
     rows: list[dict[str, object]] = []
     try:
@@ -174,25 +169,14 @@ def pull_cmd(ctx: click.Context) -> None:
     back. If this notebook holds other content under any of the server's uids, nothing is
     written and the clashing uids are listed.
     """
-    from labbook.tracking.remote import Client, configured
     from labbook.tracking.sync import pull_all
 
-    server = configured()
-    if server is None:
-        raise BadInput(
-            "no team server: `lab login URL --token T` first (or set LABBOOK_SERVER and LABBOOK_TOKEN)"
-        )
-    nb = open_notebook(ctx)
-    client = Client(server)
-    try:
+    with _connected(ctx) as (nb, client):
         report = pull_all(nb, client)
-    finally:
-        client.close()
-        nb.close()
     click.echo(
         f"pulled {report.runs:,} new runs, {report.points:,} points, {report.records:,} research records"
         f" (papers, problems, hypotheses, predictions, notes, failure samples) and {report.examples:,}"
-        f" per-example results from {server.url}"
+        f" per-example results from {client.server.url}"
     )
 
 
